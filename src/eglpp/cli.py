@@ -1,0 +1,48 @@
+"""The command line: ``eglpp <command>``.
+
+This is the only module that reads flags or YAML; it builds frozen configs and passes them to
+the library. Each command lives beside the code it drives (``eglpp.<area>.commands``) and is
+registered here.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from eglpp import __version__
+
+app = typer.Typer(
+    name="eglpp",
+    help="Active learning with Expected Gradient Length: regression (EGL) and pose (EGL++).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"eglpp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Active learning with Expected Gradient Length."""
+
+
+# --- command registration: one line per command, each importing from its own area ---
+# (keep this block in this form; each area adds its own line)
+# --- end of command registration ---
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Human pose estimation: model, heatmaps, metrics, datasets, training."""

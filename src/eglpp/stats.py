@@ -1,0 +1,227 @@
+"""Summaries of an experiment: mean, std, one-tailed paired t-tests, area under the curve.
+
+Every experiment of the project (regression and pose) is stored as ``results.json`` with the
+schema validated by :func:`validate_results`::
+
+    {"task": str, "metric": str, "higher_is_better": bool,
+     "n_labelled": [int, ...],                       # n_labelled[0] is the initial set
+     "scores": {strategy: [[value per n_labelled] per run]},
+     "config": {...}}
+
+The paper's Table 1 reports, per number of labelled items, each strategy's mean and standard
+deviation over runs and the p-value of a one-tailed paired t-test against the reference
+strategy (EGL / EGL++), the pairs being runs. "One-tailed" asks whether the reference is better:
+``alternative="greater"`` on (reference - other) when higher is better, ``"less"`` otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+from scipy.integrate import trapezoid
+
+__all__ = [
+    "Summary",
+    "validate_results",
+    "paired_pvalue",
+    "area_under_curve",
+    "summarize",
+    "to_markdown",
+    "to_csv",
+]
+
+
+def validate_results(results: dict[str, Any], source: str = "results") -> dict[str, Any]:
+    """Check ``results`` against the results.json schema; raise ``ValueError`` naming the field."""
+    for key, kind in (
+        ("task", str),
+        ("metric", str),
+        ("higher_is_better", bool),
+        ("n_labelled", list),
+        ("scores", dict),
+        ("config", dict),
+    ):
+        if key not in results:
+            raise ValueError(f"{source}: missing field '{key}'")
+        if not isinstance(results[key], kind):
+            raise ValueError(
+                f"{source}: field '{key}' must be {kind.__name__}, "
+                f"got {type(results[key]).__name__}"
+            )
+    n_points = len(results["n_labelled"])
+    if n_points == 0:
+        raise ValueError(f"{source}: field 'n_labelled' is empty")
+    for strategy, runs in results["scores"].items():
+        if not isinstance(runs, list) or not runs:
+            raise ValueError(f"{source}: scores['{strategy}'] must be a non-empty list of runs")
+        for r, values in enumerate(runs):
+            if not isinstance(values, list) or len(values) != n_points:
+                raise ValueError(
+                    f"{source}: scores['{strategy}'][{r}] must list {n_points} values "
+                    f"(one per n_labelled), got {values!r:.80}"
+                )
+    return results
+
+
+def paired_pvalue(reference: np.ndarray, other: np.ndarray, higher_is_better: bool) -> float:
+    """One-tailed paired t-test p-value that ``reference`` beats ``other`` (pairs = runs).
+
+    Returns NaN with fewer than two pairs or when every difference is identical (scipy's
+    convention for a zero-variance sample).
+
+    >>> round(paired_pvalue(np.array([2., 3., 4.]), np.array([1., 1.5, 3.5]), True), 4)
+    0.0755
+    """
+    reference = np.asarray(reference, dtype=np.float64)
+    other = np.asarray(other, dtype=np.float64)
+    if reference.shape != other.shape:
+        raise ValueError(f"paired samples differ in shape: {reference.shape} vs {other.shape}")
+    if reference.size < 2:
+        return math.nan
+    alternative = "greater" if higher_is_better else "less"
+    with np.errstate(all="ignore"):
+        res = sps.ttest_rel(reference, other, alternative=alternative)
+    return float(res.pvalue)
+
+
+def area_under_curve(n_labelled: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Normalised area under learning curves: the trapezoid mean of ``values`` over ``n_labelled``.
+
+    ``values`` has shape (..., n_points); the result has shape (...,) and is in the metric's unit
+    (the area divided by the span of ``n_labelled``). With one point it is that point.
+    """
+    x = np.asarray(n_labelled, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if x.size == 1:
+        return v[..., 0]
+    return trapezoid(v, x, axis=-1) / (x[-1] - x[0])
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Table 1 of an experiment, plus the area under each strategy's curve."""
+
+    n_labelled: list[int]
+    strategies: list[str]
+    reference: str | None
+    mean: dict[str, list[float]]
+    std: dict[str, list[float]]
+    pvalue: dict[str, list[float]]  # NaN for the reference itself
+    auc_mean: dict[str, float]
+    auc_std: dict[str, float]
+    auc_pvalue: dict[str, float]
+    n_runs: int
+    metric: str
+    higher_is_better: bool
+
+
+def summarize(results: dict[str, Any], reference: str | None = None) -> Summary:
+    """Mean, std (ddof=1) and paired one-tailed p-values against ``reference`` per point.
+
+    ``reference`` defaults to the first of ``egl++``, ``egl`` found in the results.
+    """
+    validate_results(results)
+    scores = {s: np.asarray(v, dtype=np.float64) for s, v in results["scores"].items()}
+    n_runs = {s: v.shape[0] for s, v in scores.items()}
+    if len(set(n_runs.values())) != 1:
+        raise ValueError(f"strategies have different numbers of runs: {n_runs}")
+    if reference is None:
+        reference = next((r for r in ("egl++", "egl") if r in scores), None)
+    elif reference not in scores:
+        raise ValueError(f"reference strategy '{reference}' not in results (have {sorted(scores)})")
+    hib = bool(results["higher_is_better"])
+    x = np.asarray(results["n_labelled"], dtype=np.float64)
+    mean, std, pval, auc_m, auc_s, auc_p = {}, {}, {}, {}, {}, {}
+    for s, v in scores.items():
+        ddof = 1 if v.shape[0] > 1 else 0
+        mean[s] = v.mean(axis=0).tolist()
+        std[s] = v.std(axis=0, ddof=ddof).tolist()
+        auc = area_under_curve(x, v)
+        auc_m[s] = float(auc.mean())
+        auc_s[s] = float(auc.std(ddof=ddof))
+        if reference is None or s == reference:
+            pval[s] = [math.nan] * v.shape[1]
+            auc_p[s] = math.nan
+        else:
+            ref = scores[reference]
+            pval[s] = [paired_pvalue(ref[:, i], v[:, i], hib) for i in range(v.shape[1])]
+            auc_p[s] = paired_pvalue(area_under_curve(x, ref), auc, hib)
+    return Summary(
+        n_labelled=[int(n) for n in results["n_labelled"]],
+        strategies=list(scores),
+        reference=reference,
+        mean=mean,
+        std=std,
+        pvalue=pval,
+        auc_mean=auc_m,
+        auc_std=auc_s,
+        auc_pvalue=auc_p,
+        n_runs=next(iter(n_runs.values())),
+        metric=results["metric"],
+        higher_is_better=hib,
+    )
+
+
+def _fmt_p(p: float) -> str:
+    return "—" if math.isnan(p) else f"{p:.3f}"
+
+
+def _rows(summary: Summary, scale: float, digits: int) -> tuple[list[str], list[list[str]]]:
+    header = ["strategy"] + [str(n) for n in summary.n_labelled] + ["AUC"]
+    rows = []
+    for s in summary.strategies:
+        cells = [s]
+        for i in range(len(summary.n_labelled)):
+            m, sd, p = summary.mean[s][i], summary.std[s][i], summary.pvalue[s][i]
+            cells.append(f"{m * scale:.{digits}f} ± {sd * scale:.{digits}f} (p={_fmt_p(p)})")
+        cells.append(
+            f"{summary.auc_mean[s] * scale:.{digits}f} ± "
+            f"{summary.auc_std[s] * scale:.{digits}f} (p={_fmt_p(summary.auc_pvalue[s])})"
+        )
+        rows.append(cells)
+    return header, rows
+
+
+def to_markdown(summary: Summary, scale: float = 1.0, digits: int = 3) -> str:
+    """Table 1 as Markdown: one row per strategy, ``mean ± std (p=…)`` per number labelled."""
+    header, rows = _rows(summary, scale, digits)
+    arrow = "higher is better" if summary.higher_is_better else "lower is better"
+    ref = summary.reference or "none"
+    lines = [
+        f"{summary.metric} ({arrow}); mean ± std over {summary.n_runs} runs; p: one-tailed "
+        f"paired t-test that '{ref}' is better",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(summary: Summary) -> str:
+    """Long-format CSV: strategy, n_labelled, mean, std, p_value (AUC rows use n_labelled=AUC)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["strategy", "n_labelled", "mean", "std", "p_value", "n_runs"])
+    for s in summary.strategies:
+        for i, n in enumerate(summary.n_labelled):
+            w.writerow(
+                [s, n, summary.mean[s][i], summary.std[s][i], summary.pvalue[s][i], summary.n_runs]
+            )
+        w.writerow(
+            [
+                s,
+                "AUC",
+                summary.auc_mean[s],
+                summary.auc_std[s],
+                summary.auc_pvalue[s],
+                summary.n_runs,
+            ]
+        )
+    return buf.getvalue()

@@ -1,0 +1,96 @@
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from eglpp.io import StateFileError, atomic_save_npy, atomic_write_json, load_npy, read_json
+from eglpp.selection import select_top
+from eglpp.stats import area_under_curve, paired_pvalue, summarize, to_csv, to_markdown
+
+
+def _results(hib=True):
+    return {
+        "task": "t",
+        "metric": "PCK@0.2",
+        "higher_is_better": hib,
+        "n_labelled": [10, 20, 30],
+        "scores": {
+            "egl++": [[0.5, 0.6, 0.7], [0.4, 0.65, 0.72], [0.45, 0.6, 0.8]],
+            "random": [[0.5, 0.55, 0.6], [0.4, 0.5, 0.7], [0.45, 0.58, 0.71]],
+        },
+        "config": {},
+    }
+
+
+def test_paired_pvalue_is_one_tailed_ttest_rel():
+    a, b = np.array([0.6, 0.65, 0.6]), np.array([0.55, 0.5, 0.58])
+    full = sps.ttest_rel(a, b)
+    # reference better and higher is better: one-tailed p is half the two-tailed p
+    assert paired_pvalue(a, b, True) == pytest.approx(full.pvalue / 2)
+    assert paired_pvalue(a, b, False) == pytest.approx(1 - full.pvalue / 2)
+    assert math.isnan(paired_pvalue(a[:1], b[:1], True))
+
+
+def test_hand_worked_pvalue():
+    # differences 1, 1.5, 0.5: mean 1, sd 0.5, t = 1/(0.5/sqrt 3) = 3.4641, df 2
+    p = paired_pvalue(np.array([2.0, 3.0, 4.0]), np.array([1.0, 1.5, 3.5]), True)
+    assert p == pytest.approx(sps.t.sf(2 * math.sqrt(3), 2))
+
+
+def test_area_under_curve_trapezoid():
+    assert area_under_curve(np.array([0, 10, 30]), np.array([1.0, 3.0, 3.0])) == pytest.approx(
+        (10 * 2 + 20 * 3) / 30
+    )
+
+
+def test_summarize_and_tables():
+    s = summarize(_results())
+    assert s.reference == "egl++"
+    assert s.mean["random"][1] == pytest.approx(np.mean([0.55, 0.5, 0.58]))
+    assert s.std["random"][1] == pytest.approx(np.std([0.55, 0.5, 0.58], ddof=1))
+    assert math.isnan(s.pvalue["egl++"][0])
+    assert s.pvalue["random"][1] == pytest.approx(
+        sps.ttest_rel([0.6, 0.65, 0.6], [0.55, 0.5, 0.58], alternative="greater").pvalue
+    )
+    md = to_markdown(s)
+    assert "| egl++ |" in md and "p=" in md
+    assert to_csv(s).splitlines()[0].startswith("strategy,n_labelled")
+
+
+def test_summarize_rejects_bad_schema():
+    r = _results()
+    r["scores"]["random"][0] = [1.0]
+    with pytest.raises(ValueError, match=r"scores\['random'\]\[0\]"):
+        summarize(r)
+    r = _results()
+    del r["metric"]
+    with pytest.raises(ValueError, match="metric"):
+        summarize(r)
+
+
+def test_select_top_ties_follow_generator():
+    scores = np.array([1.0, 3.0, 3.0, 3.0, 0.0])
+    a = select_top(scores, 2, np.random.default_rng(5))
+    b = select_top(scores, 2, np.random.default_rng(5))
+    assert a.tolist() == b.tolist() and set(a) <= {1, 2, 3}
+    picks = {tuple(select_top(scores, 1, np.random.default_rng(s))) for s in range(30)}
+    assert len(picks) == 3  # ties are really broken at random
+    with pytest.raises(ValueError, match="larger than the unlabelled pool"):
+        select_top(scores, 6, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="NaN"):
+        select_top(np.array([np.nan, 1.0]), 1, np.random.default_rng(0))
+
+
+def test_atomic_io_roundtrip_and_corruption(tmp_path):
+    atomic_write_json(tmp_path / "a.json", {"x": np.int64(3)})
+    assert read_json(tmp_path / "a.json") == {"x": 3}
+    atomic_save_npy(tmp_path / "a.npy", np.arange(4))
+    assert load_npy(tmp_path / "a.npy").tolist() == [0, 1, 2, 3]
+    (tmp_path / "b.json").write_text("{not json")
+    with pytest.raises(StateFileError, match="b.json"):
+        read_json(tmp_path / "b.json")
+    (tmp_path / "b.npy").write_bytes(b"garbage")
+    with pytest.raises(StateFileError, match="b.npy"):
+        load_npy(tmp_path / "b.npy")
+    assert not list(tmp_path.glob(".*.tmp"))
