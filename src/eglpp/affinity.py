@@ -1,0 +1,310 @@
+"""t-SNE conditional probabilities p(j|i) of unlabelled embeddings to labelled ones (Eq. 13).
+
+For each unlabelled embedding ``z_i`` and labelled embedding ``z_j``
+
+.. math::
+
+    p_{j|i} = \\frac{\\exp(-\\beta_i \\lVert z_i - z_j \\rVert^2)}
+                   {\\sum_{l \\in L} \\exp(-\\beta_i \\lVert z_i - z_l \\rVert^2)},
+    \\qquad \\beta_i = \\frac{1}{2 \\sigma_i^2},
+
+with ``β_i`` found by bisection so that the perplexity ``2^{H(P_i)}`` (entropy in bits, as t-SNE
+defines it; identical to ``e^{H}`` with the entropy in nats) equals the target. The bisection is
+the one of scikit-learn's ``_binary_search_perplexity`` and openTSNE's
+``compute_gaussian_perplexity`` (start at ``β = 1``, double / halve until the target is bracketed,
+then bisect; stop when the entropy is within ``tol`` nats), vectorised over rows and computed with
+the row's smallest distance subtracted, so that no row underflows.
+
+Calibration set (``calibration``):
+
+- ``"all"``: the normaliser of Eq. 13 runs over every labelled point, as the paper writes it;
+  rows are processed in chunks of unlabelled points, so memory is ``chunk_size × |L|``.
+- ``"neighbours"``: as Barnes-Hut t-SNE does, only the ``n_calibration`` nearest labelled points
+  (default ``max(k, ⌈3·perplexity⌉)``) enter the normaliser: cost and memory then grow with
+  ``|U|·n_calibration``, not ``|U|·|L|``; the points left out carry negligible mass when
+  ``n_calibration ≥ 3·perplexity``.
+
+The ``k`` most probable neighbours are kept (Eq. 12's top-k). Their probabilities sum to less
+than one; ``renormalise=True`` divides by that sum (then the score is an expectation over the
+top-k only). The default keeps Eq. 13's values.
+
+``entropy="reference"`` reproduces the authors' code, which computes the entropy in nats but
+targets ``log2(perplexity)``: the effective perplexity is ``e^{log2(perplexity)}`` (≈ 75 for 20).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+__all__ = [
+    "AffinityConfig",
+    "Affinities",
+    "calibrate_perplexity",
+    "nearest_labelled",
+    "tsne_affinities",
+]
+
+
+@dataclass(frozen=True)
+class AffinityConfig:
+    """Hyperparameters of the EGL++ neighbourhood (Eqs. 12–13)."""
+
+    perplexity: float = 20.0  # target 2^H(P_i), entropy in bits (the paper: 20)
+    k: int = 30  # neighbours kept per unlabelled point (the paper: 30); clamped to |L|
+    calibration: str = "all"  # "all" labelled points or the "neighbours" (Barnes-Hut style)
+    n_calibration: int | None = (
+        None  # neighbours for calibration="neighbours"; None: max(k, 3·perp)
+    )
+    renormalise: bool = False  # divide the top-k probabilities by their sum
+    entropy: str = "bits"  # "bits" (t-SNE) or "reference" (ln entropy vs log2 target, ~75 for 20)
+    tol: float = 1e-5  # bisection stops when |H − H_target| ≤ tol (nats)
+    max_iter: int = 200  # bisection steps per row
+    chunk_size: int | None = None  # unlabelled rows per chunk; None: about 2^22 distances a chunk
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.perplexity, (int, float)) and self.perplexity > 0):
+            raise ValueError(f"perplexity must be a positive number, got {self.perplexity!r}")
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"k must be a positive integer, got {self.k!r}")
+        if self.calibration not in ("all", "neighbours"):
+            raise ValueError(f"calibration must be 'all' or 'neighbours', got {self.calibration!r}")
+        if self.n_calibration is not None and self.n_calibration < 1:
+            raise ValueError(f"n_calibration must be positive, got {self.n_calibration!r}")
+        if self.entropy not in ("bits", "reference"):
+            raise ValueError(f"entropy must be 'bits' or 'reference', got {self.entropy!r}")
+        if not self.tol > 0:
+            raise ValueError(f"tol must be positive, got {self.tol!r}")
+        if self.max_iter < 1:
+            raise ValueError(f"max_iter must be at least 1, got {self.max_iter!r}")
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive, got {self.chunk_size!r}")
+
+
+class Affinities(NamedTuple):
+    """Top-k labelled neighbours of each unlabelled point and their p(j|i)."""
+
+    neighbours: np.ndarray  # (U, K) int64 positions in the labelled set, nearest first
+    p: np.ndarray  # (U, K) float64 p(j|i) (renormalised over the K if configured)
+    beta: np.ndarray  # (U,) float64 precision 1 / (2 σ_i²) of each row
+    sq_distances: np.ndarray  # (U, K) float64 squared Euclidean distances
+
+
+def _target_entropy(perplexity: float, entropy: str) -> float:
+    """Target entropy in nats: ln(perp) for t-SNE, log2(perp) for the reference code's mix."""
+    return math.log(perplexity) if entropy == "bits" else math.log2(perplexity)
+
+
+def calibrate_perplexity(
+    sq_distances: torch.Tensor | np.ndarray,
+    perplexity: float,
+    *,
+    tol: float = 1e-5,
+    max_iter: int = 200,
+    entropy: str = "bits",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-wise Gaussian conditional probabilities at a target perplexity (Eq. 13).
+
+    Parameters
+    ----------
+    sq_distances : (N, M) tensor or array
+        Squared distances of each row's point to its M candidates (all of them enter the
+        normaliser).
+    perplexity : float
+        Target ``2^H`` with H in bits (``entropy="bits"``).
+    tol, max_iter : float, int
+        Bisection tolerance on the entropy (nats) and maximum number of steps.
+    entropy : {"bits", "reference"}
+        See the module docstring.
+
+    Returns
+    -------
+    p : (N, M) float64 tensor
+        Each row sums to one.
+    beta : (N,) float64 tensor
+        ``1 / (2 σ_i²)``.
+    """
+    d = torch.as_tensor(sq_distances).to(torch.float64)
+    if d.ndim != 2:
+        raise ValueError(f"sq_distances must be 2-D (N, M), got shape {tuple(d.shape)}")
+    if d.shape[1] == 0:
+        raise ValueError("sq_distances has no candidates (M = 0)")
+    if not torch.isfinite(d).all() or (d < 0).any():
+        raise ValueError("sq_distances must be finite and non-negative")
+    N = d.shape[0]
+    d = d - d.min(dim=1, keepdim=True).values  # shift: p and H are unchanged, no underflow
+    target = _target_entropy(perplexity, entropy)
+    beta = torch.ones(N, dtype=torch.float64, device=d.device)
+    lo = torch.full_like(beta, -math.inf)
+    hi = torch.full_like(beta, math.inf)
+    active = torch.ones(N, dtype=torch.bool, device=d.device)
+    for _ in range(max_iter):
+        p = torch.exp(-d * beta[:, None])
+        z = p.sum(dim=1)
+        p = p / z[:, None]
+        h = torch.log(z) + beta * (p * d).sum(dim=1)
+        diff = h - target
+        active = active & (diff.abs() > tol)
+        if not active.any():
+            break
+        up = active & (diff > 0)  # entropy too high: sharpen
+        down = active & (diff <= 0)
+        lo = torch.where(up, beta, lo)
+        hi = torch.where(down, beta, hi)
+        beta_up = torch.where(torch.isinf(hi), beta * 2.0, (beta + hi) / 2.0)
+        beta_down = torch.where(torch.isinf(lo), beta / 2.0, (beta + lo) / 2.0)
+        beta = torch.where(up, beta_up, torch.where(down, beta_down, beta))
+    p = torch.exp(-d * beta[:, None])
+    return p / p.sum(dim=1, keepdim=True), beta
+
+
+def _as_embeddings(x: np.ndarray | torch.Tensor, name: str, device: torch.device) -> torch.Tensor:
+    t = torch.as_tensor(x)
+    if t.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n, C), got shape {tuple(t.shape)}")
+    t = t.to(device=device, dtype=torch.float64)
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return t
+
+
+def _chunk_rows(chunk_size: int | None, n_labelled: int) -> int:
+    return chunk_size if chunk_size is not None else max(1, (1 << 22) // max(n_labelled, 1))
+
+
+def _sq_dist(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
+    return ((a * a).sum(1, keepdim=True) + b_sq[None, :] - 2.0 * a @ b.T).clamp_min_(0.0)
+
+
+def nearest_labelled(
+    embeddings_unlabelled: np.ndarray | torch.Tensor,
+    embeddings_labelled: np.ndarray | torch.Tensor,
+    k: int,
+    *,
+    chunk_size: int | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest labelled points of every unlabelled point, in chunks.
+
+    Returns ``(sq_distances (U, k) float64, neighbours (U, k) int64)``, nearest first; memory
+    is ``chunk_size × |L|`` whatever ``|U|``.
+    """
+    device = torch.device(device)
+    zu = _as_embeddings(embeddings_unlabelled, "embeddings_unlabelled", device)
+    zl = _as_embeddings(embeddings_labelled, "embeddings_labelled", device)
+    if zu.shape[1] != zl.shape[1]:
+        raise ValueError(
+            f"embeddings_unlabelled has {zu.shape[1]} channels, embeddings_labelled {zl.shape[1]}"
+        )
+    U, L = zu.shape[0], zl.shape[0]
+    if L == 0:
+        raise ValueError("embeddings_labelled is empty: no labelled points to compare with")
+    k = min(k, L)
+    zl_sq = (zl * zl).sum(1)
+    step = _chunk_rows(chunk_size, L)
+    dists, idx = [], []
+    for start in range(0, U, step):
+        d = _sq_dist(zu[start : start + step], zl, zl_sq)
+        val, ind = torch.topk(d, k, dim=1, largest=False, sorted=True)
+        dists.append(val.cpu())
+        idx.append(ind.cpu())
+    if not dists:
+        return np.zeros((0, k)), np.zeros((0, k), dtype=np.int64)
+    return torch.cat(dists).numpy(), torch.cat(idx).numpy().astype(np.int64)
+
+
+def tsne_affinities(
+    embeddings_unlabelled: np.ndarray | torch.Tensor,
+    embeddings_labelled: np.ndarray | torch.Tensor,
+    config: AffinityConfig = AffinityConfig(),
+    *,
+    device: str | torch.device = "cpu",
+) -> Affinities:
+    """p(j|i) of each unlabelled point to its top-k labelled neighbours (Eqs. 12–13).
+
+    Parameters
+    ----------
+    embeddings_unlabelled : (U, C) array
+    embeddings_labelled : (L, C) array
+    config : AffinityConfig
+    device : torch device for the distance chunks and the bisection
+
+    Returns
+    -------
+    Affinities
+        ``neighbours`` (U, K), ``p`` (U, K), ``beta`` (U,), ``sq_distances`` (U, K) with
+        ``K = min(k, L)``.
+
+    Examples
+    --------
+    >>> zl = np.array([[0.0], [1.0], [5.0]])
+    >>> a = tsne_affinities(np.array([[0.9]]), zl, AffinityConfig(perplexity=2, k=2))
+    >>> a.neighbours.tolist()
+    [[1, 0]]
+    """
+    dev = torch.device(device)
+    L = torch.as_tensor(embeddings_labelled).shape[0]
+    k = min(config.k, L) if L else config.k
+    if config.calibration == "neighbours":
+        n_cal = config.n_calibration or max(config.k, math.ceil(3 * config.perplexity))
+        d, nb = nearest_labelled(
+            embeddings_unlabelled,
+            embeddings_labelled,
+            max(n_cal, k),
+            chunk_size=config.chunk_size,
+            device=dev,
+        )
+        p, beta = calibrate_perplexity(
+            torch.as_tensor(d, device=dev),
+            config.perplexity,
+            tol=config.tol,
+            max_iter=config.max_iter,
+            entropy=config.entropy,
+        )
+        p, d, nb = p[:, :k].cpu().numpy(), d[:, :k], nb[:, :k]
+        beta = beta.cpu().numpy()
+    else:
+        p, beta, d, nb = _calibrate_all(embeddings_unlabelled, embeddings_labelled, k, config, dev)
+    if config.renormalise and p.size:
+        p = p / p.sum(axis=1, keepdims=True)
+    return Affinities(neighbours=nb, p=p, beta=beta, sq_distances=d)
+
+
+def _calibrate_all(
+    embeddings_unlabelled, embeddings_labelled, k: int, config: AffinityConfig, dev: torch.device
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Calibrate on every labelled point, chunk by chunk, and keep the top-k of each row."""
+    zu = _as_embeddings(embeddings_unlabelled, "embeddings_unlabelled", dev)
+    zl = _as_embeddings(embeddings_labelled, "embeddings_labelled", dev)
+    if zu.shape[1] != zl.shape[1]:
+        raise ValueError(
+            f"embeddings_unlabelled has {zu.shape[1]} channels, embeddings_labelled {zl.shape[1]}"
+        )
+    if zl.shape[0] == 0:
+        raise ValueError("embeddings_labelled is empty: no labelled points to compare with")
+    zl_sq = (zl * zl).sum(1)
+    step = _chunk_rows(config.chunk_size, zl.shape[0])
+    out_p, out_beta, out_d, out_nb = [], [], [], []
+    for start in range(0, zu.shape[0], step):
+        d = _sq_dist(zu[start : start + step], zl, zl_sq)
+        p, beta = calibrate_perplexity(
+            d, config.perplexity, tol=config.tol, max_iter=config.max_iter, entropy=config.entropy
+        )
+        val, ind = torch.topk(d, k, dim=1, largest=False, sorted=True)
+        out_p.append(torch.gather(p, 1, ind).cpu())
+        out_beta.append(beta.cpu())
+        out_d.append(val.cpu())
+        out_nb.append(ind.cpu())
+    if not out_p:
+        z = np.zeros((0, k))
+        return z, np.zeros(0), z.copy(), np.zeros((0, k), dtype=np.int64)
+    return (
+        torch.cat(out_p).numpy(),
+        torch.cat(out_beta).numpy(),
+        torch.cat(out_d).numpy(),
+        torch.cat(out_nb).numpy().astype(np.int64),
+    )

@@ -1,0 +1,117 @@
+"""Affinities (Eq. 13) against scikit-learn's and openTSNE's perplexity calibration."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cdist
+
+from eglpp.affinity import AffinityConfig, calibrate_perplexity, nearest_labelled, tsne_affinities
+
+
+def _points(seed, n, c, scale=1.0):
+    return np.random.default_rng(seed).normal(size=(n, c)) * scale
+
+
+def test_calibration_equals_sklearn_binary_search():
+    from sklearn.manifold._utils import _binary_search_perplexity
+
+    zu, zl = _points(0, 60, 5), _points(1, 40, 5)
+    sq = cdist(zu, zl, "sqeuclidean").astype(np.float32)  # sklearn works in float32 distances
+    expected = _binary_search_perplexity(sq, 10.0, 0)
+    p, _ = calibrate_perplexity(sq.astype(np.float64), 10.0, tol=1e-5)
+    np.testing.assert_allclose(p.numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [0.01, 1.0, 30.0])
+def test_calibration_equals_opentsne(scale):
+    from openTSNE import _tsne
+
+    zu, zl = _points(2, 50, 8, scale), _points(3, 90, 8, scale)
+    dist = cdist(zu, zl)  # openTSNE squares the distances itself
+    perp = np.full(len(zu), 20.0)
+    expected = np.asarray(_tsne.compute_gaussian_perplexity(dist, perp))
+    p, beta = calibrate_perplexity(dist**2, 20.0, tol=1e-10)
+    np.testing.assert_allclose(p.numpy(), expected, atol=1e-6)
+    entropy_bits = -(p * torch.log2(p.clamp_min(1e-300))).sum(1)
+    np.testing.assert_allclose(2.0 ** entropy_bits.numpy(), 20.0, rtol=1e-6)
+    # beta is 1/(2 sigma^2): p ∝ exp(-beta d^2)
+    ratio = np.log(p[:, 0].numpy() / p[:, 1].numpy())
+    np.testing.assert_allclose(ratio, beta.numpy() * (dist[:, 1] ** 2 - dist[:, 0] ** 2), atol=1e-8)
+
+
+def test_reference_entropy_has_effective_perplexity_near_75():
+    zu, zl = _points(4, 10, 4), _points(5, 500, 4)
+    p, _ = calibrate_perplexity(cdist(zu, zl, "sqeuclidean"), 20.0, tol=1e-9, entropy="reference")
+    entropy_nats = -(p * torch.log(p.clamp_min(1e-300))).sum(1).numpy()
+    np.testing.assert_allclose(np.exp(entropy_nats), math.exp(math.log2(20.0)), rtol=1e-6)
+    assert 75 < math.exp(math.log2(20.0)) < 76
+
+
+def test_nearest_labelled_chunked_equals_dense_sort():
+    zu, zl = _points(6, 37, 3), _points(7, 23, 3)
+    d, nb = nearest_labelled(zu, zl, 5, chunk_size=4)
+    dense = cdist(zu, zl, "sqeuclidean")
+    np.testing.assert_array_equal(nb, np.argsort(dense, axis=1)[:, :5])
+    np.testing.assert_allclose(d, np.sort(dense, axis=1)[:, :5], atol=1e-10)
+
+
+@pytest.mark.parametrize("renormalise", [False, True])
+def test_all_calibration_topk_equals_dense_opentsne(renormalise):
+    from openTSNE import _tsne
+
+    zu, zl = _points(8, 30, 6), _points(9, 70, 6)
+    cfg = AffinityConfig(perplexity=15, k=10, renormalise=renormalise, tol=1e-10, chunk_size=7)
+    a = tsne_affinities(zu, zl, cfg)
+    dist = cdist(zu, zl)
+    full = np.asarray(_tsne.compute_gaussian_perplexity(dist, np.full(len(zu), 15.0)))
+    order = np.argsort(dist, axis=1)[:, :10]
+    expected = np.take_along_axis(full, order, axis=1)
+    if renormalise:
+        expected = expected / expected.sum(1, keepdims=True)
+        np.testing.assert_allclose(a.p.sum(1), 1.0, atol=1e-12)
+    else:
+        assert (a.p.sum(1) < 1.0).all()
+    np.testing.assert_array_equal(a.neighbours, order)
+    np.testing.assert_allclose(a.p, expected, atol=1e-6)
+
+
+def test_neighbour_calibration_equals_opentsne_on_the_neighbours():
+    from openTSNE import _tsne
+
+    zu, zl = _points(10, 25, 4), _points(11, 200, 4)
+    cfg = AffinityConfig(perplexity=5, k=8, calibration="neighbours", tol=1e-10)
+    a = tsne_affinities(zu, zl, cfg)  # n_calibration = max(8, 15) = 15
+    dist = np.sort(cdist(zu, zl), axis=1)[:, :15]
+    expected = np.asarray(_tsne.compute_gaussian_perplexity(dist, np.full(len(zu), 5.0)))[:, :8]
+    np.testing.assert_allclose(a.p, expected, atol=1e-6)
+    # with 3·perplexity calibration neighbours it approximates calibrating on all of L
+    full = tsne_affinities(zu, zl, AffinityConfig(perplexity=5, k=8, tol=1e-10))
+    np.testing.assert_array_equal(a.neighbours, full.neighbours)
+    assert np.abs(a.p - full.p).max() < 0.05
+
+
+def test_k_larger_than_labelled_is_clamped_and_p_sums_to_one():
+    a = tsne_affinities(_points(12, 5, 2), _points(13, 3, 2), AffinityConfig(k=30))
+    assert a.neighbours.shape == (5, 3) and a.p.shape == (5, 3)
+    np.testing.assert_allclose(a.p.sum(1), 1.0, atol=1e-12)
+
+
+def test_far_away_points_do_not_underflow():
+    zl = _points(14, 20, 3)
+    a = tsne_affinities(zl[:2] + 1e4, zl, AffinityConfig(perplexity=5, k=5))
+    assert np.isfinite(a.p).all() and (a.p > 0).all()
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="perplexity"):
+        AffinityConfig(perplexity=0)
+    with pytest.raises(ValueError, match="calibration"):
+        AffinityConfig(calibration="some")
+    with pytest.raises(ValueError, match="channels"):
+        tsne_affinities(np.zeros((2, 3)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="empty"):
+        tsne_affinities(np.zeros((2, 3)), np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        tsne_affinities(np.full((2, 3), np.nan), np.zeros((4, 3)))
