@@ -1,0 +1,23 @@
+"""Pose datasets: annotations, the crop-and-augment transform, official-format loaders."""
+
+from eglpp.pose.datasets.base import (
+    AnnotationError,
+    ImagePoseDataset,
+    PoseAnnotations,
+    load_image,
+)
+from eglpp.pose.datasets.lsp import load_lsp
+from eglpp.pose.datasets.lspet import load_lspet
+from eglpp.pose.datasets.transforms import AugmentSample, CropAugment, crop_and_augment
+
+__all__ = [
+    "AnnotationError",
+    "AugmentSample",
+    "CropAugment",
+    "ImagePoseDataset",
+    "PoseAnnotations",
+    "crop_and_augment",
+    "load_image",
+    "load_lsp",
+    "load_lspet",
+]

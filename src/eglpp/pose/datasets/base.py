@@ -1,0 +1,269 @@
+"""Pose annotations in memory and the image dataset every real-format loader feeds.
+
+:class:`PoseAnnotations` holds one dataset's (or split's) annotations, validated on construction
+with errors that name the file they came from. :class:`ImagePoseDataset` crops and augments the
+images with :mod:`eglpp.pose.datasets.transforms` and yields items in the dataset contract::
+
+    {"image": float32 (3, S, S) in [0, 1], "joints": float32 (J, 2) input pixels,
+     "visible": bool (J,), "index": int64 (position in the dataset),
+     "head_size": float32 (head_factor · head-box diagonal in input px, NaN without a head box)}
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from eglpp.pose.datasets.transforms import (
+    AugmentSample,
+    CropAugment,
+    crop_and_augment,
+    sample_augmentation,
+)
+from eglpp.pose.skeleton import Skeleton
+
+__all__ = [
+    "AnnotationError",
+    "PoseAnnotations",
+    "ImagePoseDataset",
+    "load_image",
+    "check_image_files",
+    "read_mat",
+]
+
+
+class AnnotationError(ValueError):
+    """An annotation file is unreadable or does not have the expected content."""
+
+
+def _optional(array, dtype, shape: tuple[int, ...], name: str, source: str) -> np.ndarray | None:
+    if array is None:
+        return None
+    array = np.asarray(array, dtype=dtype)
+    if array.shape != shape:
+        raise AnnotationError(f"{source}: field '{name}' has shape {array.shape}, expected {shape}")
+    return array
+
+
+@dataclass
+class PoseAnnotations:
+    """Joint annotations of N people, in one skeleton's joint order.
+
+    ``visible`` marks annotated joints (they count in the loss and the metric); ``occluded`` marks
+    annotated joints flagged as occluded (LSP's flag 1; MPII's ``is_visible`` = 0) and is a subset
+    of ``visible``. Joints that are not annotated have coordinates (0, 0). ``centers``/``scales``
+    may hold NaN for a person without them (the crop then uses the joints' box); ``head_boxes``
+    may hold NaN rows. Arrays are converted to the dtypes below; bad shapes or values raise
+    :class:`AnnotationError` naming ``source`` and the field.
+    """
+
+    skeleton: Skeleton
+    joints: np.ndarray  # (N, J, 2) float32, original-image pixels
+    visible: np.ndarray  # (N, J) bool
+    occluded: np.ndarray | None = None  # (N, J) bool; None -> all False
+    image_paths: list[Path] | None = None  # (N,) one image per person (repeats allowed)
+    centers: np.ndarray | None = None  # (N, 2) float32, original pixels
+    scales: np.ndarray | None = None  # (N,) float32, 200-px units
+    head_boxes: np.ndarray | None = None  # (N, 4) float32 x1, y1, x2, y2
+    source: str = field(default="<memory>")
+
+    def __post_init__(self) -> None:
+        src = self.source
+        if not isinstance(self.skeleton, Skeleton):
+            raise AnnotationError(f"{src}: skeleton must be a Skeleton, got {self.skeleton!r}")
+        J = self.skeleton.n_joints
+        joints = np.asarray(self.joints, dtype=np.float32)
+        if joints.ndim != 3 or joints.shape[1:] != (J, 2):
+            raise AnnotationError(
+                f"{src}: field 'joints' has shape {joints.shape}, expected (N, {J}, 2) "
+                f"for the {self.skeleton.name} skeleton"
+            )
+        if not np.all(np.isfinite(joints)):
+            raise AnnotationError(f"{src}: field 'joints' holds non-finite values")
+        N = len(joints)
+        self.joints = joints
+        self.visible = _optional(self.visible, bool, (N, J), "visible", src)
+        occluded = np.zeros((N, J), bool) if self.occluded is None else self.occluded
+        self.occluded = _optional(occluded, bool, (N, J), "occluded", src)
+        if np.any(self.occluded & ~self.visible):
+            raise AnnotationError(f"{src}: field 'occluded' marks joints that are not visible")
+        if self.image_paths is not None:
+            self.image_paths = [Path(p) for p in self.image_paths]
+            if len(self.image_paths) != N:
+                raise AnnotationError(
+                    f"{src}: field 'image_paths' has {len(self.image_paths)} entries, expected {N}"
+                )
+        self.centers = _optional(self.centers, np.float32, (N, 2), "centers", src)
+        self.scales = _optional(self.scales, np.float32, (N,), "scales", src)
+        if self.scales is not None and np.any(self.scales[np.isfinite(self.scales)] <= 0):
+            raise AnnotationError(f"{src}: field 'scales' must be > 0 (or NaN when unknown)")
+        self.head_boxes = _optional(self.head_boxes, np.float32, (N, 4), "head_boxes", src)
+
+    def __len__(self) -> int:
+        return len(self.joints)
+
+    def subset(self, indices) -> PoseAnnotations:
+        """The annotations at ``indices`` (positions or a boolean mask), in that order."""
+        idx = np.asarray(indices)
+        if idx.dtype == bool:
+            if idx.shape != (len(self),):
+                raise IndexError(f"boolean mask of shape {idx.shape} for {len(self)} people")
+            idx = np.flatnonzero(idx)
+        idx = idx.astype(np.int64).reshape(-1)
+        if len(idx) and (idx.min() < -len(self) or idx.max() >= len(self)):
+            raise IndexError(f"indices out of range for {len(self)} people ({self.source})")
+
+        def take(a):
+            return None if a is None else a[idx]
+
+        return PoseAnnotations(
+            skeleton=self.skeleton,
+            joints=self.joints[idx],
+            visible=self.visible[idx],
+            occluded=self.occluded[idx],
+            image_paths=None if self.image_paths is None else [self.image_paths[i] for i in idx],
+            centers=take(self.centers),
+            scales=take(self.scales),
+            head_boxes=take(self.head_boxes),
+            source=self.source,
+        )
+
+
+def check_image_files(paths: list[Path], source: str) -> None:
+    """Raise ``FileNotFoundError`` naming the first image of ``paths`` that does not exist.
+
+    Lists each folder once (``os.scandir``) instead of one ``stat`` per image.
+    """
+    listing: dict[Path, set[str]] = {}
+    missing = []
+    for path in paths:
+        folder = path.parent
+        if folder not in listing:
+            if not folder.is_dir():
+                raise FileNotFoundError(
+                    f"{source}: image folder {folder} not found (needed for {path.name}; "
+                    "pass check_images=False to load the annotations alone)"
+                )
+            with os.scandir(folder) as entries:
+                listing[folder] = {e.name for e in entries}
+        if path.name not in listing[folder]:
+            missing.append(path)
+    if missing:
+        raise FileNotFoundError(
+            f"{source}: {len(missing)} image file(s) missing, first {missing[0]}"
+        )
+
+
+def read_mat(path: str | os.PathLike, **kwargs) -> dict:
+    """``scipy.io.loadmat`` with errors that name the file: missing, not a (v5) ``.mat``."""
+    import scipy.io
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"annotation file not found: {path}")
+    try:
+        return scipy.io.loadmat(path, **kwargs)
+    except NotImplementedError as err:  # MATLAB v7.3 (HDF5) files
+        raise AnnotationError(f"{path}: MATLAB v7.3 (HDF5) files are not supported: {err}") from err
+    except Exception as err:  # scipy raises ValueError, TypeError, MatReadError, ... on garbage
+        raise AnnotationError(f"{path}: not a readable MATLAB .mat file ({err})") from err
+
+
+def load_image(path: Path) -> Image.Image:
+    """Open an image as RGB; a missing or undecodable file raises an error naming it."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image file not found: {path}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise OSError(f"cannot decode image {path}: {err}") from err
+
+
+class ImagePoseDataset(Dataset):
+    """Cropped, optionally augmented people from :class:`PoseAnnotations` with images.
+
+    Parameters
+    ----------
+    annotations : PoseAnnotations
+        Must carry ``image_paths``.
+    transform : CropAugment
+        Crop and augmentation parameters.
+    input_size : int
+        S, the side of the square network input.
+    seed : int
+        With the epoch and the item's position, determines its augmentation:
+        ``np.random.default_rng([seed, epoch, index])``. Set the epoch with :meth:`set_epoch`
+        before creating a ``DataLoader`` iterator (persistent workers would keep an old copy).
+    train : bool
+        Augment (True) or use the identity crop (False: evaluation and scoring).
+    """
+
+    def __init__(
+        self,
+        annotations: PoseAnnotations,
+        transform: CropAugment = CropAugment(),
+        input_size: int = 256,
+        seed: int = 0,
+        train: bool = False,
+    ) -> None:
+        if annotations.image_paths is None:
+            raise ValueError(f"annotations from {annotations.source} carry no image paths")
+        if not isinstance(input_size, int) or input_size < 1:
+            raise ValueError(f"input_size must be a positive int, got {input_size!r}")
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        self.annotations = annotations
+        self.transform = transform
+        self.input_size = input_size
+        self.seed = int(seed)
+        self.train = train
+        self.epoch = 0
+        self.skeleton = annotations.skeleton
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation draw of ``epoch`` (a non-negative int)."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.annotations)
+
+    def augmentation(self, index: int) -> AugmentSample:
+        """The augmentation item ``index`` gets in the current epoch (identity if not training)."""
+        if not self.train:
+            return AugmentSample()
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return sample_augmentation(self.transform, rng)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        ann = self.annotations
+        image = load_image(ann.image_paths[index])
+        result = crop_and_augment(
+            image,
+            ann.joints[index],
+            ann.visible[index],
+            input_size=self.input_size,
+            flip_permutation=self.skeleton.flip_permutation(),
+            center=None if ann.centers is None else ann.centers[index],
+            scale=None if ann.scales is None else float(ann.scales[index]),
+            head_box=None if ann.head_boxes is None else ann.head_boxes[index],
+            config=self.transform,
+            sample=self.augmentation(index),
+        )
+        return {
+            "image": torch.from_numpy(result.image),
+            "joints": torch.from_numpy(result.joints),
+            "visible": torch.from_numpy(result.visible),
+            "index": torch.tensor(index, dtype=torch.int64),
+            "head_size": torch.tensor(result.head_size, dtype=torch.float32),
+        }
