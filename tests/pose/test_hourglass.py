@@ -85,3 +85,18 @@ def test_per_example_gradients_with_vmap_match_loop():
         model(x[i : i + 1]).heatmaps[0].sub(target[i]).square().mean().backward()
         for name, p in model.named_parameters():
             torch.testing.assert_close(batched[name][i], p.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_reset_parameters_is_reproducible_from_a_generator():
+    a = _tiny().reset_parameters(torch.Generator().manual_seed(3))
+    b = _tiny().reset_parameters(torch.Generator().manual_seed(3))
+    c = _tiny().reset_parameters(torch.Generator().manual_seed(4))
+    for (name, pa), pb, pc in zip(
+        a.state_dict().items(), b.state_dict().values(), c.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(pa, pb)
+        if name.endswith("conv.weight"):
+            assert not torch.equal(pa, pc)
+    # PyTorch's default bound for a conv weight: 1/sqrt(fan_in)
+    w = a.stem.conv.weight
+    assert w.abs().max() <= (w[0].numel()) ** -0.5

@@ -170,6 +170,22 @@ class StackedHourglass(nn.Module):
         self.stacks = nn.ModuleList(Stack(config) for _ in range(config.n_stacks))
         self.merges = nn.ModuleList(Merge(config) for _ in range(config.n_stacks - 1))
 
+    def reset_parameters(self, generator: torch.Generator | None = None) -> StackedHourglass:
+        """Re-initialise all weights from ``generator`` (PyTorch's default conv init, BN 1/0).
+
+        Convolutions get Kaiming-uniform weights (a = √5) and uniform biases in ±1/√fan_in,
+        exactly PyTorch's defaults but drawn from the given generator, so a model is
+        reproducible from a seed without touching the global RNG. Returns ``self``.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_uniform_(module.weight, a=5**0.5, generator=generator)
+                fan_in = module.weight[0].numel()
+                nn.init.uniform_(module.bias, -(fan_in**-0.5), fan_in**-0.5, generator=generator)
+            elif isinstance(module, nn.BatchNorm2d):
+                module.reset_parameters()
+        return self
+
     def feature_channels(self) -> tuple[int, ...]:
         """Channels of each tensor in ``HourglassOutput.features`` (finest scale first)."""
         return (self.config.channels,) * self.config.depth

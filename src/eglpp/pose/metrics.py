@@ -147,10 +147,9 @@ def torso_size(
             f"gt must have shape (N, {skeleton.n_joints}, 2) for the {skeleton.name} skeleton, "
             f"got {gt.shape}"
         )
-    ls, rs = skeleton.index("left_shoulder"), skeleton.index("right_shoulder")
-    lh, rh = skeleton.index("left_hip"), skeleton.index("right_hip")
 
-    def diagonal(a: int, b: int) -> np.ndarray:
+    def diagonal(a: str, b: str) -> np.ndarray:
+        a, b = skeleton.index(a), skeleton.index(b)
         d = np.linalg.norm(gt[:, a] - gt[:, b], axis=-1)
         if visible is not None:
             vis = np.asarray(visible, dtype=bool)
@@ -158,9 +157,11 @@ def torso_size(
         return d
 
     if mode == "lsp":
-        return diagonal(ls, rh)
+        return diagonal("left_shoulder", "right_hip")
     if mode == "max_diagonal":
-        both = np.stack([diagonal(ls, rh), diagonal(rs, lh)])  # (2, N)
+        both = np.stack(
+            [diagonal("left_shoulder", "right_hip"), diagonal("right_shoulder", "left_hip")]
+        )  # (2, N)
         with np.errstate(invalid="ignore"):
             out = np.fmax(both[0], both[1])  # NaN only where both are NaN
         return out

@@ -1,0 +1,538 @@
+"""Fit, predict and evaluate a pose model on datasets that follow the pose dataset contract.
+
+Items are dicts ``{"image" (3, S, S), "joints" (J, 2) input px, "visible" (J,), "index",
+"head_size"}``; datasets carry ``skeleton`` and may have ``set_epoch(epoch)`` (augmentation
+deterministic from seed, epoch and index). Training minimises the heatmap loss (MSE over all
+stacks, :func:`eglpp.pose.heatmaps.heatmap_loss`) plus, optionally, the loss of an auxiliary
+module trained jointly (the Learning Loss head):
+
+- training: ``aux(features, per_example_loss) -> scalar``, ``features`` the last hourglass's
+  multi-scale tensors, ``per_example_loss`` (B,) the heatmap loss of each example (not
+  detached: the module detaches what it wants); ``aux.set_epoch(epoch)`` is called if it exists;
+- prediction: ``aux.predict(features) -> (B,)`` if the module has ``predict``, else
+  ``aux(features, None) -> (B,)``.
+
+On CUDA, mixed precision (bfloat16 where supported, else float16 with loss scaling) and
+channels_last are used when ``TrainConfig.amp`` / ``channels_last`` are on; on CPU they are never
+used. Shuffling comes from a ``torch.Generator`` seeded with ``seed``, so a CPU run is
+reproducible from (model weights, data, seed); CUDA kernels may add nondeterminism.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
+
+from eglpp.io import StateFileError, atomic_torch_save, torch_load
+from eglpp.pose.heatmaps import (
+    decode_heatmaps,
+    flip_heatmaps,
+    gaussian_heatmaps,
+    heatmap_loss_per_example,
+    heatmap_to_input,
+    input_to_heatmap,
+)
+from eglpp.pose.hourglass import STRIDE, HourglassConfig, StackedHourglass
+from eglpp.pose.metrics import pck, pckh_mean_joints, torso_size
+
+__all__ = [
+    "TrainConfig",
+    "FitResult",
+    "Predictions",
+    "fit",
+    "predict",
+    "evaluate",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_model",
+]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 16  # Newell: 6 (8 stacks); the 2-stack model fits 16+ on a GPU
+    lr: float = 2.5e-4  # Newell's RMSprop learning rate
+    optimizer: str = "rmsprop"  # "rmsprop" (Newell) | "adam"
+    schedule: str = "constant"  # "constant" | "step" (× lr_gamma at lr_steps) | "cosine"
+    lr_steps: tuple[int, ...] = ()  # epochs at which "step" multiplies the lr by lr_gamma
+    lr_gamma: float = 0.1
+    weight_decay: float = 0.0
+    sigma: float = 1.0  # target std in heatmap px: Newell 1 at 64×64, the paper's code 1.75
+    grad_clip: float | None = None  # max gradient norm, None: no clipping
+    val_fraction: float = 0.0  # split off train_set when no val_set is given
+    val_every: int = 1  # epochs between validations
+    metric: str = "pck"  # validation metric: "pck" (torso) | "pckh" (head)
+    alpha: float = 0.2  # PCK@0.2 (LSP); use 0.5 for PCKh
+    flip_test: bool = False  # average with the mirrored image's heatmaps in validation
+    num_workers: int = 0
+    amp: bool = True  # mixed precision, CUDA only
+    channels_last: bool = True  # memory format, CUDA only
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "optimizer": self.optimizer in ("rmsprop", "adam"),
+            "schedule": self.schedule in ("constant", "step", "cosine"),
+            "sigma": self.sigma > 0,
+            "val_fraction": 0 <= self.val_fraction < 1,
+            "val_every": self.val_every >= 1,
+            "metric": self.metric in ("pck", "pckh"),
+            "alpha": self.alpha > 0,
+            "num_workers": self.num_workers >= 0,
+            "grad_clip": self.grad_clip is None or self.grad_clip > 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            values = ", ".join(f"{n}={getattr(self, n)!r}" for n in bad)
+            raise ValueError(f"invalid TrainConfig: {values} (see TrainConfig for allowed values)")
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)  # one dict per epoch
+    best_epoch: int | None = None  # epoch whose weights the model holds at the end
+    best_metric: float | None = None  # its validation metric (None without validation)
+    seconds: float = 0.0  # wall time of the whole fit
+    n_train: int = 0
+    n_val: int = 0
+
+
+def _split(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
+    if fraction == 0:
+        return dataset, None
+    n = len(dataset)
+    n_val = max(1, round(fraction * n))
+    if n_val >= n:
+        raise ValueError(f"val_fraction={fraction} leaves no training images out of {n}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1)).tolist()
+    return Subset(dataset, perm[n_val:]), Subset(dataset, perm[:n_val])
+
+
+def _optimizer(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.RMSprop(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    if config.schedule == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, list(config.lr_steps), config.lr_gamma
+        )
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+
+
+def _amp_dtype(device: torch.device, config: TrainConfig) -> torch.dtype | None:
+    if device.type != "cuda" or not config.amp:
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def _state(module: nn.Module | None) -> dict | None:
+    return None if module is None else copy.deepcopy(module.state_dict())
+
+
+def fit(
+    model: StackedHourglass,
+    train_set: Dataset,
+    config: TrainConfig,
+    *,
+    val_set: Dataset | None = None,
+    seed: int,
+    device: str | torch.device = "cpu",
+    aux: nn.Module | None = None,
+    progress: bool = True,
+    checkpoint_path: str | Path | None = None,
+) -> FitResult:
+    """Train ``model`` (and ``aux``) in place; the model ends with its best validation weights.
+
+    Parameters
+    ----------
+    model : StackedHourglass
+        Trained in place, moved to ``device``.
+    train_set, val_set : Dataset
+        Pose datasets. Without ``val_set``, ``config.val_fraction`` of ``train_set`` is split off
+        (a seeded permutation) for validation. With validation, the weights of the epoch with
+        the best ``config.metric`` are kept (restored at the end and saved to
+        ``checkpoint_path``); without it, the last epoch's.
+    seed : int
+        Seeds the shuffling generator (and the validation split).
+    aux : nn.Module, optional
+        Trained jointly, see the module docstring.
+    checkpoint_path : path, optional
+        Where the kept weights are written (``eglpp.pose.checkpoint.save_checkpoint``).
+    """
+    device = torch.device(device)
+    if len(train_set) == 0:
+        raise ValueError("fit: train_set is empty")
+    if val_set is None:
+        train_set, val_set = _split(train_set, config.val_fraction, seed)
+    _skeleton(train_set)  # fail early on a dataset without one
+    model.to(device)
+    if aux is not None:
+        aux.to(device)
+    amp_dtype = _amp_dtype(device, config)
+    if device.type == "cuda" and config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    params = list(model.parameters()) + ([] if aux is None else list(aux.parameters()))
+    optimizer = _optimizer(params, config)
+    scheduler = _scheduler(optimizer, config)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        sampler=RandomSampler(train_set, generator=torch.Generator().manual_seed(seed)),
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+        drop_last=len(train_set) > config.batch_size,  # no 1-image batch for batch norm
+    )
+    result = FitResult(n_train=len(train_set), n_val=0 if val_set is None else len(val_set))
+    best = (None, None)  # (model state, aux state)
+    start = time.perf_counter()
+    with _progress(progress) as bar:
+        task = bar.add_task("training", total=config.epochs * len(loader))
+        for epoch in range(config.epochs):
+            t0 = time.perf_counter()
+            for obj in (_base(train_set), aux):
+                if hasattr(obj, "set_epoch"):
+                    obj.set_epoch(epoch)
+            model.train()
+            if aux is not None:
+                aux.train()
+            total, count = torch.zeros((), device=device), 0
+            for batch in loader:
+                loss = _train_step(model, batch, config, optimizer, scaler, aux, device, amp_dtype)
+                total += loss.detach() * len(batch["index"])
+                count += len(batch["index"])
+                bar.update(task, advance=1, description=f"epoch {epoch + 1}/{config.epochs}")
+            record = {"epoch": epoch, "loss": float(total) / max(count, 1)}
+            record["lr"] = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            validate = val_set is not None and (
+                (epoch + 1) % config.val_every == 0 or epoch == config.epochs - 1
+            )
+            if validate:
+                scores = evaluate(
+                    model,
+                    val_set,
+                    metric=config.metric,
+                    alpha=config.alpha,
+                    batch_size=config.batch_size,
+                    device=device,
+                    flip_test=config.flip_test,
+                    amp=config.amp,
+                )
+                record[f"val_{config.metric}"] = scores["mean"]
+                if result.best_metric is None or scores["mean"] > result.best_metric:
+                    result.best_metric, result.best_epoch = scores["mean"], epoch
+                    best = (_state(model), _state(aux))
+                    if checkpoint_path is not None:
+                        save_checkpoint(checkpoint_path, model, aux=aux, extra=record)
+            record["seconds"] = time.perf_counter() - t0
+            result.history.append(record)
+    if best[0] is not None:
+        model.load_state_dict(best[0])
+        if aux is not None:
+            aux.load_state_dict(best[1])
+    else:
+        result.best_epoch = config.epochs - 1
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, model, aux=aux, extra=result.history[-1])
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _train_step(
+    model: StackedHourglass,
+    batch: dict,
+    config: TrainConfig,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    aux: nn.Module | None,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+) -> torch.Tensor:
+    """One optimisation step on one batch; returns the mean heatmap loss (scalar)."""
+    images = batch["image"].to(device, non_blocking=True)  # (B, 3, S, S)
+    if device.type == "cuda" and config.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    joints = batch["joints"].to(device)  # (B, J, 2) input px
+    visible = batch["visible"].to(device)  # (B, J)
+    H, W = images.shape[-2] // STRIDE, images.shape[-1] // STRIDE
+    target = gaussian_heatmaps(input_to_heatmap(joints, STRIDE), visible, (H, W), config.sigma)
+    with torch.autocast(
+        device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
+    ):
+        out = model(images, return_features=aux is not None)
+        per_example = heatmap_loss_per_example(out.heatmaps, target, visible)  # (B,)
+        loss = per_example.mean()
+        total = loss if aux is None else loss + aux(out.features, per_example)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(total).backward()
+    if config.grad_clip is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(
+            [p for group in optimizer.param_groups for p in group["params"]], config.grad_clip
+        )
+    scaler.step(optimizer)
+    scaler.update()
+    return loss
+
+
+# --- prediction and evaluation -------------------------------------------------------------
+
+
+@dataclass
+class Predictions:
+    joints: np.ndarray  # (N, J, 2) decoded joints, input px
+    maxvals: np.ndarray  # (N, J) heatmap maxima
+    indices: np.ndarray  # (N,) the items' "index" (positions in the dataset)
+    heatmaps: np.ndarray | None = None  # (N, J, h, w) last stack, if requested
+    embeddings: np.ndarray | None = None  # (N, C), if requested
+    aux: np.ndarray | None = None  # (N,) the aux module's predictions, if given
+
+
+def _base(dataset: Dataset) -> Dataset:
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return dataset
+
+
+def _skeleton(dataset: Dataset):
+    skeleton = getattr(_base(dataset), "skeleton", None)
+    if skeleton is None:
+        raise TypeError(
+            f"{type(_base(dataset)).__name__} has no 'skeleton' attribute: pose datasets must "
+            "follow the dataset contract (items dicts, attributes skeleton and input_size)"
+        )
+    return skeleton
+
+
+@torch.no_grad()
+def _run(model, dataset, *, batch_size, device, flip_test, heatmaps, embeddings, aux, amp):
+    """Forward the whole dataset in order: Predictions plus the ground truth (joints, visible,
+    head_size) of every item."""
+    device = torch.device(device)
+    perm = _skeleton(dataset).flip_permutation()
+    model.to(device).eval()
+    if aux is not None:
+        aux.to(device).eval()
+    amp_dtype = _amp_dtype(device, TrainConfig(amp=amp))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    keep: dict[str, list] = {k: [] for k in ("joints", "maxvals", "indices", "hm", "emb", "aux")}
+    truth: dict[str, list] = {"joints": [], "visible": [], "head_size": []}
+    for batch in loader:
+        images = batch["image"].to(device)  # (B, 3, S, S)
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=bool(amp_dtype)):
+            out = model(images, return_features=aux is not None)
+            hm = out.heatmaps[:, -1].float()  # (B, J, h, w)
+            if flip_test:
+                mirrored = model(images.flip(-1)).heatmaps[:, -1].float()
+                hm = 0.5 * (hm + flip_heatmaps(mirrored, perm))
+            if aux is not None:
+                pred_aux = (
+                    aux.predict(out.features)
+                    if hasattr(aux, "predict")
+                    else aux(out.features, None)
+                )
+                keep["aux"].append(pred_aux.float().reshape(-1).cpu())
+        coords, maxvals = decode_heatmaps(hm)
+        keep["joints"].append(heatmap_to_input(coords, STRIDE).cpu())
+        keep["maxvals"].append(maxvals.cpu())
+        keep["indices"].append(batch["index"])
+        if heatmaps:
+            keep["hm"].append(hm.cpu())
+        if embeddings:
+            keep["emb"].append(out.embedding.float().cpu())
+        for key in truth:
+            truth[key].append(batch[key])
+    if not keep["joints"]:
+        raise ValueError("predict: the dataset is empty")
+
+    def cat(key, source=keep):
+        return torch.cat(source[key]).numpy() if source[key] else None
+
+    preds = Predictions(
+        joints=cat("joints"),
+        maxvals=cat("maxvals"),
+        indices=cat("indices"),
+        heatmaps=cat("hm"),
+        embeddings=cat("emb"),
+        aux=cat("aux"),
+    )
+    return preds, {key: cat(key, truth) for key in truth}
+
+
+def predict(
+    model: StackedHourglass,
+    dataset: Dataset,
+    *,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    flip_test: bool = False,
+    return_heatmaps: bool = False,
+    return_embeddings: bool = False,
+    aux: nn.Module | None = None,
+    amp: bool = True,
+) -> Predictions:
+    """Decoded joints (input px) for every item, in dataset order, with the model in eval mode.
+
+    ``flip_test`` averages the last stack's heatmaps with the mirrored image's (channels
+    swapped by ``dataset.skeleton``); embeddings and aux predictions come from the unflipped
+    image. ``return_heatmaps`` keeps the (N, J, h, w) float32 heatmaps: mind the memory for a
+    large pool (predict a ``Subset`` at a time). ``amp`` has an effect on CUDA only.
+    """
+    preds, _ = _run(
+        model,
+        dataset,
+        batch_size=batch_size,
+        device=device,
+        flip_test=flip_test,
+        heatmaps=return_heatmaps,
+        embeddings=return_embeddings,
+        aux=aux,
+        amp=amp,
+    )
+    return preds
+
+
+def evaluate(
+    model: StackedHourglass,
+    dataset: Dataset,
+    *,
+    metric: str = "pck",
+    alpha: float | None = None,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    flip_test: bool = False,
+    torso_mode: str = "lsp",
+    amp: bool = True,
+) -> dict:
+    """PCK@α (``metric="pck"``, torso normaliser, default α 0.2) or PCKh@α (``"pckh"``, the
+    items' ``head_size``, default α 0.5, mean without pelvis and thorax) of ``model``.
+
+    Returns ``{"metric": "PCK@0.2", "mean": float, "per_joint": {joint: float}, "n": int}``.
+    """
+    if metric not in ("pck", "pckh"):
+        raise ValueError(f"evaluate: metric must be 'pck' or 'pckh', got {metric!r}")
+    alpha = alpha if alpha is not None else (0.2 if metric == "pck" else 0.5)
+    skeleton = _skeleton(dataset)
+    preds, truth = _run(
+        model,
+        dataset,
+        batch_size=batch_size,
+        device=device,
+        flip_test=flip_test,
+        heatmaps=False,
+        embeddings=False,
+        aux=None,
+        amp=amp,
+    )
+    if metric == "pck":
+        norm = torso_size(truth["joints"], skeleton, mode=torso_mode, visible=truth["visible"])
+        mean_joints = None
+    else:
+        norm = truth["head_size"].astype(np.float64)
+        if not np.isfinite(norm).any():
+            raise ValueError("evaluate: metric 'pckh' needs head boxes; this dataset has none")
+        mean_joints = pckh_mean_joints(skeleton)
+    res = pck(preds.joints, truth["joints"], truth["visible"], norm, alpha, mean_joints=mean_joints)
+    return {
+        "metric": f"{'PCK' if metric == 'pck' else 'PCKh'}@{alpha:g}",
+        "mean": res.mean,
+        "per_joint": dict(zip(skeleton.joints, res.per_joint.tolist(), strict=True)),
+        "n": len(preds.joints),
+    }
+
+
+# --- checkpoints -------------------------------------------------------------------------
+
+_FORMAT = "eglpp.pose.hourglass/1"
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: StackedHourglass,
+    *,
+    aux: nn.Module | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write the state dicts, the HourglassConfig as a plain dict and ``extra`` atomically."""
+    cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}  # noqa: E731
+    payload = {
+        "format": _FORMAT,
+        "config": asdict(model.config),
+        "model": cpu(model),
+        "aux": None if aux is None else cpu(aux),
+        "extra": dict(extra or {}),
+    }
+    return atomic_torch_save(path, payload)
+
+
+def _read(path: str | Path) -> dict:
+    payload = torch_load(path)
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        raise StateFileError(f"{path}: not an eglpp hourglass checkpoint (format {_FORMAT})")
+    return payload
+
+
+def load_checkpoint(
+    path: str | Path, model: StackedHourglass, *, aux: nn.Module | None = None
+) -> dict:
+    """Load weights saved by :func:`save_checkpoint` into ``model`` (and ``aux``); returns extra.
+
+    Raises ValueError naming the differing fields when the checkpoint's architecture is not the
+    model's, and when ``aux`` is given but the checkpoint has none.
+    """
+    payload = _read(path)
+    mine = asdict(model.config)
+    if payload["config"] != mine:
+        diff = [
+            f"{k}: checkpoint {payload['config'].get(k)!r}, model {mine.get(k)!r}"
+            for k in sorted(set(mine) | set(payload["config"]))
+            if payload["config"].get(k) != mine.get(k)
+        ]
+        raise ValueError(f"{path}: checkpoint is of another architecture ({'; '.join(diff)})")
+    model.load_state_dict(payload["model"])
+    if aux is not None:
+        if payload["aux"] is None:
+            raise ValueError(f"{path}: checkpoint has no aux module weights")
+        aux.load_state_dict(payload["aux"])
+    return payload["extra"]
+
+
+def load_model(path: str | Path) -> StackedHourglass:
+    """Build a StackedHourglass from a checkpoint's stored config and load its weights."""
+    payload = _read(path)
+    try:
+        config = HourglassConfig(**payload["config"])
+    except TypeError as exc:
+        raise StateFileError(f"{path}: stored config is not a HourglassConfig ({exc})") from exc
+    model = StackedHourglass(config)
+    load_checkpoint(path, model)
+    return model

@@ -1,0 +1,189 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from eglpp.io import StateFileError
+from eglpp.pose.heatmaps import flip_joints
+from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
+from eglpp.pose.skeleton import LSP, Skeleton
+from eglpp.pose.train import (
+    TrainConfig,
+    evaluate,
+    fit,
+    load_checkpoint,
+    load_model,
+    predict,
+    save_checkpoint,
+)
+
+TWO = Skeleton("two", ("left_shoulder", "right_hip"), ((0, 1),), ((0, 1),))
+
+
+class Dots(Dataset):
+    """Random dim images with a bright 3×3 dot at each joint, joint j drawn in channel j % 3."""
+
+    def __init__(self, n, skeleton=TWO, size=32, seed=0, mirror=False):
+        rng = np.random.default_rng(seed)
+        J = skeleton.n_joints
+        self.skeleton, self.input_size = skeleton, size
+        self.joints = rng.uniform(3, size - 4, (n, J, 2)).round().astype(np.float32)
+        self.images = rng.uniform(0, 0.2, (n, 3, size, size)).astype(np.float32)
+        for i in range(n):
+            for j in range(J):
+                x, y = self.joints[i, j].astype(int)
+                self.images[i, j % 3, y - 1 : y + 2, x - 1 : x + 2] = 1.0
+        if mirror:  # the same scenes, mirrored, with left/right joints swapped
+            self.images = self.images[..., ::-1].copy()
+            perm = skeleton.flip_permutation()
+            self.joints = flip_joints(torch.from_numpy(self.joints), size, perm).numpy()
+
+    def __len__(self):
+        return len(self.joints)
+
+    def __getitem__(self, i):
+        return {
+            "image": torch.from_numpy(self.images[i]),
+            "joints": torch.from_numpy(self.joints[i]),
+            "visible": torch.ones(self.skeleton.n_joints, dtype=torch.bool),
+            "index": torch.tensor(i),
+            "head_size": torch.tensor(float("nan")),
+        }
+
+
+def _model(n_joints=2, seed=0, **kw):
+    cfg = dict(n_stacks=1, channels=16, depth=1, n_joints=n_joints)
+    cfg.update(kw)
+    return StackedHourglass(HourglassConfig(**cfg)).reset_parameters(
+        torch.Generator().manual_seed(seed)
+    )
+
+
+FAST = TrainConfig(epochs=1, batch_size=16, lr=2e-3, optimizer="adam")
+
+
+def test_one_epoch_smoke_lsp_skeleton(tmp_path):
+    data = Dots(32, skeleton=LSP)
+    model = _model(n_joints=14)
+    result = fit(model, data, FAST, seed=0, progress=True, checkpoint_path=tmp_path / "m.pt")
+    assert len(result.history) == 1 and result.best_epoch == 0
+    assert math.isfinite(result.history[0]["loss"]) and result.n_train == 32
+    scores = evaluate(model, Dots(8, skeleton=LSP, seed=1))
+    assert scores["metric"] == "PCK@0.2" and scores["n"] == 8
+    assert set(scores["per_joint"]) == set(LSP.joints) and 0 <= scores["mean"] <= 1
+    assert (tmp_path / "m.pt").is_file()
+
+
+def test_fit_learns_dot_positions():
+    test = Dots(32, seed=9)
+    model = _model()
+    before = np.abs(predict(model, test).joints - test.joints).mean()
+    config = TrainConfig(epochs=6, batch_size=16, lr=2e-3, optimizer="adam", schedule="cosine")
+    result = fit(model, Dots(128), config, seed=0, progress=False)
+    losses = [h["loss"] for h in result.history]
+    assert losses[-1] < 0.2 * losses[0]
+    after = np.abs(predict(model, test).joints - test.joints).mean()
+    assert before > 5 and after < 2.5
+    assert evaluate(model, test, alpha=0.2)["mean"] > 0.4
+    assert result.history[-1]["lr"] < 2e-3  # the cosine schedule decays
+
+
+def test_fit_is_deterministic_from_seed():
+    def weights(seed):
+        model = _model()
+        config = TrainConfig(epochs=1, batch_size=8, optimizer="rmsprop", val_fraction=0.25)
+        fit(model, Dots(32), config, seed=seed, progress=False)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    a, b, c = weights(1), weights(1), weights(2)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_best_validation_checkpoint_is_kept(tmp_path):
+    model, val = _model(), Dots(16, seed=3)
+    config = TrainConfig(epochs=3, batch_size=16, lr=2e-3, optimizer="adam", alpha=0.3)
+    path = tmp_path / "best.pt"
+    result = fit(model, Dots(64), config, val_set=val, seed=0, progress=False, checkpoint_path=path)
+    scores = [h["val_pck"] for h in result.history]
+    assert result.best_epoch == int(np.argmax(scores)) and result.best_metric == max(scores)
+    assert evaluate(model, val, alpha=0.3)["mean"] == pytest.approx(result.best_metric)
+    restored = load_model(path)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(restored.state_dict()[key], value)
+
+
+def test_checkpoint_of_another_architecture_raises(tmp_path):
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, _model(), extra={"epoch": 3})
+    assert load_checkpoint(path, _model(seed=5)) == {"epoch": 3}
+    with pytest.raises(ValueError, match="channels: checkpoint 16, model 32"):
+        load_checkpoint(path, _model(channels=32))
+    with pytest.raises(ValueError, match="no aux"):
+        load_checkpoint(path, _model(), aux=nn.Linear(2, 1))
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(StateFileError, match="bad.pt"):
+        load_model(tmp_path / "bad.pt")
+
+
+class LossHead(nn.Module):
+    """A minimal loss-prediction head: pooled features -> predicted loss, MSE to the real one."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.fc = nn.Linear(sum(channels), 1)
+        self.epochs, self.seen = [], []
+
+    def set_epoch(self, epoch):
+        self.epochs.append(epoch)
+
+    def predict(self, features):
+        pooled = torch.cat([f.detach().mean(dim=(-2, -1)) for f in features], dim=1)
+        return self.fc(pooled)[:, 0]  # (B,)
+
+    def forward(self, features, per_example_loss):
+        self.seen.append((tuple(f.shape for f in features), tuple(per_example_loss.shape)))
+        return (self.predict(features) - per_example_loss.detach()).square().mean()
+
+
+def test_aux_module_is_trained_jointly_and_predicts():
+    model = _model(depth=2)
+    head = LossHead(model.feature_channels())
+    before = head.fc.weight.detach().clone()
+    config = TrainConfig(epochs=2, batch_size=8, lr=1e-3, optimizer="adam")
+    fit(model, Dots(16), config, seed=0, aux=head, progress=False)
+    assert head.epochs == [0, 1]
+    assert head.seen[0] == (((8, 16, 8, 8), (8, 16, 4, 4)), (8,))
+    assert not torch.equal(head.fc.weight, before)
+    preds = predict(model, Dots(5), aux=head, return_embeddings=True, return_heatmaps=True)
+    assert preds.aux.shape == (5,) and preds.embeddings.shape == (5, 16)
+    assert preds.heatmaps.shape == (5, 2, 8, 8)
+    np.testing.assert_array_equal(preds.indices, np.arange(5))
+
+
+def test_flip_test_is_mirror_equivariant():
+    model = _model(n_joints=14, seed=1)
+    fit(model, Dots(16, skeleton=LSP), FAST, seed=0, progress=False)
+    plain = predict(model, Dots(6, skeleton=LSP, seed=4), flip_test=True)
+    mirrored = predict(model, Dots(6, skeleton=LSP, seed=4, mirror=True), flip_test=True)
+    expected = flip_joints(torch.from_numpy(plain.joints), 32, LSP.flip_permutation()).numpy()
+    np.testing.assert_allclose(mirrored.joints, expected, atol=1e-4)
+    np.testing.assert_allclose(mirrored.maxvals, plain.maxvals[:, LSP.flip_permutation()], 1e-5)
+
+
+def test_bad_input_raises():
+    with pytest.raises(ValueError, match="optimizer='sgd'"):
+        TrainConfig(optimizer="sgd")
+    with pytest.raises(ValueError, match="empty"):
+        fit(_model(), Dots(0), FAST, seed=0)
+    data = Dots(4)
+    data.skeleton = None
+    with pytest.raises(TypeError, match="skeleton"):
+        fit(_model(), data, FAST, seed=0)
+    with pytest.raises(ValueError, match="head boxes"):
+        evaluate(_model(), Dots(4), metric="pckh")
+    with pytest.raises(ValueError, match="leaves no training"):
+        fit(_model(), Dots(1), TrainConfig(val_fraction=0.5), seed=0)
