@@ -1,0 +1,90 @@
+import math
+
+import numpy as np
+import pytest
+from template_strategy import StrategyTemplate
+
+from eglpp.strategies import PoolInputs, egl_pp_scores, make_strategy
+
+
+class TestEGLPlusPlus(StrategyTemplate):
+    name = "egl++"
+    hyperparameters = {"k": 5, "perplexity": 3.0}
+
+    def test_hand_worked_tiny_case(self):
+        # one unlabelled point at 0; labelled at distances 1 and 2 (1-D); k = 2, perplexity chosen
+        # so the hand-solved beta holds: p ∝ exp(-beta d^2) with d^2 = 1, 4.
+        # Take beta = ln 3 / 3: p = (1, 1/3) / (4/3) = (3/4, 1/4); perplexity = 2^H(p) in bits.
+        p = np.array([0.75, 0.25])
+        perplexity = 2.0 ** (-(p * np.log2(p)).sum())
+        g = np.array([[2.0, 10.0], [0.0, 0.0]])  # table: unlabelled row 0 → labelled columns
+
+        def pair_gradnorms(neighbours, label_source):
+            assert label_source == "ground_truth"
+            return np.take_along_axis(g[: len(neighbours)], neighbours, axis=1)
+
+        inputs = PoolInputs(
+            1,
+            embeddings_unlabelled=np.array([[0.0]]),
+            embeddings_labelled=np.array([[2.0], [1.0]]),  # labelled index 1 is the nearest
+            pair_gradnorms=pair_gradnorms,
+        )
+        s = make_strategy("egl++", k=2, perplexity=perplexity, tol=1e-12)
+        scores, details = s.explain(inputs, np.random.default_rng(0))
+        assert details["neighbours"].tolist() == [[1, 0]]
+        np.testing.assert_allclose(details["p"], [[0.75, 0.25]], atol=1e-9)
+        np.testing.assert_allclose(details["beta"], [math.log(3) / 3], rtol=1e-8)
+        # score = 0.75 * g[0, 1] + 0.25 * g[0, 0] = 0.75 * 10 + 0.25 * 2 = 8
+        np.testing.assert_allclose(scores, [8.0], atol=1e-8)
+
+    def test_renormalise_changes_only_scale_per_row(self):
+        inputs = self.inputs()
+        a, da = make_strategy("egl++", k=3).explain(inputs, np.random.default_rng(0))
+        b, db = make_strategy("egl++", k=3, renormalise=True).explain(
+            inputs, np.random.default_rng(0)
+        )
+        np.testing.assert_allclose(db["p"].sum(1), 1.0)
+        np.testing.assert_allclose(b, a / da["p"].sum(1))
+
+    def test_label_source_is_passed_through(self):
+        inputs = self.inputs()
+        gt = make_strategy("egl++", k=4).score(inputs, np.random.default_rng(0))
+        pr = make_strategy("egl++", k=4, label_source="prediction").score(
+            inputs, np.random.default_rng(0)
+        )
+        _, d = make_strategy("egl++", k=4).explain(inputs, np.random.default_rng(0))
+        np.testing.assert_allclose(pr - gt, 0.5 * d["p"].sum(1))  # the fixture adds 0.5
+
+    def test_scores_equal_dense_eq12_over_top_k(self):
+        from openTSNE import _tsne
+        from scipy.spatial.distance import cdist
+
+        inputs = self.inputs(seed=7)
+        s = make_strategy("egl++", k=4, perplexity=3.0, tol=1e-10)
+        scores, d = s.explain(inputs, np.random.default_rng(0))
+        dist = cdist(inputs.embeddings_unlabelled, inputs.embeddings_labelled)
+        P = np.asarray(_tsne.compute_gaussian_perplexity(dist, np.full(len(dist), 3.0)))
+        nb = np.argsort(dist, axis=1)[:, :4]
+        g = inputs.pair_gradnorms(nb, "ground_truth")
+        np.testing.assert_allclose(scores, (np.take_along_axis(P, nb, 1) * g).sum(1), atol=1e-6)
+
+    def test_bad_hyperparameters_and_gradnorms(self):
+        with pytest.raises(ValueError, match="label_source"):
+            make_strategy("egl++", label_source="oracle")
+        with pytest.raises(ValueError, match="perplexity"):
+            make_strategy("egl++", perplexity=-1.0)
+        with pytest.raises(ValueError, match="non-negative"):
+            egl_pp_scores(np.ones((1, 2)), np.array([[1.0, -1.0]]))
+        bad = PoolInputs(
+            2,
+            embeddings_unlabelled=np.zeros((2, 2)),
+            embeddings_labelled=np.ones((3, 2)),
+            pair_gradnorms=lambda nb, src: np.ones((2, 1)),
+        )
+        with pytest.raises(ValueError, match="pair_gradnorms returned shape"):
+            make_strategy("egl++", k=2).score(bad, np.random.default_rng(0))
+
+
+def test_unknown_strategy_lists_known_names():
+    with pytest.raises(ValueError, match="known strategies: random, coreset, multipeak"):
+        make_strategy("badge")
