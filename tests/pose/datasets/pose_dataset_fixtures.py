@@ -39,3 +39,63 @@ def make_lsp(
     for i in range(len(xy) if n_images is None else n_images):
         write_jpeg(root / "images" / f"im{i + 1:0{digits}d}.jpg")
     return root
+
+
+def struct_array(records: list[dict], fields: tuple[str, ...]) -> np.ndarray:
+    """A 1×K MATLAB struct array for ``scipy.io.savemat``; absent fields are ``[]``."""
+    array = np.empty((1, len(records)), dtype=[(f, object) for f in fields])
+    for k, record in enumerate(records):
+        for f in fields:
+            array[f][0, k] = record.get(f, np.zeros((0, 0)))
+    return array
+
+
+def mpii_point(joint: int, x: float, y: float, is_visible) -> dict:
+    return {"id": joint, "x": x, "y": y, "is_visible": is_visible}
+
+
+def mpii_rect(points: list[dict] | None, objpos=None, scale=None, head=None) -> dict:
+    """One ``annorect``: people without points have only objpos/scale (as in MPII's test set)."""
+    rect: dict = {}
+    if points is not None:
+        rect["annopoints"] = {"point": struct_array(points, ("id", "x", "y", "is_visible"))}
+    if objpos is not None:
+        rect["objpos"] = {"x": float(objpos[0]), "y": float(objpos[1])}
+    if scale is not None:
+        rect["scale"] = float(scale)
+    if head is not None:
+        rect.update(dict(zip(("x1", "y1", "x2", "y2"), map(float, head), strict=True)))
+    return rect
+
+
+def write_mpii_mat(path: Path, images: list[tuple[str, list[dict], int]], singles=None) -> Path:
+    """Write a ``RELEASE`` struct like ``mpii_human_pose_v1_u12_1.mat``.
+
+    ``images``: (name, annorect dicts, img_train) per image; ``singles``: per image, the 1-based
+    indices of its single people.
+    """
+    rect_fields = ("x1", "y1", "x2", "y2", "annopoints", "scale", "objpos")
+    annolist = struct_array(
+        [
+            {
+                "image": {"name": name},
+                "annorect": struct_array(rects, rect_fields) if rects else np.zeros((0, 0)),
+                "frame_sec": np.zeros((0, 0)),
+                "vididx": np.zeros((0, 0)),
+            }
+            for name, rects, _ in images
+        ],
+        ("image", "annorect", "frame_sec", "vididx"),
+    )
+    single = np.empty((len(images), 1), dtype=object)
+    for i in range(len(images)):
+        chosen = [] if singles is None else singles[i]
+        single[i, 0] = np.array(chosen, dtype=float).reshape(-1, 1)
+    release = {
+        "annolist": annolist,
+        "img_train": np.array([[t for _, _, t in images]], dtype=float),
+        "single_person": single,
+        "version": "12",
+    }
+    scipy.io.savemat(path, {"RELEASE": release})
+    return path
