@@ -37,6 +37,9 @@ def _root(
 
 # --- command registration: one line per command, each importing from its own area ---
 # (keep this block in this form; each area adds its own line)
+from eglpp.pose.commands import train as _pose_train  # noqa: E402
+
+app.command("train")(_pose_train)
 # --- end of command registration ---
 
 

@@ -1,0 +1,202 @@
+"""``eglpp train``: train a stacked hourglass on a dataset by name or path, evaluate it.
+
+Datasets:
+
+- ``synthetic``: rendered people (``eglpp.pose.datasets.synthetic``); with ``--poses
+  joints.mat`` the poses of an LSP/LSPET annotation file are rendered, its first half for
+  training and its last half for testing (LSP's official split);
+- ``lsp`` / ``lspet`` / ``mpii`` with ``--data-root`` (the official formats), or a path: a
+  folder or ``joints.mat`` (LSP 3×14×N or LSPET 14×3×N) or an MPII ``.json``/``.mat`` file.
+
+The output folder receives ``model.pt`` (the kept weights, see ``eglpp.pose.train``) and
+``train.json`` (configs, per-epoch history, test scores, the mean-pose baseline where the test
+set's joints are known without loading images, timings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import typer
+from torch.utils.data import Dataset
+
+from eglpp.io import atomic_write_json
+from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
+from eglpp.pose.metrics import pck, torso_size
+from eglpp.pose.train import TrainConfig, evaluate, fit
+
+__all__ = ["train", "mean_pose_baseline"]
+
+
+def mean_pose_baseline(train: Dataset, test: Dataset, alpha: float = 0.2) -> float | None:
+    """PCK@α of predicting the training set's mean joint positions (input px) for every test
+    image; None where a dataset does not expose ``joints``/``visible`` arrays."""
+    if not all(hasattr(d, "joints") and hasattr(d, "visible") for d in (train, test)):
+        return None
+    joints, visible = np.asarray(train.joints, np.float64), np.asarray(train.visible, bool)
+    mean = (joints * visible[..., None]).sum(0) / np.maximum(visible.sum(0), 1)[:, None]
+    gt, vis = np.asarray(test.joints, np.float64), np.asarray(test.visible, bool)
+    norm = torso_size(gt, test.skeleton, visible=vis)
+    return pck(np.broadcast_to(mean, gt.shape), gt, vis, norm, alpha).mean
+
+
+def _synthetic(args: dict) -> tuple[Dataset, None, Dataset, str]:
+    from eglpp.pose.datasets.kinematics import PoseSet, poses_from_joints_mat
+    from eglpp.pose.datasets.lsp import read_joints_mat, resolve_joints_mat
+    from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
+
+    render = RenderConfig(size=args["input_size"], domain=args["domain"])
+    seed, n_train, n_test = args["seed"], args["n_train"], args["n_test"]
+    if args["poses"] is None:
+        train = SyntheticPoseDataset(n_train, render, seed=2 * seed)
+        return train, None, SyntheticPoseDataset(n_test, render, seed=2 * seed + 1), "pck"
+    path = resolve_joints_mat(args["poses"])
+    read_joints_mat(path)  # validates the file, errors name it
+    from scipy.io import loadmat
+
+    poses = poses_from_joints_mat(loadmat(path)["joints"])
+    half = len(poses) // 2
+
+    def part(lo: int, hi: int) -> PoseSet:
+        return PoseSet(poses=poses.poses[lo:hi], annotated=poses.annotated[lo:hi])
+
+    train = SyntheticPoseDataset(None, render, 2 * seed, part(0, min(half, n_train)))
+    test = SyntheticPoseDataset(None, render, 2 * seed + 1, part(half, half + n_test))
+    return train, None, test, "pck"
+
+
+def _real(name: str, root: Path, args: dict) -> tuple[Dataset, Dataset | None, Dataset, str]:
+    from eglpp.pose.datasets.base import ImagePoseDataset
+
+    if name in ("lsp", "lspet"):
+        from eglpp.pose.datasets import load_lsp, load_lspet
+
+        load = load_lsp if name == "lsp" else load_lspet
+        train_ann, test_ann, metric = load(root, "train"), load(root, "test"), "pck"
+    elif name == "mpii":
+        from eglpp.pose.datasets.mpii import load_mpii_json, load_mpii_mat
+
+        load = load_mpii_json if root.suffix == ".json" else load_mpii_mat
+        if root.is_dir():
+            root = root / "mpii_human_pose_v1_u12_1.mat"
+        valid = args["valid_images"]
+        train_ann = load(root, "train", valid_images=valid)
+        test_ann, metric = load(root, "valid", valid_images=valid), "pckh"
+    else:
+        raise typer.BadParameter(f"unknown dataset {name!r}", param_hint="DATASET")
+    size, seed = args["input_size"], args["seed"]
+    val = None
+    if args["val_fraction"] > 0:  # an unaugmented validation set, split off by the seed
+        perm = np.random.default_rng(seed).permutation(len(train_ann))
+        n_val = max(1, round(args["val_fraction"] * len(train_ann)))
+        val = ImagePoseDataset(train_ann.subset(perm[:n_val]), input_size=size, seed=seed)
+        train_ann = train_ann.subset(perm[n_val:])
+    train = ImagePoseDataset(train_ann, input_size=size, seed=seed, train=True)
+    return train, val, ImagePoseDataset(test_ann, input_size=size, seed=seed), metric
+
+
+def _guess(path: Path) -> str:
+    """Dataset name of an annotation path: LSP/LSPET by the joints array layout, else MPII."""
+    if path.suffix == ".json" or path.name.startswith("mpii"):
+        return "mpii"
+    from scipy.io import loadmat
+
+    from eglpp.pose.datasets.lsp import resolve_joints_mat
+
+    mat = loadmat(resolve_joints_mat(path))
+    if "joints" not in mat:
+        return "mpii"
+    return "lsp" if mat["joints"].shape[0] == 3 else "lspet"
+
+
+def train(
+    dataset: str = typer.Argument(
+        "synthetic", help="synthetic | lsp | lspet | mpii | a path to annotations"
+    ),
+    data_root: Path | None = typer.Option(None, help="Folder or file of a real dataset."),
+    valid_images: Path | None = typer.Option(None, help="MPII: file of validation image names."),
+    poses: Path | None = typer.Option(None, help="synthetic: render the poses of a joints.mat."),
+    domain: str = typer.Option("lsp", help="synthetic: appearance domain (clean|lsp|lspet)."),
+    n_train: int = typer.Option(1000, help="synthetic: training images."),
+    n_test: int = typer.Option(500, help="synthetic: test images."),
+    stacks: int = typer.Option(2, help="Hourglass stacks (the paper: 2)."),
+    channels: int = typer.Option(64, help="Feature channels (the paper: 256)."),
+    depth: int = typer.Option(4, help="Hourglass recursion depth."),
+    input_size: int = typer.Option(64, help="Input side in px (the paper: 256)."),
+    epochs: int = typer.Option(10),
+    batch_size: int = typer.Option(16),
+    lr: float = typer.Option(2.5e-4),
+    optimizer: str = typer.Option("rmsprop", help="rmsprop | adam"),
+    schedule: str = typer.Option("constant", help="constant | step | cosine"),
+    sigma: float = typer.Option(1.0, help="Target σ in heatmap px (the paper's code: 1.75)."),
+    val_fraction: float = typer.Option(0.1, help="Training images held out for validation."),
+    flip_test: bool = typer.Option(False, help="Flip test in validation and test."),
+    device: str = typer.Option("cpu", help="cpu | cuda | cuda:1 ..."),
+    seed: int = typer.Option(0),
+    num_workers: int = typer.Option(0),
+    out: Path = typer.Option(Path("runs/train"), help="Output folder."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Train a stacked hourglass and report test PCK (LSP, synthetic) or PCKh (MPII)."""
+    args = dict(locals())
+    model_config = HourglassConfig(n_stacks=stacks, channels=channels, depth=depth)
+    start = time.perf_counter()
+    if dataset == "synthetic":
+        train_set, val_set, test_set, metric = _synthetic(args)
+    else:
+        name = dataset if dataset in ("lsp", "lspet", "mpii") else _guess(Path(dataset))
+        root = data_root if dataset in ("lsp", "lspet", "mpii") else Path(dataset)
+        if root is None:
+            raise typer.BadParameter(f"dataset {dataset!r} needs --data-root")
+        train_set, val_set, test_set, metric = _real(name, Path(root), args)
+    data_seconds = time.perf_counter() - start
+    alpha = 0.2 if metric == "pck" else 0.5
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        schedule=schedule,
+        sigma=sigma,
+        val_fraction=val_fraction,
+        metric=metric,
+        alpha=alpha,
+        flip_test=flip_test,
+        num_workers=num_workers,
+    )
+    model = StackedHourglass(model_config).reset_parameters(torch.Generator().manual_seed(seed))
+    result = fit(
+        model, train_set, config, val_set=val_set, seed=seed, device=device,
+        progress=progress, checkpoint_path=out / "model.pt",
+    )  # fmt: skip
+    scores = evaluate(
+        model, test_set, metric=metric, alpha=alpha, device=device, flip_test=flip_test
+    )
+    baseline = mean_pose_baseline(train_set, test_set, alpha) if metric == "pck" else None
+    summary = {
+        "dataset": dataset,
+        "model": dataclasses.asdict(model_config),
+        "train": dataclasses.asdict(config),
+        "options": {k: v for k, v in args.items() if k not in ("out",)},
+        "n_train": result.n_train,
+        "n_val": result.n_val,
+        "n_test": len(test_set),
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "test": scores,
+        "mean_pose_baseline": baseline,
+        "train_seconds": result.seconds,
+        "data_seconds": data_seconds,
+        "threads": torch.get_num_threads(),
+    }
+    atomic_write_json(out / "train.json", summary)
+    typer.echo(
+        f"{scores['metric']} on {len(test_set)} test images: {100 * scores['mean']:.2f}"
+        + ("" if baseline is None else f" (mean-pose baseline {100 * baseline:.2f})")
+        + f"; trained {result.n_train} images × {epochs} epochs in {result.seconds:.0f} s"
+        + f"; wrote {out / 'train.json'}"
+    )
