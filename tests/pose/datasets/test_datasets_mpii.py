@@ -11,7 +11,8 @@ import scipy.io
 from pose_dataset_fixtures import mpii_point, mpii_rect, write_jpeg, write_mpii_mat
 
 from eglpp.pose.datasets import AnnotationError, ImagePoseDataset
-from eglpp.pose.datasets.mpii import load_mpii_json, load_mpii_mat, read_split_file
+from eglpp.pose.datasets.mpii import load_mpii_experiment, load_mpii_mat, read_split_file
+from eglpp.pose.datasets.mpii_json import load_mpii_json
 from eglpp.pose.skeleton import MPII
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -220,3 +221,21 @@ def test_bad_json_fields(tmp_path):
             load_mpii_json(path)
     with pytest.raises(FileNotFoundError, match=r"nothing\.json"):
         load_mpii_json(tmp_path / "nothing.json")
+
+
+def test_experiment_layouts(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no MPII annotations"):
+        load_mpii_experiment(tmp_path)
+    make_mpii(tmp_path)  # official .mat at the root, images in root/images
+    (tmp_path / "mpii_newell_validation_images.txt").write_text("000000002.jpg\n")
+    train, valid = load_mpii_experiment(tmp_path)
+    assert (len(train), len(valid)) == (2, 1) and valid.image_paths[0].name == "000000002.jpg"
+    entries = as_json(people(), head=False)
+    (tmp_path / "annot").mkdir()
+    (tmp_path / "annot" / "train.json").write_text(json.dumps(entries[:2]))
+    (tmp_path / "annot" / "valid.json").write_text(json.dumps(entries[2:]))
+    boxes = np.array([[[10.0], [10.0]], [[20.0], [20.0]]])
+    scipy.io.savemat(tmp_path / "annot" / "gt_valid.mat", {"headboxes_src": boxes})
+    train, valid = load_mpii_experiment(tmp_path)
+    assert (len(train), len(valid)) == (2, 1) and train.head_boxes is None
+    np.testing.assert_allclose(valid.head_boxes, [[9, 9, 19, 19]])

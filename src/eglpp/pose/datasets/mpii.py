@@ -24,7 +24,6 @@ joints get coordinates (0, 0).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -38,9 +37,7 @@ from eglpp.pose.datasets.base import (
 )
 from eglpp.pose.skeleton import MPII
 
-__all__ = ["load_mpii_mat", "load_mpii_json", "read_split_file"]
-
-_HEAD_BOX_KEYS = ("head_box", "headbox", "head_bbox")
+__all__ = ["load_mpii_mat", "load_mpii_experiment", "read_split_file", "split_people", "assemble"]
 
 
 def read_split_file(path: str | os.PathLike) -> list[str]:
@@ -115,7 +112,9 @@ def _mat_person(rect, where: str, n_joints: int) -> dict | None:
     }
 
 
-def _split(names: list[str], known: set[str], split, valid_images, flags, source) -> np.ndarray:
+def split_people(
+    names: list[str], known: set[str], split, valid_images, flags, source
+) -> np.ndarray:
     """Positions of the people in ``split`` (``flags``: per-person isValidation, or None)."""
     if split not in ("all", "train", "valid"):
         raise ValueError(f"split must be one of ['all', 'train', 'valid'], got {split!r}")
@@ -138,7 +137,7 @@ def _split(names: list[str], known: set[str], split, valid_images, flags, source
     return np.flatnonzero(keep)
 
 
-def _assemble(people, names, source, images_dir, check_images, one_based, adjust) -> dict:
+def assemble(people, names, source, images_dir, check_images, one_based, adjust) -> dict:
     """Arrays of a PoseAnnotations from per-person dicts, with the coordinate conventions."""
     if not people:
         raise AnnotationError(f"{source}: no annotated people found")
@@ -219,114 +218,63 @@ def load_mpii_mat(
             if person is not None:
                 people.append(person)
                 names.append(name)
-    fields = _assemble(
+    fields = assemble(
         people, names, str(path), images_dir, check_images, one_based, adjust_center_scale
     )
     return PoseAnnotations(**fields).subset(
-        _split(names, known, split, valid_images, None, str(path))
+        split_people(names, known, split, valid_images, None, str(path))
     )
 
 
-def _json_vector(entry: dict, key: str, shape: tuple[int, ...], where: str) -> np.ndarray:
-    try:
-        value = np.asarray(entry[key], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise AnnotationError(f"{where}: field '{key}' is not numeric") from None
-    if value.size == int(np.prod(shape)) and value.shape != shape and len(shape) == 1:
-        value = value.reshape(shape)  # e.g. a head box written as [[x1, y1], [x2, y2]]
-    if value.shape != shape:
-        raise AnnotationError(f"{where}: field '{key}' has shape {value.shape}, expected {shape}")
-    if not np.all(np.isfinite(value)):
-        raise AnnotationError(f"{where}: field '{key}' holds non-finite values")
-    return value
-
-
-def _json_person(entry, where: str, n_joints: int) -> tuple[str, dict, float | None]:
-    """Image name, person dict and isValidation flag (None if absent) of one JSON entry."""
-    if not isinstance(entry, dict):
-        raise AnnotationError(f"{where}: expected an object, got {type(entry).__name__}")
-    for key in ("image", "joints", "joints_vis"):
-        if key not in entry:
-            raise AnnotationError(f"{where}: no field '{key}'")
-    if not isinstance(entry["image"], str) or not entry["image"]:
-        raise AnnotationError(f"{where}: field 'image' must be an image name")
-    joints = _json_vector(entry, "joints", (n_joints, 2), where)
-    visible = _json_vector(entry, "joints_vis", (n_joints,), where) > 0
-    center = [np.nan, np.nan]
-    if entry.get("center") is not None:
-        center = list(_json_vector(entry, "center", (2,), where))
-    scale = np.nan
-    if entry.get("scale") is not None:
-        scale = float(_json_vector(entry, "scale", (), where))
-    head_box = [np.nan] * 4
-    for key in _HEAD_BOX_KEYS:
-        if entry.get(key) is not None:
-            head_box = list(_json_vector(entry, key, (4,), where))
-    person = dict(
-        joints=joints,
-        visible=visible,
-        occluded=np.zeros(n_joints, bool),
-        center=center,
-        scale=scale,
-        head_box=head_box,
-    )
-    return entry["image"], person, entry.get("isValidation")
-
-
-def _head_boxes_from_mat(path: str | os.PathLike, n: int) -> np.ndarray:
-    """(N, 4) x1, y1, x2, y2 from ``headboxes_src`` (2 corners × 2 coordinates × N)."""
-    mat = read_mat(path)
-    if "headboxes_src" not in mat:
-        raise AnnotationError(f"{path}: no variable 'headboxes_src'")
-    boxes = np.asarray(mat["headboxes_src"], dtype=np.float64)
-    if boxes.shape != (2, 2, n):
-        raise AnnotationError(
-            f"{path}: variable 'headboxes_src' has shape {boxes.shape}, expected (2, 2, {n}) "
-            "(one head box per JSON entry)"
-        )
-    return boxes.transpose(2, 0, 1).reshape(n, 4)
-
-
-def load_mpii_json(
-    path: str | os.PathLike,
-    split: str = "all",
+def load_mpii_experiment(
+    root: str | os.PathLike,
     *,
     valid_images: str | os.PathLike | None = None,
-    images_dir: str | os.PathLike | None = None,
-    head_boxes_mat: str | os.PathLike | None = None,
     check_images: bool = True,
-    one_based: bool = True,
-    adjust_center_scale: bool = True,
-) -> PoseAnnotations:
-    """Load MPII people from the common JSON conversion (one entry per person).
+) -> tuple[PoseAnnotations, PoseAnnotations]:
+    """Training and validation people of MPII under ``root``, images in ``root/images``.
 
-    Without ``valid_images``, ``split="train"``/``"valid"`` use the entries' ``isValidation``
-    flags where every entry has one. See the module docstring for the rest.
+    Looks for, in this order: ``annot/train.json`` with ``annot/valid.json`` (the JSON
+    conversion's own split; validation head boxes from ``annot/gt_valid.mat`` when present);
+    ``trainval.json`` or ``annot/trainval.json``; ``mpii_human_pose_v1_u12_1.mat`` (also under
+    ``mpii_human_pose_v1_u12_2/``). The last two are split by ``valid_images`` (default
+    ``root/mpii_newell_validation_images.txt``, Newell et al.'s validation images).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"annotation file not found: {path}")
-    try:
-        data = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise AnnotationError(f"{path}: not valid JSON ({err})") from err
-    if not isinstance(data, list):
-        raise AnnotationError(f"{path}: expected a list of people, got {type(data).__name__}")
-    names, people, flags = [], [], []
-    for k, entry in enumerate(data):
-        name, person, flag = _json_person(entry, f"{path}: entry {k}", MPII.n_joints)
-        names.append(name)
-        people.append(person)
-        flags.append(flag)
-    if head_boxes_mat is not None:
-        for person, box in zip(
-            people, _head_boxes_from_mat(head_boxes_mat, len(people)), strict=True
-        ):
-            person["head_box"] = list(box)
-    fields = _assemble(
-        people, names, str(path), images_dir, check_images, one_based, adjust_center_scale
-    )
-    has_flags = people and all(f is not None for f in flags)
-    return PoseAnnotations(**fields).subset(
-        _split(names, set(names), split, valid_images, flags if has_flags else None, str(path))
-    )
+    from eglpp.pose.datasets.mpii_json import load_mpii_json
+
+    root = Path(root)
+    images = root / "images"
+    common = dict(images_dir=images, check_images=check_images)
+    annot = root / "annot"
+    if (annot / "train.json").is_file() and (annot / "valid.json").is_file():
+        gt = annot / "gt_valid.mat"
+        train = load_mpii_json(annot / "train.json", **common)
+        valid = load_mpii_json(
+            annot / "valid.json", head_boxes_mat=gt if gt.is_file() else None, **common
+        )
+        return train, valid
+    candidates = [
+        root / "trainval.json",
+        annot / "trainval.json",
+        root / "mpii_human_pose_v1_u12_1.mat",
+        root / "mpii_human_pose_v1_u12_2" / "mpii_human_pose_v1_u12_1.mat",
+    ]
+    found = [p for p in candidates if p.is_file()]
+    if not found:
+        raise FileNotFoundError(
+            f"{root}: no MPII annotations (looked for annot/train.json + annot/valid.json, "
+            + ", ".join(str(p.relative_to(root)) for p in candidates)
+            + ")"
+        )
+    split_file = Path(valid_images or root / "mpii_newell_validation_images.txt")
+    path = found[0]
+    if path.suffix == ".json":
+        everyone = load_mpii_json(path, **common)
+    else:
+        everyone = load_mpii_mat(path, **common)
+    names = [p.name for p in everyone.image_paths]
+    halves = [
+        everyone.subset(split_people(names, set(names), s, split_file, None, str(path)))
+        for s in ("train", "valid")
+    ]
+    return halves[0], halves[1]
