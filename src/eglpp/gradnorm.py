@@ -1,0 +1,287 @@
+"""Per-example squared gradient norms ‖∇θ ℓ(y_j, f(x_i))‖² for K candidate labels per image.
+
+EGL++ (Eq. 12) needs, for every unlabelled image ``x_i`` and each of its K labelled neighbours
+``j``, the squared norm of the gradient of the training loss with the neighbour's heatmaps
+``y_j`` as target. The loss depends on the image only through the network output ``h_i``, so
+
+.. math::
+
+    \\nabla_\\theta \\ell(y_j, f(x_i)) = J_i^\\top c_{ij},
+    \\qquad c_{ij} = \\partial \\ell / \\partial h \\,(h_i, y_j)
+    \\;(= 2 w (h_i - y_j) / n \\text{ for the heatmap MSE}),
+
+one forward pass (and one linearisation) per image serves all K targets: the K
+vector-Jacobian products ``J_iᵀ c_ij`` are vectorised with ``torch.func.vmap``, and so are the
+images of a batch. Batch norm is in eval mode (running statistics), so each image's output
+depends on that image alone; the model's train/eval flags are restored afterwards.
+
+Parameters covered (``params``):
+
+- ``"all"`` (default): every parameter with ``requires_grad``: the exact norm.
+- ``"conv_linear"``: weights and biases of ``nn.Conv*`` and ``nn.Linear`` layers only: the
+  quantity the paper computes with Goodfellow's per-example trick (no batch-norm parameters).
+- ``"last"``: the parameters of the last parameterised module executed in the forward pass
+  (for the stacked hourglass, the last heatmap head): cheap, a ranking approximation.
+- a tuple of parameter-name prefixes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vjp, vmap
+
+__all__ = [
+    "GradNormConfig",
+    "per_example_gradnorms",
+    "pair_gradnorms",
+    "select_parameters",
+    "heatmaps_of",
+    "eval_mode",
+]
+
+LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class GradNormConfig:
+    """How the squared gradient norms are computed."""
+
+    params: str | tuple[str, ...] = "all"  # "all", "conv_linear", "last", or name prefixes
+    k_chunk: int | None = None  # neighbours per vectorised chunk (memory); None: all K at once
+
+    def __post_init__(self) -> None:
+        if isinstance(self.params, str) and self.params not in ("all", "conv_linear", "last"):
+            raise ValueError(
+                "GradNormConfig.params must be 'all', 'conv_linear', 'last' or a tuple of "
+                f"parameter-name prefixes, got {self.params!r}"
+            )
+        if self.k_chunk is not None and self.k_chunk < 1:
+            raise ValueError(f"GradNormConfig.k_chunk must be positive, got {self.k_chunk}")
+
+
+def heatmaps_of(output) -> Tensor:
+    """The (B, S, J, h, w) heatmaps of a model output: a tensor or anything with ``.heatmaps``.
+
+    A (B, J, h, w) tensor is read as one stack.
+    """
+    hm = output.heatmaps if hasattr(output, "heatmaps") else output
+    if not isinstance(hm, Tensor):
+        raise TypeError(
+            f"model output must be a Tensor or have .heatmaps, got {type(output).__name__}"
+        )
+    if hm.dim() == 4:
+        hm = hm[:, None]
+    if hm.dim() != 5:
+        raise ValueError(f"model heatmaps must be (B, S, J, h, w), got {tuple(hm.shape)}")
+    return hm
+
+
+@contextmanager
+def eval_mode(model: nn.Module):
+    """Put every submodule in eval mode, restoring each one's own flag on exit."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def _last_parameterised_module(model: nn.Module, example: Tensor) -> str:
+    order: list[str] = []
+    names = {m: n for n, m in model.named_modules()}
+    handles = [
+        m.register_forward_hook(lambda mod, i, o: order.append(names[mod]))
+        for m in model.modules()
+        if any(True for _ in m.parameters(recurse=False))
+    ]
+    try:
+        with torch.no_grad(), eval_mode(model):
+            model(example[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    if not order:
+        raise ValueError("the model has no parameterised module that runs in forward")
+    return order[-1]
+
+
+def _owner(param_name: str) -> str:
+    """Name of the module that holds a parameter ("" for the root module)."""
+    return param_name.rsplit(".", 1)[0] if "." in param_name else ""
+
+
+def select_parameters(
+    model: nn.Module, params: str | Sequence[str], example: Tensor | None = None
+) -> list[str]:
+    """Names of the trainable parameters covered by ``params`` (see the module docstring)."""
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    if params == "all":
+        chosen = trainable
+    elif params == "conv_linear":
+        kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+        owners = {n for n, m in model.named_modules() if isinstance(m, kinds)}
+        chosen = [n for n in trainable if _owner(n) in owners]
+    elif params == "last":
+        if example is None:
+            raise ValueError("params='last' needs an example input to trace the forward order")
+        last = _last_parameterised_module(model, example)
+        chosen = [n for n in trainable if _owner(n) == last]
+    else:
+        chosen = [n for n in trainable if any(n.startswith(p) for p in params)]
+    if not chosen:
+        raise ValueError(f"params={params!r} selects no trainable parameter of the model")
+    return chosen
+
+
+def _default_loss() -> LossFn:
+    from eglpp.pose.heatmaps import heatmap_loss_per_example
+
+    return lambda pred, target, weight: heatmap_loss_per_example(pred, target, weight).sum()
+
+
+def per_example_gradnorms(
+    model: nn.Module,
+    images: Tensor,
+    targets: Tensor,
+    weights: Tensor,
+    *,
+    config: GradNormConfig = GradNormConfig(),
+    loss_fn: LossFn | None = None,
+) -> Tensor:
+    """Squared per-example gradient norms for K targets per image.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Output a (B, S, J, h, w) tensor or a NamedTuple with ``.heatmaps`` (``HourglassOutput``).
+    images : Tensor (B, C, H, W)
+    targets : Tensor (B, K, J, h, w)
+        Candidate heatmap labels per image.
+    weights : Tensor (B, K, J)
+        Joint weights of each target (1 annotated, 0 missing).
+    config : GradNormConfig
+    loss_fn : callable, optional
+        ``loss_fn(pred (1, S, J, h, w), target (1, J, h, w), weight (1, J)) -> scalar``; default
+        the training loss ``eglpp.pose.heatmaps.heatmap_loss_per_example``.
+
+    Returns
+    -------
+    Tensor (B, K)
+        ``‖∇θ ℓ(y_k, f(x_b))‖²`` over the selected parameters, float32 (the model's dtype).
+    """
+    B, K = targets.shape[:2]
+    if images.dim() != 4 or images.shape[0] != B:
+        raise ValueError(f"images must be (B={B}, C, H, W), got {tuple(images.shape)}")
+    if targets.dim() != 5:
+        raise ValueError(f"targets must be (B, K, J, h, w), got {tuple(targets.shape)}")
+    if weights.shape != targets.shape[:3]:
+        raise ValueError(f"weights must be {tuple(targets.shape[:3])}, got {tuple(weights.shape)}")
+    loss_fn = loss_fn or _default_loss()
+    names = set(select_parameters(model, config.params, images))
+    chosen = {n: p.detach() for n, p in model.named_parameters() if n in names}
+    fixed = {n: p.detach() for n, p in model.named_parameters() if n not in names}
+    fixed.update(dict(model.named_buffers()))
+    step = config.k_chunk or K
+
+    def forward_one(p: dict[str, Tensor], image: Tensor) -> Tensor:
+        return heatmaps_of(functional_call(model, (p, fixed), (image[None],)))  # (1, S, J, h, w)
+
+    def per_image(image: Tensor, tgt: Tensor, wgt: Tensor) -> Tensor:
+        heatmaps, vjp_fn = vjp(lambda p: forward_one(p, image), chosen)
+
+        def cotangent(t: Tensor, w: Tensor) -> Tensor:
+            return grad(lambda h: loss_fn(h, t[None], w[None]))(heatmaps)
+
+        norms = []
+        for s in range(0, K, step):
+            cots = vmap(cotangent)(tgt[s : s + step], wgt[s : s + step])  # (k, 1, S, J, h, w)
+            (grads,) = vmap(vjp_fn)(cots)  # {name: (k, *shape)}
+            norms.append(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
+        return torch.cat(norms)  # (K,)
+
+    with eval_mode(model):
+        return vmap(per_image)(images, targets, weights.to(targets.dtype))
+
+
+def _image_batches(images, batch_size: int) -> Iterable[Tensor]:
+    if isinstance(images, (Tensor, np.ndarray)):
+        images = torch.as_tensor(images)
+        for start in range(0, images.shape[0], batch_size):
+            yield images[start : start + batch_size]
+        return
+    for batch in images:
+        yield batch["image"] if isinstance(batch, dict) else torch.as_tensor(batch)
+
+
+def pair_gradnorms(
+    model: nn.Module,
+    images: Tensor | np.ndarray | Iterable,
+    targets_labelled: Tensor | np.ndarray,
+    weights_labelled: Tensor | np.ndarray,
+    neighbours: np.ndarray,
+    *,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    config: GradNormConfig = GradNormConfig(),
+    loss_fn: LossFn | None = None,
+) -> np.ndarray:
+    """``‖∇θ ℓ(y_j, f(x_i))‖²`` for every unlabelled image i and each of its neighbours j.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The pose network (already on ``device``).
+    images : (U, C, H, W) tensor/array, or an iterable of (b, C, H, W) batches (or dicts with
+        ``"image"``, e.g. a DataLoader over the pool) in unlabelled order.
+    targets_labelled : (L, J, h, w)
+        The labelled images' heatmap labels: ground-truth heatmaps, or the model's predicted
+        last-stack heatmaps for ``label_source="prediction"`` (the caller chooses).
+    weights_labelled : (L, J)
+        Joint weights of those labels (1 annotated, 0 missing; all ones for predictions).
+    neighbours : (U, K) int
+        Positions in the labelled set.
+    batch_size : int
+        Images per vectorised batch when ``images`` is an array.
+    device, config, loss_fn
+        See :func:`per_example_gradnorms`.
+
+    Returns
+    -------
+    (U, K) float64 array.
+    """
+    neighbours = np.asarray(neighbours)
+    if neighbours.ndim != 2 or not np.issubdtype(neighbours.dtype, np.integer):
+        raise ValueError(f"neighbours must be a (U, K) integer array, got {neighbours.shape}")
+    dev = torch.device(device)
+    y = torch.as_tensor(targets_labelled, dtype=torch.float32, device=dev)
+    w = torch.as_tensor(weights_labelled, device=dev).to(torch.float32)
+    if y.dim() != 4 or w.shape != y.shape[:2]:
+        raise ValueError(
+            f"targets_labelled must be (L, J, h, w) and weights_labelled (L, J), got "
+            f"{tuple(y.shape)} and {tuple(w.shape)}"
+        )
+    U = neighbours.shape[0]
+    if U and (neighbours.min() < 0 or neighbours.max() >= y.shape[0]):
+        raise ValueError(f"neighbours must be positions in the labelled set [0, {y.shape[0]})")
+    out, done = np.zeros(neighbours.shape, dtype=np.float64), 0
+    for batch in _image_batches(images, batch_size):
+        b = batch.shape[0]
+        if done + b > U:
+            raise ValueError(f"images yield more than the {U} rows of neighbours")
+        nb = torch.as_tensor(neighbours[done : done + b], device=dev)
+        g = per_example_gradnorms(
+            model, batch.to(dev, torch.float32), y[nb], w[nb], config=config, loss_fn=loss_fn
+        )
+        out[done : done + b] = g.double().cpu().numpy()
+        done += b
+    if done != U:
+        raise ValueError(f"images yielded {done} rows but neighbours has {U}")
+    return out

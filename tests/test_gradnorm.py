@@ -1,0 +1,153 @@
+"""Per-example squared gradient norms against a naive per-(image, neighbour) autograd loop."""
+
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from eglpp.gradnorm import GradNormConfig, pair_gradnorms, per_example_gradnorms, select_parameters
+
+
+class _Out(NamedTuple):
+    heatmaps: torch.Tensor
+    embedding: torch.Tensor
+
+
+class TinyPoseNet(nn.Module):
+    """Conv → BN → ReLU → conv → 2 "stacks" of J heatmaps at half resolution, plus a linear."""
+
+    def __init__(self, joints: int = 3, stacks: int = 2):
+        super().__init__()
+        self.J, self.S = joints, stacks
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.bn = nn.BatchNorm2d(6)
+        self.conv2 = nn.Conv2d(6, 6, 3, stride=2, padding=1)
+        self.head = nn.Conv2d(6, stacks * joints, 1)
+        self.mix = nn.Linear(4, 4)  # acts on the last axis of the heatmaps (w = 4)
+
+    def forward(self, x):
+        z = torch.relu(self.bn(self.conv1(x)))
+        z = torch.relu(self.conv2(z))
+        B, _, h, w = z.shape
+        hm = self.mix(self.head(z)).reshape(B, self.S, self.J, h, w)
+        return _Out(heatmaps=hm, embedding=z.mean(dim=(-2, -1)))
+
+
+def _mse(pred, target, weight):
+    """The training loss of the contract: mean over stacks, joints and pixels, joint-weighted."""
+    sq = (pred - target[:, None]) ** 2
+    return (sq.mean(dim=(1, 3, 4)) * weight).mean(dim=1).sum()
+
+
+def _model(seed):
+    g = torch.Generator().manual_seed(seed)
+    model = TinyPoseNet()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(0.5 * torch.randn(p.shape, generator=g))
+        model.bn.running_mean.copy_(0.1 * torch.randn(6, generator=g))
+        model.bn.running_var.copy_(1.0 + torch.rand(6, generator=g))
+    model.train()  # the engine must switch batch norm to eval mode itself
+    return model, g
+
+
+def _naive(model, images, targets, weights, names):
+    model.eval()
+    out = torch.zeros(targets.shape[:2], dtype=torch.float64)
+    params = dict(model.named_parameters())
+    for b in range(images.shape[0]):
+        for k in range(targets.shape[1]):
+            loss = _mse(model(images[b : b + 1]).heatmaps, targets[b, k][None], weights[b, k][None])
+            grads = torch.autograd.grad(loss, [params[n] for n in names])
+            out[b, k] = sum(g.double().pow(2).sum() for g in grads)
+    model.train()
+    return out
+
+
+def _data(g, B=3, K=4):
+    images = torch.randn(B, 3, 8, 8, generator=g)
+    targets = torch.rand(B, K, 3, 4, 4, generator=g)
+    weights = (torch.rand(B, K, 3, generator=g) > 0.3).float()
+    return images, targets, weights
+
+
+@pytest.mark.parametrize("params", ["all", "conv_linear", "last"])
+def test_equals_naive_autograd_loop(params):
+    model, g = _model(0)
+    images, targets, weights = _data(g)
+    names = select_parameters(model, params, images)
+    got = per_example_gradnorms(
+        model, images, targets, weights, config=GradNormConfig(params=params), loss_fn=_mse
+    )
+    expected = _naive(model, images, targets, weights, names)
+    np.testing.assert_allclose(got.double().numpy(), expected.numpy(), rtol=1e-4)
+    assert model.training and model.bn.training  # flags restored
+
+
+def test_parameter_selections():
+    model, g = _model(1)
+    x = torch.zeros(1, 3, 8, 8)
+    assert "bn.weight" in select_parameters(model, "all")
+    cl = select_parameters(model, "conv_linear")
+    assert "bn.weight" not in cl and "conv1.weight" in cl and "mix.bias" in cl
+    assert select_parameters(model, "last", x) == ["mix.weight", "mix.bias"]
+    assert select_parameters(model, ("head.",)) == ["head.weight", "head.bias"]
+    with pytest.raises(ValueError, match="selects no trainable"):
+        select_parameters(model, ("nothing.",))
+
+
+def test_k_chunks_and_default_loss_agree():
+    pytest.importorskip("eglpp.pose.heatmaps")
+    model, g = _model(2)
+    images, targets, weights = _data(g, B=2, K=5)
+    full = per_example_gradnorms(model, images, targets, weights)  # the training loss
+    chunked = per_example_gradnorms(
+        model, images, targets, weights, config=GradNormConfig(k_chunk=2), loss_fn=_mse
+    )
+    torch.testing.assert_close(full, chunked, rtol=1e-5, atol=0)
+
+
+def test_pair_gradnorms_gathers_neighbour_targets_in_batches():
+    model, g = _model(3)
+    U, L = 5, 6
+    images = torch.randn(U, 3, 8, 8, generator=g)
+    y = torch.rand(L, 3, 4, 4, generator=g)
+    w = torch.ones(L, 3)
+    nb = np.array([[0, 1], [5, 2], [3, 3], [4, 0], [1, 5]])
+    got = pair_gradnorms(model, images, y, w, nb, batch_size=2, loss_fn=_mse)
+    expected = _naive(model, images, y[nb], w[nb], select_parameters(model, "all"))
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-4)
+    # an iterable of dict batches (a DataLoader over the pool) gives the same
+    batches = [{"image": images[:3]}, {"image": images[3:]}]
+    np.testing.assert_allclose(
+        pair_gradnorms(model, batches, y, w, nb, loss_fn=_mse), got, rtol=1e-5
+    )
+
+
+def test_stacked_hourglass_equals_naive_loop():
+    hg = pytest.importorskip("eglpp.pose.hourglass")
+    model = hg.StackedHourglass(hg.HourglassConfig(n_stacks=2, channels=8, n_joints=3, depth=1))
+    g = torch.Generator().manual_seed(4)
+    if hasattr(model, "reset_parameters"):
+        model.reset_parameters(g)
+    images = torch.randn(2, 3, 16, 16, generator=g)
+    targets = torch.rand(2, 3, 3, 4, 4, generator=g)
+    weights = torch.ones(2, 3, 3)
+    got = per_example_gradnorms(model, images, targets, weights, loss_fn=_mse)
+    expected = _naive(model, images, targets, weights, select_parameters(model, "all"))
+    np.testing.assert_allclose(got.double().numpy(), expected.numpy(), rtol=1e-4)
+
+
+def test_bad_inputs():
+    model, g = _model(5)
+    images, targets, weights = _data(g)
+    with pytest.raises(ValueError, match="weights"):
+        per_example_gradnorms(model, images, targets, weights[:, :2], loss_fn=_mse)
+    with pytest.raises(ValueError, match="neighbours must be positions"):
+        pair_gradnorms(model, images, targets[0], weights[0], np.array([[0, 9]] * 3), loss_fn=_mse)
+    with pytest.raises(ValueError, match="yielded 3 rows"):
+        pair_gradnorms(model, images, targets[0], weights[0], np.zeros((4, 1), int), loss_fn=_mse)
+    with pytest.raises(ValueError, match="params"):
+        GradNormConfig(params="bn")
