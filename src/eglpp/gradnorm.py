@@ -27,7 +27,7 @@ Parameters covered (``params``):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -43,6 +43,9 @@ __all__ = [
     "select_parameters",
     "heatmaps_of",
     "eval_mode",
+    "functional_forward",
+    "cotangents",
+    "pool_batches",
 ]
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -147,6 +150,30 @@ def _default_loss() -> LossFn:
     return lambda pred, target, weight: heatmap_loss_per_example(pred, target, weight).sum()
 
 
+def functional_forward(
+    model: nn.Module, example: Tensor, params: str | Sequence[str]
+) -> tuple[dict[str, Tensor], Callable[[dict[str, Tensor], Tensor], Tensor]]:
+    """The selected parameters and ``forward_one(params, image (C, H, W)) -> (1, S, J, h, w)``."""
+    names = set(select_parameters(model, params, example))
+    chosen = {n: p.detach() for n, p in model.named_parameters() if n in names}
+    fixed = {n: p.detach() for n, p in model.named_parameters() if n not in names}
+    fixed.update(dict(model.named_buffers()))
+
+    def forward_one(p: dict[str, Tensor], image: Tensor) -> Tensor:
+        return heatmaps_of(functional_call(model, (p, fixed), (image[None],)))
+
+    return chosen, forward_one
+
+
+def cotangents(loss_fn: LossFn, heatmaps: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
+    """``∂ℓ(h, y_k)/∂h`` for each of K targets (K, J, h, w): (K, *heatmaps.shape)."""
+
+    def one(t: Tensor, w: Tensor) -> Tensor:
+        return grad(lambda h: loss_fn(h, t[None], w[None]))(heatmaps)
+
+    return vmap(one)(targets, weights)
+
+
 def per_example_gradnorms(
     model: nn.Module,
     images: Tensor,
@@ -185,24 +212,14 @@ def per_example_gradnorms(
     if weights.shape != targets.shape[:3]:
         raise ValueError(f"weights must be {tuple(targets.shape[:3])}, got {tuple(weights.shape)}")
     loss_fn = loss_fn or _default_loss()
-    names = set(select_parameters(model, config.params, images))
-    chosen = {n: p.detach() for n, p in model.named_parameters() if n in names}
-    fixed = {n: p.detach() for n, p in model.named_parameters() if n not in names}
-    fixed.update(dict(model.named_buffers()))
+    chosen, forward_one = functional_forward(model, images, config.params)
     step = config.k_chunk or K
-
-    def forward_one(p: dict[str, Tensor], image: Tensor) -> Tensor:
-        return heatmaps_of(functional_call(model, (p, fixed), (image[None],)))  # (1, S, J, h, w)
 
     def per_image(image: Tensor, tgt: Tensor, wgt: Tensor) -> Tensor:
         heatmaps, vjp_fn = vjp(lambda p: forward_one(p, image), chosen)
-
-        def cotangent(t: Tensor, w: Tensor) -> Tensor:
-            return grad(lambda h: loss_fn(h, t[None], w[None]))(heatmaps)
-
         norms = []
         for s in range(0, K, step):
-            cots = vmap(cotangent)(tgt[s : s + step], wgt[s : s + step])  # (k, 1, S, J, h, w)
+            cots = cotangents(loss_fn, heatmaps, tgt[s : s + step], wgt[s : s + step])
             (grads,) = vmap(vjp_fn)(cots)  # {name: (k, *shape)}
             norms.append(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
         return torch.cat(norms)  # (K,)
@@ -257,6 +274,22 @@ def pair_gradnorms(
     -------
     (U, K) float64 array.
     """
+    out = np.zeros(np.shape(neighbours), dtype=np.float64)
+    for rows, batch, y, w in pool_batches(
+        images, targets_labelled, weights_labelled, neighbours, batch_size=batch_size, device=device
+    ):
+        g = per_example_gradnorms(model, batch, y, w, config=config, loss_fn=loss_fn)
+        out[rows] = g.double().cpu().numpy()
+    return out
+
+
+def pool_batches(
+    images, targets_labelled, weights_labelled, neighbours, *, batch_size: int, device
+) -> Iterator[tuple[slice, Tensor, Tensor, Tensor]]:
+    """Batches ``(rows, images (b, C, H, W), targets (b, K, J, h, w), weights (b, K, J))``.
+
+    Checks the arguments of :func:`pair_gradnorms` and that ``images`` yields exactly U rows.
+    """
     neighbours = np.asarray(neighbours)
     if neighbours.ndim != 2 or not np.issubdtype(neighbours.dtype, np.integer):
         raise ValueError(f"neighbours must be a (U, K) integer array, got {neighbours.shape}")
@@ -271,17 +304,13 @@ def pair_gradnorms(
     U = neighbours.shape[0]
     if U and (neighbours.min() < 0 or neighbours.max() >= y.shape[0]):
         raise ValueError(f"neighbours must be positions in the labelled set [0, {y.shape[0]})")
-    out, done = np.zeros(neighbours.shape, dtype=np.float64), 0
+    done = 0
     for batch in _image_batches(images, batch_size):
         b = batch.shape[0]
         if done + b > U:
             raise ValueError(f"images yield more than the {U} rows of neighbours")
         nb = torch.as_tensor(neighbours[done : done + b], device=dev)
-        g = per_example_gradnorms(
-            model, batch.to(dev, torch.float32), y[nb], w[nb], config=config, loss_fn=loss_fn
-        )
-        out[done : done + b] = g.double().cpu().numpy()
+        yield slice(done, done + b), batch.to(dev, torch.float32), y[nb], w[nb]
         done += b
     if done != U:
         raise ValueError(f"images yielded {done} rows but neighbours has {U}")
-    return out
