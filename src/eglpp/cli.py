@@ -40,11 +40,26 @@ def _root(
 from eglpp.pose.commands import train as _pose_train  # noqa: E402
 
 app.command("train")(_pose_train)
+from eglpp.pose.run_cli import run  # noqa: E402
+
+app.command("run")(run)
+from eglpp.regression.commands import regression  # noqa: E402
+
+app.command("regression")(regression)
 # --- end of command registration ---
 
 
 def main() -> None:
-    app()
+    """Run the CLI; bad input ends with a one-line error naming what is wrong (exit code 2)."""
+    import sys
+
+    from eglpp.io import StateFileError
+
+    try:
+        app()
+    except (ValueError, FileNotFoundError, StateFileError, KeyError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -41,15 +41,14 @@ def test_egl_equals_monte_carlo_of_eq6():
 
     per_sample = vmap(grad(loss), in_dims=(None, None, 0))
     gen = torch.Generator().manual_seed(3)
-    M = 200_000
-    for i in range(5):
-        total = 0.0
-        for k in range(p.mean.shape[0]):
-            draws = p.mean[k, i] + np.sqrt(p.var[k, i]) * torch.randn(
-                M, generator=gen, dtype=torch.float64
-            )
-            g = per_sample(theta_hat, design[i], draws)  # (M, D+1)
-            total += float((g**2).sum(1).mean())
+    M = 100_000  # draws per member; the MC relative error is about sqrt(2 / (K·M)) ≈ 0.2 %
+    mean, std = torch.as_tensor(p.mean), torch.as_tensor(np.sqrt(p.var))
+    for i in range(4):
+        draws = mean[:, i, None] + std[:, i, None] * torch.randn(
+            mean.shape[0], M, generator=gen, dtype=torch.float64
+        )
+        g = per_sample(theta_hat, design[i], draws.reshape(-1))  # (K·M, D+1)
+        total = float((g**2).sum(1).mean()) * mean.shape[0]  # Σ_k E_k ‖∇ℓ‖²
         assert total == pytest.approx(closed[i], rel=0.01)
 
 
