@@ -116,6 +116,15 @@ class Strategy(ABC):
         check_budget(budget, inputs.n_unlabelled)
         return select_top(self.score(inputs, rng), budget, rng)
 
+    def select_explained(
+        self, inputs: PoolInputs, budget: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """``(query_indices, scores, details)`` from one scoring pass (what the loop saves)."""
+        self.check_inputs(inputs)
+        check_budget(budget, inputs.n_unlabelled)
+        scores, details = self.explain(inputs, rng)
+        return select_top(scores, budget, rng), scores, details
+
     def auxiliary(self, feature_channels: tuple[int, ...]) -> Any:
         """An auxiliary module to train with the pose network (Learning Loss), else None."""
         return None

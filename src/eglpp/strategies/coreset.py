@@ -111,3 +111,9 @@ class CoreSet(Strategy):
             rng,
             device=self.device,
         )
+
+    def select_explained(
+        self, inputs: PoolInputs, budget: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Greedy selection; the scores saved are the distances to the labelled set."""
+        return self.select(inputs, budget, rng), self.score(inputs, rng), {}

@@ -1,0 +1,199 @@
+"""The data of a pose experiment: a base set, a pool and a test set, built from the config.
+
++-----------------------+---------------------------------+---------------------+-----------------+
+| ``dataset``           | base (labelled from the start)  | pool                | test            |
++=======================+=================================+=====================+=================+
+| synthetic             | ``n_base`` rendered (optional)  | ``n_pool`` rendered | ``n_test``      |
+| lsp-lspet-rendered    | LSP's first 1000 poses, rendered| LSPET's poses,      | LSP's last 1000 |
+|                       | in the "lsp" domain             | "lspet" domain      | poses, "lsp"    |
+| lsp                   | none                            | LSP train images    | LSP test images |
+| lspet                 | LSP train images                | LSPET images        | LSP test images |
++-----------------------+---------------------------------+---------------------+-----------------+
+
+Splits are fixed by the experiment's seed (not the run), so all runs share pool and test set.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from eglpp.pose.experiment import ExperimentConfig
+from eglpp.pose.skeleton import Skeleton
+
+__all__ = ["PoseData", "build_data", "stable_seed", "ground_truth"]
+
+
+def stable_seed(*parts: object) -> int:
+    """A 31-bit seed from any parts (ints, strings), the same on every machine and run."""
+    return zlib.crc32("/".join(map(str, parts)).encode()) & 0x7FFFFFFF
+
+
+@dataclass
+class PoseData:
+    """A pool to select from, a test set, and an optional base set labelled from the start."""
+
+    pool: Dataset
+    test: Dataset
+    base: Dataset | None
+    skeleton: Skeleton
+    input_size: int
+    description: str
+
+    @property
+    def n_base(self) -> int:
+        return 0 if self.base is None else len(self.base)
+
+
+def ground_truth(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(joints (N, J, 2) input px, visible (N, J) bool) of every item of a pose dataset."""
+    if hasattr(dataset, "joints") and hasattr(dataset, "visible"):
+        return np.asarray(dataset.joints, np.float32), np.asarray(dataset.visible, bool)
+    items = [dataset[i] for i in range(len(dataset))]
+    joints = np.stack([it["joints"].numpy() for it in items]).astype(np.float32)
+    visible = np.stack([it["visible"].numpy() for it in items]).astype(bool)
+    return joints, visible
+
+
+def _cap(n: int, cap: int) -> int:
+    return n if cap == 0 else min(n, cap)
+
+
+def _synthetic(cfg: ExperimentConfig, device: str) -> PoseData:
+    from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
+
+    def render(n: int, domain: str, split: str) -> SyntheticPoseDataset:
+        config = RenderConfig(size=cfg.input_size, domain=domain)
+        return SyntheticPoseDataset(n, config, seed=stable_seed(cfg.seed, split), device=device)
+
+    if cfg.n_pool < 1 or cfg.n_test < 1:
+        raise ValueError("dataset 'synthetic' needs n_pool >= 1 and n_test >= 1")
+    pool = render(cfg.n_pool, cfg.pool_domain, "pool")
+    test = render(cfg.n_test, cfg.pool_domain, "test")
+    base = render(cfg.n_base, cfg.base_domain, "base") if cfg.n_base else None
+    return PoseData(
+        pool,
+        test,
+        base,
+        pool.skeleton,
+        cfg.input_size,
+        f"rendered people: pool {cfg.n_pool} ({cfg.pool_domain}), test "
+        f"{cfg.n_test}, base {cfg.n_base} ({cfg.base_domain})",
+    )
+
+
+def _require(path: str | None, flag: str, dataset: str) -> Path:
+    if path is None:
+        raise ValueError(f"dataset '{dataset}' needs {flag} PATH")
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{flag} {p}: no such file or folder (dataset '{dataset}')")
+    return p
+
+
+def _lsp_lspet_rendered(cfg: ExperimentConfig, device: str) -> PoseData:
+    from eglpp.pose.datasets import load_lsp, load_lspet
+    from eglpp.pose.datasets.kinematics import poses_from_array
+    from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
+
+    root = _require(cfg.poses, "--poses", cfg.dataset)
+    lsp_mat, lspet_mat = root / "lsp" / "joints.mat", root / "lspet" / "joints.mat"
+    for p in (lsp_mat, lspet_mat):
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"{p}: not found (--poses must hold lsp/ and lspet/ folders with joints.mat)"
+            )
+
+    def render(ann, cap: int, domain: str, split: str) -> SyntheticPoseDataset:
+        n = _cap(len(ann), cap)
+        poses = poses_from_array(ann.joints[:n], ann.visible[:n])
+        config = RenderConfig(size=cfg.input_size, domain=domain)
+        return SyntheticPoseDataset(
+            config=config, seed=stable_seed(cfg.seed, split), poses=poses, device=device
+        )
+
+    base = render(load_lsp(lsp_mat, "train", check_images=False), 0, "lsp", "base")
+    test = render(load_lsp(lsp_mat, "test", check_images=False), cfg.n_test, "lsp", "test")
+    pool = render(load_lspet(lspet_mat, check_images=False), cfg.n_pool, "lspet", "pool")
+    return PoseData(
+        pool,
+        test,
+        base,
+        pool.skeleton,
+        cfg.input_size,
+        f"rendered LSP→LSPET: base {len(base)} LSP poses, pool {len(pool)} LSPET "
+        f"poses (lspet domain), test {len(test)} LSP poses",
+    )
+
+
+def _real(cfg: ExperimentConfig) -> PoseData:
+    from eglpp.pose.datasets import ImagePoseDataset, load_lsp, load_lspet
+
+    root = _require(cfg.data_root, "--data-root", cfg.dataset)
+
+    def images(ann, cap: int, split: str) -> ImagePoseDataset:
+        idx = np.arange(_cap(len(ann), cap))
+        return ImagePoseDataset(
+            ann.subset(idx),
+            input_size=cfg.input_size,
+            seed=stable_seed(cfg.seed, split),
+            train=False,
+        )
+
+    if cfg.dataset == "lsp":
+        pool = images(load_lsp(root, "train"), cfg.n_pool, "pool")
+        test = images(load_lsp(root, "test"), cfg.n_test, "test")
+        base = None
+    elif cfg.dataset == "lspet":
+        base = images(load_lsp(root / "lsp", "train"), 0, "base")
+        test = images(load_lsp(root / "lsp", "test"), cfg.n_test, "test")
+        pool = images(load_lspet(root / "lspet"), cfg.n_pool, "pool")
+    else:
+        from eglpp.pose.datasets import mpii
+
+        train_ann, val_ann = mpii.load_mpii_experiment(root)
+        pool, test, base = (
+            images(train_ann, cfg.n_pool, "pool"),
+            images(val_ann, cfg.n_test, "test"),
+            None,
+        )
+    return PoseData(
+        pool,
+        test,
+        base,
+        pool.skeleton,
+        cfg.input_size,
+        f"{cfg.dataset} images from {root}: pool {len(pool)}, test {len(test)}, "
+        f"base {0 if base is None else len(base)}",
+    )
+
+
+def build_data(cfg: ExperimentConfig, device: str = "cpu") -> PoseData:
+    """Build the experiment's datasets (rendering on ``device`` where rendered)."""
+    if cfg.dataset == "synthetic":
+        data = _synthetic(cfg, device)
+    elif cfg.dataset == "lsp-lspet-rendered":
+        data = _lsp_lspet_rendered(cfg, device)
+    else:
+        data = _real(cfg)
+    if data.skeleton.n_joints != cfg.model.n_joints:
+        raise ValueError(
+            f"model.n_joints={cfg.model.n_joints} but dataset '{cfg.dataset}' has "
+            f"{data.skeleton.n_joints} joints"
+        )
+    need = cfg.initial + cfg.cycles * cfg.budget
+    if need > len(data.pool):
+        raise ValueError(
+            f"initial ({cfg.initial}) + cycles × budget ({cfg.cycles} × "
+            f"{cfg.budget}) = {need} is larger than the pool ({len(data.pool)})"
+        )
+    if data.n_base + cfg.initial == 0:
+        raise ValueError(
+            "no labelled images to train the base model: set initial >= 1 "
+            "(or use a dataset with a base set)"
+        )
+    return data

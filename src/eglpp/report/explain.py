@@ -1,0 +1,117 @@
+"""Pictures that explain a selection (the paper's Figs. 2–3).
+
+- :func:`neighbour_gallery`: the highest- and lowest-scoring unlabelled images, each beside its
+  most probable labelled neighbours with p(j|i) (EGL++), or alone for other strategies.
+- :func:`embedding_map`: a 2-D t-SNE map (openTSNE) of labelled, unlabelled and selected
+  embeddings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["neighbour_gallery", "embedding_map"]
+
+
+def _show(ax, image: np.ndarray, title: str, joints: np.ndarray | None = None) -> None:
+    """Draw one (3, S, S) float image in [0, 1]."""
+    ax.imshow(np.clip(np.transpose(image, (1, 2, 0)), 0, 1), interpolation="nearest")
+    if joints is not None:
+        ax.scatter(joints[:, 0], joints[:, 1], s=4, c="yellow", linewidths=0)
+    ax.set_title(title, fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def neighbour_gallery(
+    unlabelled_images: np.ndarray,
+    labelled_images: np.ndarray,
+    scores: np.ndarray,
+    path: str | Path,
+    neighbours: np.ndarray | None = None,
+    p: np.ndarray | None = None,
+    n_rows: int = 4,
+    n_neighbours: int = 4,
+    title: str = "",
+) -> Path:
+    """Save a gallery: the ``n_rows`` highest- then lowest-scoring unlabelled images.
+
+    Parameters
+    ----------
+    unlabelled_images : (U, 3, S, S) float array in [0, 1]
+    labelled_images : (L, 3, S, S) float array in [0, 1]
+    scores : (U,) array
+    neighbours, p : (U, K) arrays, optional
+        Positions in the labelled set and their p(j|i); the ``n_neighbours`` most probable are
+        shown beside each image.
+    """
+    scores = np.asarray(scores)
+    order = np.argsort(-scores, kind="stable")
+    n_rows = min(n_rows, len(order) // 2 or 1)
+    rows = [("high", i) for i in order[:n_rows]] + [("low", i) for i in order[::-1][:n_rows]]
+    show_nb = neighbours is not None and p is not None
+    n_cols = 1 + (min(n_neighbours, neighbours.shape[1]) if show_nb else 0)
+    fig, axes = plt.subplots(
+        len(rows), n_cols, figsize=(1.5 * n_cols, 1.6 * len(rows)), squeeze=False, dpi=110
+    )
+    for r, (kind, i) in enumerate(rows):
+        _show(axes[r, 0], unlabelled_images[i], f"{kind} #{i}\nscore {scores[i]:.3g}")
+        if show_nb:
+            top = np.argsort(-p[i], kind="stable")[: n_cols - 1]
+            for c, t in enumerate(top, start=1):
+                _show(
+                    axes[r, c],
+                    labelled_images[neighbours[i, t]],
+                    f"labelled #{neighbours[i, t]}\np(j|i)={p[i, t]:.2f}",
+                )
+    fig.suptitle(title or "highest (top) and lowest (bottom) scores", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def embedding_map(
+    embeddings_labelled: np.ndarray,
+    embeddings_unlabelled: np.ndarray,
+    selected: np.ndarray,
+    path: str | Path,
+    seed: int = 0,
+    title: str = "",
+) -> Path:
+    """Save a 2-D t-SNE map: labelled, unlabelled and selected (positions in unlabelled order)."""
+    from openTSNE import TSNE
+
+    z = np.concatenate([embeddings_labelled, embeddings_unlabelled]).astype(np.float64)
+    perplexity = float(max(2.0, min(30.0, (len(z) - 1) / 3.0)))
+    xy = np.asarray(
+        TSNE(n_components=2, perplexity=perplexity, random_state=seed, n_jobs=1, verbose=False).fit(
+            z
+        )
+    )
+    n_l = len(embeddings_labelled)
+    lab, unl = xy[:n_l], xy[n_l:]
+    mask = np.zeros(len(unl), bool)
+    mask[np.asarray(selected, dtype=int)] = True
+    fig, ax = plt.subplots(figsize=(5.2, 4.6), dpi=120)
+    ax.scatter(*unl[~mask].T, s=5, c="#bbbbbb", label=f"unlabelled ({(~mask).sum()})")
+    ax.scatter(*lab.T, s=7, c="#1f77b4", label=f"labelled ({n_l})")
+    ax.scatter(*unl[mask].T, s=16, c="#d62728", marker="x", label=f"selected ({mask.sum()})")
+    ax.legend(fontsize=7, loc="best")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or "t-SNE of the pooled embeddings", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
