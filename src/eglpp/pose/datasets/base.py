@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
@@ -162,8 +163,6 @@ def check_image_files(paths: list[Path], source: str) -> None:
 
 def read_mat(path: str | os.PathLike, **kwargs) -> dict:
     """``scipy.io.loadmat`` with errors that name the file: missing, not a (v5) ``.mat``."""
-    import scipy.io
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")

@@ -8,11 +8,12 @@ is one item: every ``annorect`` of a training image that has at least one annota
 present → ``visible``; ``is_visible = 0`` → ``occluded`` (a missing ``is_visible`` counts as not
 occluded).
 
-JSON conversion (as used by Xiao et al.'s and mmpose's MPII loaders): a list of
-``{"image", "center", "scale", "joints": 16×[x, y], "joints_vis": 16×0/1}``; ``joints_vis`` is
-the annotated flag (→ ``visible``), there is no occlusion flag, ``center = [-1, -1]`` means
-unknown. A head box is read from ``head_box``/``headbox``/``head_bbox`` where an entry has one,
-or from a ``gt_valid.mat``-style file's ``headboxes_src`` (2×2×N) given as ``head_boxes_mat``.
+JSON conversion (:mod:`eglpp.pose.datasets.mpii_json`, the format that Xiao et al.'s and
+mmpose's loaders read): a list of ``{"image", "center", "scale", "joints": 16×[x, y],
+"joints_vis": 16×0/1}``; ``joints_vis`` is the annotated flag (→ ``visible``), there is no
+occlusion flag, ``center = [-1, -1]`` means unknown. A head box is read from ``head_box``/
+``headbox``/``head_bbox`` where an entry has one, or from a ``gt_valid.mat``-style file's
+``headboxes_src`` (2×2×N) given as ``head_boxes_mat``.
 
 Both loaders: MATLAB 1-based pixels become 0-based (``one_based``); ``adjust_center_scale`` moves
 the centre down by 15·scale px and enlarges the scale 1.25× (the usual correction of MPII's
@@ -70,10 +71,19 @@ def _field(struct, name: str):
 
 
 def _number(value, what: str) -> float:
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
     try:
         return float(np.asarray(value).reshape(()))
     except (TypeError, ValueError):
         raise AnnotationError(f"{what} is not a number: {value!r}") from None
+
+
+def _is_zero_flag(flag) -> bool:
+    """``is_visible`` = 0 (stored as a number or, in parts of the release, as a string)."""
+    if isinstance(flag, str):
+        return flag.strip() in ("0", "0.0")
+    return bool(np.asarray(flag).reshape(()) == 0) if np.size(flag) == 1 else False
 
 
 def _mat_person(rect, where: str, n_joints: int) -> dict | None:
@@ -92,7 +102,7 @@ def _mat_person(rect, where: str, n_joints: int) -> dict | None:
         visible[joint] = True
         flag = _field(point, "is_visible")
         if flag is not None:
-            occluded[joint] = str(np.asarray(flag).reshape(())).strip() in ("0", "0.0", "False")
+            occluded[joint] = _is_zero_flag(flag)
     objpos, scale = _field(rect, "objpos"), _field(rect, "scale")
     center = [np.nan, np.nan]
     if objpos is not None and _field(objpos, "x") is not None:
