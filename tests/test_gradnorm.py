@@ -151,3 +151,43 @@ def test_bad_inputs():
         pair_gradnorms(model, images, targets[0], weights[0], np.zeros((4, 1), int), loss_fn=_mse)
     with pytest.raises(ValueError, match="params"):
         GradNormConfig(params="bn")
+
+
+def _all_sign_patterns(K):
+    grid = np.array(np.meshgrid(*[[-1.0, 1.0]] * K, indexing="ij")).reshape(K, -1).T
+    return torch.as_tensor(grid, dtype=torch.float32)  # (2^K, K)
+
+
+def test_probe_estimator_is_exact_over_all_sign_patterns():
+    from eglpp.gradnorm_approx import expected_gradnorms
+
+    model, g = _model(6)
+    images, targets, weights = _data(g, B=2, K=3)
+    p = torch.rand(2, 3, generator=g)
+    exact = (p * per_example_gradnorms(model, images, targets, weights, loss_fn=_mse)).sum(1)
+    signs = _all_sign_patterns(3)[None].expand(2, -1, -1)  # averaging over every ε: E[εε'] = I
+    got = expected_gradnorms(model, images, targets, weights, p, signs, loss_fn=_mse)
+    torch.testing.assert_close(got, exact, rtol=1e-4, atol=0)
+    # no probes: only the mean-cotangent term, a lower bound (Jensen)
+    low = expected_gradnorms(model, images, targets, weights, p, signs[:, :0], loss_fn=_mse)
+    assert (low <= exact * (1 + 1e-5)).all() and (low > 0).all()
+
+
+def test_expected_pair_gradnorms_matches_exact_in_expectation():
+    from eglpp.gradnorm_approx import expected_pair_gradnorms
+
+    model, g = _model(7)
+    U, L, K = 4, 5, 3
+    images = torch.randn(U, 3, 8, 8, generator=g)
+    y, w = torch.rand(L, 3, 4, 4, generator=g), torch.ones(L, 3)
+    nb = np.array([[0, 1, 2], [3, 4, 0], [1, 1, 2], [4, 3, 2]])
+    p = np.random.default_rng(0).random((U, K))
+    exact = (p * pair_gradnorms(model, images, y, w, nb, loss_fn=_mse)).sum(1)
+    est = expected_pair_gradnorms(
+        model, images, y, w, nb, p, n_probes=400, seed=1, batch_size=3, loss_fn=_mse
+    )
+    np.testing.assert_allclose(est, exact, rtol=0.1)
+    same = expected_pair_gradnorms(
+        model, images, y, w, nb, p, n_probes=400, seed=1, batch_size=2, loss_fn=_mse
+    )
+    np.testing.assert_allclose(same, est, rtol=1e-5)  # signs do not depend on batching
