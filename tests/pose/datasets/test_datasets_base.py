@@ -36,6 +36,8 @@ def test_annotations_validation_names_source_and_field():
         PoseAnnotations(MPII, ann.joints, ann.visible, source="memory.mat")
     with pytest.raises(AnnotationError, match=r"memory\.mat: field 'visible'"):
         PoseAnnotations(LSP, ann.joints, ann.visible[:3], source="memory.mat")
+    with pytest.raises(AnnotationError, match=r"memory\.mat: field 'visible' is required"):
+        PoseAnnotations(LSP, ann.joints, None, source="memory.mat")
     with pytest.raises(AnnotationError, match=r"x\.json: field 'occluded' marks joints"):
         PoseAnnotations(LSP, ann.joints, ~ann.visible, occluded=ann.visible, source="x.json")
     with pytest.raises(AnnotationError, match=r"x\.json: field 'image_paths' has 2 entries"):

@@ -89,6 +89,8 @@ class PoseAnnotations:
             raise AnnotationError(f"{src}: field 'joints' holds non-finite values")
         N = len(joints)
         self.joints = joints
+        if self.visible is None:
+            raise AnnotationError(f"{src}: field 'visible' is required")
         self.visible = _optional(self.visible, bool, (N, J), "visible", src)
         occluded = np.zeros((N, J), bool) if self.occluded is None else self.occluded
         self.occluded = _optional(occluded, bool, (N, J), "occluded", src)
