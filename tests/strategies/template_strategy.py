@@ -91,6 +91,13 @@ class StrategyTemplate:
         b = self.make().select(self.inputs(seed=5), 7, np.random.default_rng(11))
         np.testing.assert_array_equal(a, b)
 
+    def test_select_explained_agrees_with_select(self):
+        inputs = self.inputs(seed=2)
+        s = self.make()
+        q, scores, details = s.select_explained(inputs, 6, np.random.default_rng(9))
+        np.testing.assert_array_equal(q, s.select(inputs, 6, np.random.default_rng(9)))
+        assert scores.shape == (inputs.n_unlabelled,) and isinstance(details, dict)
+
     def test_inputs_are_not_modified(self):
         inputs = self.inputs()
         before = {

@@ -119,8 +119,10 @@ class Strategy(ABC):
     def select_explained(
         self, inputs: PoolInputs, budget: int, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """``(query_indices, scores, details)`` from one scoring pass (what the loop saves)."""
+        """``(query_indices, scores, details)`` from one scoring pass (what the loop saves); the
+        same query as :meth:`select` for the same generator state."""
         self.check_inputs(inputs)
+        self._check_rng(rng)
         check_budget(budget, inputs.n_unlabelled)
         scores, details = self.explain(inputs, rng)
         return select_top(scores, budget, rng), scores, details
