@@ -5,6 +5,15 @@ from torch.func import functional_call, grad, vmap
 from eglpp.pose.hourglass import HourglassConfig, HourglassOutput, StackedHourglass
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: on shared, busy cores two OpenMP threads run 10-20× slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _tiny(**kw):
     cfg = dict(n_stacks=2, channels=16, n_joints=5, depth=2)
     cfg.update(kw)

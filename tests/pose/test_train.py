@@ -20,6 +20,16 @@ from eglpp.pose.train import (
     save_checkpoint,
 )
 
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: on shared, busy cores two OpenMP threads run 10-20× slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 TWO = Skeleton("two", ("left_shoulder", "right_hip"), ((0, 1),), ((0, 1),))
 
 
