@@ -107,6 +107,11 @@ def test_k_chunks_and_default_loss_agree():
         model, images, targets, weights, config=GradNormConfig(k_chunk=2), loss_fn=_mse
     )
     torch.testing.assert_close(full, chunked, rtol=1e-5, atol=0)
+    n_params = sum(p.numel() for p in model.parameters())
+    tight = GradNormConfig(max_grad_elements=3 * n_params)  # 1 image × 3 targets at a time
+    assert tight.chunks(2, 5, n_params) == (1, 3)
+    small = per_example_gradnorms(model, images, targets, weights, config=tight, loss_fn=_mse)
+    torch.testing.assert_close(full, small, rtol=1e-5, atol=0)
 
 
 def test_pair_gradnorms_gathers_neighbour_targets_in_batches():

@@ -56,7 +56,8 @@ class GradNormConfig:
     """How the squared gradient norms are computed."""
 
     params: str | tuple[str, ...] = "all"  # "all", "conv_linear", "last", or name prefixes
-    k_chunk: int | None = None  # neighbours per vectorised chunk (memory); None: all K at once
+    k_chunk: int | None = None  # neighbours per vectorised chunk; None: from max_grad_elements
+    max_grad_elements: int = 2**27  # per-example gradient entries held at once (512 MiB fp32)
 
     def __post_init__(self) -> None:
         if isinstance(self.params, str) and self.params not in ("all", "conv_linear", "last"):
@@ -66,6 +67,17 @@ class GradNormConfig:
             )
         if self.k_chunk is not None and self.k_chunk < 1:
             raise ValueError(f"GradNormConfig.k_chunk must be positive, got {self.k_chunk}")
+        if self.max_grad_elements < 1:
+            raise ValueError(
+                f"GradNormConfig.max_grad_elements must be positive, got {self.max_grad_elements}"
+            )
+
+    def chunks(self, n_images: int, n_targets: int, n_params: int) -> tuple[int, int]:
+        """(images, targets) per vectorised chunk so that at most ``max_grad_elements``
+        per-example gradient entries (images × targets × parameters) exist at once."""
+        k = self.k_chunk or max(1, min(n_targets, self.max_grad_elements // max(n_params, 1)))
+        b = max(1, min(n_images, self.max_grad_elements // max(k * n_params, 1)))
+        return b, k
 
 
 def heatmaps_of(output) -> Tensor:
@@ -213,7 +225,7 @@ def per_example_gradnorms(
         raise ValueError(f"weights must be {tuple(targets.shape[:3])}, got {tuple(weights.shape)}")
     loss_fn = loss_fn or _default_loss()
     chosen, forward_one = functional_forward(model, images, config.params)
-    step = config.k_chunk or K
+    b_step, step = config.chunks(B, K, sum(p.numel() for p in chosen.values()))
 
     def per_image(image: Tensor, tgt: Tensor, wgt: Tensor) -> Tensor:
         heatmaps, vjp_fn = vjp(lambda p: forward_one(p, image), chosen)
@@ -224,8 +236,16 @@ def per_example_gradnorms(
             norms.append(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
         return torch.cat(norms)  # (K,)
 
+    weights = weights.to(targets.dtype)
     with eval_mode(model):
-        return vmap(per_image)(images, targets, weights.to(targets.dtype))
+        return torch.cat(
+            [
+                vmap(per_image)(
+                    images[i : i + b_step], targets[i : i + b_step], weights[i : i + b_step]
+                )
+                for i in range(0, B, b_step)
+            ]
+        )
 
 
 def _image_batches(images, batch_size: int) -> Iterable[Tensor]:

@@ -83,9 +83,19 @@ def expected_gradnorms(
         spread = norms[1:].mean() if eps.shape[0] else norms.new_zeros(())
         return total * norms[0] + spread
 
+    n_params = sum(t.numel() for t in chosen.values())
+    b_step, _ = config.chunks(B, signs.shape[1] + 1, n_params)
+    args = (
+        images,
+        targets,
+        weights.to(targets.dtype),
+        p.to(targets.dtype),
+        signs.to(targets.dtype),
+    )
     with eval_mode(model):
-        dtype = targets.dtype
-        return vmap(per_image)(images, targets, weights.to(dtype), p.to(dtype), signs.to(dtype))
+        return torch.cat(
+            [vmap(per_image)(*(a[i : i + b_step] for a in args)) for i in range(0, B, b_step)]
+        )
 
 
 def expected_pair_gradnorms(
