@@ -197,3 +197,40 @@ def test_bad_input_raises():
         evaluate(_model(), Dots(4), metric="pckh")
     with pytest.raises(ValueError, match="leaves no training"):
         fit(_model(), Dots(1), TrainConfig(val_fraction=0.5), seed=0)
+
+
+def test_train_command_on_an_lsp_format_folder(tmp_path):
+    import json
+
+    import scipy.io
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from eglpp.cli import app
+
+    rng = np.random.default_rng(0)
+    root, n = tmp_path / "lsp", 8
+    (root / "images").mkdir(parents=True)
+    xy = rng.uniform(8, 40, (n, 14, 2)) + 1  # 1-based, as MATLAB writes them
+    flags = np.zeros((n, 14))
+    scipy.io.savemat(
+        root / "joints.mat",
+        {"joints": np.concatenate([xy, flags[..., None]], 2).transpose(2, 1, 0)},
+    )
+    for i in range(n):
+        pixels = rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / "images" / f"im{i + 1:04d}.jpg")
+    out = tmp_path / "run"
+    args = [
+        "train", str(root), "--stacks", "1", "--channels", "16", "--depth", "1",
+        "--input-size", "32", "--epochs", "1", "--batch-size", "2", "--val-fraction", "0.25",
+        "--threads", "1", "--no-progress", "--out", str(out),
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["n_train"] == 3 and summary["n_val"] == 1 and summary["n_test"] == 4
+    assert summary["test"]["metric"] == "PCK@0.2" and 0 <= summary["test"]["mean"] <= 1
+    assert load_model(out / "model.pt").config.channels == 16
+    bad = CliRunner().invoke(app, ["train", "lsp", "--out", str(out)])
+    assert bad.exit_code != 0 and "--data-root" in bad.output

@@ -138,11 +138,16 @@ def train(
     device: str = typer.Option("cpu", help="cpu | cuda | cuda:1 ..."),
     seed: int = typer.Option(0),
     num_workers: int = typer.Option(0),
+    threads: int | None = typer.Option(
+        None, help="torch CPU threads (1 is much faster on cores shared with other jobs)."
+    ),
     out: Path = typer.Option(Path("runs/train"), help="Output folder."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Train a stacked hourglass and report test PCK (LSP, synthetic) or PCKh (MPII)."""
     args = dict(locals())
+    if threads:
+        torch.set_num_threads(threads)
     model_config = HourglassConfig(n_stacks=stacks, channels=channels, depth=depth)
     start = time.perf_counter()
     if dataset == "synthetic":
