@@ -1,0 +1,317 @@
+"""EGL++ scoring speed: per-example gradient norms and affinities (issue 5's benchmark table).
+
+Rows (unlabelled images scored per second, K neighbour labels each):
+
+- ``naive``: one forward and one backward per (image, neighbour) pair, autograd;
+- ``k-copies``: the reference's scheme without its hooks: K copies of each image in a batch,
+  per-copy gradients with ``torch.func`` (K forwards per image, vectorised);
+- ``exact``: ``eglpp.gradnorm.per_example_gradnorms``: one forward per image, the K
+  vector-Jacobian products vmapped (also vmapped over the images of a batch);
+- ``exact conv_linear`` / ``exact last``: the same restricted to conv/linear parameters (the
+  paper's Goodfellow approximation) or to the last layer;
+- ``probes R``: ``eglpp.gradnorm_approx``: the p-weighted mean cotangent plus R random-sign
+  probes, R + 1 products per image;
+- ``bound``: ``1 forward + K backward`` per image at the training kernels' speed (a batched
+  forward and forward+backward timed separately), the ceiling for any exact method that does
+  one backward per neighbour.
+
+Rank agreement (Spearman, and overlap of the top 10 %) of each approximate score with the exact
+EGL++ score is measured on a model trained briefly on rendered people (``--train-epochs``).
+Affinities: ``eglpp.affinity.tsne_affinities`` against openTSNE's ``PerplexityBasedNN.to_new``
+on random embeddings.
+
+Usage::
+
+    python benchmarks/egl_speed.py --out benchmarks/results/egl_speed_cpu.json      # CPU sizes
+    python benchmarks/egl_speed.py --paper-size --device cuda --out egl_speed_gpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from torch.func import functional_call, grad, vmap
+
+from eglpp.affinity import AffinityConfig, tsne_affinities
+from eglpp.gradnorm import GradNormConfig, heatmaps_of, per_example_gradnorms
+from eglpp.gradnorm_approx import expected_gradnorms
+from eglpp.io import atomic_write_json
+from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
+from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
+from eglpp.pose.hourglass import STRIDE, HourglassConfig, StackedHourglass
+from eglpp.pose.train import TrainConfig, fit
+
+
+def _loss(pred, target, weight):
+    return heatmap_loss_per_example(pred, target, weight).sum()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _rate(fn: Callable[[int], None], n_images: int, batch: int, device) -> float:
+    """Images per second of ``fn(start)`` over ``n_images`` in batches, after one warm-up."""
+    fn(0)
+    _sync(device)
+    t0 = time.perf_counter()
+    for start in range(0, n_images, batch):
+        fn(start)
+    _sync(device)
+    return n_images / (time.perf_counter() - t0)
+
+
+def _naive(model, x, y, w) -> torch.Tensor:
+    params = [p for p in model.parameters() if p.requires_grad]
+    out = torch.zeros(y.shape[:2], device=x.device)
+    for b in range(x.shape[0]):
+        for k in range(y.shape[1]):
+            loss = _loss(heatmaps_of(model(x[b : b + 1])), y[b, k][None], w[b, k][None])
+            out[b, k] = sum(g.pow(2).sum() for g in torch.autograd.grad(loss, params))
+    return out
+
+
+def _k_copies(model, x, y, w) -> torch.Tensor:
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    buffers = dict(model.named_buffers())
+
+    def one(image, target, weight):
+        def loss(p):
+            out = heatmaps_of(functional_call(model, (p, buffers), (image[None],)))
+            return _loss(out, target[None], weight[None])
+
+        return sum(g.pow(2).sum() for g in grad(loss)(params).values())
+
+    B, K = y.shape[:2]
+    xs = x[:, None].expand(B, K, *x.shape[1:]).reshape(B * K, *x.shape[1:])  # K copies
+    return vmap(one)(xs, y.reshape(B * K, *y.shape[2:]), w.reshape(B * K, -1)).reshape(B, K)
+
+
+def _bound(model, x, K: int, device) -> float:
+    """Images/s of 1 forward + K backward at batched training speed."""
+    model.eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    with torch.no_grad():
+        t_f = 1.0 / _rate(lambda s: model(x), len(x), len(x), device)
+
+    def fwd_bwd(_):
+        torch.autograd.grad(heatmaps_of(model(x)).square().mean(), params)
+
+    t_fb = 1.0 / _rate(fwd_bwd, len(x), len(x), device)
+    return 1.0 / (t_f + K * max(t_fb - t_f, 0.0))
+
+
+def _data(args, device):
+    size, cfg = (256, HourglassConfig(2, 256, 14, 4)) if args.paper_size else (64, None)
+    cfg = cfg or HourglassConfig(n_stacks=2, channels=args.channels, n_joints=14, depth=3)
+    model = StackedHourglass(cfg).reset_parameters(torch.Generator().manual_seed(0)).to(device)
+    render = RenderConfig(size=size)
+    if args.train_epochs:
+        train = SyntheticPoseDataset(args.train_images, render, seed=10, device=device)
+        tcfg = TrainConfig(epochs=args.train_epochs, batch_size=16, lr=1e-3, optimizer="adam")
+        fit(model, train, tcfg, seed=0, device=device, progress=False)
+    model.eval()
+    n_pool = max(args.pool, args.rank_pool, args.bound_batch)
+    pool = SyntheticPoseDataset(n_pool, render, seed=11, device=device)
+    lab = SyntheticPoseDataset(args.labelled, render, seed=12, device=device)
+    h = size // STRIDE
+    joints = input_to_heatmap(torch.as_tensor(lab.joints), STRIDE)
+    y = gaussian_heatmaps(joints, torch.as_tensor(lab.visible), (h, h), 1.0).to(device)
+    w = torch.as_tensor(lab.visible, dtype=torch.float32, device=device)
+    x_pool = pool.images.to(device).float() / 255
+    with torch.no_grad():
+        zu = torch.cat([model(x_pool[i : i + 32]).embedding for i in range(0, n_pool, 32)])
+        zl = torch.cat(
+            [
+                model(lab.images[i : i + 32].to(device).float() / 255).embedding
+                for i in range(0, len(lab), 32)
+            ]
+        )
+    aff = tsne_affinities(
+        zu.cpu().numpy(), zl.cpu().numpy(), AffinityConfig(k=args.k), device=device
+    )
+    nb = torch.as_tensor(aff.neighbours, device=device)
+    return model, x_pool, y[nb], w[nb], torch.as_tensor(aff.p, dtype=torch.float32, device=device)
+
+
+def gradnorm_rows(args, device) -> tuple[list[dict], dict]:
+    model, x, y, w, p = _data(args, device)
+    K, rows = y.shape[1], []
+
+    def add(method, batch, rate, **extra):
+        rows.append({"method": method, "batch": batch, "images_per_s": rate, **extra})
+        print(f"{method:<24} batch {batch:>3}  {rate:9.2f} images/s", flush=True)
+
+    n = args.pool
+    if not args.skip_naive:
+        add(
+            "naive",
+            1,
+            _rate(
+                lambda s: _naive(model, x[s : s + 1], y[s : s + 1], w[s : s + 1]),
+                min(n, 4),
+                1,
+                device,
+            ),
+        )
+    b0 = args.batch_sizes[0]
+    add(
+        "k-copies",
+        b0,
+        _rate(lambda s: _k_copies(model, *(t[s : s + b0] for t in (x, y, w))), n, b0, device),
+    )
+    gen = torch.Generator().manual_seed(0)
+    signs = torch.randint(0, 2, (len(x), args.probes, K), generator=gen).to(device) * 2.0 - 1.0
+    for b in args.batch_sizes:
+        for params in ("all", "conv_linear", "last"):
+            cfg = GradNormConfig(params=params)
+            add(
+                f"exact {params}",
+                b,
+                _rate(
+                    lambda s, c=cfg, b=b: per_example_gradnorms(
+                        model, *(t[s : s + b] for t in (x, y, w)), config=c
+                    ),
+                    n,
+                    b,
+                    device,
+                ),
+            )
+        add(
+            f"probes {args.probes}",
+            b,
+            _rate(
+                lambda s, b=b: expected_gradnorms(
+                    model, *(t[s : s + b] for t in (x, y, w, p, signs))
+                ),
+                n,
+                b,
+                device,
+            ),
+        )
+    bb = min(args.bound_batch, len(x))
+    add("bound 1 fwd + K bwd", bb, _bound(model, x[:bb], K, device))
+    return rows, rank_agreement(model, x, y, w, p, signs, args, device)
+
+
+def rank_agreement(model, x, y, w, p, signs, args, device) -> dict:
+    n, b = args.rank_pool, args.batch_sizes[-1]
+
+    def scores(fn):
+        return torch.cat([fn(i, slice(i, i + b)) for i in range(0, n, b)]).double().cpu().numpy()
+
+    def eglpp(params):
+        cfg = GradNormConfig(params=params)
+        return scores(
+            lambda i, s: (p[s] * per_example_gradnorms(model, x[s], y[s], w[s], config=cfg)).sum(1)
+        )
+
+    exact = eglpp("all")
+    top = max(1, n // 10)
+    best = set(np.argsort(-exact)[:top])
+    out = {"n_images": n, "top": top}
+    candidates = {
+        "conv_linear": eglpp("conv_linear"),
+        "last": eglpp("last"),
+        f"probes {args.probes}": scores(
+            lambda i, s: expected_gradnorms(model, x[s], y[s], w[s], p[s], signs[s])
+        ),
+        "probes 0 (mean cotangent)": scores(
+            lambda i, s: expected_gradnorms(model, x[s], y[s], w[s], p[s], signs[s][:, :0])
+        ),
+    }
+    for name, approx in candidates.items():
+        overlap = len(best & set(np.argsort(-approx)[:top])) / top
+        rho = float(spearmanr(exact, approx).statistic)
+        out[name] = {"spearman": rho, "top_overlap": overlap}
+        print(f"rank agreement {name:<28} spearman {rho:.4f}  top-{top} overlap {overlap:.2f}")
+    return out
+
+
+def affinity_rows(args, device) -> list[dict]:
+    from openTSNE.affinity import PerplexityBasedNN
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(50, 256)) * 3
+    U, L = args.affinity_unlabelled, args.affinity_labelled
+    zu = (centres[rng.integers(50, size=U)] + rng.normal(size=(U, 256))).astype(np.float32)
+    zl = (centres[rng.integers(50, size=L)] + rng.normal(size=(L, 256))).astype(np.float32)
+    rows = []
+
+    def timed(name, fn):
+        t0 = time.perf_counter()
+        fn()
+        rows.append({"method": name, "U": U, "L": L, "seconds": time.perf_counter() - t0})
+        print(f"affinity {name:<40} U={U} L={L}  {rows[-1]['seconds']:7.2f} s", flush=True)
+
+    cfg = AffinityConfig(perplexity=20, k=30, calibration="neighbours")
+    timed(
+        "eglpp neighbours (60 nn, exact top-k)", lambda: tsne_affinities(zu, zl, cfg, device=device)
+    )
+    if U * L <= args.affinity_all_max:
+        cfg_all = AffinityConfig(perplexity=20, k=30, calibration="all")
+        timed("eglpp all labelled", lambda: tsne_affinities(zu, zl, cfg_all, device=device))
+    for method in ("exact", "annoy"):
+
+        def run(method=method):
+            nn_aff = PerplexityBasedNN(
+                zl, perplexity=20, method=method, n_jobs=args.threads, random_state=0, verbose=False
+            )
+            nn_aff.to_new(zu, perplexity=20)
+
+        timed(f"openTSNE {method} (index + to_new)", run)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--paper-size", action="store_true", help="2-stack 256-ch hourglass, 256 px")
+    ap.add_argument("--channels", type=int, default=32, help="CPU model width (2 stacks, depth 3)")
+    ap.add_argument("--k", type=int, default=30)
+    ap.add_argument("--pool", type=int, default=16, help="images timed per row")
+    ap.add_argument("--rank-pool", type=int, default=64, help="images for rank agreement")
+    ap.add_argument("--labelled", type=int, default=128)
+    ap.add_argument("--batch-sizes", type=lambda s: [int(v) for v in s.split(",")], default=[4, 8])
+    ap.add_argument("--probes", type=int, default=4)
+    ap.add_argument("--bound-batch", type=int, default=16, help="training batch for the bound")
+    ap.add_argument("--train-images", type=int, default=512)
+    ap.add_argument("--train-epochs", type=int, default=3)
+    ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--affinity-unlabelled", type=int, default=20000)
+    ap.add_argument("--affinity-labelled", type=int, default=5000)
+    ap.add_argument("--affinity-all-max", type=int, default=10**8)
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--skip-affinity", action="store_true")
+    ap.add_argument("--out", default=None, help="write the results as JSON here")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    rows, rank = gradnorm_rows(args, device)
+    affinity = [] if args.skip_affinity else affinity_rows(args, device)
+    result = {
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "args": {k: v for k, v in vars(args).items()},
+        "gradnorms": rows,
+        "rank_agreement": rank,
+        "affinity": affinity,
+    }
+    if args.out:
+        atomic_write_json(args.out, result)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
