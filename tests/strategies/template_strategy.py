@@ -24,6 +24,9 @@ def full_pool_inputs(seed: int, n_unlabelled: int = 23, n_labelled: int = 9) -> 
         offset = 0.0 if label_source == "ground_truth" else 0.5
         return np.take_along_axis(gradnorm_table, neighbours, axis=1) + offset
 
+    def expected_gradnorms(neighbours: np.ndarray, p: np.ndarray, label_source: str) -> np.ndarray:
+        return (p * pair_gradnorms(neighbours, label_source)).sum(axis=1)
+
     return PoolInputs(
         n_unlabelled=U,
         embeddings_unlabelled=zu,
@@ -31,6 +34,7 @@ def full_pool_inputs(seed: int, n_unlabelled: int = 23, n_labelled: int = 9) -> 
         heatmaps_unlabelled=rng.random(size=(U, J, h, w)).astype(np.float32),
         predicted_loss=rng.random(U),
         pair_gradnorms=pair_gradnorms,
+        expected_gradnorms=expected_gradnorms,
     )
 
 

@@ -85,6 +85,30 @@ class TestEGLPlusPlus(StrategyTemplate):
             make_strategy("egl++", k=2).score(bad, np.random.default_rng(0))
 
 
+class TestEGLPlusPlusProbes(StrategyTemplate):
+    name = "egl++"
+    hyperparameters = {"k": 5, "perplexity": 3.0, "estimator": "probes"}
+
+    def test_needs_expected_gradnorms_and_matches_exact_when_the_estimate_is_exact(self):
+        s = self.make()
+        assert s.needs == {"embeddings", "expected_gradnorms"}
+        inputs = self.inputs(seed=4)
+        exact = make_strategy("egl++", k=5, perplexity=3.0)
+        assert exact.needs == {"embeddings", "pair_gradnorms"}
+        rng = np.random.default_rng(0)
+        np.testing.assert_allclose(s.score(inputs, rng), exact.score(inputs, rng))
+
+    def test_bad_estimate_shape(self):
+        bad = PoolInputs(
+            2,
+            embeddings_unlabelled=np.zeros((2, 2)),
+            embeddings_labelled=np.ones((3, 2)),
+            expected_gradnorms=lambda nb, p, src: np.ones(3),
+        )
+        with pytest.raises(ValueError, match="expected_gradnorms returned shape"):
+            self.make(k=2).score(bad, np.random.default_rng(0))
+
+
 def test_unknown_strategy_lists_known_names():
     with pytest.raises(ValueError, match="known strategies: random, coreset, multipeak"):
         make_strategy("badge")

@@ -26,6 +26,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "heatmaps": ("heatmaps_unlabelled",),
     "predicted_loss": ("predicted_loss",),
     "pair_gradnorms": ("pair_gradnorms",),
+    "expected_gradnorms": ("expected_gradnorms",),
 }
 
 
@@ -47,6 +48,11 @@ class PoolInputs:
         ``pair_gradnorms(neighbours (U, K) int positions in the labelled set, label_source)
         -> (U, K)`` squared gradient norms ``‖∇θ ℓ(y_j, f(x_i))‖²``; ``label_source`` is
         ``"ground_truth"`` or ``"prediction"``.
+    expected_gradnorms : callable or None
+        ``expected_gradnorms(neighbours (U, K), p (U, K), label_source) -> (U,)`` estimates of
+        ``Σ_j p_j ‖∇θ ℓ(y_j, f(x_i))‖²`` with fewer than K products per image
+        (``eglpp.gradnorm_approx.expected_pair_gradnorms``); only EGL++ with
+        ``estimator="probes"`` asks for it.
     """
 
     n_unlabelled: int
@@ -55,6 +61,7 @@ class PoolInputs:
     heatmaps_unlabelled: np.ndarray | None = None
     predicted_loss: np.ndarray | None = None
     pair_gradnorms: Callable[[np.ndarray, str], np.ndarray] | None = None
+    expected_gradnorms: Callable[[np.ndarray, np.ndarray, str], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         U = self.n_unlabelled
@@ -72,6 +79,10 @@ class PoolInputs:
             )
         if self.pair_gradnorms is not None and not callable(self.pair_gradnorms):
             raise TypeError("PoolInputs.pair_gradnorms must be callable (neighbours, label_source)")
+        if self.expected_gradnorms is not None and not callable(self.expected_gradnorms):
+            raise TypeError(
+                "PoolInputs.expected_gradnorms must be callable (neighbours, p, label_source)"
+            )
 
     def _check_rows(self, field: str, ndim: int, rows: int | None) -> None:
         value = getattr(self, field)

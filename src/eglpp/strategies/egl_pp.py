@@ -55,16 +55,24 @@ class EGLPlusPlus(Strategy):
     label_source: str = "ground_truth"  # neighbour labels: "ground_truth" or "prediction"
     tol: float = 1e-5  # bisection tolerance on the entropy (nats)
     device: str = "cpu"  # torch device for the affinities
+    estimator: str = "exact"  # "exact" (K products per image) or "probes" (eglpp.gradnorm_approx)
 
     name: ClassVar[str] = "egl++"
-    needs: ClassVar[frozenset[str]] = frozenset({"embeddings", "pair_gradnorms"})
 
     def __post_init__(self) -> None:
         if self.label_source not in LABEL_SOURCES:
             raise ValueError(
                 f"label_source must be one of {LABEL_SOURCES}, got {self.label_source!r}"
             )
+        if self.estimator not in ("exact", "probes"):
+            raise ValueError(f"estimator must be 'exact' or 'probes', got {self.estimator!r}")
         self.affinity_config()  # validates the affinity hyperparameters
+
+    @property
+    def needs(self) -> frozenset[str]:  # type: ignore[override]
+        """Embeddings, plus ``pair_gradnorms`` (exact) or ``expected_gradnorms`` (probes)."""
+        gradnorms = "pair_gradnorms" if self.estimator == "exact" else "expected_gradnorms"
+        return frozenset({"embeddings", gradnorms})
 
     def affinity_config(self) -> AffinityConfig:
         return AffinityConfig(
@@ -79,7 +87,8 @@ class EGLPlusPlus(Strategy):
     def explain(
         self, inputs: PoolInputs, rng: np.random.Generator
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Scores plus ``neighbours`` (U, K), ``p`` (U, K), ``gradnorms`` (U, K), ``beta`` (U,)."""
+        """Scores plus ``neighbours`` (U, K), ``p`` (U, K), ``beta`` (U,) and, for the exact
+        estimator, ``gradnorms`` (U, K)."""
         self.check_inputs(inputs)
         self._check_rng(rng)
         aff = tsne_affinities(
@@ -88,13 +97,22 @@ class EGLPlusPlus(Strategy):
             self.affinity_config(),
             device=self.device,
         )
+        details = {"neighbours": aff.neighbours, "p": aff.p, "beta": aff.beta}
+        if self.estimator == "probes":
+            s = inputs.expected_gradnorms(aff.neighbours, aff.p, self.label_source)
+            s = np.asarray(s, dtype=np.float64)
+            if s.shape != (inputs.n_unlabelled,) or not np.isfinite(s).all():
+                raise ValueError(
+                    f"expected_gradnorms returned shape {s.shape} (finite values expected), "
+                    f"expected ({inputs.n_unlabelled},)"
+                )
+            return s, details
         g = np.asarray(inputs.pair_gradnorms(aff.neighbours, self.label_source), dtype=np.float64)
         if g.shape != aff.neighbours.shape:
             raise ValueError(
                 f"pair_gradnorms returned shape {g.shape}, expected {aff.neighbours.shape}"
             )
-        details = {"neighbours": aff.neighbours, "p": aff.p, "gradnorms": g, "beta": aff.beta}
-        return egl_pp_scores(aff.p, g), details
+        return egl_pp_scores(aff.p, g), {**details, "gradnorms": g}
 
     def score(self, inputs: PoolInputs, rng: np.random.Generator) -> np.ndarray:
         return self.explain(inputs, rng)[0]
