@@ -21,6 +21,7 @@ reproducible from (model weights, data, seed); CUDA kernels may add nondetermini
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -140,6 +141,10 @@ def _amp_dtype(device: torch.device, config: TrainConfig) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
 def _progress(enabled: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -185,7 +190,7 @@ def fit(
     aux : nn.Module, optional
         Trained jointly, see the module docstring.
     checkpoint_path : path, optional
-        Where the kept weights are written (``eglpp.pose.checkpoint.save_checkpoint``).
+        Where the kept weights are written (:func:`save_checkpoint`).
     """
     device = torch.device(device)
     if len(train_set) == 0:
@@ -194,25 +199,24 @@ def fit(
         train_set, val_set = _split(train_set, config.val_fraction, seed)
     _skeleton(train_set)  # fail early on a dataset without one
     model.to(device)
-    if aux is not None:
-        aux.to(device)
-    amp_dtype = _amp_dtype(device, config)
     if device.type == "cuda" and config.channels_last:
         model.to(memory_format=torch.channels_last)
+    if aux is not None:
+        aux.to(device)
     params = list(model.parameters()) + ([] if aux is None else list(aux.parameters()))
     optimizer = _optimizer(params, config)
     scheduler = _scheduler(optimizer, config)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    step = _Step(model, aux, config, optimizer, device)
     loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
         sampler=RandomSampler(train_set, generator=torch.Generator().manual_seed(seed)),
         num_workers=config.num_workers,
         pin_memory=device.type == "cuda",
-        drop_last=len(train_set) > config.batch_size,  # no 1-image batch for batch norm
+        drop_last=len(train_set) > config.batch_size,  # no tiny last batch for batch norm
     )
     result = FitResult(n_train=len(train_set), n_val=0 if val_set is None else len(val_set))
-    best = (None, None)  # (model state, aux state)
+    best = None  # (model state, aux state) of the best validation epoch
     start = time.perf_counter()
     with _progress(progress) as bar:
         task = bar.add_task("training", total=config.epochs * len(loader))
@@ -221,41 +225,26 @@ def fit(
             for obj in (_base(train_set), aux):
                 if hasattr(obj, "set_epoch"):
                     obj.set_epoch(epoch)
-            model.train()
-            if aux is not None:
-                aux.train()
             total, count = torch.zeros((), device=device), 0
             for batch in loader:
-                loss = _train_step(model, batch, config, optimizer, scaler, aux, device, amp_dtype)
-                total += loss.detach() * len(batch["index"])
+                total += step(batch) * len(batch["index"])
                 count += len(batch["index"])
                 bar.update(task, advance=1, description=f"epoch {epoch + 1}/{config.epochs}")
-            record = {"epoch": epoch, "loss": float(total) / max(count, 1)}
+            record = {"epoch": epoch, "loss": float(total) / count}
             record["lr"] = optimizer.param_groups[0]["lr"]
             scheduler.step()
-            validate = val_set is not None and (
-                (epoch + 1) % config.val_every == 0 or epoch == config.epochs - 1
-            )
-            if validate:
-                scores = evaluate(
-                    model,
-                    val_set,
-                    metric=config.metric,
-                    alpha=config.alpha,
-                    batch_size=config.batch_size,
-                    device=device,
-                    flip_test=config.flip_test,
-                    amp=config.amp,
-                )
-                record[f"val_{config.metric}"] = scores["mean"]
-                if result.best_metric is None or scores["mean"] > result.best_metric:
-                    result.best_metric, result.best_epoch = scores["mean"], epoch
+            last = epoch == config.epochs - 1
+            if val_set is not None and ((epoch + 1) % config.val_every == 0 or last):
+                score = _validate(model, val_set, config, device)
+                record[f"val_{config.metric}"] = score
+                if result.best_metric is None or score > result.best_metric:
+                    result.best_metric, result.best_epoch = score, epoch
                     best = (_state(model), _state(aux))
                     if checkpoint_path is not None:
                         save_checkpoint(checkpoint_path, model, aux=aux, extra=record)
             record["seconds"] = time.perf_counter() - t0
             result.history.append(record)
-    if best[0] is not None:
+    if best is not None:
         model.load_state_dict(best[0])
         if aux is not None:
             aux.load_state_dict(best[1])
@@ -267,41 +256,57 @@ def fit(
     return result
 
 
-def _train_step(
-    model: StackedHourglass,
-    batch: dict,
-    config: TrainConfig,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    aux: nn.Module | None,
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-) -> torch.Tensor:
-    """One optimisation step on one batch; returns the mean heatmap loss (scalar)."""
-    images = batch["image"].to(device, non_blocking=True)  # (B, 3, S, S)
-    if device.type == "cuda" and config.channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
-    joints = batch["joints"].to(device)  # (B, J, 2) input px
-    visible = batch["visible"].to(device)  # (B, J)
-    H, W = images.shape[-2] // STRIDE, images.shape[-1] // STRIDE
-    target = gaussian_heatmaps(input_to_heatmap(joints, STRIDE), visible, (H, W), config.sigma)
-    with torch.autocast(
-        device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
-    ):
-        out = model(images, return_features=aux is not None)
-        per_example = heatmap_loss_per_example(out.heatmaps, target, visible)  # (B,)
-        loss = per_example.mean()
-        total = loss if aux is None else loss + aux(out.features, per_example)
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(total).backward()
-    if config.grad_clip is not None:
-        scaler.unscale_(optimizer)
-        nn.utils.clip_grad_norm_(
-            [p for group in optimizer.param_groups for p in group["params"]], config.grad_clip
-        )
-    scaler.step(optimizer)
-    scaler.update()
-    return loss
+def _validate(model, val_set, config: TrainConfig, device: torch.device) -> float:
+    """The validation metric's mean; NaN (nothing counted) becomes -inf, never the best."""
+    scores = evaluate(
+        model,
+        val_set,
+        metric=config.metric,
+        alpha=config.alpha,
+        batch_size=config.batch_size,
+        device=device,
+        flip_test=config.flip_test,
+        amp=config.amp,
+    )
+    return scores["mean"] if math.isfinite(scores["mean"]) else -math.inf
+
+
+class _Step:
+    """One optimisation step on a batch (AMP and channels_last on CUDA); returns the loss."""
+
+    def __init__(self, model, aux, config: TrainConfig, optimizer, device: torch.device):
+        self.model, self.aux, self.config = model, aux, config
+        self.optimizer, self.device = optimizer, device
+        self.amp_dtype = _amp_dtype(device, config)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.channels_last = device.type == "cuda" and config.channels_last
+
+    def __call__(self, batch: dict) -> torch.Tensor:
+        model, aux, config, device = self.model, self.aux, self.config, self.device
+        model.train()
+        if aux is not None:
+            aux.train()
+        images = batch["image"].to(device, non_blocking=True)  # (B, 3, S, S)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        joints = batch["joints"].to(device)  # (B, J, 2) input px
+        visible = batch["visible"].to(device)  # (B, J)
+        H, W = images.shape[-2] // STRIDE, images.shape[-1] // STRIDE
+        target = gaussian_heatmaps(input_to_heatmap(joints, STRIDE), visible, (H, W), config.sigma)
+        with _autocast(device, self.amp_dtype):
+            out = model(images, return_features=aux is not None)
+            per_example = heatmap_loss_per_example(out.heatmaps, target, visible)  # (B,)
+            loss = per_example.mean()
+            total = loss if aux is None else loss + aux(out.features, per_example)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if config.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            nn.utils.clip_grad_norm_(params, config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss.detach()
 
 
 # --- prediction and evaluation -------------------------------------------------------------
@@ -348,7 +353,7 @@ def _run(model, dataset, *, batch_size, device, flip_test, heatmaps, embeddings,
     truth: dict[str, list] = {"joints": [], "visible": [], "head_size": []}
     for batch in loader:
         images = batch["image"].to(device)  # (B, 3, S, S)
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=bool(amp_dtype)):
+        with _autocast(device, amp_dtype):
             out = model(images, return_features=aux is not None)
             hm = out.heatmaps[:, -1].float()  # (B, J, h, w)
             if flip_test:
