@@ -136,6 +136,29 @@ def test_visible_means_annotated_and_inside_the_image():
     assert not (batch.occluded & ~batch.visible).any()
 
 
+def test_prior_poses_are_upright_people_in_the_person_frame():
+    rng = np.random.default_rng(3)
+    poses = np.stack(
+        [sample_prior_pose(rng, rotation_std_deg=0.0, large_rotation_prob=0.0) for _ in range(300)]
+    )
+    extent = poses.max(1) - poses.min(1)
+    np.testing.assert_allclose(extent.max(-1), 1.0)
+    np.testing.assert_allclose((poses.max(1) + poses.min(1)) / 2, 0.0, atol=1e-12)
+    mid_hip = poses[:, 2:4].mean(1)
+    torso = np.linalg.norm(poses[:, 12] - mid_hip, axis=-1)
+    assert (poses[:, 13, 1] < poses[:, 12, 1]).all() and (poses[:, 12, 1] < mid_hip[:, 1]).all()
+
+    def bone(a, b):
+        return np.linalg.norm(poses[:, a] - poses[:, b], axis=-1) / torso
+
+    for a, b, lo, hi in ((8, 7, 0.2, 0.9), (7, 6, 0.2, 0.8), (2, 1, 0.3, 1.2), (1, 0, 0.3, 1.1)):
+        ratio = bone(a, b)
+        assert lo < ratio.min() and ratio.max() < hi, (a, b, ratio.min(), ratio.max())
+    assert np.mean(poses[:, [0, 5], 1].max(1) > mid_hip[:, 1]) > 0.95  # feet below the hips
+    facing = np.sign(poses[:, 9, 0] - poses[:, 8, 0])  # front and back views both occur
+    assert 0.2 < np.mean(facing > 0) < 0.9
+
+
 def _lsp_array(rng: np.random.Generator, n: int) -> np.ndarray:
     """An LSP-format joints array 3×14×n: prior poses in a 200-px frame, flag = occluded."""
     poses = np.stack([sample_prior_pose(rng) for _ in range(n)]) * 150 + 100
