@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,3 +235,31 @@ def test_train_command_on_an_lsp_format_folder(tmp_path):
     assert load_model(out / "model.pt").config.channels == 16
     bad = CliRunner().invoke(app, ["train", "lsp", "--out", str(out)])
     assert bad.exit_code != 0 and "--data-root" in bad.output
+
+
+LSP_JOINTS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "lsp" / "joints.mat"
+
+
+@pytest.mark.parametrize("poses", [None, LSP_JOINTS])
+def test_train_command_on_rendered_people(tmp_path, poses):
+    import json
+
+    from typer.testing import CliRunner
+
+    from eglpp.cli import app
+
+    if poses is not None and not poses.is_file():
+        pytest.skip(f"real LSP annotations not found at {poses}")
+    out = tmp_path / "run"
+    args = [
+        "train", "synthetic", "--n-train", "8", "--n-test", "4", "--stacks", "1",
+        "--channels", "16", "--depth", "1", "--input-size", "32", "--epochs", "1",
+        "--batch-size", "4", "--val-fraction", "0", "--threads", "1", "--no-progress",
+        "--out", str(out),
+    ] + ([] if poses is None else ["--poses", str(poses)])  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["n_train"] == 8 and summary["n_test"] == 4 and summary["n_val"] == 0
+    assert 0 <= summary["mean_pose_baseline"] <= 1
+    assert "mean-pose baseline" in result.output
