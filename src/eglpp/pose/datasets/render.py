@@ -47,21 +47,44 @@ def composite(
     """
     B, _, H, W = background.shape
     L = layers.radius.shape[1]
-    device, dtype = background.device, background.dtype
-    xs = torch.arange(W, device=device, dtype=dtype).view(1, 1, W)
-    ys = torch.arange(H, device=device, dtype=dtype).view(1, H, 1)
-    image = background.clone()
-    labels = torch.full((B, H, W), -1, dtype=torch.long, device=device) if return_labels else None
+    image = background.clone().view(B, 3, H * W)
+    labels = torch.full((B, H * W), -1, dtype=torch.long, device=image.device)
     for l in range(L):
         active = layers.opacity[:, l] > 0
         if not bool(active.any()):
             continue
-        alpha, colour = _layer(layers, l, xs, ys)  # (B, H, W), (B, 3, H, W)
-        alpha = alpha * layers.opacity[:, l].view(B, 1, 1)
-        image = torch.lerp(image, colour, alpha.unsqueeze(1))
-        if labels is not None:
-            labels = torch.where(alpha > 0.5, torch.full_like(labels, l), labels)
-    return image, labels
+        xs, ys = _window(layers, l, active, H, W)  # (B, 1, kx), (B, ky, 1) pixel indices
+        flat = (ys * W + xs).view(B, 1, -1)  # (B, 1, ky·kx)
+        alpha, colour = _layer(layers, l, xs.to(image.dtype), ys.to(image.dtype))
+        alpha = (alpha * layers.opacity[:, l].view(B, 1, 1)).view(B, 1, -1)
+        patch = image.gather(2, flat.expand(B, 3, -1))
+        image.scatter_(2, flat.expand(B, 3, -1), torch.lerp(patch, colour.view(B, 3, -1), alpha))
+        if return_labels:
+            old = labels.gather(1, flat[:, 0])
+            labels.scatter_(1, flat[:, 0], torch.where(alpha[:, 0] > 0.5, l, old))
+    return image.view(B, 3, H, W), labels.view(B, H, W) if return_labels else None
+
+
+def _window(layers: Layers, l: int, active: Tensor, H: int, W: int) -> tuple[Tensor, Tensor]:
+    """Pixel columns (B, 1, kx) and rows (B, ky, 1) of a window holding layer `l` in each image.
+
+    The window has the same size in every image (the largest outline's box, plus a pixel, so that
+    every pixel the layer touches is inside) and lies inside the image, so its pixels are
+    distinct; pixels of the window outside the outline get coverage exactly 0.
+    """
+    ends = torch.stack([layers.start[:, l], layers.end[:, l]], 1)  # (B, 2, 2)
+    reach = layers.radius[:, l].view(-1, 1) * (2**0.5) + 1.0  # box corners reach r·√2
+    lo = (ends.amin(1) - reach).floor().long()  # (B, 2) x, y
+    hi = (ends.amax(1) + reach).ceil().long()
+    limit = torch.tensor([W - 1, H - 1], device=lo.device)
+    lo, hi = torch.minimum(lo.clamp_min(0), limit), torch.minimum(hi.clamp_min(0), limit)
+    span = torch.where(active.view(-1, 1), hi - lo + 1, 1).amax(0)  # (2,) kx, ky
+    kx, ky = int(span[0]), int(span[1])
+    x0 = lo[:, 0].clamp(max=W - kx).view(-1, 1, 1)
+    y0 = lo[:, 1].clamp(max=H - ky).view(-1, 1, 1)
+    xs = x0 + torch.arange(kx, device=lo.device).view(1, 1, kx)
+    ys = y0 + torch.arange(ky, device=lo.device).view(1, ky, 1)
+    return xs, ys
 
 
 def _layer(layers: Layers, l: int, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
