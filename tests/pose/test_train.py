@@ -79,7 +79,17 @@ FAST = TrainConfig(epochs=1, batch_size=16, lr=2e-3, optimizer="adam")
 def test_one_epoch_smoke_lsp_skeleton(tmp_path):
     data = Dots(32, skeleton=LSP)
     model = _model(n_joints=14)
-    result = fit(model, data, FAST, seed=0, progress=True, checkpoint_path=tmp_path / "m.pt")
+    lines = []
+    result = fit(
+        model,
+        data,
+        FAST,
+        seed=0,
+        progress=True,
+        checkpoint_path=tmp_path / "m.pt",
+        log=lines.append,
+    )
+    assert len(lines) == 1 and lines[0].startswith("epoch 0, loss ")
     assert len(result.history) == 1 and result.best_epoch == 0
     assert math.isfinite(result.history[0]["loss"]) and result.n_train == 32
     scores = evaluate(model, Dots(8, skeleton=LSP, seed=1))

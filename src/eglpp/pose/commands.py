@@ -177,6 +177,7 @@ def train(
     result = fit(
         model, train_set, config, val_set=val_set, seed=seed, device=device,
         progress=progress, checkpoint_path=out / "model.pt",
+        log=None if progress else typer.echo,
     )  # fmt: skip
     scores = evaluate(
         model, test_set, metric=metric, alpha=alpha, device=device, flip_test=flip_test

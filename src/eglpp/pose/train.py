@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -173,6 +174,7 @@ def fit(
     aux: nn.Module | None = None,
     progress: bool = True,
     checkpoint_path: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Train ``model`` (and ``aux``) in place; the model ends with its best validation weights.
 
@@ -191,6 +193,8 @@ def fit(
         Trained jointly, see the module docstring.
     checkpoint_path : path, optional
         Where the kept weights are written (:func:`save_checkpoint`).
+    log : callable, optional
+        Receives one line per epoch (loss, validation metric, seconds), e.g. ``print``.
     """
     device = torch.device(device)
     if len(train_set) == 0:
@@ -244,6 +248,8 @@ def fit(
                         save_checkpoint(checkpoint_path, model, aux=aux, extra=record)
             record["seconds"] = time.perf_counter() - t0
             result.history.append(record)
+            if log is not None:
+                log(_format(record))
     if best is not None:
         model.load_state_dict(best[0])
         if aux is not None:
@@ -254,6 +260,13 @@ def fit(
             save_checkpoint(checkpoint_path, model, aux=aux, extra=result.history[-1])
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _format(record: dict) -> str:
+    """One epoch's record as a log line: ``epoch 3, loss 0.0101, lr 0.001, ...``."""
+    return ", ".join(
+        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()
+    )
 
 
 def _validate(model, val_set, config: TrainConfig, device: torch.device) -> float:
