@@ -103,6 +103,8 @@ def _guess(path: Path) -> str:
     """Dataset name of an annotation path: LSP/LSPET by the joints array layout, else MPII."""
     if path.suffix == ".json" or path.name.startswith("mpii"):
         return "mpii"
+    if path.is_dir() and (path / "mpii_human_pose_v1_u12_1.mat").is_file():
+        return "mpii"
     from scipy.io import loadmat
 
     from eglpp.pose.datasets.lsp import resolve_joints_mat
