@@ -196,3 +196,49 @@ def test_expected_pair_gradnorms_matches_exact_in_expectation():
         model, images, y, w, nb, p, n_probes=400, seed=1, batch_size=2, loss_fn=_mse
     )
     np.testing.assert_allclose(same, est, rtol=1e-5)  # signs do not depend on batching
+
+
+@pytest.mark.parametrize("params", ["all", "conv_linear"])
+def test_hooks_equal_naive_loop_and_vmap(params):
+    model, g = _model(8)
+    images, targets, weights = _data(g)
+    cfg = GradNormConfig(params=params, method="hooks", k_chunk=3)
+    got = per_example_gradnorms(model, images, targets, weights, config=cfg, loss_fn=_mse)
+    expected = _naive(model, images, targets, weights, select_parameters(model, params))
+    np.testing.assert_allclose(got.double().numpy(), expected.numpy(), rtol=1e-4)
+    assert model.training
+
+
+def test_hooks_on_stacked_hourglass():
+    hg = pytest.importorskip("eglpp.pose.hourglass")
+    model = hg.StackedHourglass(hg.HourglassConfig(n_stacks=2, channels=8, n_joints=3, depth=2))
+    g = torch.Generator().manual_seed(9)
+    model.reset_parameters(g)
+    images = torch.randn(2, 3, 32, 32, generator=g)
+    targets, weights = torch.rand(2, 3, 3, 8, 8, generator=g), torch.ones(2, 3, 3)
+    vm = per_example_gradnorms(model, images, targets, weights, loss_fn=_mse)
+    hk = per_example_gradnorms(
+        model, images, targets, weights, config=GradNormConfig(method="hooks"), loss_fn=_mse
+    )
+    torch.testing.assert_close(hk, vm, rtol=1e-4, atol=0)
+
+
+def test_ghost_norm_equals_direct_per_example_gradient():
+    from eglpp.gradnorm_hooks import _weight_norms
+
+    g = torch.Generator().manual_seed(10)
+    a = torch.randn(3, 2, 8, generator=g, dtype=torch.float64)  # B, P=2 positions, fan-in 8
+    gr = torch.randn(4, 3, 2, 8, generator=g, dtype=torch.float64)  # K, B, P, C_out
+    direct = torch.einsum("kbpo,bpi->kboi", gr, a).pow(2).sum((-1, -2))
+    torch.testing.assert_close(_weight_norms(a, gr), direct)  # P small: the ghost branch
+
+
+def test_hooks_reject_unsupported_layers():
+    from eglpp.gradnorm_hooks import hook_gradnorms
+
+    model = nn.Sequential(nn.Conv2d(3, 2, 1), nn.GroupNorm(1, 2))
+    x, y, w = torch.randn(1, 3, 4, 4), torch.rand(1, 2, 2, 4, 4), torch.ones(1, 2, 2)
+    with pytest.raises(ValueError, match="GroupNorm"):
+        hook_gradnorms(model, x, y, w, loss_fn=_mse)
+    with pytest.raises(ValueError, match="hooks"):
+        GradNormConfig(method="hooks", params="last")

@@ -58,6 +58,7 @@ class GradNormConfig:
     params: str | tuple[str, ...] = "all"  # "all", "conv_linear", "last", or name prefixes
     k_chunk: int | None = None  # neighbours per vectorised chunk; None: from max_grad_elements
     max_grad_elements: int = 2**27  # per-example gradient entries held at once (512 MiB fp32)
+    method: str = "vmap"  # "vmap" (torch.func) or "hooks" (eglpp.gradnorm_hooks, Goodfellow)
 
     def __post_init__(self) -> None:
         if isinstance(self.params, str) and self.params not in ("all", "conv_linear", "last"):
@@ -67,6 +68,12 @@ class GradNormConfig:
             )
         if self.k_chunk is not None and self.k_chunk < 1:
             raise ValueError(f"GradNormConfig.k_chunk must be positive, got {self.k_chunk}")
+        if self.method not in ("vmap", "hooks"):
+            raise ValueError(
+                f"GradNormConfig.method must be 'vmap' or 'hooks', got {self.method!r}"
+            )
+        if self.method == "hooks" and self.params not in ("all", "conv_linear"):
+            raise ValueError("GradNormConfig.method='hooks' supports params 'all' or 'conv_linear'")
         if self.max_grad_elements < 1:
             raise ValueError(
                 f"GradNormConfig.max_grad_elements must be positive, got {self.max_grad_elements}"
@@ -224,6 +231,18 @@ def per_example_gradnorms(
     if weights.shape != targets.shape[:3]:
         raise ValueError(f"weights must be {tuple(targets.shape[:3])}, got {tuple(weights.shape)}")
     loss_fn = loss_fn or _default_loss()
+    if config.method == "hooks":
+        from eglpp.gradnorm_hooks import hook_gradnorms
+
+        return hook_gradnorms(
+            model,
+            images,
+            targets,
+            weights,
+            params=config.params,
+            loss_fn=loss_fn,
+            k_chunk=config.k_chunk,
+        )
     chosen, forward_one = functional_forward(model, images, config.params)
     b_step, step = config.chunks(B, K, sum(p.numel() for p in chosen.values()))
 

@@ -1,0 +1,149 @@
+"""Per-example squared gradient norms from layer activations and output gradients (Goodfellow).
+
+Goodfellow's trick: a layer's per-example weight gradient is built from the layer's input
+``a`` and the gradient ``g`` of the loss with respect to its output, both available from
+one batched forward and one batched backward. Here the backward carries the K cotangents of
+every image at once (``torch.autograd.grad(..., is_grads_batched=True)``: K × B examples, data
+gradients only, ordinary batched kernels), and each layer's per-example squared norm is taken
+without ever forming the whole network's per-example gradient:
+
+- ``nn.Conv2d`` (any stride/padding/dilation, ``groups=1``) and ``nn.Linear``: with ``U`` the
+  unfolded input (P positions × fan-in) and ``G`` the output gradient (P × C_out), the weight
+  gradient is ``Gᵀ U``; its squared norm is computed directly (``einsum``) or, when cheaper
+  (few positions), as the "ghost norm" ``Σ_pq (G Gᵀ)_pq (U Uᵀ)_pq``; the bias gradient is ``Σ_p G``;
+- ``nn.BatchNorm*`` in eval mode: ``∂/∂γ = Σ_p g·x̂``, ``∂/∂β = Σ_p g`` with ``x̂`` normalised by
+  the running statistics.
+
+``params="conv_linear"`` gives the paper's approximation (conv and linear layers only, no
+batch-norm parameters); ``params="all"`` is exact for networks built from those layers (any
+other layer with parameters raises). Results equal :func:`eglpp.gradnorm.per_example_gradnorms`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import vmap
+
+from eglpp.gradnorm import LossFn, _default_loss, cotangents, eval_mode, heatmaps_of
+
+__all__ = ["hook_gradnorms"]
+
+_CONV_LINEAR = (nn.Conv2d, nn.Linear)
+_NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _check_layers(model: nn.Module, params: str) -> list[nn.Module]:
+    layers = []
+    for name, m in model.named_modules():
+        own = [p for p in m.parameters(recurse=False) if p.requires_grad]
+        if not own:
+            continue
+        if isinstance(m, nn.Conv2d) and m.groups != 1:
+            raise ValueError(f"hook_gradnorms: {name} is a grouped convolution (unsupported)")
+        if isinstance(m, _NORM) and params == "all" and not m.track_running_stats:
+            raise ValueError(f"hook_gradnorms: {name} has no running statistics (eval-mode BN)")
+        if isinstance(m, _CONV_LINEAR) or (params == "all" and isinstance(m, _NORM)):
+            layers.append(m)
+        elif params == "all" and not isinstance(m, _NORM):
+            raise ValueError(
+                f"hook_gradnorms: layer {name} ({type(m).__name__}) has parameters but only "
+                "Conv2d, Linear and BatchNorm are supported; use the torch.func path"
+            )
+    return layers
+
+
+def _weight_norms(a: Tensor, g: Tensor) -> Tensor:
+    """Squared norms of per-example ``Σ_p g_p a_pᵀ``: a (B, P, I), g (K, B, P, O) → (K, B)."""
+    K, B, P, O = g.shape
+    I = a.shape[-1]
+    if P * P * (I + O) < P * I * O:  # ghost norm: cheaper at few positions
+        aa = a @ a.transpose(1, 2)  # (B, P, P)
+        gg = g @ g.transpose(2, 3)  # (K, B, P, P)
+        return (aa[None] * gg).flatten(2).sum(-1)
+    return torch.einsum("kbpo,bpi->kboi", g, a).pow(2).flatten(2).sum(-1)
+
+
+def _layer_norms(m: nn.Module, a: Tensor, g: Tensor) -> Tensor:
+    """(K, B) squared norms of one layer's per-example parameter gradients."""
+    K, B = g.shape[:2]
+    if isinstance(m, nn.Conv2d):
+        u = F.unfold(a, m.kernel_size, m.dilation, m.padding, m.stride).transpose(1, 2)
+        gp = g.flatten(3).transpose(2, 3)  # (K, B, P, C_out)
+    elif isinstance(m, nn.Linear):
+        u, gp = a.reshape(B, -1, a.shape[-1]), g.reshape(K, B, -1, g.shape[-1])
+    else:  # batch norm, eval mode: y = γ x̂ + β
+        shape = (1, -1) + (1,) * (a.dim() - 2)
+        xhat = (a - m.running_mean.view(shape)) / torch.sqrt(m.running_var.view(shape) + m.eps)
+        out = torch.zeros(K, B, dtype=g.dtype, device=g.device)
+        if m.weight is not None and m.weight.requires_grad:
+            out += (g * xhat).flatten(3).sum(-1).pow(2).sum(-1)
+        if m.bias is not None and m.bias.requires_grad:
+            out += g.flatten(3).sum(-1).pow(2).sum(-1)
+        return out
+    out = _weight_norms(u, gp) if m.weight.requires_grad else 0.0
+    if m.bias is not None and m.bias.requires_grad:
+        out = out + gp.sum(2).pow(2).sum(-1)
+    return out
+
+
+def hook_gradnorms(
+    model: nn.Module,
+    images: Tensor,
+    targets: Tensor,
+    weights: Tensor,
+    *,
+    params: str = "all",
+    loss_fn: LossFn | None = None,
+    k_chunk: int | None = None,
+) -> Tensor:
+    """Squared per-example gradient norms (B, K), as ``per_example_gradnorms``, via hooks.
+
+    Parameters are those of :func:`eglpp.gradnorm.per_example_gradnorms`; ``params`` is
+    ``"all"`` (exact; Conv2d, Linear and BatchNorm layers only) or ``"conv_linear"``.
+    Memory: K × B × the activations of the covered layers; ``k_chunk`` bounds the K held at
+    once (the forward is shared by all chunks). Layers must not be modified in place after
+    they run (an in-place ReLU on a conv output would be differentiated at the wrong point).
+    """
+    if params not in ("all", "conv_linear"):
+        raise ValueError(f"hook_gradnorms: params must be 'all' or 'conv_linear', got {params!r}")
+    loss_fn = loss_fn or _default_loss()
+    layers = _check_layers(model, params)
+    calls: list[tuple[nn.Module, Tensor, Tensor]] = []
+
+    def record(m, inputs, output):
+        calls.append((m, inputs[0].detach(), output))
+
+    handles = [m.register_forward_hook(record) for m in layers]
+    try:
+        with eval_mode(model), torch.enable_grad():
+            heatmaps = heatmaps_of(model(images))  # (B, S, J, h, w)
+    finally:
+        for h in handles:
+            h.remove()
+    if len({id(m) for m, _, _ in calls}) != len(calls):
+        raise ValueError("hook_gradnorms: a layer runs twice in forward (shared weights)")
+    cots = vmap(lambda h, t, w: cotangents(loss_fn, h[None], t, w))(
+        heatmaps.detach(), targets, weights.to(targets.dtype)
+    )  # (B, K, 1, S, J, h, w)
+    cots = cots.squeeze(2).transpose(0, 1)  # (K, B, S, J, h, w)
+    K, step = cots.shape[0], k_chunk or cots.shape[0]
+    norms = []
+    for s in range(0, K, step):
+        grads = torch.autograd.grad(
+            heatmaps,
+            [z for _, _, z in calls],
+            grad_outputs=cots[s : s + step],
+            is_grads_batched=True,
+            retain_graph=s + step < K,
+            allow_unused=True,
+        )
+        norms.append(
+            sum(
+                _layer_norms(m, a, g)
+                for (m, a, _), g in zip(calls, grads, strict=True)
+                if g is not None
+            )
+        )
+    return torch.cat(norms).T  # (B, K)
