@@ -117,6 +117,7 @@ def torch_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt file
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise StateFileError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"
+            f"{path}: not a readable checkpoint ({type(exc).__name__}: {first})"
         ) from exc

@@ -69,24 +69,28 @@ class RunPaths:
         return self.strategy(r, s) / f"cycle-{c:02d}"
 
 
+#: Settings a resumed experiment may change: it adds runs, strategies or cycles to what is
+#: there, or runs on another device, without invalidating anything already computed.
+EXTENSIBLE = frozenset({"strategies", "runs", "cycles", "reference", "device", "explain_cycle"})
+
+
 def _check_config(cfg: ExperimentConfig, out: Path) -> None:
-    """Write config.json, or check that the one already there is this config."""
+    """Write config.json, or check that the one there differs only in EXTENSIBLE settings."""
     path = out / "config.json"
     mine = config_to_dict(cfg)
     if path.exists():
         saved = read_json(path)
         try:
-            same = config_to_dict(config_from_dict(saved, base=cfg, where=str(path))) == mine
+            saved = config_to_dict(config_from_dict(saved, base=cfg, where=str(path)))
         except ValueError as exc:
             raise StateFileError(f"{path}: not a readable experiment config ({exc})") from exc
-        if not same:
-            diff = sorted(k for k in mine if saved.get(k) != mine[k])
+        diff = sorted(k for k in mine if saved.get(k) != mine[k] and k not in EXTENSIBLE)
+        if diff:
             raise ValueError(
-                f"{out} holds a run of another config (differs in: "
-                f"{', '.join(diff)}); use another --out or the same settings"
+                f"{out} holds a run of another config (differs in: {', '.join(diff)}); "
+                "use another --out or the same settings"
             )
-    else:
-        atomic_write_json(path, mine)
+    atomic_write_json(path, mine)
 
 
 def _new_model(cfg: ExperimentConfig, seed: int) -> StackedHourglass:

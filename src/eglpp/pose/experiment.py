@@ -36,7 +36,8 @@ class StrategyConfig:
     k: int = 30  # EGL++: top-K labelled neighbours
     renormalise: bool = False  # EGL++: renormalise p(j|i) over the top-K
     label_source: str = "ground_truth"  # EGL++: neighbour labels, or "prediction"
-    gradnorm: str = "exact"  # EGL++: "exact" (all parameters) or an approximation
+    gradnorm: str = "all"  # EGL++: parameters of the exact norm: "all", "conv_linear" (the
+    # paper's Goodfellow approximation, no batch-norm parameters) or "last" (last layer)
     multipeak_max_peaks: int = 5  # multipeak: peaks per joint
     multipeak_min_distance: int | None = None  # multipeak: min peak distance (heatmap px);
     # None: 5 px at 64×64 heatmaps, scaled with the heatmap size

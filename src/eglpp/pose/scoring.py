@@ -100,18 +100,19 @@ def _gradnorm_fn(model, pool_set, lab_set, cfg: ExperimentConfig):
             raise ValueError(
                 f"label_source must be 'ground_truth' or 'prediction', got {label_source!r}"
             )
+        from eglpp.gradnorm import GradNormConfig
         from eglpp.gradnorm import pair_gradnorms as _pair_gradnorms
 
-        images = _stack(pool_set, "image")  # (U, 3, S, S)
+        images = DataLoader(pool_set, batch_size=cfg.batch_size, shuffle=False)  # streamed
+        model.to(cfg.device)
         return _pair_gradnorms(
             model,
             images,
             targets,
             visible.float(),
             neighbours,
-            batch_size=cfg.batch_size,
             device=cfg.device,
-            method=cfg.strategy.gradnorm,
+            config=GradNormConfig(params=cfg.strategy.gradnorm),
         )
 
     return pair_gradnorms

@@ -1,0 +1,178 @@
+"""The pose active-learning loop: resumable after kill -9, deterministic, clear errors."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from eglpp.io import StateFileError, read_json
+from eglpp.loop import run_experiment
+from eglpp.pose.experiment import config_from_dict, preset
+
+MICRO = {
+    "runs": 1,
+    "cycles": 2,
+    "budget": 6,
+    "initial": 12,
+    "n_pool": 40,
+    "n_test": 12,
+    "input_size": 32,
+    "model": {"n_stacks": 1, "channels": 8, "depth": 2},
+    "base_train": {"epochs": 2, "batch_size": 8},
+    "cycle_train": {"epochs": 1, "batch_size": 8},
+    "strategy": {"k": 4, "perplexity": 2.0, "ll_head_epochs": 1},
+}
+
+
+def _cfg(**extra):
+    return config_from_dict({**MICRO, **extra}, base=preset("tiny"))
+
+
+def _selections(out: Path) -> dict[str, list[int]]:
+    found = {}
+    for path in sorted(out.glob("run-*/*/cycle-*/selection.npz")):
+        with np.load(path) as z:
+            found[str(path.relative_to(out))] = z["query_indices"].tolist()
+    return found
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    results = run_experiment(_cfg(), out, log=_quiet)
+    return out, results
+
+
+def test_results_schema_and_all_strategies(reference_run):
+    out, results = reference_run
+    assert results["n_labelled"] == [12, 18, 24]
+    assert set(results["scores"]) == {"random", "coreset", "multipeak", "learning-loss", "egl++"}
+    for runs in results["scores"].values():
+        assert len(runs) == 1 and len(runs[0]) == 3
+        assert all(0.0 <= v <= 1.0 for v in runs[0])
+    base = {runs[0][0] for runs in results["scores"].values()}
+    assert len(base) == 1, "every strategy starts from the same base model"
+    assert read_json(out / "results.json") == results
+    for s in results["scores"]:
+        labelled = np.load(out / "run-00" / s / "labelled.npy")
+        assert (labelled == 0).sum() == 12 and (labelled == 1).sum() == 6
+        assert (labelled == 2).sum() == 6 and (labelled == -1).sum() == 40 - 24
+    egl = np.load(out / "run-00" / "egl++" / "cycle-01" / "selection.npz")
+    assert egl["detail_neighbours"].shape == (40 - 12, 4)
+    assert (out / "run-00" / "egl++" / "cycle-01" / "explain_gallery.png").stat().st_size > 0
+
+
+def test_same_seed_same_selections_other_seed_differs(reference_run, tmp_path):
+    out, results = reference_run
+    again = run_experiment(_cfg(strategies=["random", "egl++"]), tmp_path / "a", log=_quiet)
+    assert again["scores"]["egl++"] == results["scores"]["egl++"]
+    ref = {k: v for k, v in _selections(out).items() if "random" in k or "egl++" in k}
+    assert _selections(tmp_path / "a") == ref
+    run_experiment(_cfg(strategies=["random"], seed=1), tmp_path / "b", log=_quiet)
+    assert _selections(tmp_path / "b") != {k: v for k, v in ref.items() if "random" in k}
+
+
+def test_kill_minus_nine_then_resume_gives_identical_results(reference_run, tmp_path):
+    out_ref, results = reference_run
+    cfg_path = tmp_path / "micro.yaml"
+    cfg_path.write_text(yaml.safe_dump(MICRO))
+    out = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "eglpp.cli",
+        "run",
+        "--preset",
+        "tiny",
+        "--config",
+        str(cfg_path),
+        "--out",
+        str(out),
+    ]
+    marker = out / "run-00" / "multipeak" / "cycle-01" / "selection.npz"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "results.json").exists()
+    finished = {p: p.stat().st_mtime_ns for p in out.glob("run-00/*/cycle-*/metrics.json")}
+    assert finished, "something had finished before the kill"
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for p, mtime in finished.items():  # nothing that had finished was recomputed
+        assert p.stat().st_mtime_ns == mtime
+    assert read_json(out / "results.json")["scores"] == results["scores"]
+    assert _selections(out) == _selections(out_ref)
+
+
+def test_resume_refuses_another_config(reference_run):
+    out, _ = reference_run
+    with pytest.raises(ValueError, match="another config.*budget"):
+        run_experiment(_cfg(budget=7), out, log=_quiet)
+
+
+def test_bad_input_errors(tmp_path):
+    with pytest.raises(ValueError, match="larger than the pool"):
+        run_experiment(_cfg(budget=100), tmp_path / "a", log=_quiet)
+    with pytest.raises(ValueError, match="unknown strategy.*'nope'|'nope'.*random"):
+        run_experiment(_cfg(strategies=["random", "nope"]), tmp_path / "b", log=_quiet)
+    with pytest.raises(ValueError, match="--poses"):
+        run_experiment(_cfg(dataset="lsp-lspet-rendered"), tmp_path / "c", log=_quiet)
+    with pytest.raises(FileNotFoundError, match="no-such-dir"):
+        run_experiment(
+            _cfg(dataset="lsp", data_root=str(tmp_path / "no-such-dir")), tmp_path / "d", log=_quiet
+        )
+    with pytest.raises(ValueError, match="unknown key.*epochz"):
+        config_from_dict({"base_train": {"epochz": 3}})
+
+
+def test_corrupt_state_is_named_and_nothing_is_lost(tmp_path):
+    out = tmp_path / "run"
+    cfg = _cfg(strategies=["random"], cycles=1)
+    run_experiment(cfg, out, log=_quiet)
+    cycle = out / "run-00" / "random" / "cycle-01"
+    (cycle / "selection.npz").write_bytes(b"garbage")
+    (cycle / "metrics.json").unlink()
+    with pytest.raises(StateFileError, match="selection.npz"):
+        run_experiment(cfg, out, log=_quiet)
+    model = out / "run-00" / "base" / "model.pt"
+    model.write_bytes(b"not a checkpoint")
+    with pytest.raises(StateFileError, match="model.pt"):
+        run_experiment(cfg, out, log=_quiet)
+    assert (out / "run-00" / "base" / "metrics.json").exists()  # nothing finished is deleted
+    assert (out / "run-00" / "initial.npy").exists()
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eglpp.cli",
+            "run",
+            "--preset",
+            "tiny",
+            "--strategies",
+            "random,bogus",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "bogus" in proc.stderr and "Traceback" not in proc.stderr
