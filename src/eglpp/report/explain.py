@@ -56,15 +56,26 @@ def neighbour_gallery(
     n_rows = min(n_rows, len(order) // 2 or 1)
     rows = [("high", i) for i in order[:n_rows]] + [("low", i) for i in order[::-1][:n_rows]]
     show_nb = neighbours is not None and p is not None
-    n_cols = 1 + (min(n_neighbours, neighbours.shape[1]) if show_nb else 0)
+    if show_nb:  # one row per image: the image, then its most probable labelled neighbours
+        n_cols = 1 + min(n_neighbours, neighbours.shape[1])
+        grid = [[(kind, i)] for kind, i in rows]
+    else:  # no neighbours: the highest scores in the top row, the lowest below
+        n_cols = n_rows
+        grid = [rows[:n_rows], rows[n_rows:]]
     fig, axes = plt.subplots(
-        len(rows), n_cols, figsize=(1.5 * n_cols, 1.6 * len(rows)), squeeze=False, dpi=110
+        len(grid), n_cols, figsize=(1.5 * n_cols, 1.6 * len(grid)), squeeze=False, dpi=110
     )
-    for r, (kind, i) in enumerate(rows):
-        _show(axes[r, 0], unlabelled_images[i], f"{kind} #{i}\nscore {scores[i]:.3g}")
+    for ax in axes.ravel():
+        ax.axis("off")
+    for r, cells in enumerate(grid):
+        for c, (kind, i) in enumerate(cells):
+            axes[r, c].axis("on")
+            _show(axes[r, c], unlabelled_images[i], f"{kind} #{i}\nscore {scores[i]:.3g}")
         if show_nb:
+            i = cells[0][1]
             top = np.argsort(-p[i], kind="stable")[: n_cols - 1]
             for c, t in enumerate(top, start=1):
+                axes[r, c].axis("on")
                 _show(
                     axes[r, c],
                     labelled_images[neighbours[i, t]],
