@@ -5,10 +5,12 @@ Rows (unlabelled images scored per second, K neighbour labels each):
 - ``naive``: one forward and one backward per (image, neighbour) pair, autograd;
 - ``k-copies``: the reference's scheme without its hooks: K copies of each image in a batch,
   per-copy gradients with ``torch.func`` (K forwards per image, vectorised);
-- ``exact``: ``eglpp.gradnorm.per_example_gradnorms``: one forward per image, the K
+- ``exact vmap``: ``eglpp.gradnorm.per_example_gradnorms``: one forward per image, the K
   vector-Jacobian products vmapped (also vmapped over the images of a batch);
-- ``exact conv_linear`` / ``exact last``: the same restricted to conv/linear parameters (the
-  paper's Goodfellow approximation) or to the last layer;
+- ``exact hooks``: ``eglpp.gradnorm_hooks``: one batched forward, one backward carrying all
+  K × B cotangents (data gradients only), per-layer norms from activations × output gradients;
+- ``… conv_linear`` / ``… last``: restricted to conv/linear parameters (the paper's Goodfellow
+  approximation) or to the last layer;
 - ``probes R``: ``eglpp.gradnorm_approx``: the p-weighted mean cotangent plus R random-sign
   probes, R + 1 products per image;
 - ``bound``: ``1 forward + K backward`` per image at the training kernels' speed (a batched
@@ -46,6 +48,14 @@ from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
 from eglpp.pose.hourglass import STRIDE, HourglassConfig, StackedHourglass
 from eglpp.pose.train import TrainConfig, fit
+
+METHODS = (
+    ("vmap", "all"),
+    ("hooks", "all"),
+    ("vmap", "conv_linear"),
+    ("hooks", "conv_linear"),
+    ("vmap", "last"),
+)
 
 
 def _loss(pred, target, weight):
@@ -170,10 +180,10 @@ def gradnorm_rows(args, device) -> tuple[list[dict], dict]:
     gen = torch.Generator().manual_seed(0)
     signs = torch.randint(0, 2, (len(x), args.probes, K), generator=gen).to(device) * 2.0 - 1.0
     for b in args.batch_sizes:
-        for params in ("all", "conv_linear", "last"):
-            cfg = GradNormConfig(params=params)
+        for method, params in METHODS:
+            cfg = GradNormConfig(params=params, method=method)
             add(
-                f"exact {params}",
+                f"exact {method} {params}",
                 b,
                 _rate(
                     lambda s, c=cfg, b=b: per_example_gradnorms(
@@ -276,8 +286,8 @@ def main() -> None:
     ap.add_argument("--paper-size", action="store_true", help="2-stack 256-ch hourglass, 256 px")
     ap.add_argument("--channels", type=int, default=32, help="CPU model width (2 stacks, depth 3)")
     ap.add_argument("--k", type=int, default=30)
-    ap.add_argument("--pool", type=int, default=16, help="images timed per row")
-    ap.add_argument("--rank-pool", type=int, default=64, help="images for rank agreement")
+    ap.add_argument("--pool", type=int, default=8, help="images timed per row")
+    ap.add_argument("--rank-pool", type=int, default=48, help="images for rank agreement")
     ap.add_argument("--labelled", type=int, default=128)
     ap.add_argument("--batch-sizes", type=lambda s: [int(v) for v in s.split(",")], default=[4, 8])
     ap.add_argument("--probes", type=int, default=4)
