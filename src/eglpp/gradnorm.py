@@ -23,6 +23,10 @@ Parameters covered (``params``):
 - ``"last"``: the parameters of the last parameterised module executed in the forward pass
   (for the stacked hourglass, the last heatmap head): cheap, a ranking approximation.
 - a tuple of parameter-name prefixes.
+
+``method="hooks"`` computes the same norms from layer activations and output gradients
+(Goodfellow's trick, ``eglpp.gradnorm_hooks``); ``eglpp.gradnorm_approx`` estimates the
+p-weighted EGL++ sum with fewer than K products per image.
 """
 
 from __future__ import annotations
