@@ -12,9 +12,13 @@ Each measurement runs ``--warmup`` untimed passes first; training reports the la
 ``--epochs`` epochs. Sizes: ``cpu`` (2 stacks, 64 channels, 64 px) and, with ``--device cuda``,
 also ``paper`` (2 stacks, 256 channels, 256 px).
 
+On cores shared with other jobs, ``--threads 1`` is the stable choice: two OpenMP threads
+competing with other processes ran 5-20× slower here.
+
 Usage::
 
-    python benchmarks/pose_train.py --device cpu --out benchmarks/results/pose_train_cpu.json
+    python benchmarks/pose_train.py --device cpu --threads 1 \
+        --out benchmarks/results/pose_train_cpu.json
     python benchmarks/pose_train.py --device cuda --out pose_train_cuda.json
 """
 
