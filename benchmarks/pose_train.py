@@ -17,8 +17,7 @@ competing with other processes ran 5-20× slower here.
 
 Usage::
 
-    python benchmarks/pose_train.py --device cpu --threads 1 \
-        --out benchmarks/results/pose_train_cpu.json
+    python benchmarks/pose_train.py --threads 1 --out benchmarks/results/pose_train_cpu.json
     python benchmarks/pose_train.py --device cuda --out pose_train_cuda.json
 """
 
