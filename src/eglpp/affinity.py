@@ -141,23 +141,24 @@ def calibrate_perplexity(
     beta = torch.ones(N, dtype=torch.float64, device=d.device)
     lo = torch.full_like(beta, -math.inf)
     hi = torch.full_like(beta, math.inf)
-    active = torch.ones(N, dtype=torch.bool, device=d.device)
+    rows = torch.arange(N, device=d.device)  # rows still searching
     for _ in range(max_iter):
-        p = torch.exp(-d * beta[:, None])
-        z = p.sum(dim=1)
-        p = p / z[:, None]
-        h = torch.log(z) + beta * (p * d).sum(dim=1)
-        diff = h - target
-        active = active & (diff.abs() > tol)
-        if not active.any():
+        if rows.numel() == 0:
             break
-        up = active & (diff > 0)  # entropy too high: sharpen
-        down = active & (diff <= 0)
-        lo = torch.where(up, beta, lo)
-        hi = torch.where(down, beta, hi)
-        beta_up = torch.where(torch.isinf(hi), beta * 2.0, (beta + hi) / 2.0)
-        beta_down = torch.where(torch.isinf(lo), beta / 2.0, (beta + lo) / 2.0)
-        beta = torch.where(up, beta_up, torch.where(down, beta_down, beta))
+        dr, b = d[rows], beta[rows]
+        p = torch.exp(-dr * b[:, None])
+        z = p.sum(dim=1)
+        h = torch.log(z) + b * (p * dr).sum(dim=1) / z
+        diff = h - target
+        searching = diff.abs() > tol
+        rows, b, diff = rows[searching], b[searching], diff[searching]
+        up = diff > 0  # entropy too high: sharpen
+        l, u = lo[rows], hi[rows]
+        l = torch.where(up, b, l)
+        u = torch.where(up, u, b)
+        b_up = torch.where(torch.isinf(u), b * 2.0, (b + u) / 2.0)
+        b_down = torch.where(torch.isinf(l), b / 2.0, (b + l) / 2.0)
+        lo[rows], hi[rows], beta[rows] = l, u, torch.where(up, b_up, b_down)
     p = torch.exp(-d * beta[:, None])
     return p / p.sum(dim=1, keepdim=True), beta
 
@@ -177,7 +178,9 @@ def _chunk_rows(chunk_size: int | None, n_labelled: int) -> int:
 
 
 def _sq_dist(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
-    return ((a * a).sum(1, keepdim=True) + b_sq[None, :] - 2.0 * a @ b.T).clamp_min_(0.0)
+    """Squared Euclidean distances (n, m) as ‖a‖² + ‖b‖² − 2 a·b (one fused matmul)."""
+    d = torch.addmm(b_sq[None, :], a, b.T, alpha=-2.0)
+    return d.add_((a * a).sum(1, keepdim=True)).clamp_min_(0.0)
 
 
 def nearest_labelled(
