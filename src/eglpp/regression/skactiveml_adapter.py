@@ -8,7 +8,8 @@ members for query-by-committee), so it judges the same ensemble as ``egl``. Stra
 refit a probabilistic regressor per candidate (expected model variance reduction,
 KL-divergence maximisation) get a cheap surrogate: scikit-learn's ``BayesianRidge`` (linear
 and mlp families) or the main GP's fitted kernel, frozen (gp family), evaluated on at most
-``max_candidates`` random candidates and ``max_eval`` evaluation rows (others score -inf).
+``max_candidates`` random candidates (drawn with the run's generator) and ``max_eval``
+evaluation rows.
 scikit-activeml's own EMC (``skal-emc``) fits its own ridge bootstraps with an intercept
 column in its feature map.
 
