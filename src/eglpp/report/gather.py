@@ -1,0 +1,243 @@
+"""Everything an experiment's report shows, read from its run directory.
+
+The report reads whatever of these exists and says what it left out::
+
+    RUN_DIR/results.json, results_nll.json       Table 1 and learning curves (required: one)
+    RUN_DIR/run-XX/base/metrics.json             per-joint metric of the base model (pose)
+    RUN_DIR/run-XX/<strategy>/cycle-YY/metrics.json        … after each cycle
+    RUN_DIR/run-XX/<strategy>/cycle-YY/explain_gallery.png, explain_tsne.png, selection.npz
+
+A ``metrics.json`` is ``{"metric", "mean", "per_joint": {joint: value}, "n", "n_labelled"}``.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eglpp.io import StateFileError, read_json
+from eglpp.stats import Summary, summarize, validate_results
+
+__all__ = [
+    "ResultsPart",
+    "JointTable",
+    "Figure",
+    "SelectionRow",
+    "ReportData",
+    "gather",
+    "display_scale",
+]
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class ResultsPart:
+    """One results file: its Table 1 summary and learning curves (PNG bytes)."""
+
+    source: str  # file name, e.g. "results.json"
+    results: dict[str, Any]
+    summary: Summary
+    scale: float  # values are shown × scale (100 for pose fractions)
+    curves_png: bytes
+
+
+@dataclass(frozen=True)
+class JointTable:
+    """Per-joint metric, mean over runs: base model and each strategy after its last cycle."""
+
+    metric: str
+    joints: list[str]
+    columns: list[str]  # "base", then strategy names
+    n_labelled: list[int | None]  # per column
+    n_runs: list[int]  # per column: runs that had the file
+    per_joint: dict[str, list[float]]  # column -> (J,) values (NaN where never counted)
+    mean: dict[str, float]  # column -> the metric's mean (pooled, as in results.json)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One explanation figure of a selection."""
+
+    kind: str  # "gallery" | "tsne"
+    strategy: str
+    run: int
+    cycle: int
+    png: bytes
+
+
+@dataclass(frozen=True)
+class SelectionRow:
+    """One of the highest- or lowest-scoring unlabelled images of an explained selection."""
+
+    kind: str  # "high" | "low"
+    position: int  # position in the unlabelled set (the gallery's "#i")
+    pool_index: int
+    score: float
+    selected: bool
+    neighbours: list[tuple[int, float]]  # (position in the labelled set, p(j|i)), most probable
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """What the HTML page shows; see :func:`gather`."""
+
+    run_dir: Path
+    parts: list[ResultsPart]
+    joints: JointTable | None
+    figures: list[Figure]
+    selections: dict[tuple[str, int, int], list[SelectionRow]]  # (strategy, run, cycle) -> rows
+    notes: list[str] = field(default_factory=list)  # what was left out, and why
+
+
+def display_scale(results: dict[str, Any]) -> float:
+    """100 for pose results (PCK fractions shown in %), 1 otherwise."""
+    return 100.0 if str(results.get("task", "")).startswith("pose/") else 1.0
+
+
+def _finished(results: dict[str, Any]) -> dict[str, Any]:
+    """``results`` without strategies that have no finished run yet."""
+    return {**results, "scores": {s: v for s, v in results.get("scores", {}).items() if v}}
+
+
+def _curves(results: dict[str, Any], scale: float) -> bytes:
+    from eglpp.report.curves import plot_learning_curves
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return plot_learning_curves(results, Path(tmp) / "curves.png", scale=scale).read_bytes()
+
+
+def _part(path: Path, notes: list[str]) -> ResultsPart | None:
+    results = read_json(path)
+    if not isinstance(results, dict):
+        raise StateFileError(f"{path}: expected a JSON object in the results.json schema")
+    results = _finished(results)
+    validate_results(results, source=str(path))
+    if not results["scores"]:
+        notes.append(f"{path.name}: no finished run yet")
+        return None
+    reference = results["config"].get("reference")
+    summary = summarize(results, reference if reference in results["scores"] else None)
+    scale = display_scale(results)
+    return ResultsPart(path.name, results, summary, scale, _curves(results, scale))
+
+
+def _cycle_dirs(run_dir: Path, strategy: str) -> dict[int, dict[int, Path]]:
+    """run -> cycle -> folder, for the finished cycles (those with metrics.json)."""
+    found: dict[int, dict[int, Path]] = {}
+    for m in sorted(run_dir.glob(f"run-[0-9]*/{strategy}/cycle-[0-9]*/metrics.json")):
+        run, cycle = int(m.parts[-4][4:]), int(m.parts[-2][6:])
+        found.setdefault(run, {})[cycle] = m.parent
+    return found
+
+
+def _joint_table(run_dir: Path, strategies: list[str], notes: list[str]) -> JointTable | None:
+    files: dict[str, list[Path]] = {"base": sorted(run_dir.glob("run-[0-9]*/base/metrics.json"))}
+    for s in strategies:
+        runs = _cycle_dirs(run_dir, s)
+        files[s] = [c[max(c)] / "metrics.json" for _, c in sorted(runs.items()) if c]
+    files = {k: v for k, v in files.items() if v}
+    if not files:
+        notes.append("per-joint table: no run-XX/…/metrics.json files (not a pose run directory)")
+        return None
+    loaded = {k: [read_json(p) for p in v] for k, v in files.items()}
+    first = next(iter(loaded.values()))[0]
+    joints = list(first.get("per_joint", {}))
+    if not joints:
+        notes.append("per-joint table: metrics.json has no per_joint values")
+        return None
+    per_joint, mean, n_lab = {}, {}, []
+    for col, ms in loaded.items():
+        for m, p in zip(ms, files[col], strict=True):
+            if list(m.get("per_joint", {})) != joints:
+                raise StateFileError(f"{p}: per_joint lists other joints than {files['base'][0]}")
+        values = np.array([[_num(m["per_joint"][j]) for j in joints] for m in ms])
+        with np.errstate(all="ignore"):
+            counted = np.isfinite(values).sum(0)
+            per_joint[col] = np.where(counted > 0, np.nansum(values, 0) / counted, np.nan).tolist()
+        mean[col] = float(np.mean([_num(m["mean"]) for m in ms]))
+        n_lab.append(ms[0].get("n_labelled"))
+    return JointTable(
+        metric=str(first.get("metric", "metric")),
+        joints=joints,
+        columns=list(loaded),
+        n_labelled=n_lab,
+        n_runs=[len(v) for v in loaded.values()],
+        per_joint=per_joint,
+        mean=mean,
+    )
+
+
+def _num(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
+def _png(path: Path, notes: list[str]) -> bytes | None:
+    data = path.read_bytes()
+    if not data.startswith(PNG_SIGNATURE):
+        notes.append(f"{path}: not a PNG image, left out")
+        return None
+    return data
+
+
+def _selection_rows(path: Path, n: int = 4) -> list[SelectionRow]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            sel = {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise StateFileError(f"{path}: not a readable selection file ({exc})") from exc
+    scores, unlabelled = sel["scores"], sel["unlabelled"]
+    chosen = set(np.asarray(sel["query_indices"]).tolist())
+    nb, p = sel.get("detail_neighbours"), sel.get("detail_p")
+    order = np.argsort(-scores, kind="stable")
+    n = min(n, max(len(order) // 2, 1))
+    rows = []
+    for kind, idx in (("high", order[:n]), ("low", order[::-1][:n])):
+        for i in idx:
+            neighbours = []
+            if nb is not None and p is not None:
+                top = np.argsort(-p[i], kind="stable")[:4]
+                neighbours = [(int(nb[i, t]), float(p[i, t])) for t in top]
+            pool = int(unlabelled[i])
+            rows.append(
+                SelectionRow(kind, int(i), pool, float(scores[i]), pool in chosen, neighbours)
+            )
+    return rows
+
+
+def gather(run_dir: str | Path) -> ReportData:
+    """Read the report's content from ``run_dir``; raise naming the file when one is unreadable."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: not a directory (expected a run directory)")
+    sources = [run_dir / n for n in ("results.json", "results_nll.json")]
+    if not any(p.is_file() for p in sources):
+        raise FileNotFoundError(
+            f"{run_dir}/results.json: file not found (write it with `eglpp run --out {run_dir}` "
+            "or `eglpp regression --out …`)"
+        )
+    notes: list[str] = []
+    parts = [part for p in sources if p.is_file() and (part := _part(p, notes)) is not None]
+    strategies = list(parts[0].results["scores"]) if parts else []
+    joints = _joint_table(run_dir, strategies, notes)
+    figures: list[Figure] = []
+    selections: dict[tuple[str, int, int], list[SelectionRow]] = {}
+    for s in strategies:
+        for run, cycles in sorted(_cycle_dirs(run_dir, s).items()):
+            for cycle, folder in sorted(cycles.items()):
+                for kind in ("gallery", "tsne"):
+                    path = folder / f"explain_{kind}.png"
+                    if path.is_file() and (png := _png(path, notes)) is not None:
+                        figures.append(Figure(kind, s, run, cycle, png))
+                if (folder / "explain_gallery.png").is_file() and (
+                    folder / "selection.npz"
+                ).is_file():
+                    selections[(s, run, cycle)] = _selection_rows(folder / "selection.npz")
+    if joints is not None and not figures:
+        notes.append("selection figures: no explain_gallery.png / explain_tsne.png found")
+    return ReportData(run_dir, parts, joints, figures, selections, notes)

@@ -1,0 +1,285 @@
+"""``eglpp report``: one self-contained static HTML page of an experiment.
+
+The page needs no network: its style is inline, its images are PNG data URIs, and a
+Content-Security-Policy forbids anything else. It shows, for whatever the run directory holds
+(see :mod:`eglpp.report.gather`): a header with the task, metric, runs and configuration; the
+Table 1 analogue (mean ± std over runs and the one-tailed paired t-test p-value against the
+reference, per number labelled, and the area under the curve) and the learning curves with
+±1 std bands for each results file; the per-joint metric table; and, for each explained
+selection, the highest/lowest-score gallery with neighbours, its score table and the t-SNE map.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+from eglpp import __version__
+from eglpp.io import atomic_write_text
+from eglpp.report.gather import Figure, JointTable, ReportData, ResultsPart, gather
+from eglpp.report.html_style import CSS, PAGE
+
+__all__ = ["decimals_for", "render_html", "write_report"]
+
+FACT_KEYS = ("dataset", "family", "cycles", "budget", "initial", "input_size", "seed", "device")
+SIGNIFICANT = 0.05
+
+
+def decimals_for(values: list[float]) -> int:
+    """Decimals that show about four significant digits of the largest finite ``values``."""
+    finite = [abs(v) for v in values if math.isfinite(v) and v != 0]
+    if not finite:
+        return 3
+    return int(min(6, max(0, 3 - math.floor(math.log10(max(finite))))))
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out += _flatten(v, f"{prefix}{k}.")
+        else:
+            out.append((f"{prefix}{k}", v))
+    return out
+
+
+def _fmt_p(p: float) -> str:
+    return "—" if math.isnan(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _cell(strategy: str, n: str, m: float, sd: float, p: float, dec: int, best: bool) -> str:
+    cls = ' class="best"' if best else ""
+    sig = " sig" if not math.isnan(p) and p < SIGNIFICANT else ""
+    return (
+        f'<td{cls} data-strategy="{_e(strategy)}" data-n="{n}">'
+        f'<span class="mean">{m:.{dec}f}</span> ± <span class="std">{sd:.{dec}f}</span>'
+        f'<span class="p{sig}">p={_fmt_p(p)}</span></td>'
+    )
+
+
+def _table1(part: ResultsPart) -> str:
+    s, k = part.summary, part.scale
+    means = [v * k for st in s.strategies for v in s.mean[st] + [s.auc_mean[st]]]
+    dec = decimals_for(means)
+    pick = max if s.higher_is_better else min
+    head = "".join(f"<th>{n}</th>" for n in s.n_labelled) + "<th>AUC</th>"
+    rows = []
+    for st in s.strategies:
+        cells = []
+        for i, n in enumerate(s.n_labelled):
+            best = s.mean[st][i] == pick(s.mean[x][i] for x in s.strategies)
+            cells.append(
+                _cell(
+                    st,
+                    str(n),
+                    s.mean[st][i] * k,
+                    s.std[st][i] * k,
+                    s.pvalue[st][i],
+                    dec,
+                    best and len(s.strategies) > 1,
+                )
+            )
+        best = s.auc_mean[st] == pick(s.auc_mean[x] for x in s.strategies)
+        cells.append(
+            _cell(
+                st,
+                "AUC",
+                s.auc_mean[st] * k,
+                s.auc_std[st] * k,
+                s.auc_pvalue[st],
+                dec,
+                best and len(s.strategies) > 1,
+            )
+        )
+        ref = ' class="reference"' if st == s.reference else ""
+        tag = '<span class="tag">reference</span>' if st == s.reference else ""
+        rows.append(f"<tr{ref}><td>{_e(st)}{tag}</td>{''.join(cells)}</tr>")
+    unit = " (%)" if k == 100 else ""
+    arrow = "higher is better" if s.higher_is_better else "lower is better"
+    ref = _e(s.reference) if s.reference else "none"
+    return (
+        f'<p class="caption">{_e(s.metric)}{unit}, {arrow}: mean ± std over {s.n_runs} runs per '
+        f"number of labelled items, and the area under the curve (AUC, in the metric's unit). "
+        f"p: one-tailed paired t-test (pairs = runs) that <b>{ref}</b> is better; "
+        f"bold: the best mean of a column; green: p &lt; {SIGNIFICANT}.</p>"
+        f'<div class="scroll"><table class="table1" data-source="{_e(part.source)}" '
+        f'data-scale="{k:g}"><thead><tr><th>strategy \\ labelled</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _results_section(part: ResultsPart, idx: int) -> str:
+    s = part.summary
+    return (
+        f'<section id="results-{idx}"><h2>{_e(s.metric)}: Table 1 analogue</h2>'
+        f"{_table1(part)}"
+        f"<h3>Learning curves</h3>"
+        f'<p class="caption">Mean over runs with a ±1 standard deviation band '
+        f"(from {_e(part.source)}).</p>"
+        f'<div class="fig">{_img(part.curves_png, f"learning curves, {s.metric}")}</div>'
+        f"</section>"
+    )
+
+
+def _joint_section(t: JointTable, scale: float) -> str:
+    dec = decimals_for([v * scale for c in t.columns for v in t.per_joint[c]])
+    head = "".join(
+        f"<th>{_e(c)}<br><small>n={n if n is not None else '?'}, {r} run{'s' * (r != 1)}</small>"
+        f"</th>"
+        for c, n, r in zip(t.columns, t.n_labelled, t.n_runs, strict=True)
+    )
+    rows = []
+    for j, joint in enumerate(t.joints):
+        vals = [t.per_joint[c][j] for c in t.columns]
+        finite = [v for v in vals if math.isfinite(v)]
+        top = max(finite) if finite else math.nan
+        cells = "".join(
+            f'<td class="na" data-col="{_e(c)}">—</td>'
+            if not math.isfinite(v)
+            else f'<td class="{"best" if v == top and len(finite) > 1 else ""}" '
+            f'data-col="{_e(c)}"><span class="mean">{v * scale:.{dec}f}</span></td>'
+            for c, v in zip(t.columns, vals, strict=True)
+        )
+        rows.append(f'<tr data-joint="{_e(joint)}"><td>{_e(joint)}</td>{cells}</tr>')
+    pooled = "".join(
+        f'<td data-col="{_e(c)}"><span class="mean">{t.mean[c] * scale:.{dec}f}</span></td>'
+        for c in t.columns
+    )
+    rows.append(f'<tr class="pooled" data-joint="mean"><td>mean (pooled)</td>{pooled}</tr>')
+    unit = " (%)" if scale == 100 else ""
+    return (
+        f'<section id="joints"><h2>Per joint: {_e(t.metric)}{unit}</h2>'
+        f'<p class="caption">The base model and each strategy after its last cycle, mean over '
+        f"runs. The last row is the metric of results.json (pooled over joints, not the mean of "
+        f"the rows). Bold: the best of a row.</p>"
+        f'<div class="scroll"><table class="joints"><thead><tr><th>joint</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div></section>"
+    )
+
+
+def _selection_table(rows) -> str:
+    body = []
+    for r in rows:
+        nb = ", ".join(f"#{j} (p={p:.2f})" for j, p in r.neighbours) or "—"
+        mark = '<span class="tag">selected</span>' if r.selected else ""
+        body.append(
+            f"<tr><td>{r.kind}</td><td>#{r.position}{mark}</td><td>{r.pool_index}</td>"
+            f"<td>{r.score:.4g}</td><td style='text-align:left'>{nb}</td></tr>"
+        )
+    return (
+        '<div class="scroll"><table class="selection"><thead><tr><th>score</th>'
+        "<th>unlabelled #</th><th>pool index</th><th>value</th>"
+        "<th style='text-align:left'>most probable labelled neighbours, p(j|i)</th></tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _figures_section(data: ReportData) -> str:
+    groups: dict[tuple[str, int, int], list[Figure]] = {}
+    for f in data.figures:
+        groups.setdefault((f.strategy, f.run, f.cycle), []).append(f)
+    blocks = []
+    for (st, run, cycle), figs in groups.items():
+        imgs = "".join(
+            f'<div class="fig">{_img(f.png, f"{st} run {run} cycle {cycle} {f.kind}")}'
+            f'<div class="caption">{"highest and lowest scores" if f.kind == "gallery" else "t-SNE of the embeddings: labelled, unlabelled, selected"}</div></div>'  # noqa: E501
+            for f in sorted(figs, key=lambda f: f.kind)
+        )
+        rows = data.selections.get((st, run, cycle))
+        table = _selection_table(rows) if rows else ""
+        blocks.append(
+            f'<h3 id="sel-{_e(st)}">{_e(st)} <small>run {run}, cycle {cycle}</small></h3>'
+            f'<div class="figs">{imgs}</div>{table}'
+        )
+    return (
+        '<section id="selections"><h2>What was selected, and why</h2>'
+        '<p class="caption">For the explained cycle: the unlabelled images with the highest and '
+        "lowest scores (EGL++: beside their most probable labelled neighbours, with p(j|i) of "
+        "Eq. 13) and a t-SNE map of the pooled embeddings.</p>" + "".join(blocks) + "</section>"
+    )
+
+
+def _facts(data: ReportData) -> list[tuple[str, str]]:
+    if not data.parts:
+        return [("run directory", str(data.run_dir))]
+    res, s = data.parts[0].results, data.parts[0].summary
+    n = s.n_labelled
+    facts = [
+        ("task", res["task"]),
+        ("metric", ", ".join(p.summary.metric for p in data.parts)),
+        ("runs", str(s.n_runs)),
+        ("strategies", ", ".join(s.strategies)),
+        ("reference", s.reference or "none"),
+        ("labelled", f"{n[0]} → {n[-1]} ({len(n)} points)"),
+    ]
+    cfg = res["config"]
+    facts += [(k, str(cfg[k])) for k in FACT_KEYS if k in cfg and not isinstance(cfg[k], dict)]
+    model = cfg.get("model")
+    if isinstance(model, dict) and {"n_stacks", "channels"} <= set(model):
+        facts.append(("model", f"{model['n_stacks']}-stack hourglass, {model['channels']} ch"))
+    return facts
+
+
+def render_html(data: ReportData, title: str | None = None) -> str:
+    """The report page of ``data`` as one HTML string (no external resources)."""
+    task = data.parts[0].results["task"] if data.parts else data.run_dir.name
+    title = title or f"eglpp report — {task}"
+    body, nav = [], []
+    if data.notes:
+        items = "".join(f"<li>{_e(n)}</li>" for n in data.notes)
+        body.append(f'<section class="notes"><h2>Not in this folder</h2><ul>{items}</ul></section>')
+    for i, part in enumerate(data.parts):
+        body.append(_results_section(part, i))
+        nav.append((f"results-{i}", part.summary.metric))
+    scale = data.parts[0].scale if data.parts else 1.0
+    if data.joints is not None:
+        body.append(_joint_section(data.joints, scale))
+        nav.append(("joints", "per joint"))
+    if data.figures:
+        body.append(_figures_section(data))
+        nav.append(("selections", "selections"))
+    if data.parts:
+        cfg = _flatten(data.parts[0].results["config"])
+        rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in cfg)
+        body.append(
+            '<section id="config"><h2>Configuration</h2>'
+            f"<details><summary>all {len(cfg)} settings (from {_e(data.parts[0].source)})"
+            f'</summary><dl class="config">{rows}</dl></details></section>'
+        )
+        nav.append(("config", "configuration"))
+    facts = "".join(
+        f'<div class="fact{" wide" * (len(str(v)) > 40)}"><b>{_e(k)}</b><span>{_e(v)}</span></div>'
+        for k, v in _facts(data)
+    )
+    return PAGE.format(
+        title=_e(title),
+        subtitle=f"run directory <code>{_e(data.run_dir)}</code>",
+        facts=facts,
+        nav="".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in nav),
+        css=CSS,
+        body="\n".join(body),
+        footer=f"eglpp {_e(__version__)} · self-contained page: no network, images embedded",
+    )
+
+
+def write_report(
+    run_dir: str | Path, out: str | Path | None = None, title: str | None = None
+) -> Path:
+    """Gather ``run_dir``, write its report (default ``run_dir/report.html``); return the path."""
+    run_dir = Path(run_dir)
+    out = Path(out) if out is not None else run_dir / "report.html"
+    page = render_html(gather(run_dir), title=title)
+    atomic_write_text(out, page)
+    return out
