@@ -46,6 +46,9 @@ app.command("run")(run)
 from eglpp.regression.commands import regression  # noqa: E402
 
 app.command("regression")(regression)
+from eglpp.report.commands import report  # noqa: E402
+
+app.command("report")(report)
 # --- end of command registration ---
 
 
