@@ -1,9 +1,12 @@
-"""The pool outputs a strategy needs, computed by the loop from the current model.
+"""The pool outputs a strategy needs, computed from a model, a pool and a labelled set.
 
 :func:`pool_inputs` builds :class:`~eglpp.strategies.base.PoolInputs` with exactly the fields
 that the strategy's ``needs`` names: embeddings of unlabelled and labelled images, the last
 stack's heatmaps, the Learning Loss head's predictions, and a ``pair_gradnorms`` function that
-computes EGL++'s per-example squared gradient norms for the neighbours the strategy picks.
+computes EGL++'s per-example squared gradient norms for the neighbours the strategy picks. It
+takes plain datasets (pose dataset contract) and settings, so the experiment loop
+(:func:`experiment_sets` splits its pool) and ``eglpp select`` (a streamed pool, one chunk at a
+time, sharing one :class:`LabelledCache`) call the same code.
 """
 
 from __future__ import annotations
@@ -12,24 +15,40 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, RandomSampler, Subset
 
-from eglpp.pose.data import PoseData
-from eglpp.pose.experiment import ExperimentConfig
 from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
 from eglpp.pose.train import predict
 from eglpp.strategies.base import PoolInputs
 
-__all__ = ["labelled_set", "pool_inputs", "fit_auxiliary", "target_heatmaps"]
+__all__ = [
+    "LabelledCache",
+    "experiment_sets",
+    "fit_auxiliary",
+    "labelled_set",
+    "pool_inputs",
+    "target_heatmaps",
+]
 
 
-def labelled_set(data: PoseData, labelled_map: np.ndarray):
-    """(dataset of every labelled image, their pool indices): the base set, then the pool's."""
+def labelled_set(data, labelled_map: np.ndarray):
+    """(dataset of every labelled image, their pool indices): the base set, then the pool's.
+
+    ``data`` is an experiment's :class:`~eglpp.pose.data.PoseData`.
+    """
     pool_idx = np.flatnonzero(labelled_map >= 0)
     parts = ([data.base] if data.base is not None else []) + [Subset(data.pool, pool_idx.tolist())]
     dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
     if isinstance(dataset, ConcatDataset):  # the training code reads these from the dataset
         dataset.skeleton, dataset.input_size = data.skeleton, data.input_size
     return dataset, pool_idx
+
+
+def experiment_sets(data, labelled_map: np.ndarray):
+    """(unlabelled pool set in unlabelled order, labelled set) of an experiment's cycle."""
+    unlabelled = np.flatnonzero(labelled_map < 0)
+    pool_set = Subset(data.pool, unlabelled.tolist())
+    pool_set.skeleton, pool_set.input_size = data.skeleton, data.input_size
+    return pool_set, labelled_set(data, labelled_map)[0]
 
 
 def target_heatmaps(
@@ -45,21 +64,99 @@ def _stack(dataset, key: str) -> torch.Tensor:
     return torch.cat([batch[key] for batch in loader])
 
 
+class LabelledCache:
+    """The labelled set's embeddings and heatmap labels, each computed once when first asked.
+
+    Parameters
+    ----------
+    model : StackedHourglass
+        The model whose embeddings (and, for ``label_source="prediction"``, heatmaps) are used.
+    labelled : Dataset
+        The labelled set (pose dataset contract).
+    batch_size, device : as for :func:`~eglpp.pose.train.predict`
+    sigma : float
+        σ of the ground-truth target heatmaps, heatmap px (the training ``sigma``).
+    """
+
+    def __init__(self, model, labelled, *, batch_size: int, device, sigma: float) -> None:
+        self.model, self.labelled = model, labelled
+        self.batch_size, self.device, self.sigma = batch_size, device, sigma
+        self._embeddings: np.ndarray | None = None
+        self._targets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def embeddings(self) -> np.ndarray:
+        """(L, C) embeddings of the labelled images."""
+        if self._embeddings is None:
+            self._embeddings = predict(
+                self.model,
+                self.labelled,
+                return_embeddings=True,
+                batch_size=self.batch_size,
+                device=self.device,
+            ).embeddings
+        return self._embeddings
+
+    def targets(self, label_source: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(heatmap labels (L, J, h, w), joint weights (L, J) float) for ``label_source``."""
+        if label_source not in ("ground_truth", "prediction"):
+            raise ValueError(
+                f"label_source must be 'ground_truth' or 'prediction', got {label_source!r}"
+            )
+        if label_source not in self._targets:
+            visible = _stack(self.labelled, "visible")  # (L, J)
+            if label_source == "ground_truth":
+                images = self.labelled[0]["image"]  # (3, S, S)
+                targets = target_heatmaps(
+                    _stack(self.labelled, "joints"), visible, images.shape[-1], self.sigma
+                )
+            else:
+                pred = predict(
+                    self.model,
+                    self.labelled,
+                    return_heatmaps=True,
+                    batch_size=self.batch_size,
+                    device=self.device,
+                )
+                targets = torch.from_numpy(pred.heatmaps)
+                visible = torch.ones_like(visible)
+            self._targets[label_source] = (targets, visible.float())
+        return self._targets[label_source]
+
+
 def pool_inputs(
     needs: frozenset[str],
     model: StackedHourglass,
     aux,
-    data: PoseData,
-    labelled_map: np.ndarray,
-    cfg: ExperimentConfig,
+    pool_set,
+    labelled,
+    *,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    sigma: float = 1.0,
+    gradnorm: str = "all",
+    cache: LabelledCache | None = None,
 ) -> PoolInputs:
-    """Compute what ``needs`` asks for, with the model in eval mode, in unlabelled order."""
-    unlabelled = np.flatnonzero(labelled_map < 0)
-    pool_set = Subset(data.pool, unlabelled.tolist())
-    pool_set.skeleton, pool_set.input_size = data.skeleton, data.input_size
-    lab_set, _ = labelled_set(data, labelled_map)
-    kw = {"batch_size": cfg.batch_size, "device": cfg.device}
-    fields: dict = {"n_unlabelled": len(unlabelled)}
+    """Compute what ``needs`` asks for, with the model in eval mode, in ``pool_set``'s order.
+
+    Parameters
+    ----------
+    needs : frozenset of str
+        The strategy's ``needs``.
+    model, aux : the pose network and the strategy's auxiliary module (or None)
+    pool_set, labelled : Dataset
+        The unlabelled candidates and the labelled set (pose dataset contract).
+    batch_size, device : as for :func:`~eglpp.pose.train.predict`
+    sigma : float
+        σ of the labelled set's ground-truth target heatmaps (heatmap px).
+    gradnorm : str
+        Parameters of EGL++'s exact gradient norm (``GradNormConfig.params``).
+    cache : LabelledCache, optional
+        Reuse the labelled set's embeddings and targets across calls (e.g. pool chunks); by
+        default a fresh one for this call.
+    """
+    if cache is None:
+        cache = LabelledCache(model, labelled, batch_size=batch_size, device=device, sigma=sigma)
+    fields: dict = {"n_unlabelled": len(pool_set)}
     if needs & {"embeddings", "heatmaps", "predicted_loss"}:
         pred = predict(
             model,
@@ -67,52 +164,39 @@ def pool_inputs(
             return_embeddings="embeddings" in needs,
             return_heatmaps="heatmaps" in needs,
             aux=aux if "predicted_loss" in needs else None,
-            **kw,
+            batch_size=batch_size,
+            device=device,
         )
         fields["embeddings_unlabelled"] = pred.embeddings
         fields["heatmaps_unlabelled"] = pred.heatmaps
         fields["predicted_loss"] = pred.aux
     if "embeddings" in needs:
-        fields["embeddings_labelled"] = predict(
-            model, lab_set, return_embeddings=True, **kw
-        ).embeddings
+        fields["embeddings_labelled"] = cache.embeddings()
     if "pair_gradnorms" in needs:
-        fields["pair_gradnorms"] = _gradnorm_fn(model, pool_set, lab_set, cfg)
+        fields["pair_gradnorms"] = _gradnorm_fn(
+            model, pool_set, cache, batch_size=batch_size, device=device, gradnorm=gradnorm
+        )
     return PoolInputs(**fields)
 
 
-def _gradnorm_fn(model, pool_set, lab_set, cfg: ExperimentConfig):
+def _gradnorm_fn(model, pool_set, cache: LabelledCache, *, batch_size, device, gradnorm: str):
     """``pair_gradnorms(neighbours (U, K), label_source) -> (U, K)`` for this model and data."""
 
     def pair_gradnorms(neighbours: np.ndarray, label_source: str) -> np.ndarray:
-        visible = _stack(lab_set, "visible")  # (L, J)
-        if label_source == "ground_truth":
-            targets = target_heatmaps(
-                _stack(lab_set, "joints"), visible, cfg.input_size, cfg.cycle_train.sigma
-            )
-        elif label_source == "prediction":
-            pred = predict(
-                model, lab_set, return_heatmaps=True, batch_size=cfg.batch_size, device=cfg.device
-            )
-            targets = torch.from_numpy(pred.heatmaps)
-            visible = torch.ones_like(visible)
-        else:
-            raise ValueError(
-                f"label_source must be 'ground_truth' or 'prediction', got {label_source!r}"
-            )
+        targets, weights = cache.targets(label_source)
         from eglpp.gradnorm import GradNormConfig
         from eglpp.gradnorm import pair_gradnorms as _pair_gradnorms
 
-        images = DataLoader(pool_set, batch_size=cfg.batch_size, shuffle=False)  # streamed
-        model.to(cfg.device)
+        images = DataLoader(pool_set, batch_size=batch_size, shuffle=False)  # streamed
+        model.to(device)
         return _pair_gradnorms(
             model,
             images,
             targets,
-            visible.float(),
+            weights,
             neighbours,
-            device=cfg.device,
-            config=GradNormConfig(params=cfg.strategy.gradnorm),
+            device=device,
+            config=GradNormConfig(params=gradnorm),
         )
 
     return pair_gradnorms
@@ -122,12 +206,15 @@ def fit_auxiliary(
     model: StackedHourglass,
     aux: torch.nn.Module,
     dataset,
-    cfg: ExperimentConfig,
+    cfg,
     *,
     seed: int,
     epochs: int,
 ) -> None:
-    """Train only ``aux`` (e.g. the Learning Loss head) on a frozen ``model`` in eval mode."""
+    """Train only ``aux`` (e.g. the Learning Loss head) on a frozen ``model`` in eval mode.
+
+    ``cfg`` is the experiment's :class:`~eglpp.pose.experiment.ExperimentConfig`.
+    """
     device = torch.device(cfg.device)
     model.to(device).eval()
     aux.to(device).train()
