@@ -1,0 +1,242 @@
+"""Scoring sharded across processes with ``torch.distributed`` (launched by ``torchrun``).
+
+EGL++'s cost is the per-example gradient norms of the unlabelled pool: rows are independent, so
+each process scores a contiguous shard of the rows and the shards are gathered, in rank order,
+to every process. Every process then holds the same (U, K) array and makes the same selection
+as one process would. Outside an initialised process group (or with one process) every helper
+here is a no-op that computes all rows locally.
+
+Backends: gloo on CPU, NCCL on GPUs (:func:`process_group` picks one from the device). The
+shards' boundaries fall on multiples of the scoring batch, so each image is scored in the same
+batch composition as in one process.
+
+Example (2 processes on one machine)::
+
+    torchrun --nproc_per_node 2 my_script.py   # inside: with process_group("cpu"): ...
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from eglpp.gradnorm import GradNormConfig, LossFn, pair_gradnorms, pool_batches
+from eglpp.gradnorm_approx import expected_gradnorms
+
+__all__ = [
+    "is_distributed",
+    "rank_and_size",
+    "launch_rank",
+    "process_group",
+    "shard_rows",
+    "gather_rows",
+    "sharded",
+    "sharded_pair_gradnorms",
+    "sharded_expected_pair_gradnorms",
+]
+
+
+def is_distributed() -> bool:
+    """True inside an initialised process group of more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank_and_size() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process; ``(0, 1)`` when not distributed."""
+    return (dist.get_rank(), dist.get_world_size()) if is_distributed() else (0, 1)
+
+
+def launch_rank() -> int:
+    """The global rank ``torchrun`` gave this process (``RANK``), 0 when not launched by it."""
+    return int(os.environ.get("RANK", "0"))
+
+
+@contextmanager
+def process_group(device: str | torch.device = "cpu") -> Iterator[bool]:
+    """Join the process group ``torchrun`` describes in the environment, if any.
+
+    With ``WORLD_SIZE > 1`` (torchrun's variables ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+    ``MASTER_ADDR``, ``MASTER_PORT``) initialises the default group, NCCL for a CUDA device
+    (after selecting GPU ``LOCAL_RANK``) and gloo otherwise, and destroys it on exit. Yields
+    whether this process is part of a group of several; a group initialised by the caller is
+    used as it is and left alone.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if dist.is_initialized() or world <= 1:
+        yield is_distributed()
+        return
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        yield True
+    finally:
+        dist.destroy_process_group()
+
+
+def shard_rows(n_rows: int, rank: int, world_size: int, align: int = 1) -> slice:
+    """The contiguous rows of ``range(n_rows)`` that ``rank`` scores.
+
+    Blocks of ``align`` rows are spread as evenly as possible, lower ranks first; the shards of
+    all ranks, in rank order, tile ``range(n_rows)`` exactly.
+
+    Examples
+    --------
+    >>> [shard_rows(10, r, 3, align=2) for r in range(3)]
+    [slice(0, 4, None), slice(4, 8, None), slice(8, 10, None)]
+    """
+    if n_rows < 0 or world_size < 1 or not 0 <= rank < world_size or align < 1:
+        raise ValueError(
+            f"shard_rows needs n_rows >= 0, 0 <= rank < world_size and align >= 1, got "
+            f"n_rows={n_rows}, rank={rank}, world_size={world_size}, align={align}"
+        )
+    blocks = -(-n_rows // align)
+    per, extra = divmod(blocks, world_size)
+    first = rank * per + min(rank, extra)
+    last = first + per + (rank < extra)
+    return slice(min(first * align, n_rows), min(last * align, n_rows))
+
+
+def gather_rows(local: np.ndarray | BaseException, n_rows: int) -> np.ndarray:
+    """Every rank's rows, concatenated in rank order, on every rank.
+
+    ``local`` may be the exception a rank met while computing its shard: then every rank raises
+    (instead of the others waiting forever for its rows).
+    """
+    if not is_distributed():
+        if isinstance(local, BaseException):
+            raise local
+        return local
+    parts: list = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, local)
+    failed = [(r, p) for r, p in enumerate(parts) if isinstance(p, BaseException)]
+    if failed:
+        rank, exc = failed[0]
+        raise RuntimeError(f"scoring failed on rank {rank}: {exc!r}") from exc
+    out = np.concatenate(parts)
+    if out.shape[0] != n_rows:
+        raise RuntimeError(f"gathered {out.shape[0]} rows from the shards, expected {n_rows}")
+    return out
+
+
+def sharded(fn: Callable[[slice], np.ndarray], n_rows: int, *, align: int = 1) -> np.ndarray:
+    """``fn(rows)`` for this rank's shard of ``range(n_rows)``, gathered to every rank.
+
+    Outside a process group: ``fn(slice(0, n_rows))``.
+    """
+    rank, world = rank_and_size()
+    rows = shard_rows(n_rows, rank, world, align)
+    if world == 1:
+        return fn(rows)
+    try:
+        local = np.asarray(fn(rows))
+    except Exception as exc:  # reported on every rank by gather_rows
+        local = RuntimeError(f"{type(exc).__name__}: {exc}")
+    return gather_rows(local, n_rows)
+
+
+def _shard_images(images, rows: slice, batch_size: int):
+    """Rows ``rows`` of a (U, C, H, W) tensor/array, or a loader over a map-style dataset."""
+    if isinstance(images, (torch.Tensor, np.ndarray)):
+        return images[rows]
+    if isinstance(images, Dataset) and hasattr(images, "__len__"):
+        part = Subset(images, range(rows.start, rows.stop))
+        return DataLoader(part, batch_size=batch_size, shuffle=False)
+    raise TypeError(
+        "images must be a (U, C, H, W) tensor/array or a map-style Dataset of the pool to be "
+        f"sharded, got {type(images).__name__}"
+    )
+
+
+def sharded_pair_gradnorms(
+    model: torch.nn.Module,
+    images,
+    targets_labelled,
+    weights_labelled,
+    neighbours: np.ndarray,
+    *,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    config: GradNormConfig = GradNormConfig(),
+    loss_fn: LossFn | None = None,
+) -> np.ndarray:
+    """:func:`eglpp.gradnorm.pair_gradnorms` (U, K) with the rows split across processes.
+
+    ``images`` is a (U, C, H, W) tensor/array or a map-style dataset of the pool (items are
+    dicts with ``"image"``); the other arguments are those of ``pair_gradnorms``. Every rank
+    must call this with the same arguments; every rank gets the whole (U, K) array.
+    """
+    neighbours = np.asarray(neighbours)
+    if neighbours.ndim != 2:
+        raise ValueError(f"neighbours must be a (U, K) integer array, got {neighbours.shape}")
+
+    def local(rows: slice) -> np.ndarray:
+        return pair_gradnorms(
+            model,
+            _shard_images(images, rows, batch_size),
+            targets_labelled,
+            weights_labelled,
+            neighbours[rows],
+            batch_size=batch_size,
+            device=device,
+            config=config,
+            loss_fn=loss_fn,
+        )
+
+    return sharded(local, neighbours.shape[0], align=batch_size)
+
+
+def sharded_expected_pair_gradnorms(
+    model: torch.nn.Module,
+    images,
+    targets_labelled,
+    weights_labelled,
+    neighbours: np.ndarray,
+    p: np.ndarray,
+    *,
+    n_probes: int = 4,
+    seed: int = 0,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    config: GradNormConfig = GradNormConfig(),
+    loss_fn: LossFn | None = None,
+) -> np.ndarray:
+    """:func:`eglpp.gradnorm_approx.expected_pair_gradnorms` (U,) with the rows sharded.
+
+    The random signs are drawn for the whole pool from ``seed`` exactly as the one-process
+    function draws them, and each shard uses its rows' signs: the scores do not depend on the
+    number of processes.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim != 2 or p.shape != np.shape(neighbours) or (p < 0).any():
+        raise ValueError(f"p must be non-negative with the shape of neighbours, got {p.shape}")
+    if n_probes < 0:
+        raise ValueError(f"n_probes must be non-negative, got {n_probes}")
+    U, K = p.shape
+    gen = torch.Generator().manual_seed(seed)
+    signs = torch.randint(0, 2, (U, n_probes, K), generator=gen).float() * 2 - 1
+
+    def local(rows: slice) -> np.ndarray:
+        out = np.zeros(rows.stop - rows.start, dtype=np.float64)
+        for part, batch, y, w in pool_batches(
+            _shard_images(images, rows, batch_size),
+            targets_labelled,
+            weights_labelled,
+            np.asarray(neighbours)[rows],
+            batch_size=batch_size,
+            device=device,
+        ):
+            pk = torch.as_tensor(p[rows][part], dtype=torch.float32, device=batch.device)
+            eps = signs[rows][part].to(batch.device)
+            s = expected_gradnorms(model, batch, y, w, pk, eps, config=config, loss_fn=loss_fn)
+            out[part] = s.double().cpu().numpy()
+        return out
+
+    return sharded(local, U, align=batch_size)
