@@ -19,7 +19,14 @@ from typing import Any
 
 from eglpp import __version__
 from eglpp.io import atomic_write_text
-from eglpp.report.gather import Figure, JointTable, ReportData, ResultsPart, gather
+from eglpp.report.gather import (
+    Figure,
+    JointTable,
+    ReportData,
+    ResultsPart,
+    SelectionRow,
+    gather,
+)
 from eglpp.report.html_style import CSS, PAGE
 
 __all__ = ["decimals_for", "render_html", "write_report"]
@@ -169,20 +176,22 @@ def _joint_section(t: JointTable, scale: float) -> str:
     )
 
 
-def _selection_table(rows) -> str:
+def _selection_table(rows: list[SelectionRow]) -> str:
+    with_nb = any(r.neighbours for r in rows)
     body = []
     for r in rows:
-        nb = ", ".join(f"#{j} (p={p:.2f})" for j, p in r.neighbours) or "—"
         mark = '<span class="tag">selected</span>' if r.selected else ""
+        nb = ", ".join(f"#{j} (p={p:.2f})" for j, p in r.neighbours) or "—"
         body.append(
             f"<tr><td>{r.kind}</td><td>#{r.position}{mark}</td><td>{r.pool_index}</td>"
-            f"<td>{r.score:.4g}</td><td style='text-align:left'>{nb}</td></tr>"
+            f"<td>{r.score:.4g}</td>" + (f'<td class="left">{nb}</td>' if with_nb else "") + "</tr>"
         )
+    nb_head = '<th class="left">most probable labelled neighbours #j, p(j|i)</th>'
     return (
         '<div class="scroll"><table class="selection"><thead><tr><th>score</th>'
         "<th>unlabelled #</th><th>pool index</th><th>value</th>"
-        "<th style='text-align:left'>most probable labelled neighbours, p(j|i)</th></tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table></div>"
+        + (nb_head if with_nb else "")
+        + f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 

@@ -43,6 +43,7 @@ td .p { display:block; color:var(--muted); font-size:11px; }
 td .p.sig { color:var(--good); font-weight:600; }
 td.best .mean { font-weight:700; }
 td.na { color:var(--muted); }
+th.left, td.left { text-align:left; }
 tr.pooled td { border-top:2px solid #b9c0cc; font-weight:600; }
 .fig { margin:8px 0 4px; }
 .fig img { max-width:100%; height:auto; border:1px solid var(--line); border-radius:4px;

@@ -1,0 +1,186 @@
+"""The HTML report's content against the files it was made from (no browser here)."""
+
+import base64
+import io
+import json
+import math
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from PIL import Image
+from report_helpers import check_table1
+from typer.testing import CliRunner
+
+from eglpp.cli import app
+from eglpp.io import StateFileError, read_json
+from eglpp.report.gather import gather
+from eglpp.report.html import decimals_for, render_html, write_report
+
+
+class _Page(HTMLParser):
+    """Collects Table 1 cells, per-joint cells, image sources and section ids of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells, self.joints, self.images, self.sections = [], [], [], []
+        self._table, self._cell, self._span, self._row = None, None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self._table = a
+        elif tag == "tr":
+            self._row = a.get("data-joint")
+        elif tag == "td" and self._table is not None and "data-strategy" in a:
+            self._cell = {"source": self._table["data-source"], "strategy": a["data-strategy"]}
+            self._cell.update(n=a["data-n"], mean="", std="", p="")
+        elif tag == "td" and self._row is not None and "data-col" in a:
+            self._cell = {"joint": self._row, "col": a["data-col"], "mean": "—"}
+        elif tag == "span" and self._cell is not None:
+            self._span = a.get("class", "").split()[0]
+            if self._span in self._cell and self._span != "strategy":
+                self._cell[self._span] = ""
+        elif tag == "img":
+            self.images.append(a["src"])
+        elif tag == "section" and "id" in a:
+            self.sections.append(a["id"])
+
+    def handle_endtag(self, tag):
+        if tag == "span":
+            self._span = None
+        elif tag == "td" and self._cell is not None:
+            (self.joints if "joint" in self._cell else self.cells).append(self._cell)
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None and self._span in ("mean", "std", "p"):
+            self._cell[self._span] += data
+
+
+def _parse(page: str) -> _Page:
+    p = _Page()
+    p.feed(page)
+    return p
+
+
+@pytest.fixture(scope="module")
+def pose_page(pose_run):
+    path = write_report(pose_run)
+    return path, _parse(path.read_text())
+
+
+def test_table1_equals_results_json(pose_page, pose_run):
+    _, page = pose_page
+    results = read_json(pose_run / "results.json")
+    cells = [c for c in page.cells if c["source"] == "results.json"]
+    n = check_table1(cells, results, scale=100.0)
+    assert n == 2 * (3 + 1)  # 2 strategies × (3 points + AUC)
+    assert any(c["p"] != "p=—" for c in cells), "with 2 runs the other strategy has p-values"
+
+
+def test_per_joint_table_equals_metrics_json(pose_page, pose_run):
+    _, page = pose_page
+    cols = {"base": "base/metrics.json"}
+    cols |= {s: f"{s}/cycle-02/metrics.json" for s in ("random", "egl++")}
+    for col, rel in cols.items():
+        files = [read_json(pose_run / f"run-{r:02d}" / rel) for r in range(2)]
+        shown = {c["joint"]: c["mean"] for c in page.joints if c["col"] == col}
+        assert len(shown) == len(files[0]["per_joint"]) + 1
+        for joint in files[0]["per_joint"]:
+            values = [f["per_joint"][joint] for f in files]
+            values = [v for v in values if v is not None and not math.isnan(v)]
+            if not values:
+                assert shown[joint] == "—"
+                continue
+            assert abs(float(shown[joint]) - 100 * np.mean(values)) <= 0.5e-3 + 1e-9, joint
+        pooled = 100 * np.mean([f["mean"] for f in files])
+        assert abs(float(shown["mean"]) - pooled) <= 0.5e-3 + 1e-9
+    # the pooled row of the last cycle is what results.json holds for that strategy
+    results = read_json(pose_run / "results.json")
+    last = 100 * np.mean([run[-1] for run in results["scores"]["egl++"]])
+    shown = {c["joint"]: c["mean"] for c in page.joints if c["col"] == "egl++"}
+    assert abs(float(shown["mean"]) - last) <= 0.5e-3 + 1e-9
+
+
+def test_images_are_embedded_pngs_that_are_not_blank(pose_page, pose_run):
+    path, page = pose_page
+    on_disk = sorted(pose_run.glob("run-*/*/cycle-*/explain_*.png"))
+    assert len(on_disk) == 3  # random: gallery; egl++: gallery and t-SNE (run 0, cycle 1)
+    assert len(page.images) == 1 + len(on_disk)  # plus the learning curves
+    embedded = set()
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,"), src[:40]
+        raw = base64.b64decode(src.split(",", 1)[1])
+        embedded.add(raw)
+        pixels = np.asarray(Image.open(io.BytesIO(raw)).convert("L"), dtype=float)
+        assert pixels.std() > 5.0, "an embedded image is (almost) uniform"
+    assert {p.read_bytes() for p in on_disk} <= embedded
+    text = path.read_text()
+    assert "http://" not in text and "https://" not in text, "the page must not reach the network"
+    assert page.sections[:3] == ["results-0", "joints", "selections"]
+
+
+def test_selection_table_lists_highest_scores_and_neighbours(pose_page, pose_run):
+    path, _ = pose_page
+    with np.load(pose_run / "run-00" / "egl++" / "cycle-01" / "selection.npz") as z:
+        scores, unlabelled = z["scores"], z["unlabelled"]
+        nb, p = z["detail_neighbours"], z["detail_p"]
+    top = int(np.argmax(scores))
+    j = int(np.argmax(p[top]))
+    text = path.read_text()
+    assert f"<td>#{top}" in text and f"<td>{unlabelled[top]}</td>" in text
+    assert f"#{nb[top, j]} (p={p[top, j]:.2f})" in text
+
+
+def test_regression_folder_shows_both_metrics_and_skips_pose_parts(regression_run):
+    data = gather(regression_run)
+    assert [p.source for p in data.parts] == ["results.json", "results_nll.json"]
+    assert data.joints is None and not data.figures
+    assert any("per-joint" in n for n in data.notes)
+    page = _parse(render_html(data))
+    for part in data.parts:
+        cells = [c for c in page.cells if c["source"] == part.source]
+        assert check_table1(cells, part.results, scale=1.0) == 3 * (4 + 1)
+    assert page.sections[:3] == ["results-0", "results-1", "config"]
+    assert len(page.images) == 2
+
+
+def test_unfinished_strategy_left_out_with_a_note(regression_run):
+    results = json.loads((regression_run / "results.json").read_text())
+    results["scores"]["egl++"] = []
+    (regression_run / "results.json").write_text(json.dumps(results))
+    data = gather(regression_run)
+    assert "egl++" not in data.parts[0].summary.strategies
+
+
+def test_bad_input_names_the_file(tmp_path, regression_run):
+    with pytest.raises(FileNotFoundError, match="not a directory"):
+        gather(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="results.json: file not found"):
+        gather(tmp_path / "empty")
+    (regression_run / "results.json").write_text("{not json")
+    with pytest.raises(StateFileError, match="results.json: not valid JSON"):
+        gather(regression_run)
+    (regression_run / "results.json").write_text(json.dumps({"task": "t"}))
+    with pytest.raises(ValueError, match="results.json: missing field 'metric'"):
+        gather(regression_run)
+
+
+def test_decimals_show_four_significant_digits():
+    assert decimals_for([55.21, 3.0]) == 2
+    assert decimals_for([0.0123]) == 5
+    assert decimals_for([1234.5]) == 0
+    assert decimals_for([math.nan, 0.0]) == 3
+
+
+def test_cli_writes_the_report(regression_run, tmp_path):
+    out = tmp_path / "page.html"
+    res = CliRunner().invoke(app, ["report", str(regression_run), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "wrote" in res.output and out.read_text().startswith("<!DOCTYPE html>")
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "missing")])
+    assert res.exit_code != 0 and "not a directory" in str(res.exception)
