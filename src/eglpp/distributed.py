@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import numpy as np
 import torch
@@ -58,14 +59,17 @@ def launch_rank() -> int:
 
 
 @contextmanager
-def process_group(device: str | torch.device = "cpu") -> Iterator[bool]:
+def process_group(
+    device: str | torch.device = "cpu", timeout: timedelta | None = None
+) -> Iterator[bool]:
     """Join the process group ``torchrun`` describes in the environment, if any.
 
     With ``WORLD_SIZE > 1`` (torchrun's variables ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
     ``MASTER_ADDR``, ``MASTER_PORT``) initialises the default group, NCCL for a CUDA device
     (after selecting GPU ``LOCAL_RANK``) and gloo otherwise, and destroys it on exit. Yields
     whether this process is part of a group of several; a group initialised by the caller is
-    used as it is and left alone.
+    used as it is and left alone. ``timeout`` bounds each collective's wait (torch's default
+    when None).
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if dist.is_initialized() or world <= 1:
@@ -74,7 +78,7 @@ def process_group(device: str | torch.device = "cpu") -> Iterator[bool]:
     cuda = torch.device(device).type == "cuda"
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group("nccl" if cuda else "gloo")
+    dist.init_process_group("nccl" if cuda else "gloo", timeout=timeout)
     try:
         yield True
     finally:
