@@ -66,6 +66,12 @@ def _fmt_p(p: float) -> str:
     return "—" if math.isnan(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
+def _best(value: float, column: list[float], pick) -> bool:
+    """``value`` is the column's best (by ``pick``) and the column's values are not all equal."""
+    finite = [v for v in column if math.isfinite(v)]
+    return len(set(finite)) > 1 and value == pick(finite)
+
+
 def _cell(strategy: str, n: str, m: float, sd: float, p: float, dec: int, best: bool) -> str:
     cls = ' class="best"' if best else ""
     sig = " sig" if not math.isnan(p) and p < SIGNIFICANT else ""
@@ -86,7 +92,7 @@ def _table1(part: ResultsPart) -> str:
     for st in s.strategies:
         cells = []
         for i, n in enumerate(s.n_labelled):
-            best = s.mean[st][i] == pick(s.mean[x][i] for x in s.strategies)
+            best = _best(s.mean[st][i], [s.mean[x][i] for x in s.strategies], pick)
             cells.append(
                 _cell(
                     st,
@@ -95,10 +101,10 @@ def _table1(part: ResultsPart) -> str:
                     s.std[st][i] * k,
                     s.pvalue[st][i],
                     dec,
-                    best and len(s.strategies) > 1,
+                    best,
                 )
             )
-        best = s.auc_mean[st] == pick(s.auc_mean[x] for x in s.strategies)
+        best = _best(s.auc_mean[st], [s.auc_mean[x] for x in s.strategies], pick)
         cells.append(
             _cell(
                 st,
@@ -107,7 +113,7 @@ def _table1(part: ResultsPart) -> str:
                 s.auc_std[st] * k,
                 s.auc_pvalue[st],
                 dec,
-                best and len(s.strategies) > 1,
+                best,
             )
         )
         ref = ' class="reference"' if st == s.reference else ""
@@ -151,11 +157,10 @@ def _joint_section(t: JointTable, scale: float) -> str:
     for j, joint in enumerate(t.joints):
         vals = [t.per_joint[c][j] for c in t.columns]
         finite = [v for v in vals if math.isfinite(v)]
-        top = max(finite) if finite else math.nan
         cells = "".join(
             f'<td class="na" data-col="{_e(c)}">—</td>'
             if not math.isfinite(v)
-            else f'<td class="{"best" if v == top and len(finite) > 1 else ""}" '
+            else f'<td class="{"best" if _best(v, finite, max) else ""}" '
             f'data-col="{_e(c)}"><span class="mean">{v * scale:.{dec}f}</span></td>'
             for c, v in zip(t.columns, vals, strict=True)
         )
