@@ -17,7 +17,7 @@ from torch.utils.data import ConcatDataset, DataLoader, RandomSampler, Subset
 
 from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
-from eglpp.pose.train import predict
+from eglpp.pose.train import Predictions, predict
 from eglpp.strategies.base import PoolInputs
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "fit_auxiliary",
     "labelled_set",
     "pool_inputs",
+    "pool_inputs_and_predictions",
     "target_heatmaps",
 ]
 
@@ -154,10 +155,43 @@ def pool_inputs(
         Reuse the labelled set's embeddings and targets across calls (e.g. pool chunks); by
         default a fresh one for this call.
     """
+    return pool_inputs_and_predictions(
+        needs,
+        model,
+        aux,
+        pool_set,
+        labelled,
+        batch_size=batch_size,
+        device=device,
+        sigma=sigma,
+        gradnorm=gradnorm,
+        cache=cache,
+        always_predict=False,
+    )[0]
+
+
+def pool_inputs_and_predictions(
+    needs: frozenset[str],
+    model: StackedHourglass,
+    aux,
+    pool_set,
+    labelled,
+    *,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    sigma: float = 1.0,
+    gradnorm: str = "all",
+    cache: LabelledCache | None = None,
+    always_predict: bool = True,
+) -> tuple[PoolInputs, Predictions | None]:
+    """:func:`pool_inputs` plus the pool's :class:`~eglpp.pose.train.Predictions` (decoded
+    joints, maxima) from the same forward pass; with ``always_predict`` the pass runs even when
+    ``needs`` asks for none of its outputs."""
     if cache is None:
         cache = LabelledCache(model, labelled, batch_size=batch_size, device=device, sigma=sigma)
     fields: dict = {"n_unlabelled": len(pool_set)}
-    if needs & {"embeddings", "heatmaps", "predicted_loss"}:
+    pred = None
+    if always_predict or needs & {"embeddings", "heatmaps", "predicted_loss"}:
         pred = predict(
             model,
             pool_set,
@@ -176,7 +210,7 @@ def pool_inputs(
         fields["pair_gradnorms"] = _gradnorm_fn(
             model, pool_set, cache, batch_size=batch_size, device=device, gradnorm=gradnorm
         )
-    return PoolInputs(**fields)
+    return PoolInputs(**fields), pred
 
 
 def _gradnorm_fn(model, pool_set, cache: LabelledCache, *, batch_size, device, gradnorm: str):

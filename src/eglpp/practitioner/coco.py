@@ -1,0 +1,280 @@
+"""COCO keypoints JSON, the format annotation tools (Label Studio, CVAT) import and export.
+
+A file holds ``images`` (``id``, ``file_name``, optional ``width``/``height``), ``annotations``
+(one person each: ``id``, ``image_id``, ``category_id``, ``keypoints`` = J × (x, y, v), optional
+``bbox`` = [x, y, w, h]) and ``categories`` whose first entry names the J keypoints. The names are
+matched to the 14 LSP or 16 MPII joints (case, spaces, hyphens, ``l_``/``r_`` prefixes and a few
+aliases like ``head`` → ``head_top`` do not matter), so a tool's joint order need not be ours.
+
+Conventions: keypoint coordinates are pixel indices (a joint at x = 3 is the centre of column 3:
+the contracts' convention and detectron2's reading of COCO keypoints); ``bbox`` is in continuous
+coordinates (pixel i covers [i, i + 1]), so its centre in pixel indices is x + w/2 − 0.5. A box
+becomes the square crop of side ``box_scale`` · max(w, h) around its centre; without a box the
+crop follows the annotated joints (``eglpp.pose.datasets.transforms.person_box``). ``v`` = 0: not
+labelled, 1: labelled but occluded, 2: labelled and visible. Relative ``file_name`` values are
+resolved against ``images_root`` (default: the JSON file's folder).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eglpp.pose.datasets.base import AnnotationError, PoseAnnotations
+from eglpp.pose.skeleton import LSP, MPII, Skeleton
+
+__all__ = [
+    "CocoFile",
+    "match_skeleton",
+    "read_coco",
+    "coco_to_annotations",
+    "coco_category",
+    "bbox_to_crop",
+    "crop_to_bbox",
+    "keypoint_entry",
+    "coco_document",
+    "BOX_SCALE",
+]
+
+BOX_SCALE = 1.25  # crop side / longer side of a person box (CropAugment.bbox_scale)
+
+_ALIASES = {
+    LSP.name: {"head": "head_top", "headtop": "head_top", "top_head": "head_top",
+               "upper_neck": "neck"},
+    MPII.name: {"head": "head_top", "headtop": "head_top", "top_head": "head_top",
+                "neck": "upper_neck", "hip": "pelvis", "root": "pelvis", "chest": "thorax"},
+}  # fmt: skip
+
+
+def _normalise(name: str) -> str:
+    n = re.sub(r"[\s\-]+", "_", str(name).strip().lower())
+    n = re.sub(r"^r_", "right_", n)
+    n = re.sub(r"^l_", "left_", n)
+    m = re.fullmatch(r"(\w+?)_(left|right)", n)  # "ankle_left" -> "left_ankle"
+    return f"{m.group(2)}_{m.group(1)}" if m else n
+
+
+def match_skeleton(names: list[str], source: str) -> tuple[Skeleton, np.ndarray]:
+    """The skeleton whose joints ``names`` are, and ``order`` (J,) with skeleton joint
+    ``order[k]`` = ``names[k]``.
+
+    Raises AnnotationError naming ``source`` when the names are neither LSP's 14 nor MPII's 16.
+    """
+    norm = [_normalise(n) for n in names]
+    best = None
+    for skeleton in (LSP, MPII):
+        mapped = [_ALIASES[skeleton.name].get(n, n) for n in norm]
+        if len(mapped) == skeleton.n_joints and sorted(mapped) == sorted(skeleton.joints):
+            return skeleton, np.array([skeleton.joints.index(n) for n in mapped], np.int64)
+        unmatched = [n for n, m in zip(names, mapped, strict=True) if m not in skeleton.joints]
+        if best is None or len(unmatched) < len(best[1]):
+            best = (skeleton, unmatched)
+    skeleton, unmatched = best
+    raise AnnotationError(
+        f"{source}: categories[0].keypoints has {len(names)} names; eglpp needs the 14 LSP "
+        f"joints ({', '.join(LSP.joints)}) or the 16 MPII joints ({', '.join(MPII.joints)}); "
+        f"closest is {skeleton.name} ({skeleton.n_joints} joints), names not matched: "
+        f"{', '.join(map(repr, unmatched)) or '(duplicates)'}"
+    )
+
+
+def coco_category(skeleton: Skeleton) -> dict:
+    """The COCO ``categories`` entry of a skeleton (1-based ``skeleton`` limb list)."""
+    return {
+        "id": 1,
+        "name": "person",
+        "supercategory": "person",
+        "keypoints": list(skeleton.joints),
+        "skeleton": [[a + 1, b + 1] for a, b in skeleton.limbs],
+    }
+
+
+def bbox_to_crop(bbox, box_scale: float = BOX_SCALE) -> tuple[np.ndarray, float]:
+    """(centre (2,) in pixel indices, scale in 200-px units) of a COCO box's square crop."""
+    x, y, w, h = (float(v) for v in bbox)
+    return np.array([x + w / 2 - 0.5, y + h / 2 - 0.5]), box_scale * max(w, h) / 200.0
+
+
+def crop_to_bbox(center, side: float, box_scale: float = BOX_SCALE) -> list[float]:
+    """The square COCO box [x, y, w, h] that :func:`bbox_to_crop` turns back into this crop."""
+    w = side / box_scale
+    cx, cy = float(center[0]) + 0.5, float(center[1]) + 0.5
+    return [cx - w / 2, cy - w / 2, w, w]
+
+
+@dataclass(frozen=True)
+class CocoFile:
+    """A validated COCO keypoints file: its raw lists and the matched skeleton."""
+
+    path: Path
+    images: list[dict]
+    annotations: list[dict]
+    category: dict
+    skeleton: Skeleton
+    order: np.ndarray  # (J,) skeleton position of each of the file's keypoints
+    info: dict  # the file's "info" (``images_root`` there resolves relative file names)
+
+    def image_by_id(self) -> dict[int, dict]:
+        return {im["id"]: im for im in self.images}
+
+
+def _need(entry: dict, key: str, where: str, kind: type | tuple[type, ...]):
+    if not isinstance(entry, dict) or key not in entry:
+        raise AnnotationError(f"{where}: field '{key}' is missing")
+    value = entry[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise AnnotationError(f"{where}: field '{key}' must be {kind}, got {value!r:.60}")
+    return value
+
+
+def read_coco(path: str | Path, *, require_keypoints: bool = True) -> CocoFile:
+    """Read and validate a COCO keypoints file; errors name the file, the entry and the field.
+
+    Checks: the three lists; ``categories[0].keypoints`` names a known skeleton; unique image
+    and annotation ids; every annotation's ``image_id`` exists, its ``category_id`` is the keypoint
+    category, ``keypoints`` has 3·J finite numbers with v in {0, 1, 2} and, with
+    ``require_keypoints``, at least one labelled joint; ``bbox`` (if any) has w, h > 0.
+    """
+    from eglpp.io import read_json
+
+    path = Path(path)
+    data = read_json(path)
+    src = str(path)
+    if not isinstance(data, dict):
+        raise AnnotationError(f"{src}: not a COCO file (top level must be an object)")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise AnnotationError(f"{src}: not a COCO keypoints file (no '{key}' list)")
+    if not data["categories"]:
+        raise AnnotationError(f"{src}: 'categories' is empty (need one with 'keypoints')")
+    category = data["categories"][0]
+    names = _need(category, "keypoints", f"{src}: categories[0]", list)
+    skeleton, order = match_skeleton(names, src)
+    J = len(names)
+    images, ids = data["images"], set()
+    for k, im in enumerate(images):
+        where = f"{src}: images[{k}]"
+        iid = _need(im, "id", where, int)
+        _need(im, "file_name", where, str)
+        if iid in ids:
+            raise AnnotationError(f"{where}: duplicate image id {iid}")
+        ids.add(iid)
+    ann_ids, cat_id = set(), category.get("id", 1)
+    for k, ann in enumerate(data["annotations"]):
+        where = f"{src}: annotations[{k}]"
+        aid = _need(ann, "id", where, int)
+        if aid in ann_ids:
+            raise AnnotationError(f"{where}: duplicate annotation id {aid}")
+        ann_ids.add(aid)
+        where = f"{where} (id {aid})"
+        if _need(ann, "image_id", where, int) not in ids:
+            raise AnnotationError(f"{where}: image_id {ann['image_id']} is not in 'images'")
+        if ann.get("category_id", cat_id) != cat_id:
+            raise AnnotationError(
+                f"{where}: category_id {ann['category_id']} is not the keypoint category {cat_id}"
+            )
+        kp = _need(ann, "keypoints", where, list)
+        if len(kp) != 3 * J:
+            raise AnnotationError(
+                f"{where}: field 'keypoints' has {len(kp)} values, expected 3 × {J} "
+                f"(x, y, v for each of the {J} joints of categories[0])"
+            )
+        arr = np.asarray(kp, dtype=np.float64).reshape(J, 3)
+        if not np.isfinite(arr).all() or not np.isin(arr[:, 2], (0, 1, 2)).all():
+            raise AnnotationError(f"{where}: 'keypoints' must be finite with v in {{0, 1, 2}}")
+        if require_keypoints and not (arr[:, 2] > 0).any():
+            raise AnnotationError(
+                f"{where}: missing keypoints: no joint is labelled (all v = 0) on image "
+                f"{ann['image_id']}; label it or delete the annotation"
+            )
+        if "bbox" in ann:
+            box = ann["bbox"]
+            if not (isinstance(box, list) and len(box) == 4 and box[2] > 0 and box[3] > 0):
+                raise AnnotationError(f"{where}: 'bbox' must be [x, y, w, h] with w, h > 0")
+    info = data.get("info") if isinstance(data.get("info"), dict) else {}
+    return CocoFile(path, images, data["annotations"], category, skeleton, order, info)
+
+
+def coco_to_annotations(
+    coco: CocoFile,
+    *,
+    images_root: str | Path | None = None,
+    box_scale: float = BOX_SCALE,
+) -> PoseAnnotations:
+    """One :class:`PoseAnnotations` entry per annotation, joints in the matched skeleton.
+
+    Relative ``file_name`` values resolve against ``images_root``, else the file's
+    ``info.images_root``, else the file's folder.
+    """
+    root = Path(images_root or coco.info.get("images_root") or coco.path.parent)
+    if not root.is_absolute():
+        root = coco.path.parent / root
+    by_id = coco.image_by_id()
+    J = coco.skeleton.n_joints
+    n = len(coco.annotations)
+    joints = np.zeros((n, J, 2), np.float32)
+    flags = np.zeros((n, J), np.int64)
+    centers = np.full((n, 2), np.nan, np.float32)
+    scales = np.full(n, np.nan, np.float32)
+    paths = []
+    for k, ann in enumerate(coco.annotations):
+        kp = np.asarray(ann["keypoints"], np.float64).reshape(J, 3)
+        joints[k, coco.order] = kp[:, :2]
+        flags[k, coco.order] = kp[:, 2]
+        if "bbox" in ann:
+            centers[k], scales[k] = bbox_to_crop(ann["bbox"], box_scale)
+        paths.append(root / by_id[ann["image_id"]]["file_name"])
+    visible = flags > 0
+    return PoseAnnotations(
+        skeleton=coco.skeleton,
+        joints=np.where(visible[..., None], joints, 0.0),
+        visible=visible,
+        occluded=flags == 1,
+        image_paths=paths,
+        centers=centers,
+        scales=scales,
+        source=str(coco.path),
+    )
+
+
+def keypoint_entry(
+    ann_id: int,
+    image_id: int,
+    joints: np.ndarray,
+    flags: np.ndarray,
+    bbox: list[float] | None,
+    **extra,
+) -> dict:
+    """A COCO annotation: joints (J, 2) pixel indices and flags (J,) v in {0, 1, 2}, in the
+    category's joint order; unlabelled joints are written as (0, 0, 0)."""
+    flags = np.asarray(flags, np.int64)
+    kp = np.zeros((len(flags), 3))
+    kp[:, :2] = np.where(flags[:, None] > 0, np.asarray(joints, np.float64), 0.0)
+    kp[:, 2] = flags
+    entry = {
+        "id": int(ann_id),
+        "image_id": int(image_id),
+        "category_id": 1,
+        "keypoints": [round(float(v), 2) for v in kp.ravel()],
+        "num_keypoints": int((flags > 0).sum()),
+        "iscrowd": 0,
+    }
+    if bbox is not None:
+        entry["bbox"] = [round(float(v), 2) for v in bbox]
+        entry["area"] = round(float(bbox[2] * bbox[3]), 2)
+    return {**entry, **extra}
+
+
+def coco_document(
+    images: list[dict], annotations: list[dict], skeleton: Skeleton, info: dict | None = None
+) -> dict:
+    """A COCO keypoints file (the dict to write as JSON) in ``skeleton``'s joint order."""
+    return {
+        "info": {"description": "written by eglpp", **(info or {})},
+        "images": images,
+        "annotations": annotations,
+        "categories": [coco_category(skeleton)],
+    }

@@ -1,0 +1,152 @@
+"""``eglpp import``: merge annotations returned by an annotation tool into the labelled set.
+
+The returned COCO file is checked against the labelled set and the selection it answers
+(``selection_coco.json`` of ``eglpp select``): same skeleton (joint order may differ: joints are
+matched by name), every image one of the selection (matched by ``file_name``, else by base name,
+since tools may prefix folders), none already labelled, no image twice, every annotation with
+3·J keypoint values and at least one labelled joint. Returned images without annotations are
+skipped (reported). The merged file is COCO keypoints in the labelled set's joint order, with
+image file names relative to the merged file's folder.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+
+from eglpp.io import atomic_write_json
+from eglpp.pose.datasets.base import AnnotationError
+from eglpp.practitioner.coco import (
+    BOX_SCALE,
+    CocoFile,
+    coco_category,
+    coco_document,
+    keypoint_entry,
+    read_coco,
+)
+from eglpp.practitioner.labelled import load_labelled, relative_name, to_coco_entries
+
+__all__ = ["merge_annotations"]
+
+
+def _root(coco: CocoFile) -> Path:
+    root = Path(coco.info.get("images_root") or coco.path.parent)
+    return root if root.is_absolute() else coco.path.parent / root
+
+
+def _selection(path: Path) -> tuple[CocoFile, dict[str, dict], dict[str, list[dict]]]:
+    path = path / "selection_coco.json" if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"--selection {path}: no such file (eglpp select writes it)")
+    sel = read_coco(path, require_keypoints=False)
+    by_name, by_base = {}, {}
+    for im in sel.images:
+        by_name[im["file_name"]] = im
+        by_base.setdefault(Path(im["file_name"]).name, []).append(im)
+    return sel, by_name, by_base
+
+
+def _reorder(kp: list, src_order: np.ndarray, dst_order: np.ndarray) -> np.ndarray:
+    """(J, 3) keypoints from one file's joint order to another's (both skeleton positions)."""
+    kp = np.asarray(kp, np.float64).reshape(-1, 3)
+    in_skeleton = np.zeros_like(kp)
+    in_skeleton[src_order] = kp
+    return in_skeleton[dst_order]
+
+
+def merge_annotations(
+    labelled: str | Path,
+    returned: str | Path,
+    selection: str | Path,
+    out: str | Path,
+    *,
+    images_root: str | Path | None = None,
+    box_scale: float = BOX_SCALE,
+) -> dict:
+    """Write the merged COCO file ``out``; returns counts (see ``eglpp import``)."""
+    out = Path(out)
+    lab = load_labelled(labelled, images_root=images_root, box_scale=box_scale)
+    skeleton = lab.annotations.skeleton
+    if lab.coco is not None:
+        root = Path(images_root) if images_root else _root(lab.coco)
+        images = copy.deepcopy(lab.coco.images)
+        for im in images:
+            im["file_name"] = relative_name(root / im["file_name"], out.parent)
+        annotations = copy.deepcopy(lab.coco.annotations)
+        category, out_order = lab.coco.category, lab.coco.order
+    else:
+        images, annotations = to_coco_entries(lab.annotations, out.parent, box_scale=box_scale)
+        category, out_order = coco_category(skeleton), np.arange(skeleton.n_joints)
+    sel, by_name, by_base = _selection(Path(selection))
+    ret = read_coco(returned, require_keypoints=True)
+    src = str(ret.path)
+    for other, what in ((sel, "the selection"), (ret, "the returned file")):
+        if other.skeleton != skeleton:
+            raise AnnotationError(
+                f"{other.path}: {what} has {other.skeleton.name} joints "
+                f"({other.skeleton.n_joints}) but the labelled set {labelled} has "
+                f"{skeleton.name} joints ({skeleton.n_joints})"
+            )
+    labelled_paths = {p.resolve() for p in lab.annotations.image_paths}
+    sel_root, sel_anns = _root(sel), {a["image_id"]: a for a in sel.annotations}
+    matched: dict[int, dict] = {}  # returned image id -> selection image
+    seen: dict[int, str] = {}
+    for k, im in enumerate(ret.images):
+        name = im["file_name"]
+        hit = by_name.get(name) or (
+            by_base[Path(name).name][0] if len(by_base.get(Path(name).name, ())) == 1 else None
+        )
+        if hit is None:
+            raise AnnotationError(
+                f"{src}: images[{k}] file_name {name!r} is not in the selection {sel.path}"
+            )
+        if hit["id"] in seen:
+            raise AnnotationError(
+                f"{src}: images[{k}] ({name!r}) and {seen[hit['id']]!r} are the same selected "
+                f"image {hit['file_name']!r}"
+            )
+        seen[hit["id"]] = name
+        path = Path(hit.get("eglpp_path") or sel_root / hit["file_name"])
+        if path.resolve() in labelled_paths:
+            raise AnnotationError(
+                f"{src}: images[{k}] ({name!r}) is already in the labelled set {labelled}"
+            )
+        matched[im["id"]] = {**hit, "path": path}
+    next_image = 1 + max((im["id"] for im in images), default=0)
+    next_ann = 1 + max((a["id"] for a in annotations), default=0)
+    new_ids: dict[int, int] = {}
+    unchanged = 0
+    for ann in ret.annotations:
+        hit = matched[ann["image_id"]]
+        if ann["image_id"] not in new_ids:
+            new_ids[ann["image_id"]] = next_image
+            entry = {"id": next_image, "file_name": relative_name(hit["path"], out.parent)}
+            entry.update({k: hit[k] for k in ("width", "height") if k in hit})
+            images.append(entry)
+            next_image += 1
+        kp = _reorder(ann["keypoints"], ret.order, out_order)
+        pre = sel_anns.get(hit["id"])
+        if pre is not None and (np.asarray(pre["keypoints"], float) > 0).any():
+            pre_kp = _reorder(pre["keypoints"], sel.order, out_order)
+            unchanged += bool(np.allclose(pre_kp, kp, atol=0.01))
+        bbox = ann.get("bbox") or (pre or {}).get("bbox")
+        annotations.append(
+            keypoint_entry(next_ann, new_ids[ann["image_id"]], kp[:, :2], kp[:, 2], bbox)
+        )
+        next_ann += 1
+    skipped = [im["file_name"] for im in ret.images if im["id"] not in new_ids]
+    doc = coco_document(images, annotations, skeleton, {"merged_from": [str(labelled), src]})
+    doc["categories"] = [category]
+    atomic_write_json(out, doc)
+    return {
+        "labelled_images": len(lab.coco.images)
+        if lab.coco
+        else len(set(lab.annotations.image_paths)),
+        "added_images": len(new_ids),
+        "added_people": len(ret.annotations),
+        "skipped_images": skipped,
+        "unchanged_pre_annotations": unchanged,
+        "out": str(out),
+    }

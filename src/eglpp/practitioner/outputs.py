@@ -1,0 +1,167 @@
+"""What ``eglpp select`` writes: the selection table, a COCO file to annotate, a contact sheet.
+
+- ``selection.csv``: rank, image, score and the top labelled neighbours of each selected image —
+  for EGL++ its most probable neighbours with p(j|i) (the weights of Eq. 12), for the other
+  strategies the nearest labelled images in embedding space with their Euclidean distance;
+- ``scores.csv``: every candidate's score and, where selected, its rank;
+- ``selection_coco.json``: the selected images with one annotation each, holding the model's
+  predicted keypoints as pre-annotations (``pre_annotate="predicted"``, every joint v = 2, to
+  correct in the tool) or no keypoints (``"empty"``, every joint v = 0), and the person box whose
+  crop was scored (import it back unchanged and the crop is the same);
+- ``contact_sheet.png``: each selected image (predicted pose drawn) beside its neighbours
+  (annotated pose drawn).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from eglpp.io import atomic_write_text  # noqa: E402
+from eglpp.pose.datasets.transforms import crop_affine, person_box  # noqa: E402
+from eglpp.practitioner.coco import coco_document, crop_to_bbox, keypoint_entry  # noqa: E402
+from eglpp.practitioner.labelled import image_size  # noqa: E402
+
+__all__ = ["neighbours_of", "write_tables", "selection_coco", "contact_sheet", "original_crop"]
+
+
+def neighbours_of(scored, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """(labelled positions (B, n'), weights (B, n'), "p" or "distance") for the selected rows."""
+    from eglpp.affinity import nearest_labelled
+
+    if "neighbours" in scored.details and "p" in scored.details:
+        nb, p = scored.details["neighbours"][query], scored.details["p"][query]
+        order = np.argsort(-p, axis=1, kind="stable")[:, :n]
+        return np.take_along_axis(nb, order, 1), np.take_along_axis(p, order, 1), "p"
+    sq, nb = nearest_labelled(scored.embeddings[query], scored.embeddings_labelled, n)
+    return nb, np.sqrt(sq), "distance"
+
+
+def write_tables(out: Path, scored, query, nb, weight, kind: str, labelled_names) -> None:
+    """``selection.csv`` (selected, best first) and ``scores.csv`` (every candidate)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    name = "neighbour" if kind == "p" else "nearest"
+    header = ["rank", "image", "score"]
+    for k in range(1, nb.shape[1] + 1):
+        header += [f"{name}_{k}", f"{kind}_{k}"]
+    writer.writerow(header)
+    for r, i in enumerate(query):
+        row = [r + 1, scored.pool.names[i], f"{scored.scores[i]:.6g}"]
+        for j, w in zip(nb[r], weight[r], strict=True):
+            row += [labelled_names[j], f"{w:.4f}"]
+        writer.writerow(row)
+    atomic_write_text(out / "selection.csv", buf.getvalue())
+    rank = np.zeros(len(scored.scores), np.int64)
+    rank[query] = np.arange(1, len(query) + 1)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["image", "score", "rank"])
+    for i, (n, s) in enumerate(zip(scored.pool.names, scored.scores, strict=True)):
+        writer.writerow([n, f"{s:.6g}", rank[i] or ""])
+    atomic_write_text(out / "scores.csv", buf.getvalue())
+
+
+def original_crop(pool, i: int, input_size: int, box_scale: float):
+    """(affine (2, 3) original px → input px, crop centre, side, image size) of pool item i."""
+    size = image_size(pool.paths[i])
+    if size is None:
+        raise ValueError(f"pool item {i} ({pool.where[i]}): cannot read image {pool.paths[i]}")
+    center = scale = None
+    if np.isfinite(pool.boxes[i]).all():
+        from eglpp.practitioner.coco import bbox_to_crop
+
+        center, scale = bbox_to_crop(pool.boxes[i], box_scale)
+    J = 1
+    center, side = person_box(np.zeros((J, 2)), np.zeros(J, bool), size, center=center,
+                              scale=scale, bbox_scale=box_scale)  # fmt: skip
+    return crop_affine(center, side, input_size), center, side, size
+
+
+def selection_coco(scored, query, skeleton, config, info: dict) -> dict:
+    """The COCO keypoints document of the selected images (see the module docstring)."""
+    images, annotations = [], []
+    J = skeleton.n_joints
+    for r, i in enumerate(query, start=1):
+        affine, center, side, (w, h) = original_crop(
+            scored.pool, int(i), config.input_size, config.box_scale
+        )
+        images.append(
+            {
+                "id": r,
+                "file_name": scored.pool.names[i],
+                "width": w,
+                "height": h,
+                "eglpp_path": str(scored.pool.paths[i].resolve()),
+            }
+        )
+        if config.pre_annotate == "predicted":
+            inverse = np.linalg.inv(np.vstack([affine, [0.0, 0.0, 1.0]]))[:2]
+            u = scored.joints[i].astype(np.float64)
+            joints = u @ inverse[:, :2].T + inverse[:, 2]
+            flags = np.full(J, 2)
+        else:
+            joints, flags = np.zeros((J, 2)), np.zeros(J, np.int64)
+        annotations.append(
+            keypoint_entry(
+                r,
+                r,
+                joints,
+                flags,
+                crop_to_bbox(center, side, config.box_scale),
+                score=round(float(scored.scores[i]), 6),
+                eglpp_pre_annotation=config.pre_annotate,
+            )
+        )
+    info = {"images_root": str(scored.pool.root.resolve()), **info}
+    return coco_document(images, annotations, skeleton, info)
+
+
+def _draw(ax, image: np.ndarray, joints, visible, limbs, title: str, colour: str) -> None:
+    ax.imshow(np.clip(np.transpose(image, (1, 2, 0)), 0, 1), interpolation="nearest")
+    if joints is not None:
+        for a, b in limbs:
+            if visible[a] and visible[b]:
+                ax.plot(*joints[[a, b]].T, c=colour, lw=0.8)
+    ax.set_title(title, fontsize=6)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def contact_sheet(path: Path, scored, query, nb, weight, kind, labelled, config) -> Path:
+    """Save the contact sheet of the first ``config.sheet_rows`` selected images."""
+    from eglpp.pose.datasets.base import ImagePoseDataset
+
+    rows = query[: config.sheet_rows]
+    skeleton = labelled.annotations.skeleton
+    shown = scored.pool.subset(rows).dataset(skeleton, config.input_size, config.box_scale)
+    lab = ImagePoseDataset(labelled.annotations, input_size=config.input_size, train=False)
+    n_cols = 1 + nb.shape[1]
+    fig, axes = plt.subplots(
+        len(rows), n_cols, figsize=(1.4 * n_cols, 1.55 * len(rows)), squeeze=False, dpi=110
+    )
+    ones = np.ones(skeleton.n_joints, bool)
+    for r, i in enumerate(rows):
+        item = shown[r]["image"].numpy()
+        title = f"#{r + 1} {Path(scored.pool.names[i]).name[:18]}\nscore {scored.scores[i]:.3g}"
+        _draw(axes[r, 0], item, scored.joints[i], ones, skeleton.limbs, title, "yellow")
+        for c, (j, w) in enumerate(zip(nb[r], weight[r], strict=True), start=1):
+            it = lab[int(j)]
+            name = Path(labelled.names[j]).name[:18]
+            label = f"p(j|i)={w:.2f}" if kind == "p" else f"dist {w:.3g}"
+            _draw(axes[r, c], it["image"].numpy(), it["joints"].numpy(), it["visible"].numpy(),
+                  skeleton.limbs, f"{name}\n{label}", "cyan")  # fmt: skip
+    what = "most probable labelled neighbours" if kind == "p" else "nearest labelled images"
+    fig.suptitle(f"{config.strategy}: selected images (left) and their {what}", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,213 @@
+"""The unlabelled pool of ``eglpp select``: a folder of images or a list with person boxes.
+
+- a **folder**: every image in it (``.jpg .jpeg .png .bmp .webp .tif .tiff``, sub-folders
+  included), sorted by relative path; each image is one person, cropped whole (the images are
+  person crops already);
+- a **CSV** list with a header: column ``image`` and optionally ``x, y, width, height`` (a COCO
+  box in continuous pixel coordinates); one row per person, so an image may appear with several
+  boxes;
+- a **JSON** list: either ``[{"image": ..., "bbox": [x, y, w, h]}, ...]`` (``bbox`` optional) or
+  a COCO file (``images``, optionally ``annotations`` with a ``bbox`` each: one person per
+  annotation; images without annotations are cropped whole).
+
+Relative image paths in a list are resolved against the list's folder. Nothing is decoded here:
+:meth:`Pool.dataset` yields crops one at a time (the pose dataset contract), and an image that
+does not decode raises a ValueError naming the image and where the pool listed it.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eglpp.pose.datasets.base import ImagePoseDataset, PoseAnnotations
+from eglpp.pose.skeleton import Skeleton
+from eglpp.practitioner.coco import BOX_SCALE, bbox_to_crop
+
+__all__ = ["IMAGE_SUFFIXES", "Pool", "read_pool"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """N pool items: image files, optional person boxes and where each item was listed.
+
+    Attributes
+    ----------
+    root : Path
+        The folder (or the list's folder) names are relative to.
+    names : list of str
+        The image as the pool names it (relative to ``root`` where possible): the file name an
+        annotation tool will see.
+    paths : list of Path
+        The resolved image files.
+    boxes : (N, 4) float array
+        COCO boxes [x, y, w, h]; NaN rows: crop the whole image.
+    where : list of str
+        E.g. ``"pool.csv line 4"``, for error messages.
+    source : str
+        The folder or list file.
+    """
+
+    root: Path
+    names: list[str]
+    paths: list[Path]
+    boxes: np.ndarray
+    where: list[str]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def keys(self) -> list[str]:
+        """One identifier per item: the resolved path, plus ``#k`` for the k-th box of an image."""
+        seen: dict[Path, int] = {}
+        keys = []
+        for path in self.paths:
+            k = seen.get(path, 0)
+            seen[path] = k + 1
+            keys.append(str(path.resolve()) + (f"#{k}" if k else ""))
+        return keys
+
+    def subset(self, indices) -> Pool:
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        return Pool(
+            self.root,
+            [self.names[i] for i in idx],
+            [self.paths[i] for i in idx],
+            self.boxes[idx],
+            [self.where[i] for i in idx],
+            self.source,
+        )
+
+    def dataset(
+        self, skeleton: Skeleton, input_size: int, box_scale: float = BOX_SCALE
+    ) -> _PoolDataset:
+        """The items as a pose dataset (no joints: ``visible`` all False), decoded lazily."""
+        n, J = len(self), skeleton.n_joints
+        centers = np.full((n, 2), np.nan, np.float32)
+        scales = np.full(n, np.nan, np.float32)
+        has_box = np.isfinite(self.boxes).all(axis=1)
+        for i in np.flatnonzero(has_box):
+            centers[i], scales[i] = bbox_to_crop(self.boxes[i], box_scale)
+        annotations = PoseAnnotations(
+            skeleton=skeleton,
+            joints=np.zeros((n, J, 2), np.float32),
+            visible=np.zeros((n, J), bool),
+            image_paths=list(self.paths),
+            centers=centers,
+            scales=scales,
+            source=self.source,
+        )
+        return _PoolDataset(annotations, self.where, input_size)
+
+
+class _PoolDataset(ImagePoseDataset):
+    """An ImagePoseDataset whose decoding errors name the pool entry."""
+
+    def __init__(self, annotations: PoseAnnotations, where: list[str], input_size: int) -> None:
+        super().__init__(annotations, input_size=input_size, train=False)
+        self.where = where
+
+    def __getitem__(self, index: int):
+        try:
+            return super().__getitem__(index)
+        except (OSError, FileNotFoundError) as exc:
+            raise ValueError(f"pool item {index} ({self.where[index]}): {exc}") from exc
+
+
+def _box(values, where: str) -> np.ndarray:
+    try:
+        box = np.asarray([float(v) for v in values], np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: box {values!r} is not four numbers x, y, w, h") from None
+    if box.shape != (4,) or not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
+        raise ValueError(f"{where}: box {values!r} must be four finite numbers with w, h > 0")
+    return box
+
+
+def _folder(root: Path) -> Pool:
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise ValueError(f"--pool {root}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
+    names = [p.relative_to(root).as_posix() for p in files]
+    boxes = np.full((len(files), 4), np.nan)
+    return Pool(root, names, files, boxes, [f"{root}/{n}" for n in names], str(root))
+
+
+def _csv(path: Path) -> list[tuple[str, np.ndarray | None, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        cols = reader.fieldnames or []
+        if "image" not in cols:
+            raise ValueError(f"{path}: CSV pool list needs a header with column 'image'")
+        box_cols = ("x", "y", "width", "height")
+        has_box = all(c in cols for c in box_cols)
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            where = f"{path.name} line {line}"
+            if not row["image"]:
+                raise ValueError(f"{where}: empty 'image'")
+            empty = has_box and all(not (row[c] or "").strip() for c in box_cols)
+            box = _box([row[c] for c in box_cols], where) if has_box and not empty else None
+            rows.append((row["image"], box, where))
+    return rows
+
+
+def _json(path: Path) -> list[tuple[str, np.ndarray | None, str]]:
+    from eglpp.io import read_json
+
+    data = read_json(path)
+    rows = []
+    if isinstance(data, dict) and isinstance(data.get("images"), list):  # COCO
+        per_image: dict = {}
+        for k, ann in enumerate(data.get("annotations") or []):
+            if isinstance(ann, dict) and "bbox" in ann:
+                per_image.setdefault(ann.get("image_id"), []).append((k, ann["bbox"]))
+        for k, im in enumerate(data["images"]):
+            if not isinstance(im, dict) or not isinstance(im.get("file_name"), str):
+                raise ValueError(f"{path}: images[{k}]: field 'file_name' is missing")
+            for a, box in per_image.get(im.get("id"), [(None, None)]):
+                where = f"{path.name} images[{k}]" + ("" if a is None else f" annotations[{a}]")
+                rows.append((im["file_name"], None if box is None else _box(box, where), where))
+        return rows
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: JSON pool list must be a list of {{'image', 'bbox'}} or COCO")
+    for k, entry in enumerate(data):
+        where = f"{path.name}[{k}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("image"), str):
+            raise ValueError(f"{where}: entry must be an object with a string 'image'")
+        box = entry.get("bbox")
+        rows.append((entry["image"], None if box is None else _box(box, where), where))
+    return rows
+
+
+def read_pool(path: str | Path) -> Pool:
+    """A pool from a folder of images or a CSV/JSON list (see the module docstring)."""
+    path = Path(path)
+    if path.is_dir():
+        return _folder(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--pool {path}: no such folder or list file")
+    if path.suffix.lower() == ".csv":
+        rows = _csv(path)
+    elif path.suffix.lower() == ".json":
+        rows = _json(path)
+    else:
+        raise ValueError(f"--pool {path}: expected a folder, a .csv or a .json list")
+    if not rows:
+        raise ValueError(f"--pool {path}: the list is empty")
+    root = path.parent
+    paths = [Path(name) if Path(name).is_absolute() else root / name for name, _, _ in rows]
+    missing = [(p, w) for p, (_, _, w) in zip(paths, rows, strict=True) if not p.is_file()]
+    if missing:
+        p, w = missing[0]
+        raise FileNotFoundError(
+            f"--pool {path}: {len(missing)} listed image(s) not found, first {p} ({w})"
+        )
+    boxes = np.stack([np.full(4, np.nan) if b is None else b for _, b, _ in rows])
+    return Pool(root, [n for n, _, _ in rows], paths, boxes, [w for _, _, w in rows], str(path))
