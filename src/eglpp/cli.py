@@ -49,6 +49,10 @@ app.command("regression")(regression)
 from eglpp.report.commands import report  # noqa: E402
 
 app.command("report")(report)
+from eglpp.practitioner.commands import import_annotations, select  # noqa: E402
+
+app.command("select")(select)
+app.command("import")(import_annotations)
 # --- end of command registration ---
 
 

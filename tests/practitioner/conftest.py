@@ -50,8 +50,9 @@ def write_coco(path: Path, file_names, data, indices, id_base: int = 1) -> Path:
     for k, i in enumerate(indices):
         images.append({"id": id_base + k, "file_name": file_names[k], "width": SIZE,
                        "height": SIZE})  # fmt: skip
+        kp = truth_keypoints(data, i)
         anns.append({"id": id_base + k, "image_id": id_base + k, "category_id": 1,
-                     "keypoints": truth_keypoints(data, i), "bbox": whole_image_bbox()})  # fmt: skip
+                     "keypoints": kp, "bbox": whole_image_bbox()})  # fmt: skip
     doc = {"images": images, "annotations": anns, "categories": [coco_category(LSP)]}
     path.write_text(json.dumps(doc))
     return path
