@@ -25,7 +25,7 @@ from datetime import timedelta
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Subset
 
 from eglpp.gradnorm import GradNormConfig, LossFn, pair_gradnorms, pool_batches
 from eglpp.gradnorm_approx import expected_gradnorms
@@ -150,7 +150,7 @@ def _shard_images(images, rows: slice, batch_size: int):
     """Rows ``rows`` of a (U, C, H, W) tensor/array, or a loader over a map-style dataset."""
     if isinstance(images, (torch.Tensor, np.ndarray)):
         return images[rows]
-    if isinstance(images, Dataset) and hasattr(images, "__len__"):
+    if hasattr(images, "__getitem__") and hasattr(images, "__len__"):  # a map-style dataset
         part = Subset(images, range(rows.start, rows.stop))
         return DataLoader(part, batch_size=batch_size, shuffle=False)
     raise TypeError(

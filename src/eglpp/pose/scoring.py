@@ -136,6 +136,8 @@ def pool_inputs(
     sigma: float = 1.0,
     gradnorm: str = "all",
     cache: LabelledCache | None = None,
+    n_probes: int = 4,
+    probe_seed: int = 0,
 ) -> PoolInputs:
     """Compute what ``needs`` asks for, with the model in eval mode, in ``pool_set``'s order.
 
@@ -154,6 +156,11 @@ def pool_inputs(
     cache : LabelledCache, optional
         Reuse the labelled set's embeddings and targets across calls (e.g. pool chunks); by
         default a fresh one for this call.
+    n_probes, probe_seed : int
+        Random-sign probes of ``expected_gradnorms`` and the seed of their signs.
+
+    Under ``torchrun`` the gradient norms' rows are sharded across the processes
+    (:mod:`eglpp.distributed`); every process must then make the same calls.
     """
     return pool_inputs_and_predictions(
         needs,
@@ -167,6 +174,8 @@ def pool_inputs(
         gradnorm=gradnorm,
         cache=cache,
         always_predict=False,
+        n_probes=n_probes,
+        probe_seed=probe_seed,
     )[0]
 
 
@@ -183,6 +192,8 @@ def pool_inputs_and_predictions(
     gradnorm: str = "all",
     cache: LabelledCache | None = None,
     always_predict: bool = True,
+    n_probes: int = 4,
+    probe_seed: int = 0,
 ) -> tuple[PoolInputs, Predictions | None]:
     """:func:`pool_inputs` plus the pool's :class:`~eglpp.pose.train.Predictions` (decoded
     joints, maxima) from the same forward pass; with ``always_predict`` the pass runs even when
@@ -206,34 +217,40 @@ def pool_inputs_and_predictions(
         fields["predicted_loss"] = pred.aux
     if "embeddings" in needs:
         fields["embeddings_labelled"] = cache.embeddings()
+    kw = {"batch_size": batch_size, "device": device, "gradnorm": gradnorm}
     if "pair_gradnorms" in needs:
-        fields["pair_gradnorms"] = _gradnorm_fn(
-            model, pool_set, cache, batch_size=batch_size, device=device, gradnorm=gradnorm
-        )
+        fields["pair_gradnorms"] = _gradnorm_fn(model, pool_set, cache, **kw)
+    if "expected_gradnorms" in needs:
+        probes = (n_probes, probe_seed)
+        fields["expected_gradnorms"] = _gradnorm_fn(model, pool_set, cache, **kw, probes=probes)
     return PoolInputs(**fields), pred
 
 
-def _gradnorm_fn(model, pool_set, cache: LabelledCache, *, batch_size, device, gradnorm: str):
-    """``pair_gradnorms(neighbours (U, K), label_source) -> (U, K)`` for this model and data."""
+def _gradnorm_fn(
+    model, pool_set, cache: LabelledCache, *, batch_size, device, gradnorm: str, probes=None
+):
+    """``pair_gradnorms(neighbours (U, K), label_source) -> (U, K)``, or, with ``probes =
+    (n_probes, seed)``, ``expected_gradnorms(neighbours, p, label_source) -> (U,)``
+    (``eglpp.gradnorm_approx``); rows sharded across torchrun processes, images streamed."""
+    from eglpp.distributed import sharded_expected_pair_gradnorms, sharded_pair_gradnorms
+    from eglpp.gradnorm import GradNormConfig
+
+    kw = {"batch_size": batch_size, "device": device, "config": GradNormConfig(params=gradnorm)}
 
     def pair_gradnorms(neighbours: np.ndarray, label_source: str) -> np.ndarray:
         targets, weights = cache.targets(label_source)
-        from eglpp.gradnorm import GradNormConfig
-        from eglpp.gradnorm import pair_gradnorms as _pair_gradnorms
-
-        images = DataLoader(pool_set, batch_size=batch_size, shuffle=False)  # streamed
         model.to(device)
-        return _pair_gradnorms(
-            model,
-            images,
-            targets,
-            weights,
-            neighbours,
-            device=device,
-            config=GradNormConfig(params=gradnorm),
+        return sharded_pair_gradnorms(model, pool_set, targets, weights, neighbours, **kw)
+
+    def expected_gradnorms(neighbours: np.ndarray, p: np.ndarray, label_source: str):
+        targets, weights = cache.targets(label_source)
+        model.to(device)
+        n_probes, seed = probes
+        return sharded_expected_pair_gradnorms(
+            model, pool_set, targets, weights, neighbours, p, n_probes=n_probes, seed=seed, **kw
         )
 
-    return pair_gradnorms
+    return pair_gradnorms if probes is None else expected_gradnorms
 
 
 def fit_auxiliary(
