@@ -150,7 +150,9 @@ def contact_sheet(path: Path, scored, query, nb, weight, kind, labelled, config)
     ones = np.ones(skeleton.n_joints, bool)
     for r, i in enumerate(rows):
         item = shown[r]["image"].numpy()
-        title = f"#{r + 1} {Path(scored.pool.names[i]).name[:18]}\nscore {scored.scores[i]:.3g}"
+        title = (
+            f"#{r + 1} {Path(scored.pool.names[i]).name[:18]}\nscore {scored.scores[i]:.3g} (pred.)"
+        )
         _draw(axes[r, 0], item, scored.joints[i], ones, skeleton.limbs, title, "yellow")
         for c, (j, w) in enumerate(zip(nb[r], weight[r], strict=True), start=1):
             it = lab[int(j)]

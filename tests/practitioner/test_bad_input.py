@@ -1,0 +1,172 @@
+"""Bad input gives errors that name the file, the entry and what was expected."""
+
+import json
+
+import pytest
+import torch
+from conftest import SIZE
+
+from eglpp.io import StateFileError
+from eglpp.pose.datasets.base import AnnotationError
+from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
+from eglpp.pose.skeleton import LSP, MPII
+from eglpp.pose.train import save_checkpoint
+from eglpp.practitioner.coco import match_skeleton, read_coco
+from eglpp.practitioner.commands import run_select
+from eglpp.practitioner.merge import merge_annotations
+from eglpp.practitioner.pool import read_pool
+from eglpp.practitioner.select import SelectConfig
+
+CONFIG = SelectConfig(budget=3, strategy="random", input_size=SIZE, chunk_size=16)
+
+
+def _run(world, tmp_path, **kw):
+    args = {"checkpoint": world["checkpoint"], "labelled": world["labelled"],
+            "pool": world["pool"], "out": tmp_path / "out", "config": CONFIG}  # fmt: skip
+    args.update(kw)
+    return run_select(**args, progress=False, log=lambda m: None)
+
+
+def _edit(world, tmp_path, change) -> str:
+    doc = json.loads(world["labelled"].read_text())
+    change(doc)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_coco_missing_keypoints(world, tmp_path):
+    def unlabel(doc):
+        doc["annotations"][3]["keypoints"] = [0] * 42
+
+    with pytest.raises(AnnotationError, match=r"bad.json: annotations\[3\].*missing keypoints"):
+        read_coco(_edit(world, tmp_path, unlabel))
+
+    def drop(doc):
+        del doc["annotations"][5]["keypoints"]
+
+    with pytest.raises(AnnotationError, match=r"annotations\[5\].*'keypoints' is missing"):
+        read_coco(_edit(world, tmp_path, drop))
+
+
+def test_coco_wrong_joint_count(world, tmp_path):
+    def short(doc):
+        doc["annotations"][2]["keypoints"] = doc["annotations"][2]["keypoints"][:39]
+
+    with pytest.raises(AnnotationError, match=r"annotations\[2\].*39 values, expected 3 × 14"):
+        read_coco(_edit(world, tmp_path, short))
+
+    def coco17(doc):
+        doc["categories"][0]["keypoints"] = ["nose", "left_eye", "right_eye"] + [
+            f"kp{i}" for i in range(14)
+        ]
+
+    with pytest.raises(AnnotationError, match="14 LSP joints.*16 MPII joints.*'nose'"):
+        read_coco(_edit(world, tmp_path, coco17))
+
+
+def test_coco_duplicates_and_unknown_images(world, tmp_path):
+    def dup(doc):
+        doc["images"][1]["id"] = doc["images"][0]["id"]
+
+    with pytest.raises(AnnotationError, match=r"images\[1\]: duplicate image id 1"):
+        read_coco(_edit(world, tmp_path, dup))
+
+    def orphan(doc):
+        doc["annotations"][0]["image_id"] = 999
+
+    with pytest.raises(AnnotationError, match="image_id 999 is not in 'images'"):
+        read_coco(_edit(world, tmp_path, orphan))
+
+
+def test_skeleton_matched_by_name_in_any_order():
+    names = [n.replace("_", " ").upper() for n in reversed(MPII.joints)]
+    skeleton, order = match_skeleton(names, "x.json")
+    assert skeleton is MPII and [MPII.joints[k] for k in order] == list(reversed(MPII.joints))
+    skeleton, _ = match_skeleton(["r_ankle" if n == "right_ankle" else n for n in LSP.joints], "")
+    assert skeleton is LSP
+
+
+def test_image_that_does_not_decode(world, tmp_path):
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for name in world["pool_names"][:6]:
+        (pool / name).write_bytes((world["pool"] / name).read_bytes())
+    (pool / "pool_003.jpg").write_bytes(b"not a jpeg at all")
+    with pytest.raises(ValueError, match=r"pool item 3 \(.*pool_003.jpg\): cannot decode image"):
+        _run(world, tmp_path, pool=pool)
+
+
+def test_pool_list_errors(world, tmp_path):
+    csv = tmp_path / "pool.csv"
+    csv.write_text(f"image,x,y,width,height\n{world['pool']}/pool_000.jpg,1,1,0,5\n")
+    with pytest.raises(ValueError, match="pool.csv line 2: box .* w, h > 0"):
+        read_pool(csv)
+    csv.write_text("image\nmissing.jpg\n")
+    with pytest.raises(
+        FileNotFoundError, match=r"not found, first .*missing.jpg \(pool.csv line 2"
+    ):
+        read_pool(csv)
+    listed = tmp_path / "pool.json"
+    entries = [{"image": str(world["pool"] / n), "bbox": [2, 2, 20, 28]}
+               for n in world["pool_names"][:5]]  # fmt: skip
+    listed.write_text(json.dumps(entries))
+    pool = read_pool(listed)
+    assert len(pool) == 5 and pool.boxes[0].tolist() == [2, 2, 20, 28]
+    item = pool.dataset(LSP, SIZE)[0]
+    assert item["image"].shape == (3, SIZE, SIZE)
+
+
+def test_checkpoint_of_another_architecture(world, tmp_path):
+    mpii_model = StackedHourglass(HourglassConfig(n_stacks=1, channels=8, depth=2, n_joints=16))
+    save_checkpoint(tmp_path / "mpii.pt", mpii_model)
+    with pytest.raises(ValueError, match="another architecture.*16 joints.*lsp skeleton \\(14"):
+        _run(world, tmp_path, checkpoint=tmp_path / "mpii.pt")
+    torch.save({"weight": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(StateFileError, match="other.pt: not an eglpp hourglass checkpoint"):
+        _run(world, tmp_path, checkpoint=tmp_path / "other.pt")
+
+
+def test_budget_larger_than_pool(world, tmp_path):
+    with pytest.raises(ValueError, match=r"budget \(99\) is larger than the unlabelled pool"):
+        _run(world, tmp_path, config=SelectConfig(budget=99, strategy="random", input_size=SIZE))
+
+
+def test_import_rejects_bad_returns(world, tmp_path):
+    _run(world, tmp_path)
+    sel = json.loads((tmp_path / "out" / "selection_coco.json").read_text())
+
+    def returned(change):
+        doc = json.loads(json.dumps(sel))
+        for a in doc["annotations"]:
+            a["keypoints"] = [v if k % 3 != 2 else 2 for k, v in enumerate(a["keypoints"])]
+        change(doc)
+        path = tmp_path / "returned.json"
+        path.write_text(json.dumps(doc))
+        return merge_annotations(world["labelled"], path, tmp_path / "out", tmp_path / "m.json")
+
+    def foreign(doc):
+        doc["images"][0]["file_name"] = "holiday.jpg"
+
+    with pytest.raises(AnnotationError, match=r"returned.json: images\[0\] .*'holiday.jpg' is not"):
+        returned(foreign)
+
+    def dup(doc):
+        doc["images"][1]["id"] = doc["images"][0]["id"]
+
+    with pytest.raises(AnnotationError, match="duplicate image id"):
+        returned(dup)
+
+    def twice(doc):
+        doc["images"][1]["file_name"] = doc["images"][0]["file_name"]
+
+    with pytest.raises(AnnotationError, match="are the same selected image"):
+        returned(twice)
+
+    def untouched(doc):
+        doc["annotations"][1]["keypoints"] = [0] * 42
+
+    with pytest.raises(AnnotationError, match=r"annotations\[1\].*missing keypoints"):
+        returned(untouched)
+    report = returned(lambda doc: None)
+    assert report["added_images"] == 3 and report["unchanged_pre_annotations"] == 3
