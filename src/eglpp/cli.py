@@ -13,7 +13,8 @@ from eglpp import __version__
 
 app = typer.Typer(
     name="eglpp",
-    help="Active learning with Expected Gradient Length: regression (EGL) and pose (EGL++).",
+    help="Active learning with Expected Gradient Length: regression (EGL) and pose (EGL++).\n\n"
+    "Example: eglpp run --preset tiny --out runs/tiny && eglpp report runs/tiny",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

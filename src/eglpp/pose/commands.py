@@ -146,7 +146,12 @@ def train(
     out: Path = typer.Option(Path("runs/train"), help="Output folder."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Train a stacked hourglass and report test PCK (LSP, synthetic) or PCKh (MPII)."""
+    """Train a stacked hourglass and report test PCK (LSP, synthetic) or PCKh (MPII).
+
+    Example: eglpp train synthetic --n-train 500 --epochs 5 --threads 1 --out runs/train
+
+    Real data: eglpp train lsp --data-root /data/leeds --device cuda --out runs/lsp
+    """
     args = dict(locals())
     if threads:
         torch.set_num_threads(threads)

@@ -45,7 +45,12 @@ def regression(
     out: Path = typer.Option(Path("runs/regression"), "--out", help="Output folder."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Compare active-learning strategies for regression (EGL, Eq. 7/10) on real data."""
+    """Compare active-learning strategies for regression (EGL, Eq. 7/10) on real data.
+
+    Example: eglpp regression --dataset diabetes --runs 10 --out runs/diabetes
+
+    Your own table: eglpp regression --data my.csv --target price --family gp --out runs/mine
+    """
     from rich.console import Console
 
     from eglpp.regression.datasets import load_csv, load_dataset

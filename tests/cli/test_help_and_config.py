@@ -1,0 +1,89 @@
+"""Everyday comfort of the CLI: every command's --help has an example; YAML configs are checked."""
+
+import json
+import re
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from eglpp.cli import app
+
+COMMANDS = sorted(c.name for c in app.registered_commands)
+
+
+def _invoke(args):
+    return CliRunner().invoke(app, args, env={"COLUMNS": "1000", "NO_COLOR": "1"})
+
+
+def test_root_help_has_an_example_and_lists_every_command():
+    res = _invoke(["--help"])
+    assert res.exit_code == 0, res.output
+    assert "Example: eglpp " in res.output
+    for name in COMMANDS:
+        assert name in res.output
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_help_has_an_example(name):
+    res = _invoke([name, "--help"])
+    assert res.exit_code == 0, res.output
+    example = re.search(rf"Examples?:\s+(\$ )?eglpp {re.escape(name)}\b", res.output)
+    assert example, f"`eglpp {name} --help` shows no example"
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"runs": 1, "cycels": 2}, "cycels"),  # a typo at the top level
+        ({"model": {"chanels": 8}}, "chanels"),  # a typo inside a section
+        ({"strategy": {"k": 4, "perplexty": 3.0}}, "perplexty"),
+    ],
+)
+def test_run_config_rejects_unknown_keys_by_name(tmp_path, settings, named):
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    out = tmp_path / "run"
+    res = _invoke(["run", "--config", str(config), "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert "unknown key" in res.output and named in res.output
+    assert str(config) in res.output, "the error names the file"
+    assert not out.exists(), "nothing may run on a rejected config"
+
+
+def test_run_config_that_is_not_a_mapping_is_rejected(tmp_path):
+    config = tmp_path / "exp.yaml"
+    config.write_text("- runs\n- 2\n")
+    res = _invoke(["run", "--config", str(config), "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2 and "must hold a mapping" in res.output
+
+
+def test_run_from_yaml_then_report(tmp_path):
+    """A valid YAML file runs the experiment (micro size); `eglpp report` then reads it."""
+    config = tmp_path / "exp.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "strategies": ["random"],
+                "runs": 1,
+                "cycles": 1,
+                "budget": 4,
+                "initial": 8,
+                "n_pool": 20,
+                "n_test": 8,
+                "input_size": 32,
+                "model": {"n_stacks": 1, "channels": 8, "depth": 2},
+                "base_train": {"epochs": 1, "batch_size": 8},
+                "cycle_train": {"epochs": 1, "batch_size": 8},
+            }
+        )
+    )
+    out = tmp_path / "run"
+    res = _invoke(["run", "--preset", "tiny", "--config", str(config), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["n_pool"] == 20 and saved["model"]["channels"] == 8 and saved["budget"] == 4
+    assert json.loads((out / "results.json").read_text())["n_labelled"] == [8, 12]
+    res = _invoke(["report", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (out / "report.html").read_text().count('data-strategy="random"') == 3
