@@ -170,3 +170,43 @@ def test_import_rejects_bad_returns(world, tmp_path):
         returned(untouched)
     report = returned(lambda doc: None)
     assert report["added_images"] == 3 and report["unchanged_pre_annotations"] == 3
+
+
+def test_import_rejects_images_already_labelled(world, tmp_path):
+    _run(world, tmp_path)
+    sel_path = tmp_path / "out" / "selection_coco.json"
+    sel = json.loads(sel_path.read_text())
+    sel["images"][0]["eglpp_path"] = str(world["root"] / "labelled_images" / "lab_000.jpg")
+    sel_path.write_text(json.dumps(sel))
+    for a in sel["annotations"]:
+        a["keypoints"] = [v if k % 3 != 2 else 2 for k, v in enumerate(a["keypoints"])]
+    (tmp_path / "r.json").write_text(json.dumps(sel))
+    with pytest.raises(AnnotationError, match=r"images\[0\] .* already in the labelled set"):
+        merge_annotations(world["labelled"], tmp_path / "r.json", sel_path, tmp_path / "m.json")
+
+
+def test_pool_from_a_coco_file_one_item_per_box(world, tmp_path):
+    names = world["pool_names"][:3]
+    doc = {"images": [{"id": k, "file_name": str(world["pool"] / n)} for k, n in enumerate(names)],
+           "annotations": [{"id": 1, "image_id": 0, "bbox": [1, 1, 10, 20]},
+                           {"id": 2, "image_id": 0, "bbox": [5, 5, 20, 20]}]}  # fmt: skip
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    pool = read_pool(tmp_path / "p.json")
+    assert len(pool) == 4 and pool.keys()[1].endswith("#1")
+    assert pool.boxes[1].tolist() == [5, 5, 20, 20] and not any(pool.boxes[2] == pool.boxes[2])
+
+
+def test_cli_error_is_one_line_exit_2(world, tmp_path):
+    import subprocess
+    import sys
+
+    bad = {"images": [], "annotations": [], "categories": [{"keypoints": ["a"]}]}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    cmd = [sys.executable, "-m", "eglpp.cli", "select", "--checkpoint", str(world["checkpoint"]),
+           "--labelled", str(tmp_path / "bad.json"), "--pool", str(world["pool"]), "--budget",
+           "2", "--out", str(tmp_path / "o"), "--input-size", str(SIZE)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (
+        "error:" in proc.stderr and "bad.json: categories[0].keypoints has 1 names" in proc.stderr
+    )
