@@ -78,6 +78,16 @@ def _rate(fn: Callable[[int], None], n_images: int, batch: int, device) -> float
     return n_images / (time.perf_counter() - t0)
 
 
+def _try_rate(fn: Callable[[int], None], n_images: int, batch: int, device) -> float | None:
+    """:func:`_rate`, or None when the device runs out of memory (the row is then reported)."""
+    try:
+        return _rate(fn, n_images, batch, device)
+    except torch.OutOfMemoryError:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return None
+
+
 def _naive(model, x, y, w) -> torch.Tensor:
     params = [p for p in model.parameters() if p.requires_grad]
     out = torch.zeros(y.shape[:2], device=x.device)
@@ -157,14 +167,15 @@ def gradnorm_rows(args, device) -> tuple[list[dict], dict]:
 
     def add(method, batch, rate, **extra):
         rows.append({"method": method, "batch": batch, "images_per_s": rate, **extra})
-        print(f"{method:<24} batch {batch:>3}  {rate:9.2f} images/s", flush=True)
+        shown = "out of memory" if rate is None else f"{rate:9.2f} images/s"
+        print(f"{method:<24} batch {batch:>3}  {shown}", flush=True)
 
     n = args.pool
     if not args.skip_naive:
         add(
             "naive",
             1,
-            _rate(
+            _try_rate(
                 lambda s: _naive(model, x[s : s + 1], y[s : s + 1], w[s : s + 1]),
                 min(n, 4),
                 1,
@@ -175,17 +186,19 @@ def gradnorm_rows(args, device) -> tuple[list[dict], dict]:
     add(
         "k-copies",
         b0,
-        _rate(lambda s: _k_copies(model, *(t[s : s + b0] for t in (x, y, w))), n, b0, device),
+        _try_rate(lambda s: _k_copies(model, *(t[s : s + b0] for t in (x, y, w))), n, b0, device),
     )
     gen = torch.Generator().manual_seed(0)
     signs = torch.randint(0, 2, (len(x), args.probes, K), generator=gen).to(device) * 2.0 - 1.0
     for b in args.batch_sizes:
         for method, params in METHODS:
+            if f"{method}:{params}" not in args.methods:
+                continue
             cfg = GradNormConfig(params=params, method=method)
             add(
                 f"exact {method} {params}",
                 b,
-                _rate(
+                _try_rate(
                     lambda s, c=cfg, b=b: per_example_gradnorms(
                         model, *(t[s : s + b] for t in (x, y, w)), config=c
                     ),
@@ -197,7 +210,7 @@ def gradnorm_rows(args, device) -> tuple[list[dict], dict]:
         add(
             f"probes {args.probes}",
             b,
-            _rate(
+            _try_rate(
                 lambda s, b=b: expected_gradnorms(
                     model, *(t[s : s + b] for t in (x, y, w, p, signs))
                 ),
@@ -295,6 +308,12 @@ def main() -> None:
     ap.add_argument("--train-images", type=int, default=512)
     ap.add_argument("--train-epochs", type=int, default=3)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument(
+        "--methods",
+        type=lambda s: s.split(","),
+        default=[f"{m}:{p}" for m, p in METHODS],
+        help="exact rows, method:params, comma-separated (default: all)",
+    )
     ap.add_argument("--affinity-unlabelled", type=int, default=20000)
     ap.add_argument("--affinity-labelled", type=int, default=5000)
     ap.add_argument("--affinity-all-max", type=int, default=10**8)
@@ -302,6 +321,7 @@ def main() -> None:
     ap.add_argument("--skip-affinity", action="store_true")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
