@@ -30,7 +30,7 @@ def fabricated_results(metric: str, seed: int, higher_is_better: bool = False) -
 
 def _close(text: str, value: float, what: str) -> None:
     """``text`` shows ``value`` to its displayed rounding (``"—"`` shows NaN)."""
-    text = text.strip().removeprefix("p=")
+    text = text.strip().removeprefix("p").removeprefix("=")
     if text == "—":
         assert math.isnan(value), f"{what}: shown as — but is {value}"
         return

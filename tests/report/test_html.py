@@ -184,3 +184,17 @@ def test_cli_writes_the_report(regression_run, tmp_path):
     assert "wrote" in res.output and out.read_text().startswith("<!DOCTYPE html>")
     res = CliRunner().invoke(app, ["report", str(tmp_path / "missing")])
     assert res.exit_code != 0 and "not a directory" in str(res.exception)
+
+
+def test_tiny_p_values_shown_as_a_bound_and_escaped(regression_run):
+    results = json.loads((regression_run / "results.json").read_text())
+    runs = np.array(results["scores"]["egl"])
+    results["scores"]["random"] = (runs + 5.0 + 1e-3 * np.arange(4)[:, None]).tolist()
+    (regression_run / "results.json").write_text(json.dumps(results))
+    text = render_html(gather(regression_run))
+    assert 'data-strategy="random" data-n="30"' in text
+    assert "p&lt;0.001" in text and "p<0.001" not in text
+    page = _parse(text)
+    cells = [c for c in page.cells if c["source"] == "results.json"]
+    assert sum(c["p"] == "p<0.001" for c in cells) == 5  # every point of random, and its AUC
+    check_table1(cells, results, scale=1.0)

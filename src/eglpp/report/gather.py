@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,9 @@ def _part(path: Path, notes: list[str]) -> ResultsPart | None:
         notes.append(f"{path.name}: no finished run yet")
         return None
     reference = results["config"].get("reference")
-    summary = summarize(results, reference if reference in results["scores"] else None)
+    with warnings.catch_warnings():  # scipy warns on near-identical pairs; p is still shown
+        warnings.simplefilter("ignore", RuntimeWarning)
+        summary = summarize(results, reference if reference in results["scores"] else None)
     scale = display_scale(results)
     return ResultsPart(path.name, results, summary, scale, _curves(results, scale))
 

@@ -63,7 +63,8 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _fmt_p(p: float) -> str:
-    return "—" if math.isnan(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
+    """``p=0.123``, ``p=—`` (no test: the reference, or too few runs) or ``p<0.001``."""
+    return "p=—" if math.isnan(p) else ("p<0.001" if p < 0.001 else f"p={p:.3f}")
 
 
 def _best(value: float, column: list[float], pick) -> bool:
@@ -78,7 +79,7 @@ def _cell(strategy: str, n: str, m: float, sd: float, p: float, dec: int, best: 
     return (
         f'<td{cls} data-strategy="{_e(strategy)}" data-n="{n}">'
         f'<span class="mean">{m:.{dec}f}</span> ± <span class="std">{sd:.{dec}f}</span>'
-        f'<span class="p{sig}">p={_fmt_p(p)}</span></td>'
+        f'<span class="p{sig}">{_e(_fmt_p(p))}</span></td>'
     )
 
 
