@@ -38,6 +38,9 @@ class StrategyConfig:
     label_source: str = "ground_truth"  # EGL++: neighbour labels, or "prediction"
     gradnorm: str = "all"  # EGL++: parameters of the exact norm: "all", "conv_linear" (the
     # paper's Goodfellow approximation, no batch-norm parameters) or "last" (last layer)
+    estimator: str = "exact"  # EGL++: "exact" (K products per image) or "probes" (the
+    # p-weighted mean cotangent + n_probes random-sign probes, eglpp.gradnorm_approx)
+    n_probes: int = 4  # EGL++ with estimator="probes": probes per image
     multipeak_max_peaks: int = 5  # multipeak: peaks per joint
     multipeak_min_distance: int | None = None  # multipeak: min peak distance (heatmap px);
     # None: 5 px at 64×64 heatmaps, scaled with the heatmap size
@@ -45,6 +48,16 @@ class StrategyConfig:
     ll_objective: str = "margin"  # Learning Loss: "margin" (Yoo & Kweon) or "kl" (LL++)
     ll_weight: float = 1.0  # Learning Loss: weight of the head's loss
     ll_head_epochs: int = 10  # Learning Loss: epochs to fit the head on the base model
+
+    def __post_init__(self) -> None:
+        if self.estimator not in ("exact", "probes"):
+            raise ValueError(
+                f"strategy.estimator must be 'exact' or 'probes', got {self.estimator!r}"
+            )
+        if isinstance(self.n_probes, bool) or not isinstance(self.n_probes, int):
+            raise ValueError(f"strategy.n_probes must be an integer, got {self.n_probes!r}")
+        if self.n_probes < 0:
+            raise ValueError(f"strategy.n_probes must be >= 0, got {self.n_probes}")
 
 
 @dataclass(frozen=True)
