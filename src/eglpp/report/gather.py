@@ -139,7 +139,9 @@ def _cycle_dirs(run_dir: Path, strategy: str) -> dict[int, dict[int, Path]]:
     return found
 
 
-def _joint_table(run_dir: Path, strategies: list[str], notes: list[str]) -> JointTable | None:
+def _joint_table(
+    run_dir: Path, strategies: list[str], n_initial: int | None, notes: list[str]
+) -> JointTable | None:
     files: dict[str, list[Path]] = {"base": sorted(run_dir.glob("run-[0-9]*/base/metrics.json"))}
     for s in strategies:
         runs = _cycle_dirs(run_dir, s)
@@ -164,7 +166,7 @@ def _joint_table(run_dir: Path, strategies: list[str], notes: list[str]) -> Join
             counted = np.isfinite(values).sum(0)
             per_joint[col] = np.where(counted > 0, np.nansum(values, 0) / counted, np.nan).tolist()
         mean[col] = float(np.mean([_num(m["mean"]) for m in ms]))
-        n_lab.append(ms[0].get("n_labelled"))
+        n_lab.append(ms[0].get("n_labelled", n_initial if col == "base" else None))
     return JointTable(
         metric=str(first.get("metric", "metric")),
         joints=joints,
@@ -227,7 +229,8 @@ def gather(run_dir: str | Path) -> ReportData:
     notes: list[str] = []
     parts = [part for p in sources if p.is_file() and (part := _part(p, notes)) is not None]
     strategies = list(parts[0].results["scores"]) if parts else []
-    joints = _joint_table(run_dir, strategies, notes)
+    n_initial = parts[0].summary.n_labelled[0] if parts else None
+    joints = _joint_table(run_dir, strategies, n_initial, notes)
     figures: list[Figure] = []
     selections: dict[tuple[str, int, int], list[SelectionRow]] = {}
     for s in strategies:

@@ -33,6 +33,7 @@ __all__ = ["decimals_for", "render_html", "write_report"]
 
 FACT_KEYS = ("dataset", "family", "cycles", "budget", "initial", "input_size", "seed", "device")
 SIGNIFICANT = 0.05
+TSNE_CAPTION = "t-SNE of the embeddings: grey unlabelled, blue labelled, red × selected."
 
 
 def decimals_for(values: list[float]) -> int:
@@ -209,7 +210,8 @@ def _figures_section(data: ReportData) -> str:
     for (st, run, cycle), figs in groups.items():
         imgs = "".join(
             f'<div class="fig">{_img(f.png, f"{st} run {run} cycle {cycle} {f.kind}")}'
-            f'<div class="caption">{"highest and lowest scores" if f.kind == "gallery" else "t-SNE of the embeddings: labelled, unlabelled, selected"}</div></div>'  # noqa: E501
+            + (f'<div class="caption">{TSNE_CAPTION}</div>' if f.kind == "tsne" else "")
+            + "</div>"
             for f in sorted(figs, key=lambda f: f.kind)
         )
         rows = data.selections.get((st, run, cycle))
