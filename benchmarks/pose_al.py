@@ -40,6 +40,8 @@ def main() -> None:
     ap.add_argument("--n-pool", type=int, default=2000, help="LSPET poses in the pool (0: all)")
     ap.add_argument("--n-test", type=int, default=1000)
     ap.add_argument("--strategies", default="random,coreset,multipeak,learning-loss,egl++")
+    ap.add_argument("--base-epochs", type=int, default=30, help="epochs of each run's base model")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--device", default=None)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
