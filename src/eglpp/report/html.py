@@ -218,7 +218,7 @@ def _figures_section(data: ReportData) -> str:
         table = _selection_table(rows) if rows else ""
         blocks.append(
             f'<h3 id="sel-{_e(st)}">{_e(st)} <small>run {run}, cycle {cycle}</small></h3>'
-            f'<div class="figs">{imgs}</div>{table}'
+            f'<div class="figs">{imgs}<div class="seltable">{table}</div></div>'
         )
     return (
         '<section id="selections"><h2>What was selected, and why</h2>'

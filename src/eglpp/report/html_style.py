@@ -50,6 +50,7 @@ tr.pooled td { border-top:2px solid #b9c0cc; font-weight:600; }
            background:#fff; }
 .figs { display:flex; flex-wrap:wrap; gap:18px; align-items:flex-start; }
 .figs .fig { flex:1 1 420px; }
+.figs .seltable { flex:0 1 auto; max-width:100%; }
 .notes { background:#fff8e6; border-color:#f0d48a; }
 .notes li { font-size:13px; }
 details { margin-top:10px; }
