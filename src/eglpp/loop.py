@@ -39,9 +39,10 @@ from eglpp.io import (
     read_json,
 )
 from eglpp.pose.data import PoseData, build_data, stable_seed
+from eglpp.pose.distributed_run import cycle_pool_inputs
 from eglpp.pose.experiment import ExperimentConfig, config_from_dict, config_to_dict
 from eglpp.pose.hourglass import StackedHourglass
-from eglpp.pose.scoring import experiment_sets, fit_auxiliary, labelled_set, pool_inputs
+from eglpp.pose.scoring import fit_auxiliary, labelled_set
 from eglpp.pose.train import evaluate, fit, load_checkpoint, save_checkpoint
 from eglpp.strategies import make_strategy
 
@@ -190,16 +191,7 @@ def _strategy_cycles(cfg, data, paths, r, name, base_model, initial, log) -> lis
             rng = np.random.default_rng([cfg.seed, r, stable_seed(name), c])
             unlabelled = np.flatnonzero(labelled_map < 0)
             log(f"run {r} {name} cycle {c}: scoring {len(unlabelled)} pool images")
-            inputs = pool_inputs(
-                strategy.needs,
-                model,
-                aux,
-                *experiment_sets(data, labelled_map),
-                batch_size=cfg.batch_size,
-                device=cfg.device,
-                sigma=cfg.cycle_train.sigma,
-                gradnorm=cfg.strategy.gradnorm,
-            )
+            inputs = cycle_pool_inputs(strategy.needs, model, aux, data, labelled_map, cfg)
             query, scores, details = strategy.select_explained(inputs, cfg.budget, rng)
             sel = {
                 "scores": scores,
@@ -296,6 +288,7 @@ def _strategy_kwargs(cfg: ExperimentConfig, name: str) -> dict:
             "renormalise": s.renormalise,
             "label_source": s.label_source,
             "device": cfg.device,
+            "estimator": s.estimator,
         },
         "multipeak": {"max_peaks": s.multipeak_max_peaks, "min_distance": s.multipeak_min_distance},
         "learning-loss": {

@@ -77,11 +77,13 @@ def run(
 
     Example: eglpp run --preset tiny --out runs/tiny
 
-    Rerunning the same command resumes where it stopped.
+    Rerunning the same command resumes where it stopped. Under ``torchrun --nproc_per_node N``
+    the pool's gradient norms are scored in N shards, with the same selections.
     """
     import torch
 
-    from eglpp.loop import run_experiment
+    from eglpp.distributed import launch_rank
+    from eglpp.pose.distributed_run import run_sharded
 
     if threads is not None:
         if threads < 1:
@@ -109,6 +111,8 @@ def run(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    console.print(f"[bold]eglpp run[/bold] preset={preset_name} → {out}")
-    results = run_experiment(cfg, out, log=console.log)
-    finish_report(results, out, console)
+    if launch_rank() == 0:  # under torchrun only rank 0 prints and writes (distributed_run)
+        console.print(f"[bold]eglpp run[/bold] preset={preset_name} → {out}")
+    results = run_sharded(cfg, out, log=console.log)
+    if results is not None:
+        finish_report(results, out, console)

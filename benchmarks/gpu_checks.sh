@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Issue 5's GPU measurements in one run (≈ 9 minutes on one H100/H200), for a session lent a GPU.
+#
+#   bash benchmarks/gpu_checks.sh [OUT]        # OUT: $OUT, else ./gpu_results
+#
+# Steps, each under its own time limit (a step that overruns is killed and the next one runs):
+#   1. egl_speed   benchmarks/egl_speed.py --paper-size: naive / K-copies / exact vmap and hooks /
+#                  probes / "1 fwd + K bwd" bound, and rank agreement on a briefly trained model
+#   2. affinity    benchmarks/affinity_scale.py: |U| = 10^6, |L| = 10^5, 256-d, chunked on the GPU
+#   3. train       benchmarks/pose_train.py --sizes paper: plain fp32 loop vs the project's
+#                  (bf16 autocast + channels_last), images/s
+#   4. al_cycle    benchmarks/al_cycle.py: one paper-size AL cycle (egl++ exact and random),
+#                  phase timings to extrapolate the paper experiment from
+# Writes egl_speed_gpu.json, affinity_scale_gpu.json, pose_train_gpu.json, al_cycle_gpu.json,
+# gpu_checks.log (every step's output) and summary.json (exit code and seconds of each step):
+# six files, within what the device tool brings back (8).
+#
+# Needs: PyTorch with CUDA, numpy, scipy, typer, rich, pyyaml, matplotlib (all in the device
+# image); eglpp runs from ./src (no install). openTSNE, used only by the explain figure of the
+# AL cycle, is installed from ./.whl when carried there (see /work/.library/device/README.md);
+# without it that figure fails and so does step 4.
+set -u
+OUT=${1:-${OUT:-gpu_results}}
+mkdir -p "$OUT"
+LOG="$OUT/gpu_checks.log"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+PY=${PYTHON:-python3}
+if ls .whl/*.whl >/dev/null 2>&1; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$LOG" 2>&1
+$PY -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" >>"$LOG" 2>&1
+
+STEPS=()
+step() {  # step NAME LIMIT_S COMMAND...
+  local name=$1 limit=$2
+  shift 2
+  echo "=== $name (limit ${limit} s): $*" | tee -a "$LOG"
+  local t0=$SECONDS
+  timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$LOG"
+  local rc=${PIPESTATUS[0]}
+  echo "=== $name: exit $rc after $((SECONDS - t0)) s" | tee -a "$LOG"
+  STEPS+=("\"$name\": {\"exit\": $rc, \"seconds\": $((SECONDS - t0))}")
+}
+
+step egl_speed 170 $PY benchmarks/egl_speed.py --paper-size --device cuda \
+  --pool 32 --rank-pool 96 --labelled 256 --batch-sizes 4,16 \
+  --train-images 1024 --train-epochs 4 --skip-affinity --out "$OUT/egl_speed_gpu.json"
+step affinity 100 $PY benchmarks/affinity_scale.py --device cuda \
+  --unlabelled 1000000 --labelled 100000 --chunk-size 4096 --skip-opentsne \
+  --out "$OUT/affinity_scale_gpu.json"
+step train 90 $PY benchmarks/pose_train.py --device cuda --sizes paper \
+  --images 1024 --batch-size 32 --epochs 2 --out "$OUT/pose_train_gpu.json"
+step al_cycle 170 $PY benchmarks/al_cycle.py --device cuda --preset paper \
+  --strategies egl++,random --n-pool 1500 --initial 500 --budget 250 --n-test 300 \
+  --base-epochs 3 --cycle-epochs 2 --run-dir /tmp/al_cycle --out "$OUT/al_cycle_gpu.json"
+
+(IFS=,; echo "{${STEPS[*]}}") >"$OUT/summary.json"
+cat "$OUT/summary.json"

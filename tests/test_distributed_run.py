@@ -1,0 +1,88 @@
+"""``eglpp run`` under torchrun (2 CPU processes) selects what one process selects; the probe
+estimator runs in the loop."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from test_distributed import _torchrun
+
+from eglpp.loop import run_experiment
+from eglpp.pose.experiment import config_from_dict, preset
+
+MICRO = {
+    "strategies": ["egl++"],
+    "runs": 1,
+    "cycles": 2,
+    "budget": 5,
+    "initial": 12,
+    "n_pool": 40,
+    "n_test": 12,
+    "input_size": 32,
+    "batch_size": 8,  # 28 unlabelled: shards of 16 and 12 rows
+    "model": {"n_stacks": 1, "channels": 8, "depth": 2},
+    "base_train": {"epochs": 2, "batch_size": 8},
+    "cycle_train": {"epochs": 1, "batch_size": 8},
+    "strategy": {"k": 4, "perplexity": 2.0},
+}
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def _selections(out: Path) -> dict[str, dict[str, np.ndarray]]:
+    found = {}
+    for path in sorted(out.glob("run-*/*/cycle-*/selection.npz")):
+        with np.load(path) as z:
+            found[str(path.relative_to(out))] = {k: z[k] for k in ("query_indices", "scores")}
+    return found
+
+
+def test_torchrun_two_processes_select_like_one(tmp_path):
+    config = tmp_path / "micro.yaml"
+    config.write_text(yaml.safe_dump(MICRO))
+    sharded = tmp_path / "sharded"
+    proc = _torchrun(
+        2,
+        "-m",
+        "eglpp.cli",
+        "run",
+        "--preset",
+        "tiny",
+        "--config",
+        str(config),
+        "--out",
+        str(sharded),
+    )
+    assert proc.stdout.count("eglpp run") == 1  # only rank 0 prints
+    single = tmp_path / "single"
+    results = run_experiment(config_from_dict(MICRO, base=preset("tiny")), single, log=_quiet)
+    found, expected = _selections(sharded), _selections(single)
+    assert sorted(found) == sorted(expected) and len(found) == 2
+    for name, sel in expected.items():
+        assert found[name]["query_indices"].tolist() == sel["query_indices"].tolist()
+        np.testing.assert_allclose(found[name]["scores"], sel["scores"], rtol=1e-6)
+    assert json.loads((sharded / "results.json").read_text())["scores"] == results["scores"]
+    assert not list(sharded.glob("**/*.tmp")) and (sharded / "table.md").exists()
+
+
+def test_loop_runs_with_the_probe_estimator(tmp_path):
+    cfg = config_from_dict(
+        {**MICRO, "cycles": 1, "strategy": {**MICRO["strategy"], "estimator": "probes"}},
+        base=preset("tiny"),
+    )
+    results = run_experiment(cfg, tmp_path, log=_quiet)
+    assert len(results["scores"]["egl++"][0]) == 2
+    with np.load(tmp_path / "run-00" / "egl++" / "cycle-01" / "selection.npz") as z:
+        scores, query = z["scores"], z["query_indices"]
+        assert "detail_gradnorms" not in z.files  # the probes give one estimate per image
+    assert scores.shape == (28,) and np.isfinite(scores).all() and (scores > 0).all()
+    assert len(set(query.tolist())) == 5
+
+
+def test_bad_estimator_is_named():
+    with pytest.raises(ValueError, match="estimator"):
+        config_from_dict({"strategy": {"estimator": "guess"}}, base=preset("tiny"))
