@@ -16,9 +16,13 @@
 # six files, within what the device tool brings back (8).
 #
 # Needs: PyTorch with CUDA, numpy, scipy, typer, rich, pyyaml, matplotlib (all in the device
-# image); eglpp runs from ./src (no install). openTSNE, used only by the explain figure of the
-# AL cycle, is installed from ./.whl when carried there (see /work/.library/device/README.md);
-# without it that figure fails and so does step 4.
+# image); eglpp runs from ./src (no install). openTSNE, used by the explain figure of the AL
+# cycle, is not in the image: without it step 4 fails. Fetch its wheel here first, then carry it:
+#   echo /.whl/ >> .git/info/exclude
+#   python -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 -d .whl openTSNE==1.0.4
+# and call the device tool with  command="bash benchmarks/gpu_checks.sh", carry=[".whl"],
+# timeout_s=600.
 set -u
 OUT=${1:-${OUT:-gpu_results}}
 mkdir -p "$OUT"
