@@ -94,3 +94,4 @@ def test_atomic_io_roundtrip_and_corruption(tmp_path):
     with pytest.raises(StateFileError, match="b.npy"):
         load_npy(tmp_path / "b.npy")
     assert not list(tmp_path.glob(".*.tmp"))
+    assert (tmp_path / "a.json").stat().st_mode & 0o044  # readable by others, like open()
