@@ -128,7 +128,7 @@ class ExperimentConfig:
         return [self.n_base + self.initial + c * self.budget for c in range(self.cycles + 1)]
 
 
-_QUICK_TRAIN = TrainConfig(epochs=8, batch_size=16, lr=1e-3, optimizer="adam")
+_QUICK_TRAIN = TrainConfig(epochs=8, batch_size=16, lr=1e-3, optimizer="adam", sigma=1.5)
 PRESETS: dict[str, ExperimentConfig] = {
     # ≤ 1 minute on 2 CPU cores: a smoke test, not a result.
     "tiny": ExperimentConfig(
@@ -145,18 +145,18 @@ PRESETS: dict[str, ExperimentConfig] = {
         strategy=StrategyConfig(k=5, perplexity=3.0, ll_head_epochs=2),
     ),
     # ≤ 10 minutes on 2 CPU cores: 64-px images, a 2-stack 32-channel hourglass, a pool of
-    # 600, 3 runs × 3 cycles × 50 images, 10 neighbours; see the README for what it trades away.
+    # 800, 3 runs × 3 cycles × 100 images, 10 neighbours; see the README for what it trades away.
     "quick": ExperimentConfig(
         runs=3,
         cycles=3,
-        budget=50,
-        initial=100,
-        n_pool=600,
+        budget=100,
+        initial=200,
+        n_pool=800,
         n_test=300,
         input_size=64,
         model=HourglassConfig(n_stacks=2, channels=32, depth=3),
-        base_train=replace(_QUICK_TRAIN, epochs=30, schedule="cosine"),
-        cycle_train=replace(_QUICK_TRAIN, epochs=5),
+        base_train=replace(_QUICK_TRAIN, epochs=40, lr=2e-3, schedule="cosine"),
+        cycle_train=replace(_QUICK_TRAIN, epochs=6),
         strategy=StrategyConfig(k=10, perplexity=7.0, ll_head_epochs=5),
     ),
     # The paper's protocol: 1000 initial + 5 cycles × 1000, 5 runs, 2-stack 256-channel
