@@ -159,7 +159,7 @@ def _strategy_cycles(cfg, data, paths, r, name, base_model, initial, log) -> lis
     model = copy.deepcopy(base_model)
     aux = strategy.auxiliary(model.feature_channels())
     aux_ready = False
-    previous: Path | None = paths.base(r) / "model.pt"
+    previous = paths.base(r) / "model.pt"
     values = []
     for c in range(1, cfg.cycles + 1):
         cdir = paths.cycle(r, name, c)
@@ -171,7 +171,7 @@ def _strategy_cycles(cfg, data, paths, r, name, base_model, initial, log) -> lis
             previous = cdir / "model.pt"
             aux_ready = aux is not None
             continue
-        if previous != paths.base(r) / "model.pt" or c > 1:
+        if c > 1:  # cycle 1 starts from the base model already in memory
             load_checkpoint(previous, model, aux=aux if aux_ready else None)
         if aux is not None and not aux_ready:  # fit the head on the frozen base model
             seed = stable_seed(cfg.seed, r, name, "aux")
