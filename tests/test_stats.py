@@ -30,6 +30,10 @@ def test_paired_pvalue_is_one_tailed_ttest_rel():
     assert paired_pvalue(a, b, True) == pytest.approx(full.pvalue / 2)
     assert paired_pvalue(a, b, False) == pytest.approx(1 - full.pvalue / 2)
     assert math.isnan(paired_pvalue(a[:1], b[:1], True))
+    # every pair differs by the same amount (up to rounding): the t-test is undefined
+    c = np.array([0.1 + 0.2, 0.7, 0.25])
+    assert math.isnan(paired_pvalue(c, c - 0.05, True))
+    assert math.isnan(paired_pvalue(c, c, True))
 
 
 def test_hand_worked_pvalue():

@@ -72,8 +72,9 @@ def validate_results(results: dict[str, Any], source: str = "results") -> dict[s
 def paired_pvalue(reference: np.ndarray, other: np.ndarray, higher_is_better: bool) -> float:
     """One-tailed paired t-test p-value that ``reference`` beats ``other`` (pairs = runs).
 
-    Returns NaN with fewer than two pairs or when every difference is identical (scipy's
-    convention for a zero-variance sample).
+    Returns NaN with fewer than two pairs or when every difference is the same (up to
+    floating-point rounding): the t statistic is then undefined, and scipy would report a
+    p-value of 0 or 1 from rounding noise alone.
 
     >>> round(paired_pvalue(np.array([2., 3., 4.]), np.array([1., 1.5, 3.5]), True), 4)
     0.0755
@@ -83,6 +84,10 @@ def paired_pvalue(reference: np.ndarray, other: np.ndarray, higher_is_better: bo
     if reference.shape != other.shape:
         raise ValueError(f"paired samples differ in shape: {reference.shape} vs {other.shape}")
     if reference.size < 2:
+        return math.nan
+    diff = reference - other
+    scale = max(float(np.abs(reference).max()), float(np.abs(other).max()), 1e-300)
+    if np.ptp(diff) <= 1e-12 * scale:  # zero-variance differences: no t-test
         return math.nan
     alternative = "greater" if higher_is_better else "less"
     with np.errstate(all="ignore"):
