@@ -90,3 +90,21 @@ def test_other_strategies(world, tmp_path, strategy):
     assert "nearest_1" in rows[0] and float(rows[0]["distance_1"]) >= 0
     sel = json.loads((tmp_path / "selection_coco.json").read_text())
     assert all(a["num_keypoints"] == 0 for a in sel["annotations"])
+
+
+def test_eglpp_train_reads_a_coco_labelled_set(world, tmp_path):
+    """`eglpp train merged.json` retrains from what `eglpp import` writes (COCO keypoints)."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "eglpp.cli", "train", str(world["labelled"]), "--stacks", "1",
+         "--channels", "8", "--depth", "2", "--input-size", "32", "--epochs", "1",
+         "--val-fraction", "0", "--threads", "1", "--no-progress", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "train.json").read_text())
+    assert summary["n_train"] + summary["n_test"] == 16 and summary["n_test"] == 2
+    assert (tmp_path / "model.pt").is_file()

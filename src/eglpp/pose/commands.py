@@ -77,6 +77,15 @@ def _real(name: str, root: Path, args: dict) -> tuple[Dataset, Dataset | None, D
 
         load = load_lsp if name == "lsp" else load_lspet
         train_ann, test_ann, metric = load(root, "train"), load(root, "test"), "pck"
+    elif name == "coco":  # e.g. the labelled set merged by `eglpp import`
+        from eglpp.practitioner.labelled import load_labelled
+
+        ann = load_labelled(root).annotations
+        if len(ann) < 2:
+            raise typer.BadParameter(f"{root}: {len(ann)} people; need at least 2 to hold one out")
+        perm = np.random.default_rng(args["seed"] + 1).permutation(len(ann))
+        n_test = max(1, round(0.1 * len(ann)))  # a seeded 10% test split
+        train_ann, test_ann, metric = ann.subset(perm[n_test:]), ann.subset(perm[:n_test]), "pck"
     elif name == "mpii":
         from eglpp.pose.datasets.mpii import load_mpii_json, load_mpii_mat
 
@@ -101,7 +110,15 @@ def _real(name: str, root: Path, args: dict) -> tuple[Dataset, Dataset | None, D
 
 def _guess(path: Path) -> str:
     """Dataset name of an annotation path: LSP/LSPET by the joints array layout, else MPII."""
-    if path.suffix == ".json" or path.name.startswith("mpii"):
+    if path.suffix == ".json":
+        import json
+
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(f"{path}: not a readable JSON file ({exc})") from exc
+        return "coco" if isinstance(doc, dict) and "categories" in doc else "mpii"
+    if path.name.startswith("mpii"):
         return "mpii"
     if path.is_dir() and (path / "mpii_human_pose_v1_u12_1.mat").is_file():
         return "mpii"
@@ -117,7 +134,9 @@ def _guess(path: Path) -> str:
 
 def train(
     dataset: str = typer.Argument(
-        "synthetic", help="synthetic | lsp | lspet | mpii | a path to annotations"
+        "synthetic",
+        help="synthetic | lsp | lspet | mpii | a path to annotations (LSP/LSPET joints.mat, "
+        "MPII .mat/.json, or COCO keypoints .json: 10% held out as the test set)",
     ),
     data_root: Path | None = typer.Option(None, help="Folder or file of a real dataset."),
     valid_images: Path | None = typer.Option(None, help="MPII: file of validation image names."),
@@ -151,6 +170,8 @@ def train(
     Example: eglpp train synthetic --n-train 500 --epochs 5 --threads 1 --out runs/train
 
     Real data: eglpp train lsp --data-root /data/leeds --device cuda --out runs/lsp
+
+    After `eglpp import`: eglpp train labelled2.json --input-size 64 --out runs/retrain
     """
     args = dict(locals())
     if threads:
