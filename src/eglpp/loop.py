@@ -38,12 +38,13 @@ from eglpp.io import (
     load_npy,
     read_json,
 )
+from eglpp.pose.checkpoint import load_checkpoint, save_checkpoint
 from eglpp.pose.data import PoseData, build_data, stable_seed
 from eglpp.pose.distributed_run import cycle_pool_inputs
 from eglpp.pose.experiment import ExperimentConfig, config_from_dict, config_to_dict
 from eglpp.pose.hourglass import StackedHourglass
 from eglpp.pose.scoring import fit_auxiliary, labelled_set
-from eglpp.pose.train import evaluate, fit, load_checkpoint, save_checkpoint
+from eglpp.pose.train import evaluate, fit
 from eglpp.strategies import make_strategy
 
 __all__ = ["run_experiment", "collect_results", "RunPaths"]

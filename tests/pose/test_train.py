@@ -8,6 +8,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from eglpp.io import StateFileError
+from eglpp.pose.checkpoint import load_checkpoint, load_model, save_checkpoint
 from eglpp.pose.heatmaps import flip_joints
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.pose.skeleton import LSP, Skeleton
@@ -15,10 +16,7 @@ from eglpp.pose.train import (
     TrainConfig,
     evaluate,
     fit,
-    load_checkpoint,
-    load_model,
     predict,
-    save_checkpoint,
 )
 
 

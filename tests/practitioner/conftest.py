@@ -8,11 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
+from eglpp.pose.checkpoint import save_checkpoint
 from eglpp.pose.datasets.base import ImagePoseDataset
 from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.pose.skeleton import LSP
-from eglpp.pose.train import TrainConfig, fit, save_checkpoint
+from eglpp.pose.train import TrainConfig, fit
 from eglpp.practitioner.coco import coco_category, coco_to_annotations, crop_to_bbox, read_coco
 
 SIZE = 32

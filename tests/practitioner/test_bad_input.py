@@ -7,10 +7,10 @@ import torch
 from conftest import SIZE
 
 from eglpp.io import StateFileError
+from eglpp.pose.checkpoint import save_checkpoint
 from eglpp.pose.datasets.base import AnnotationError
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.pose.skeleton import LSP, MPII
-from eglpp.pose.train import save_checkpoint
 from eglpp.practitioner.coco import match_skeleton, read_coco
 from eglpp.practitioner.commands import run_select
 from eglpp.practitioner.merge import merge_annotations

@@ -76,8 +76,8 @@ def test_learning_loss_needs_a_checkpoint_with_its_head(world, tmp_path):
         run_select(world["checkpoint"], world["labelled"], world["pool"], tmp_path,
                    SelectConfig(budget=3, strategy="learning-loss", input_size=SIZE),
                    progress=False, log=_quiet)  # fmt: skip
+    from eglpp.pose.checkpoint import load_model
     from eglpp.pose.hourglass import StackedHourglass
-    from eglpp.pose.train import load_model
 
     channels = load_model(world["checkpoint"]).feature_channels()
     aux = make_strategy("learning-loss").auxiliary(channels)

@@ -24,7 +24,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
-from eglpp.io import StateFileError, atomic_torch_save, torch_load
+from eglpp.pose.checkpoint import save_checkpoint
 from eglpp.pose.heatmaps import (
     decode_heatmaps,
     flip_heatmaps,
@@ -41,7 +41,7 @@ from eglpp.pose.heatmaps import (
     heatmap_to_input,
     input_to_heatmap,
 )
-from eglpp.pose.hourglass import STRIDE, HourglassConfig, StackedHourglass
+from eglpp.pose.hourglass import STRIDE, StackedHourglass
 from eglpp.pose.metrics import pck, pckh_mean_joints, torso_size
 
 __all__ = [
@@ -51,9 +51,6 @@ __all__ = [
     "fit",
     "predict",
     "evaluate",
-    "save_checkpoint",
-    "load_checkpoint",
-    "load_model",
 ]
 
 
@@ -486,71 +483,3 @@ def evaluate(
         "per_joint": dict(zip(skeleton.joints, res.per_joint.tolist(), strict=True)),
         "n": len(preds.joints),
     }
-
-
-# --- checkpoints -------------------------------------------------------------------------
-
-_FORMAT = "eglpp.pose.hourglass/1"
-
-
-def save_checkpoint(
-    path: str | Path,
-    model: StackedHourglass,
-    *,
-    aux: nn.Module | None = None,
-    extra: dict | None = None,
-) -> Path:
-    """Write the state dicts, the HourglassConfig as a plain dict and ``extra`` atomically."""
-    cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}  # noqa: E731
-    payload = {
-        "format": _FORMAT,
-        "config": asdict(model.config),
-        "model": cpu(model),
-        "aux": None if aux is None else cpu(aux),
-        "extra": dict(extra or {}),
-    }
-    return atomic_torch_save(path, payload)
-
-
-def _read(path: str | Path) -> dict:
-    payload = torch_load(path)
-    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise StateFileError(f"{path}: not an eglpp hourglass checkpoint (format {_FORMAT})")
-    return payload
-
-
-def load_checkpoint(
-    path: str | Path, model: StackedHourglass, *, aux: nn.Module | None = None
-) -> dict:
-    """Load weights saved by :func:`save_checkpoint` into ``model`` (and ``aux``); returns extra.
-
-    Raises ValueError naming the differing fields when the checkpoint's architecture is not the
-    model's, and when ``aux`` is given but the checkpoint has none.
-    """
-    payload = _read(path)
-    mine = asdict(model.config)
-    if payload["config"] != mine:
-        diff = [
-            f"{k}: checkpoint {payload['config'].get(k)!r}, model {mine.get(k)!r}"
-            for k in sorted(set(mine) | set(payload["config"]))
-            if payload["config"].get(k) != mine.get(k)
-        ]
-        raise ValueError(f"{path}: checkpoint is of another architecture ({'; '.join(diff)})")
-    model.load_state_dict(payload["model"])
-    if aux is not None:
-        if payload["aux"] is None:
-            raise ValueError(f"{path}: checkpoint has no aux module weights")
-        aux.load_state_dict(payload["aux"])
-    return payload["extra"]
-
-
-def load_model(path: str | Path) -> StackedHourglass:
-    """Build a StackedHourglass from a checkpoint's stored config and load its weights."""
-    payload = _read(path)
-    try:
-        config = HourglassConfig(**payload["config"])
-    except TypeError as exc:
-        raise StateFileError(f"{path}: stored config is not a HourglassConfig ({exc})") from exc
-    model = StackedHourglass(config)
-    load_checkpoint(path, model)
-    return model

@@ -49,7 +49,7 @@ def _parse_params(params: list[str]) -> tuple[tuple[str, object], ...]:
 
 def _load(checkpoint: Path, strategy, labelled_skeleton):
     """The model (and the strategy's auxiliary module) from ``checkpoint``, checked."""
-    from eglpp.pose.train import load_checkpoint, load_model
+    from eglpp.pose.checkpoint import load_checkpoint, load_model
 
     if not checkpoint.is_file():
         raise FileNotFoundError(f"--checkpoint {checkpoint}: no such file")
