@@ -178,6 +178,37 @@ def test_probe_estimator_is_exact_over_all_sign_patterns():
     assert (low <= exact * (1 + 1e-5)).all() and (low > 0).all()
 
 
+@pytest.mark.parametrize("params", ["all", "conv_linear"])
+def test_probe_estimator_hooks_equals_vmap(params):
+    from eglpp.gradnorm_approx import expected_gradnorms
+
+    model, g = _model(8)
+    images, targets, weights = _data(g, B=3, K=4)
+    p = torch.rand(3, 4, generator=g)
+    signs = torch.randint(0, 2, (3, 2, 4), generator=g).float() * 2 - 1
+    by_vmap = expected_gradnorms(
+        model,
+        images,
+        targets,
+        weights,
+        p,
+        signs,
+        config=GradNormConfig(params=params),
+        loss_fn=_mse,
+    )
+    for k_chunk in (None, 2):  # all R + 1 cotangents in one backward, or two backwards
+        cfg = GradNormConfig(params=params, method="hooks", k_chunk=k_chunk)
+        by_hooks = expected_gradnorms(
+            model, images, targets, weights, p, signs, config=cfg, loss_fn=_mse
+        )
+        torch.testing.assert_close(by_hooks, by_vmap, rtol=1e-4, atol=0)
+    cfg = GradNormConfig(params=params, method="hooks")
+    mean_only = expected_gradnorms(
+        model, images, targets, weights, p, signs[:, :0], config=cfg, loss_fn=_mse
+    )
+    assert (mean_only < by_vmap).all()
+
+
 def test_expected_pair_gradnorms_matches_exact_in_expectation():
     from eglpp.gradnorm_approx import expected_pair_gradnorms
 

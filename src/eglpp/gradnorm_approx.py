@@ -69,33 +69,49 @@ def expected_gradnorms(
             f"{tuple(signs.shape)}"
         )
     loss_fn = loss_fn or _default_loss()
+    R = signs.shape[1]
+    args = (targets, weights.to(targets.dtype), p.to(targets.dtype), signs.to(targets.dtype))
+    total = args[2].sum(1)  # (B,)
+    if config.method == "hooks":
+        from eglpp.gradnorm_hooks import hook_cotangent_norms
+
+        def make(heatmaps: Tensor) -> Tensor:  # (B, S, J, h, w) -> (R + 1, B, S, J, h, w)
+            vecs = vmap(lambda h, *a: _probe_vectors(loss_fn, h[None], *a))(heatmaps, *args)
+            return vecs.transpose(0, 1).reshape(R + 1, *heatmaps.shape)
+
+        norms = hook_cotangent_norms(
+            model, images, make, params=config.params, m_chunk=config.k_chunk
+        )  # (R + 1, B)
+        return total * norms[0] + (norms[1:].mean(0) if R else 0.0)
     chosen, forward_one = functional_forward(model, images, config.params)
 
     def per_image(image: Tensor, tgt: Tensor, wgt: Tensor, pk: Tensor, eps: Tensor) -> Tensor:
         heatmaps, vjp_fn = vjp(lambda prm: forward_one(prm, image), chosen)
-        cots = cotangents(loss_fn, heatmaps, tgt, wgt).flatten(1)  # (K, n)
-        total = pk.sum()
-        mean = (pk @ cots) / total.clamp_min(1e-30)  # (n,)
-        probes = (eps * pk.sqrt()) @ (cots - mean)  # (R, n)
-        vecs = torch.cat([mean[None], probes]).reshape(-1, *heatmaps.shape)
-        (grads,) = vmap(vjp_fn)(vecs)
+        vecs = _probe_vectors(loss_fn, heatmaps, tgt, wgt, pk, eps)
+        (grads,) = vmap(vjp_fn)(vecs.reshape(-1, *heatmaps.shape))
         norms = sum(g.pow(2).flatten(1).sum(1) for g in grads.values())  # (R + 1,)
         spread = norms[1:].mean() if eps.shape[0] else norms.new_zeros(())
-        return total * norms[0] + spread
+        return pk.sum() * norms[0] + spread
 
     n_params = sum(t.numel() for t in chosen.values())
-    b_step, _ = config.chunks(B, signs.shape[1] + 1, n_params)
-    args = (
-        images,
-        targets,
-        weights.to(targets.dtype),
-        p.to(targets.dtype),
-        signs.to(targets.dtype),
-    )
+    b_step, _ = config.chunks(B, R + 1, n_params)
     with eval_mode(model):
         return torch.cat(
-            [vmap(per_image)(*(a[i : i + b_step] for a in args)) for i in range(0, B, b_step)]
+            [
+                vmap(per_image)(images[i : i + b_step], *(a[i : i + b_step] for a in args))
+                for i in range(0, B, b_step)
+            ]
         )
+
+
+def _probe_vectors(
+    loss_fn: LossFn, heatmaps: Tensor, tgt: Tensor, wgt: Tensor, pk: Tensor, eps: Tensor
+) -> Tensor:
+    """The mean cotangent ``c̄`` and the R probes ``Σ_k ε_rk √p_k d_k`` of one image: (R + 1, n)."""
+    cots = cotangents(loss_fn, heatmaps, tgt, wgt).flatten(1)  # (K, n)
+    mean = (pk @ cots) / pk.sum().clamp_min(1e-30)  # (n,)
+    probes = (eps * pk.sqrt()) @ (cots - mean)  # (R, n)
+    return torch.cat([mean[None], probes])
 
 
 def expected_pair_gradnorms(

@@ -27,6 +27,8 @@ times both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -34,7 +36,7 @@ from torch.func import vmap
 
 from eglpp.gradnorm import LossFn, _default_loss, cotangents, eval_mode, heatmaps_of
 
-__all__ = ["hook_gradnorms"]
+__all__ = ["hook_cotangent_norms", "hook_gradnorms"]
 
 _CONV_LINEAR = (nn.Conv2d, nn.Linear)
 _NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -94,6 +96,73 @@ def _layer_norms(m: nn.Module, a: Tensor, g: Tensor) -> Tensor:
     return out
 
 
+def hook_cotangent_norms(
+    model: nn.Module,
+    images: Tensor,
+    make_cotangents: Callable[[Tensor], Tensor],
+    *,
+    params: str = "all",
+    m_chunk: int | None = None,
+) -> Tensor:
+    """Squared norms ``‖J_bᵀ c_mb‖²`` (M, B) for M output cotangents per image, via hooks.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Conv2d, Linear and BatchNorm layers carry the covered parameters (see the module
+        docstring); it runs once, in eval mode, on ``images``.
+    images : Tensor (B, C, H, W)
+    make_cotangents : callable
+        ``make_cotangents(heatmaps (B, S, J, h, w)) -> (M, B, S, J, h, w)``: the vectors to pull
+        back through the network, computed from the (detached) output.
+    params : "all" or "conv_linear"
+    m_chunk : int, optional
+        Cotangents per image carried by one backward (memory: m_chunk × B × the activations of
+        the covered layers); all M at once by default.
+    """
+    if params not in ("all", "conv_linear"):
+        raise ValueError(f"hook_gradnorms: params must be 'all' or 'conv_linear', got {params!r}")
+    layers = _check_layers(model, params)
+    calls: list[tuple[nn.Module, Tensor, Tensor]] = []
+
+    def record(m, inputs, output):
+        calls.append((m, inputs[0].detach(), output))
+
+    handles = [m.register_forward_hook(record) for m in layers]
+    try:
+        with eval_mode(model), torch.enable_grad():
+            heatmaps = heatmaps_of(model(images))  # (B, S, J, h, w)
+    finally:
+        for h in handles:
+            h.remove()
+    if len({id(m) for m, _, _ in calls}) != len(calls):
+        raise ValueError("hook_gradnorms: a layer runs twice in forward (shared weights)")
+    cots = make_cotangents(heatmaps.detach())
+    if cots.dim() != heatmaps.dim() + 1 or cots.shape[1:] != heatmaps.shape:
+        raise ValueError(
+            f"make_cotangents must return (M, *{tuple(heatmaps.shape)}), got {tuple(cots.shape)}"
+        )
+    M, step = cots.shape[0], m_chunk or cots.shape[0]
+    norms = []
+    for s in range(0, M, step):
+        grads = torch.autograd.grad(
+            heatmaps,
+            [z for _, _, z in calls],
+            grad_outputs=cots[s : s + step],
+            is_grads_batched=True,
+            retain_graph=s + step < M,
+            allow_unused=True,
+        )
+        norms.append(
+            sum(
+                _layer_norms(m, a, g)
+                for (m, a, _), g in zip(calls, grads, strict=True)
+                if g is not None
+            )
+        )
+    return torch.cat(norms)  # (M, B)
+
+
 def hook_gradnorms(
     model: nn.Module,
     images: Tensor,
@@ -112,44 +181,12 @@ def hook_gradnorms(
     once (the forward is shared by all chunks). Layers must not be modified in place after
     they run (an in-place ReLU on a conv output would be differentiated at the wrong point).
     """
-    if params not in ("all", "conv_linear"):
-        raise ValueError(f"hook_gradnorms: params must be 'all' or 'conv_linear', got {params!r}")
     loss_fn = loss_fn or _default_loss()
-    layers = _check_layers(model, params)
-    calls: list[tuple[nn.Module, Tensor, Tensor]] = []
 
-    def record(m, inputs, output):
-        calls.append((m, inputs[0].detach(), output))
+    def make(heatmaps: Tensor) -> Tensor:
+        cots = vmap(lambda h, t, w: cotangents(loss_fn, h[None], t, w))(
+            heatmaps, targets, weights.to(targets.dtype)
+        )  # (B, K, 1, S, J, h, w)
+        return cots.squeeze(2).transpose(0, 1)  # (K, B, S, J, h, w)
 
-    handles = [m.register_forward_hook(record) for m in layers]
-    try:
-        with eval_mode(model), torch.enable_grad():
-            heatmaps = heatmaps_of(model(images))  # (B, S, J, h, w)
-    finally:
-        for h in handles:
-            h.remove()
-    if len({id(m) for m, _, _ in calls}) != len(calls):
-        raise ValueError("hook_gradnorms: a layer runs twice in forward (shared weights)")
-    cots = vmap(lambda h, t, w: cotangents(loss_fn, h[None], t, w))(
-        heatmaps.detach(), targets, weights.to(targets.dtype)
-    )  # (B, K, 1, S, J, h, w)
-    cots = cots.squeeze(2).transpose(0, 1)  # (K, B, S, J, h, w)
-    K, step = cots.shape[0], k_chunk or cots.shape[0]
-    norms = []
-    for s in range(0, K, step):
-        grads = torch.autograd.grad(
-            heatmaps,
-            [z for _, _, z in calls],
-            grad_outputs=cots[s : s + step],
-            is_grads_batched=True,
-            retain_graph=s + step < K,
-            allow_unused=True,
-        )
-        norms.append(
-            sum(
-                _layer_norms(m, a, g)
-                for (m, a, _), g in zip(calls, grads, strict=True)
-                if g is not None
-            )
-        )
-    return torch.cat(norms).T  # (B, K)
+    return hook_cotangent_norms(model, images, make, params=params, m_chunk=k_chunk).T

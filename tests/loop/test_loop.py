@@ -124,6 +124,16 @@ def test_resume_refuses_another_config(reference_run):
         run_experiment(_cfg(budget=7), out, log=_quiet)
 
 
+def test_hooks_gradnorm_method_selects_as_vmap(reference_run, tmp_path):
+    out, _ = reference_run
+    strategy = {**MICRO["strategy"], "gradnorm_method": "hooks"}
+    run_experiment(_cfg(strategies=["egl++"], cycles=1, strategy=strategy), tmp_path, log=_quiet)
+    name = "run-00/egl++/cycle-01/selection.npz"
+    with np.load(out / name) as ref, np.load(tmp_path / name) as got:
+        assert got["query_indices"].tolist() == ref["query_indices"].tolist()
+        np.testing.assert_allclose(got["scores"], ref["scores"], rtol=1e-3)
+
+
 def test_bad_input_errors(tmp_path):
     with pytest.raises(ValueError, match="larger than the pool"):
         run_experiment(_cfg(budget=100), tmp_path / "a", log=_quiet)
@@ -135,6 +145,10 @@ def test_bad_input_errors(tmp_path):
         run_experiment(
             _cfg(dataset="lsp", data_root=str(tmp_path / "no-such-dir")), tmp_path / "d", log=_quiet
         )
+    with pytest.raises(ValueError, match="gradnorm_method must be 'vmap' or 'hooks'.*'ghost'"):
+        config_from_dict({"strategy": {"gradnorm_method": "ghost"}})
+    with pytest.raises(ValueError, match="'hooks' needs strategy.gradnorm"):
+        config_from_dict({"strategy": {"gradnorm_method": "hooks", "gradnorm": "last"}})
     with pytest.raises(ValueError, match="unknown key.*epochz"):
         config_from_dict({"base_train": {"epochz": 3}})
 

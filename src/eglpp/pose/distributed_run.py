@@ -70,6 +70,7 @@ def scoring_settings(cfg: ExperimentConfig, labelled_map: np.ndarray) -> dict:
         "device": cfg.device,
         "sigma": cfg.cycle_train.sigma,
         "gradnorm": cfg.strategy.gradnorm,
+        "gradnorm_method": cfg.strategy.gradnorm_method,
         "n_probes": cfg.strategy.n_probes,
         "probe_seed": stable_seed(cfg.seed, "probes", zlib.crc32(labelled.tobytes())),
     }

@@ -38,6 +38,9 @@ class StrategyConfig:
     label_source: str = "ground_truth"  # EGL++: neighbour labels, or "prediction"
     gradnorm: str = "all"  # EGL++: parameters of the exact norm: "all", "conv_linear" (the
     # paper's Goodfellow approximation, no batch-norm parameters) or "last" (last layer)
+    gradnorm_method: str = "vmap"  # EGL++: how the norms are computed: "vmap" (torch.func
+    # per-example gradients) or "hooks" (per-layer norms from activations × output gradients,
+    # no per-example gradient materialised; "all"/"conv_linear" only)
     estimator: str = "exact"  # EGL++: "exact" (K products per image) or "probes" (the
     # p-weighted mean cotangent + n_probes random-sign probes, eglpp.gradnorm_approx)
     n_probes: int = 4  # EGL++ with estimator="probes": probes per image
@@ -50,6 +53,15 @@ class StrategyConfig:
     ll_head_epochs: int = 10  # Learning Loss: epochs to fit the head on the base model
 
     def __post_init__(self) -> None:
+        if self.gradnorm_method not in ("vmap", "hooks"):
+            raise ValueError(
+                f"strategy.gradnorm_method must be 'vmap' or 'hooks', got {self.gradnorm_method!r}"
+            )
+        if self.gradnorm_method == "hooks" and self.gradnorm not in ("all", "conv_linear"):
+            raise ValueError(
+                "strategy.gradnorm_method 'hooks' needs strategy.gradnorm 'all' or 'conv_linear', "
+                f"got {self.gradnorm!r}"
+            )
         if self.estimator not in ("exact", "probes"):
             raise ValueError(
                 f"strategy.estimator must be 'exact' or 'probes', got {self.estimator!r}"

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, RandomSampler, Subset
 
+from eglpp.gradnorm import GradNormConfig
 from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
 from eglpp.pose.train import Predictions, predict
@@ -135,6 +136,7 @@ def pool_inputs(
     device: str | torch.device = "cpu",
     sigma: float = 1.0,
     gradnorm: str = "all",
+    gradnorm_method: str = "vmap",
     cache: LabelledCache | None = None,
     n_probes: int = 4,
     probe_seed: int = 0,
@@ -153,6 +155,8 @@ def pool_inputs(
         σ of the labelled set's ground-truth target heatmaps (heatmap px).
     gradnorm : str
         Parameters of EGL++'s exact gradient norm (``GradNormConfig.params``).
+    gradnorm_method : str
+        ``GradNormConfig.method``: "vmap" (torch.func) or "hooks" (per-layer norms).
     cache : LabelledCache, optional
         Reuse the labelled set's embeddings and targets across calls (e.g. pool chunks); by
         default a fresh one for this call.
@@ -172,6 +176,7 @@ def pool_inputs(
         device=device,
         sigma=sigma,
         gradnorm=gradnorm,
+        gradnorm_method=gradnorm_method,
         cache=cache,
         always_predict=False,
         n_probes=n_probes,
@@ -190,6 +195,7 @@ def pool_inputs_and_predictions(
     device: str | torch.device = "cpu",
     sigma: float = 1.0,
     gradnorm: str = "all",
+    gradnorm_method: str = "vmap",
     cache: LabelledCache | None = None,
     always_predict: bool = True,
     n_probes: int = 4,
@@ -217,7 +223,8 @@ def pool_inputs_and_predictions(
         fields["predicted_loss"] = pred.aux
     if "embeddings" in needs:
         fields["embeddings_labelled"] = cache.embeddings()
-    kw = {"batch_size": batch_size, "device": device, "gradnorm": gradnorm}
+    kw = {"batch_size": batch_size, "device": device}
+    kw["config"] = GradNormConfig(params=gradnorm, method=gradnorm_method)
     if "pair_gradnorms" in needs:
         fields["pair_gradnorms"] = _gradnorm_fn(model, pool_set, cache, **kw)
     if "expected_gradnorms" in needs:
@@ -226,16 +233,13 @@ def pool_inputs_and_predictions(
     return PoolInputs(**fields), pred
 
 
-def _gradnorm_fn(
-    model, pool_set, cache: LabelledCache, *, batch_size, device, gradnorm: str, probes=None
-):
+def _gradnorm_fn(model, pool_set, cache: LabelledCache, *, batch_size, device, config, probes=None):
     """``pair_gradnorms(neighbours (U, K), label_source) -> (U, K)``, or, with ``probes =
     (n_probes, seed)``, ``expected_gradnorms(neighbours, p, label_source) -> (U,)``
     (``eglpp.gradnorm_approx``); rows sharded across torchrun processes, images streamed."""
     from eglpp.distributed import sharded_expected_pair_gradnorms, sharded_pair_gradnorms
-    from eglpp.gradnorm import GradNormConfig
 
-    kw = {"batch_size": batch_size, "device": device, "config": GradNormConfig(params=gradnorm)}
+    kw = {"batch_size": batch_size, "device": device, "config": config}
 
     def pair_gradnorms(neighbours: np.ndarray, label_source: str) -> np.ndarray:
         targets, weights = cache.targets(label_source)
