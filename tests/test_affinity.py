@@ -115,3 +115,31 @@ def test_bad_inputs_raise_clear_errors():
         tsne_affinities(np.zeros((2, 3)), np.zeros((0, 3)))
     with pytest.raises(ValueError, match="NaN"):
         tsne_affinities(np.full((2, 3), np.nan), np.zeros((4, 3)))
+
+
+@pytest.mark.parametrize("calibration", ["all", "neighbours"])
+def test_chunks_write_the_same_rows_as_one_chunk(calibration):
+    """Each chunk lands in its own rows of the preallocated outputs, whatever its size."""
+    zu, zl = _points(15, 23, 4).astype(np.float32), _points(16, 40, 4)
+    cfg = AffinityConfig(perplexity=4, k=6, calibration=calibration, n_calibration=12)
+    whole = tsne_affinities(zu, zl, AffinityConfig(**{**vars(cfg), "chunk_size": len(zu)}))
+    for chunk_size in (1, 5, 22):
+        a = tsne_affinities(zu, zl, AffinityConfig(**{**vars(cfg), "chunk_size": chunk_size}))
+        np.testing.assert_array_equal(a.neighbours, whole.neighbours)
+        for name in ("p", "beta", "sq_distances"):  # the matmul's rounding depends on its shape
+            np.testing.assert_allclose(getattr(a, name), getattr(whole, name), rtol=1e-12)
+    dense = cdist(zu.astype(np.float64), zl, "sqeuclidean")
+    np.testing.assert_array_equal(whole.neighbours, np.argsort(dense, axis=1)[:, :6])
+    np.testing.assert_allclose(whole.sq_distances, np.sort(dense, axis=1)[:, :6], atol=1e-9)
+    assert whole.p.flags.c_contiguous and whole.neighbours.dtype == np.int64
+
+
+def test_non_finite_row_in_a_later_chunk_is_reported():
+    zu = _points(17, 10, 3)
+    zu[8, 1] = np.inf
+    with pytest.raises(ValueError, match="embeddings_unlabelled contains NaN or infinite"):
+        tsne_affinities(zu, _points(18, 5, 3), AffinityConfig(k=2, chunk_size=3))
+    with pytest.raises(ValueError, match="embeddings_unlabelled contains NaN or infinite"):
+        nearest_labelled(zu, _points(18, 5, 3), 2, chunk_size=3)
+    with pytest.raises(ValueError, match="embeddings_labelled contains NaN"):
+        nearest_labelled(_points(19, 2, 3), np.full((3, 3), np.nan), 2)

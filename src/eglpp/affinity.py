@@ -18,11 +18,15 @@ the row's smallest distance subtracted, so that no row underflows.
 Calibration set (``calibration``):
 
 - ``"all"``: the normaliser of Eq. 13 runs over every labelled point, as the paper writes it;
-  rows are processed in chunks of unlabelled points, so memory is ``chunk_size × |L|``.
+  the bisection's cost grows with ``|U|·|L|``.
 - ``"neighbours"``: as Barnes-Hut t-SNE does, only the ``n_calibration`` nearest labelled points
-  (default ``max(k, ⌈3·perplexity⌉)``) enter the normaliser: cost and memory then grow with
-  ``|U|·n_calibration``, not ``|U|·|L|``; the points left out carry negligible mass when
+  (default ``max(k, ⌈3·perplexity⌉)``) enter the normaliser: the bisection's cost grows with
+  ``|U|·n_calibration``; the points left out carry negligible mass when
   ``n_calibration ≥ 3·perplexity``.
+
+Either way the unlabelled points are processed in chunks of ``chunk_size`` rows (converted to
+float64 one chunk at a time), each chunk written into outputs allocated once: the memory is the
+``(U, k)`` outputs plus ``chunk_size × |L|`` per chunk, never ``|U|·|L|``.
 
 The ``k`` most probable neighbours are kept (Eq. 12's top-k). Their probabilities sum to less
 than one; ``renormalise=True`` divides by that sum (then the score is an expectation over the
@@ -163,14 +167,39 @@ def calibrate_perplexity(
     return p / p.sum(dim=1, keepdim=True), beta
 
 
-def _as_embeddings(x: np.ndarray | torch.Tensor, name: str, device: torch.device) -> torch.Tensor:
-    t = torch.as_tensor(x)
-    if t.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n, C), got shape {tuple(t.shape)}")
-    t = t.to(device=device, dtype=torch.float64)
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return t
+def _embeddings(
+    embeddings_unlabelled: np.ndarray | torch.Tensor,
+    embeddings_labelled: np.ndarray | torch.Tensor,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The unlabelled embeddings as given (converted chunk by chunk), the labelled in float64.
+
+    ``zu`` is not copied (a numpy array is wrapped): a float64 copy of the whole pool would
+    grow with ``|U|``.
+    """
+    zu, zl = torch.as_tensor(embeddings_unlabelled), torch.as_tensor(embeddings_labelled)
+    for name, t in (("embeddings_unlabelled", zu), ("embeddings_labelled", zl)):
+        if t.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (n, C), got shape {tuple(t.shape)}")
+    if zu.shape[1] != zl.shape[1]:
+        raise ValueError(
+            f"embeddings_unlabelled has {zu.shape[1]} channels, embeddings_labelled {zl.shape[1]}"
+        )
+    if zl.shape[0] == 0:
+        raise ValueError("embeddings_labelled is empty: no labelled points to compare with")
+    zl = zl.to(device=device, dtype=torch.float64)
+    if not torch.isfinite(zl).all():
+        raise ValueError("embeddings_labelled contains NaN or infinite values")
+    return zu, zl
+
+
+def _chunks(zu: torch.Tensor, step: int, device: torch.device):
+    """Yield ``(start, stop, rows)``: each chunk of ``zu`` in float64 on ``device``, checked."""
+    for start in range(0, zu.shape[0], step):
+        rows = zu[start : start + step].to(device=device, dtype=torch.float64)
+        if not torch.isfinite(rows).all():
+            raise ValueError("embeddings_unlabelled contains NaN or infinite values")
+        yield start, start + rows.shape[0], rows
 
 
 def _chunk_rows(chunk_size: int | None, n_labelled: int) -> int:
@@ -183,6 +212,21 @@ def _sq_dist(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tens
     return d.add_((a * a).sum(1, keepdim=True)).clamp_min_(0.0)
 
 
+def _outputs(U: int, k: int) -> tuple[Affinities, Affinities]:
+    """Preallocated (U, k) outputs as numpy arrays and torch views of the same memory.
+
+    Every chunk is copied into them: nothing grows with the number of chunks, and no
+    concatenation doubles the outputs at the end.
+    """
+    arrays = Affinities(
+        neighbours=np.empty((U, k), dtype=np.int64),
+        p=np.empty((U, k)),
+        beta=np.empty(U),
+        sq_distances=np.empty((U, k)),
+    )
+    return arrays, Affinities(*(torch.from_numpy(a) for a in arrays))
+
+
 def nearest_labelled(
     embeddings_unlabelled: np.ndarray | torch.Tensor,
     embeddings_labelled: np.ndarray | torch.Tensor,
@@ -193,31 +237,20 @@ def nearest_labelled(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest labelled points of every unlabelled point, in chunks.
 
-    Returns ``(sq_distances (U, k) float64, neighbours (U, k) int64)``, nearest first; memory
-    is ``chunk_size × |L|`` whatever ``|U|``.
+    Returns ``(sq_distances (U, k) float64, neighbours (U, k) int64)``, nearest first; the
+    working memory is ``chunk_size × |L|`` whatever ``|U|``, besides the (U, k) outputs.
     """
     device = torch.device(device)
-    zu = _as_embeddings(embeddings_unlabelled, "embeddings_unlabelled", device)
-    zl = _as_embeddings(embeddings_labelled, "embeddings_labelled", device)
-    if zu.shape[1] != zl.shape[1]:
-        raise ValueError(
-            f"embeddings_unlabelled has {zu.shape[1]} channels, embeddings_labelled {zl.shape[1]}"
-        )
+    zu, zl = _embeddings(embeddings_unlabelled, embeddings_labelled, device)
     U, L = zu.shape[0], zl.shape[0]
-    if L == 0:
-        raise ValueError("embeddings_labelled is empty: no labelled points to compare with")
     k = min(k, L)
     zl_sq = (zl * zl).sum(1)
-    step = _chunk_rows(chunk_size, L)
-    dists, idx = [], []
-    for start in range(0, U, step):
-        d = _sq_dist(zu[start : start + step], zl, zl_sq)
-        val, ind = torch.topk(d, k, dim=1, largest=False, sorted=True)
-        dists.append(val.cpu())
-        idx.append(ind.cpu())
-    if not dists:
-        return np.zeros((0, k)), np.zeros((0, k), dtype=np.int64)
-    return torch.cat(dists).numpy(), torch.cat(idx).numpy().astype(np.int64)
+    out, views = _outputs(U, k)
+    for start, stop, rows in _chunks(zu, _chunk_rows(chunk_size, L), device):
+        val, ind = torch.topk(_sq_dist(rows, zl, zl_sq), k, dim=1, largest=False, sorted=True)
+        views.sq_distances[start:stop].copy_(val)
+        views.neighbours[start:stop].copy_(ind)
+    return out.sq_distances, out.neighbours
 
 
 def tsne_affinities(
@@ -250,64 +283,28 @@ def tsne_affinities(
     [[1, 0]]
     """
     dev = torch.device(device)
-    L = torch.as_tensor(embeddings_labelled).shape[0]
-    k = min(config.k, L) if L else config.k
-    if config.calibration == "neighbours":
-        n_cal = config.n_calibration or max(config.k, math.ceil(3 * config.perplexity))
-        d, nb = nearest_labelled(
-            embeddings_unlabelled,
-            embeddings_labelled,
-            max(n_cal, k),
-            chunk_size=config.chunk_size,
-            device=dev,
-        )
-        p, beta = calibrate_perplexity(
-            torch.as_tensor(d, device=dev),
-            config.perplexity,
-            tol=config.tol,
-            max_iter=config.max_iter,
-            entropy=config.entropy,
-        )
-        p, d, nb = p[:, :k].cpu().numpy(), d[:, :k], nb[:, :k]
-        beta = beta.cpu().numpy()
-    else:
-        p, beta, d, nb = _calibrate_all(embeddings_unlabelled, embeddings_labelled, k, config, dev)
-    if config.renormalise and p.size:
-        p = p / p.sum(axis=1, keepdims=True)
-    return Affinities(neighbours=nb, p=p, beta=beta, sq_distances=d)
-
-
-def _calibrate_all(
-    embeddings_unlabelled, embeddings_labelled, k: int, config: AffinityConfig, dev: torch.device
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Calibrate on every labelled point, chunk by chunk, and keep the top-k of each row."""
-    zu = _as_embeddings(embeddings_unlabelled, "embeddings_unlabelled", dev)
-    zl = _as_embeddings(embeddings_labelled, "embeddings_labelled", dev)
-    if zu.shape[1] != zl.shape[1]:
-        raise ValueError(
-            f"embeddings_unlabelled has {zu.shape[1]} channels, embeddings_labelled {zl.shape[1]}"
-        )
-    if zl.shape[0] == 0:
-        raise ValueError("embeddings_labelled is empty: no labelled points to compare with")
+    zu, zl = _embeddings(embeddings_unlabelled, embeddings_labelled, dev)
+    U, L = zu.shape[0], zl.shape[0]
+    k = min(config.k, L)
+    neighbours = config.calibration == "neighbours"  # calibrate on the n nearest only
+    n_cal = config.n_calibration or max(config.k, math.ceil(3 * config.perplexity))
+    n = min(max(n_cal, k), L)
     zl_sq = (zl * zl).sum(1)
-    step = _chunk_rows(config.chunk_size, zl.shape[0])
-    out_p, out_beta, out_d, out_nb = [], [], [], []
-    for start in range(0, zu.shape[0], step):
-        d = _sq_dist(zu[start : start + step], zl, zl_sq)
+    out, views = _outputs(U, k)
+    for start, stop, rows in _chunks(zu, _chunk_rows(config.chunk_size, L), dev):
+        d = _sq_dist(rows, zl, zl_sq)  # (chunk, L)
+        if neighbours:
+            d, ind = torch.topk(d, n, dim=1, largest=False, sorted=True)  # (chunk, n)
         p, beta = calibrate_perplexity(
             d, config.perplexity, tol=config.tol, max_iter=config.max_iter, entropy=config.entropy
         )
-        val, ind = torch.topk(d, k, dim=1, largest=False, sorted=True)
-        out_p.append(torch.gather(p, 1, ind).cpu())
-        out_beta.append(beta.cpu())
-        out_d.append(val.cpu())
-        out_nb.append(ind.cpu())
-    if not out_p:
-        z = np.zeros((0, k))
-        return z, np.zeros(0), z.copy(), np.zeros((0, k), dtype=np.int64)
-    return (
-        torch.cat(out_p).numpy(),
-        torch.cat(out_beta).numpy(),
-        torch.cat(out_d).numpy(),
-        torch.cat(out_nb).numpy().astype(np.int64),
-    )
+        if not neighbours:  # Eq. 13 over all of L, then the k nearest
+            d, ind = torch.topk(d, k, dim=1, largest=False, sorted=True)
+            p = torch.gather(p, 1, ind)
+        views.p[start:stop].copy_(p[:, :k])
+        views.beta[start:stop].copy_(beta)
+        views.sq_distances[start:stop].copy_(d[:, :k])
+        views.neighbours[start:stop].copy_(ind[:, :k])
+    if config.renormalise and out.p.size:
+        np.divide(out.p, out.p.sum(axis=1, keepdims=True), out=out.p)
+    return out
