@@ -4,10 +4,16 @@ Times ``eglpp.affinity.tsne_affinities`` (``calibration="neighbours"``: exact to
 then the bisection on those neighbours, as Barnes-Hut t-SNE does) against openTSNE's
 nearest-neighbour affinities for new points (``PerplexityBasedNN(labelled).to_new(unlabelled)``,
 exact brute-force and Annoy indexes), on clustered random 256-d embeddings. Each method runs in
-a fresh process, so its peak memory is its own: the resident-set high-water mark above the
-inputs on the CPU, ``torch.cuda.max_memory_allocated`` on a GPU. eglpp also runs at a tenth of
-|U| to show that its working memory does not grow with |U|·|L|; a dense |U|×|L| float64 matrix
-is given for comparison. The p(j|i) of both libraries are compared on the common neighbours,
+a fresh process, so its peak memory is its own. Once the libraries are imported and the inputs
+made, the process resets its resident-set high-water mark (Linux ``/proc/self/clear_refs``;
+elsewhere the growth of ``ru_maxrss``, a lower bound) and reports how far the peak rose above
+the resident set at that moment (``peak_rss_bytes_above_inputs``), what was still resident
+after the call (``rss_after_bytes_above_inputs``) and the size of the result
+(``output_bytes``: eglpp's (U, K) arrays, openTSNE's sparse matrix); on a GPU
+``peak_bytes_above_inputs`` is ``torch.cuda.max_memory_allocated`` above the inputs, on the CPU
+it is the resident-set peak. eglpp also runs at a tenth of |U| to show that its working memory
+(peak − outputs) does not grow with |U|·|L|; a dense |U|×|L| float64 matrix is given for
+comparison. The p(j|i) of both libraries are compared on the common neighbours,
 and each one's perplexity over the calibration neighbours is checked against the target.
 
 Issue 5's targets: CPU, |U| = 100,000, |L| = 10,000, within 2× of openTSNE; GPU, |U| = 10^6,
@@ -23,9 +29,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing as mp
 import os
 import platform
+import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -43,14 +51,42 @@ def _embeddings(n: int, seed: int) -> np.ndarray:
     return z
 
 
-def _peak_rss() -> int:
+def _status_bytes(field: str) -> int:
+    """``VmRSS`` (resident now) or ``VmHWM`` (its high-water mark) of this process, bytes."""
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
 
 
-def _reset_peak_rss() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
+def _maxrss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+class _PeakRSS:
+    """Resident-set growth of this process from ``start()`` to ``stop()``.
+
+    Linux lets a process reset its own high-water mark (``/proc/self/clear_refs``, 5): the peak
+    is then exact whatever the process did before. Elsewhere ``ru_maxrss`` cannot be reset, and
+    its growth is only a lower bound (zero when an earlier moment was higher).
+    """
+
+    def start(self) -> None:
+        gc.collect()
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            self.method = "VmHWM after clear_refs"
+            self.base = _status_bytes("VmRSS")
+        except OSError:
+            self.method = "ru_maxrss growth (lower bound)"
+            self.base = _maxrss_bytes()
+
+    def stop(self) -> dict:
+        exact = self.method.startswith("VmHWM")
+        peak = _status_bytes("VmHWM") if exact else _maxrss_bytes()
+        out = {"peak_rss_bytes_above_inputs": peak - self.base, "peak_rss_method": self.method}
+        if exact:
+            out["rss_after_bytes_above_inputs"] = _status_bytes("VmRSS") - self.base
+        return out
 
 
 def _perplexity(p: np.ndarray) -> float:
@@ -60,8 +96,17 @@ def _perplexity(p: np.ndarray) -> float:
 
 
 def _job(method: str, U: int, L: int, device: str, threads: int, chunk: int | None) -> dict:
-    """One measurement in this (fresh) process: seconds, peak memory, p for the first rows."""
+    """One measurement in this (fresh) process: seconds, peak memory, p for the first rows.
+
+    The libraries are imported and the inputs made before the measurement starts; the rows
+    compared between libraries are computed after it ends.
+    """
     import torch
+
+    from eglpp.affinity import AffinityConfig, tsne_affinities
+
+    if method != "eglpp":
+        from openTSNE.affinity import PerplexityBasedNN
 
     torch.set_num_threads(threads)
     zu, zl = _embeddings(U, 1), _embeddings(L, 2)
@@ -70,37 +115,37 @@ def _job(method: str, U: int, L: int, device: str, threads: int, chunk: int | No
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-    _reset_peak_rss()
-    base_rss = _peak_rss()
     name = torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine()
     out = {"method": method, "U": U, "L": L, "device": device, "device_name": name}
+    cfg = AffinityConfig(perplexity=PERPLEXITY, k=K, calibration="neighbours", chunk_size=chunk)
+    rss = _PeakRSS()
+    rss.start()
     t0 = time.perf_counter()
     if method == "eglpp":
-        from eglpp.affinity import AffinityConfig, tsne_affinities
-
-        cfg = AffinityConfig(perplexity=PERPLEXITY, k=K, calibration="neighbours", chunk_size=chunk)
         aff = tsne_affinities(zu, zl, cfg, device=device)
         if cuda:
             torch.cuda.synchronize()
-        nb, p = aff.neighbours, aff.p
-        n_cal = int(np.ceil(3 * PERPLEXITY))  # the calibration set: the 60 nearest
-        head = tsne_affinities(zu[:1000], zl, replace(cfg, k=n_cal), device=device).p
+        out["output_bytes"] = sum(a.nbytes for a in aff)
     else:
-        from openTSNE.affinity import PerplexityBasedNN
-
         index = PerplexityBasedNN(
             zl, perplexity=PERPLEXITY, method=method, n_jobs=threads, random_state=0
         )
         out["index_seconds"] = time.perf_counter() - t0
         P = index.to_new(zu, perplexity=PERPLEXITY).tocsr()
-        rows = P[:1000].toarray()
-        head = rows
-        nb = np.argsort(-rows, axis=1)[:, :K]
-        p = np.take_along_axis(rows, nb, 1)
+        out["output_bytes"] = P.data.nbytes + P.indices.nbytes + P.indptr.nbytes
     out["seconds"] = time.perf_counter() - t0
+    out.update(rss.stop())
     out["peak_bytes_above_inputs"] = (
-        torch.cuda.max_memory_allocated() - base if cuda else _peak_rss() - base_rss
+        torch.cuda.max_memory_allocated() - base if cuda else out["peak_rss_bytes_above_inputs"]
     )
+    if method == "eglpp":
+        nb, p = aff.neighbours, aff.p
+        n_cal = int(np.ceil(3 * PERPLEXITY))  # the calibration set: the 60 nearest
+        head = tsne_affinities(zu[:1000], zl, replace(cfg, k=n_cal), device=device).p
+    else:
+        head = P[:1000].toarray()
+        nb = np.argsort(-head, axis=1)[:, :K]
+        p = np.take_along_axis(head, nb, 1)
     out["perplexity_head"] = [_perplexity(row) for row in np.asarray(head)]
     out["neighbours_head"] = np.asarray(nb[:1000]).tolist()
     out["p_head"] = np.asarray(p[:1000]).tolist()
@@ -114,7 +159,8 @@ def _run(method, U, L, args) -> dict:
         row = job.result()
     print(
         f"{method:<10} U={U:>8} L={L:>7}  {row['seconds']:8.2f} s  "
-        f"peak {row['peak_bytes_above_inputs'] / 2**20:9.1f} MiB above the inputs",
+        f"peak {row['peak_bytes_above_inputs'] / 2**20:8.1f} MiB above the inputs "
+        f"(outputs {row['output_bytes'] / 2**20:6.1f} MiB)",
         flush=True,
     )
     return row
