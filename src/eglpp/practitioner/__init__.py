@@ -4,5 +4,7 @@ Modules: :mod:`~eglpp.practitioner.coco` (COCO keypoints read/write with validat
 :mod:`~eglpp.practitioner.labelled` (labelled set in any format), :mod:`~eglpp.practitioner.pool`
 (streamed pool from a folder or a list), :mod:`~eglpp.practitioner.select` (chunked, resumable
 scoring), :mod:`~eglpp.practitioner.outputs` (CSV, COCO, contact sheet),
-:mod:`~eglpp.practitioner.merge` (``eglpp import``), :mod:`~eglpp.practitioner.commands`.
+:mod:`~eglpp.practitioner.chunks` (the chunk files), :mod:`~eglpp.practitioner.settings`
+(checkpoint, flag and output-folder settings), :mod:`~eglpp.practitioner.merge` (``eglpp
+import``), :mod:`~eglpp.practitioner.commands`.
 """

@@ -11,40 +11,7 @@ from pathlib import Path
 
 import typer
 
-__all__ = ["select", "import_annotations", "run_select", "checkpoint_settings"]
-
-
-def checkpoint_settings(checkpoint: Path) -> dict:
-    """``input_size`` and ``sigma`` of the training that wrote ``checkpoint``, where recorded:
-    ``train.json`` beside it (``eglpp train``) or an ``eglpp run`` ``config.json`` above it."""
-    from eglpp.io import read_json
-
-    found: dict = {}
-    train_json = checkpoint.parent / "train.json"
-    if train_json.is_file():
-        data = read_json(train_json)
-        found["input_size"] = (data.get("options") or {}).get("input_size")
-        found["sigma"] = (data.get("train") or {}).get("sigma")
-    else:
-        for folder in list(checkpoint.resolve().parents)[:4]:
-            if (folder / "config.json").is_file():
-                data = read_json(folder / "config.json")
-                found["input_size"] = data.get("input_size")
-                found["sigma"] = (data.get("cycle_train") or {}).get("sigma")
-                break
-    return {k: v for k, v in found.items() if v is not None}
-
-
-def _parse_params(params: list[str]) -> tuple[tuple[str, object], ...]:
-    import yaml
-
-    pairs = []
-    for p in params:
-        if "=" not in p:
-            raise ValueError(f"--param {p!r}: expected NAME=VALUE, e.g. --param k=10")
-        name, value = p.split("=", 1)
-        pairs.append((name.strip().replace("-", "_"), yaml.safe_load(value)))
-    return tuple(pairs)
+__all__ = ["select", "import_annotations", "run_select"]
 
 
 def _load(checkpoint: Path, strategy, labelled_skeleton):
@@ -74,23 +41,32 @@ def _load(checkpoint: Path, strategy, labelled_skeleton):
 
 
 def run_select(
-    checkpoint, labelled, pool, out, config, *, images_root=None, progress=True, log=print
+    checkpoint,
+    labelled,
+    pool,
+    out,
+    config,
+    *,
+    images_root=None,
+    progress=True,
+    log=print,
+    warn=None,
 ):
-    """Library entry of ``eglpp select``; returns a summary dict (also ``OUT/summary.json``)."""
+    """Library entry of ``eglpp select``; returns a summary dict (also ``OUT/summary.json``).
+
+    ``log`` gets progress messages, ``warn`` (default ``log``) one line per pool image that
+    cannot be read and is skipped (all of them are listed in ``OUT/skipped.json``)."""
     from eglpp.io import atomic_write_json
     from eglpp.practitioner import outputs
     from eglpp.practitioner.labelled import load_labelled
     from eglpp.practitioner.pool import read_pool
     from eglpp.practitioner.select import choose, fingerprint, score_pool
-    from eglpp.strategies import STRATEGIES, make_strategy
+    from eglpp.practitioner.settings import check_estimator, estimator_of, strategy_params
+    from eglpp.strategies import make_strategy
 
-    checkpoint, out = Path(checkpoint), Path(out)
-    params = dict(config.hyperparameters)
-    fields = {f.name for f in dataclasses.fields(STRATEGIES.get(config.strategy, object))} if (
-        config.strategy in STRATEGIES) else set()  # fmt: skip
-    if "device" in fields:
-        params.setdefault("device", config.device)
-    strategy = make_strategy(config.strategy, **params)
+    checkpoint, out, warn = Path(checkpoint), Path(out), warn or log
+    strategy = make_strategy(config.strategy, **strategy_params(config))
+    check_estimator(out, config)
     lab = load_labelled(labelled, images_root=images_root, box_scale=config.box_scale)
     model, aux = _load(checkpoint, strategy, lab.annotations.skeleton)
     everything = read_pool(pool)
@@ -105,6 +81,7 @@ def run_select(
     fp = fingerprint(checkpoint, lab, candidates, config)
     partial = out / "partial" / fp
     partial.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "select_config.json", {**dataclasses.asdict(config), "fingerprint": fp})
     log(
         f"{len(candidates)} candidates ({len(everything) - len(candidates)} pool images already "
         f"labelled), {len(lab.annotations)} labelled people; scoring with {strategy.name}"
@@ -117,6 +94,16 @@ def run_select(
         if isinstance(exc, FileNotFoundError):
             raise
         raise ValueError(str(exc)) from exc
+    outputs.write_skipped(out, scored.skipped)
+    for s in scored.skipped:
+        where = "" if s["where"] == s["path"] else f" ({s['where']})"
+        warn(f"warning: skipped pool image {s['path']}{where}: {s['reason']}")
+    if scored.skipped and config.budget > len(scored.scores):
+        raise ValueError(
+            f"--budget {config.budget}: only {len(scored.scores)} of the {len(candidates)} "
+            f"candidates can be read ({len(scored.skipped)} skipped, listed in "
+            f"{out / 'skipped.json'})"
+        )
     query = choose(strategy, scored, config)
     nb, weight, kind = outputs.neighbours_of(scored, query, config.n_neighbours)
     outputs.write_tables(out, scored, query, nb, weight, kind, lab.names)
@@ -129,9 +116,11 @@ def run_select(
         "strategy": strategy.name,
         "hyperparameters": strategy.hyperparameters(),
         "n_candidates": len(candidates),
+        "n_skipped": len(scored.skipped),
+        "estimator": estimator_of(dataclasses.asdict(config)),
         "n_labelled": len(lab.annotations),
         "budget": config.budget,
-        "selected": [candidates.names[i] for i in query],
+        "selected": [scored.pool.names[i] for i in query],
         "chunks_reused": scored.reused,
         "chunks_computed": scored.computed,
         "fingerprint": fp,
@@ -153,6 +142,12 @@ def select(
         "egl++", help="random | coreset | multipeak | learning-loss | egl++"
     ),
     param: list[str] = typer.Option([], help="Strategy hyperparameter NAME=VALUE, repeatable."),
+    estimator: str = typer.Option(
+        "exact", help="EGL++ gradient norms: exact (K products per image) | probes (R + 1)."
+    ),
+    probes: int | None = typer.Option(
+        None, help="Random-sign probes R per image with --estimator probes [default: 4]."
+    ),
     input_size: int | None = typer.Option(None, help="Input px (default: from train.json)."),
     sigma: float | None = typer.Option(None, help="Label heatmap σ (default: from train.json)."),
     pre_annotate: str = typer.Option("predicted", help="selection_coco.json: predicted | empty"),
@@ -178,9 +173,12 @@ def select(
     import torch
 
     from eglpp.practitioner.select import SelectConfig
+    from eglpp.practitioner.settings import checkpoint_settings, parse_params
 
     if threads:
         torch.set_num_threads(threads)
+    if probes is not None and estimator != "probes":
+        raise ValueError(f"--probes {probes}: applies to --estimator probes only")
     found = checkpoint_settings(checkpoint)
     size = input_size or found.get("input_size")
     if size is None:
@@ -188,20 +186,23 @@ def select(
             f"--input-size is needed: no train.json beside {checkpoint} records the input size"
         )
     config = SelectConfig(
-        budget=budget, strategy=strategy, hyperparameters=_parse_params(param),
+        budget=budget, strategy=strategy, hyperparameters=parse_params(param),
         input_size=int(size), batch_size=batch_size, chunk_size=chunk_size, device=device,
         sigma=float(sigma or found.get("sigma", 1.0)), seed=seed, box_scale=box_scale,
         pre_annotate=pre_annotate, n_neighbours=neighbours, sheet_rows=sheet_rows,
+        estimator=estimator, n_probes=4 if probes is None else probes,
     )  # fmt: skip
     summary = run_select(
         checkpoint, labelled, pool, out, config, images_root=images_root, progress=progress,
-        log=typer.echo,
+        log=typer.echo, warn=lambda message: typer.echo(message, err=True),
     )  # fmt: skip
     typer.echo(
         f"selected {summary['budget']} of {summary['n_candidates']} with {summary['strategy']} "
         f"({summary['chunks_computed']} chunks scored, {summary['chunks_reused']} reused); "
         f"wrote {out}/selection.csv, selection_coco.json, contact_sheet.png"
     )
+    if summary["n_skipped"]:
+        typer.echo(f"skipped {summary['n_skipped']} unreadable pool images: {out}/skipped.json")
 
 
 def import_annotations(

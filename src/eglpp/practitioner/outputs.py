@@ -9,7 +9,9 @@
   correct in the tool) or no keypoints (``"empty"``, every joint v = 0), and the person box whose
   crop was scored (import it back unchanged and the crop is the same);
 - ``contact_sheet.png``: each selected image (predicted pose drawn) beside its neighbours
-  (annotated pose drawn).
+  (annotated pose drawn);
+- ``skipped.json``: the candidates whose image cannot be read (never scored nor selected), each
+  ``{"image", "path", "where", "reason"}``; ``[]`` when every image was read.
 """
 
 from __future__ import annotations
@@ -24,12 +26,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from eglpp.io import atomic_write_text  # noqa: E402
+from eglpp.io import atomic_write_json, atomic_write_text  # noqa: E402
 from eglpp.pose.datasets.transforms import crop_affine, person_box  # noqa: E402
 from eglpp.practitioner.coco import coco_document, crop_to_bbox, keypoint_entry  # noqa: E402
 from eglpp.practitioner.labelled import image_size  # noqa: E402
 
-__all__ = ["neighbours_of", "write_tables", "selection_coco", "contact_sheet", "original_crop"]
+__all__ = [
+    "neighbours_of",
+    "write_tables",
+    "write_skipped",
+    "selection_coco",
+    "contact_sheet",
+    "original_crop",
+]
 
 
 def neighbours_of(scored, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -67,6 +76,11 @@ def write_tables(out: Path, scored, query, nb, weight, kind: str, labelled_names
     for i, (n, s) in enumerate(zip(scored.pool.names, scored.scores, strict=True)):
         writer.writerow([n, f"{s:.6g}", rank[i] or ""])
     atomic_write_text(out / "scores.csv", buf.getvalue())
+
+
+def write_skipped(out: Path, skipped: list[dict]) -> None:
+    """``skipped.json``: the unreadable candidates (written every run, so never stale)."""
+    atomic_write_json(out / "skipped.json", skipped)
 
 
 def original_crop(pool, i: int, input_size: int, box_scale: float):

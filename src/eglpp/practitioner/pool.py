@@ -10,9 +10,12 @@
   a COCO file (``images``, optionally ``annotations`` with a ``bbox`` each: one person per
   annotation; images without annotations are cropped whole).
 
-Relative image paths in a list are resolved against the list's folder. Nothing is decoded here:
-:meth:`Pool.dataset` yields crops one at a time (the pose dataset contract), and an image that
-does not decode raises a ValueError naming the image and where the pool listed it.
+Relative image paths in a list are resolved against the list's folder. Nothing is decoded by
+:func:`read_pool`, and a listed file that does not exist is kept: :func:`unreadable` tells, for
+a chunk of the pool at a time, which items cannot be read (missing, empty, truncated or not an
+image) and why, so that ``eglpp select`` skips them. :meth:`Pool.dataset` yields crops one at a
+time (the pose dataset contract); an image that does not decode there raises a ValueError
+naming the image and where the pool listed it.
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from eglpp.pose.datasets.base import ImagePoseDataset, PoseAnnotations
+from eglpp.pose.datasets.base import ImagePoseDataset, PoseAnnotations, load_image
 from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner.coco import BOX_SCALE, bbox_to_crop
 
-__all__ = ["IMAGE_SUFFIXES", "Pool", "read_pool"]
+__all__ = ["IMAGE_SUFFIXES", "Pool", "read_pool", "unreadable"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -203,11 +206,26 @@ def read_pool(path: str | Path) -> Pool:
         raise ValueError(f"--pool {path}: the list is empty")
     root = path.parent
     paths = [Path(name) if Path(name).is_absolute() else root / name for name, _, _ in rows]
-    missing = [(p, w) for p, (_, _, w) in zip(paths, rows, strict=True) if not p.is_file()]
-    if missing:
-        p, w = missing[0]
-        raise FileNotFoundError(
-            f"--pool {path}: {len(missing)} listed image(s) not found, first {p} ({w})"
-        )
     boxes = np.stack([np.full(4, np.nan) if b is None else b for _, b, _ in rows])
     return Pool(root, [n for n, _, _ in rows], paths, boxes, [w for _, _, w in rows], str(path))
+
+
+def unreadable(pool: Pool) -> list[str]:
+    """Why each item's image cannot be used, ``""`` where it decodes (one entry per item).
+
+    The check is the decoding the pose dataset does (:func:`~eglpp.pose.datasets.base.load_image`),
+    once per distinct file.
+    """
+    reasons: dict[Path, str] = {}
+    for path in pool.paths:
+        if path in reasons:
+            continue
+        try:
+            load_image(path)
+            reasons[path] = ""
+        except FileNotFoundError:
+            reasons[path] = "file not found"
+        except OSError as exc:
+            cause = exc.__cause__ or exc
+            reasons[path] = f"cannot decode ({type(cause).__name__}: {cause})"
+    return [reasons[path] for path in pool.paths]

@@ -4,22 +4,31 @@ The pool is cut into chunks of ``chunk_size`` items. For each chunk the pool out
 strategy needs are computed (:func:`eglpp.pose.scoring.pool_inputs_and_predictions`, the same
 code as the experiment loop, with the labelled set's embeddings and labels computed once) and
 the strategy's ``explain`` scores them; the chunk's scores, details, embeddings and predicted
-joints go to ``OUT/partial/<fingerprint>/chunk-NNNNN.npz``, written atomically. A rerun with the
-same checkpoint, labelled set, pool and scoring settings reuses every finished chunk (the budget,
-device, batch size and output options are not part of the fingerprint). Only one chunk's images
-are ever in memory.
+joints go to ``OUT/partial/<fingerprint>/chunk-NNNNN.npz``, written atomically
+(:mod:`~eglpp.practitioner.chunks`). A rerun with the same checkpoint, labelled set, pool and
+scoring settings reuses every finished chunk (the budget, device, batch size and output options
+are not part of the fingerprint). Only one chunk's images are ever in memory.
+
+A chunk's images that cannot be read (:func:`~eglpp.practitioner.pool.unreadable`: missing,
+empty, truncated, not an image) are skipped: the chunk file records which and why, they are
+never scored nor selected, and a rerun checks them again (a repaired image gets its chunk scored
+again). An unreadable labelled image is an error: the labelled set must be complete.
+
+EGL++'s gradient term is exact (K vector-Jacobian products per image) or, with
+``estimator="probes"``, :func:`eglpp.gradnorm_approx.expected_pair_gradnorms` with ``n_probes``
+random-sign probes; chunk c draws its signs from ``stable_seed(seed, "probes", c)``, so the same
+seed and chunk size give the same scores, resumed or not.
 
 Per-chunk scoring equals whole-pool scoring for every strategy whose score of an image depends
 on that image and the labelled set only (random, multipeak, learning-loss, EGL++: each row's
-p(j|i) is calibrated on its own). A strategy that selects jointly (it overrides
-``Strategy.select``, e.g. Core-set's k-center greedy) gets the whole pool's embeddings in one
-:class:`~eglpp.strategies.base.PoolInputs` at the end.
+p(j|i) is calibrated on its own; with the probes estimator, up to the random signs). A strategy
+that selects jointly (it overrides ``Strategy.select``, e.g. Core-set's k-center greedy) gets the
+whole pool's usable embeddings in one :class:`~eglpp.strategies.base.PoolInputs` at the end.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eglpp.io import StateFileError, atomic_write_bytes
+from eglpp.io import StateFileError
+from eglpp.practitioner.chunks import load_chunk, reusable_chunk, save_chunk, skipped_entries
 from eglpp.practitioner.coco import BOX_SCALE
 from eglpp.practitioner.labelled import LabelledSet
 from eglpp.practitioner.pool import Pool
@@ -35,7 +45,11 @@ from eglpp.practitioner.pool import Pool
 __all__ = ["SelectConfig", "Scored", "score_pool", "choose", "fingerprint", "SCORABLE_NEEDS"]
 
 #: Pool outputs ``eglpp select`` computes chunk by chunk.
-SCORABLE_NEEDS = frozenset({"embeddings", "heatmaps", "predicted_loss", "pair_gradnorms"})
+SCORABLE_NEEDS = frozenset(
+    {"embeddings", "heatmaps", "predicted_loss", "pair_gradnorms", "expected_gradnorms"}
+)
+#: EGL++ gradient estimators (``eglpp.strategies.EGLPlusPlus.estimator``).
+ESTIMATORS = ("exact", "probes")
 #: Pool outputs a jointly-selecting strategy may receive for the whole pool at the end.
 _WHOLE_POOL_NEEDS = frozenset({"embeddings", "predicted_loss"})
 
@@ -53,6 +67,8 @@ class SelectConfig:
     device: str = "cpu"
     sigma: float = 1.0  # target σ of the labelled heatmaps (heatmap px), as in training
     gradnorm: str = "all"  # EGL++: parameters of the gradient norm
+    estimator: str = "exact"  # EGL++: "exact" or "probes" (eglpp.gradnorm_approx)
+    n_probes: int = 4  # EGL++ with estimator="probes": random-sign probes per image (>= 1)
     seed: int = 0
     box_scale: float = BOX_SCALE  # crop side / longer side of a person box
     pre_annotate: str = "predicted"  # selection_coco.json: "predicted" keypoints or "empty"
@@ -60,26 +76,34 @@ class SelectConfig:
     sheet_rows: int = 16  # selected images shown on the contact sheet
 
     def __post_init__(self) -> None:
-        checks = {
-            "budget": self.budget >= 1,
-            "input_size": self.input_size >= 16,
-            "batch_size": self.batch_size >= 1,
-            "chunk_size": self.chunk_size >= 1,
-            "sigma": self.sigma > 0,
-            "box_scale": self.box_scale > 0,
-            "pre_annotate": self.pre_annotate in ("predicted", "empty"),
-            "n_neighbours": self.n_neighbours >= 1,
-            "sheet_rows": self.sheet_rows >= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
+        probes_ok = not isinstance(self.n_probes, bool) and isinstance(self.n_probes, int)
+        checks = {  # field: (valid, flag, what is expected)
+            "budget": (self.budget >= 1, "budget", ">= 1"),
+            "input_size": (self.input_size >= 16, "input-size", ">= 16"),
+            "batch_size": (self.batch_size >= 1, "batch-size", ">= 1"),
+            "chunk_size": (self.chunk_size >= 1, "chunk-size", ">= 1"),
+            "sigma": (self.sigma > 0, "sigma", "> 0"),
+            "box_scale": (self.box_scale > 0, "box-scale", "> 0"),
+            "pre_annotate": (self.pre_annotate in ("predicted", "empty"), "pre-annotate",
+                             "predicted or empty"),
+            "n_neighbours": (self.n_neighbours >= 1, "neighbours", ">= 1"),
+            "sheet_rows": (self.sheet_rows >= 1, "sheet-rows", ">= 1"),
+            "estimator": (self.estimator in ESTIMATORS, "estimator", " or ".join(ESTIMATORS)),
+            "n_probes": (probes_ok and self.n_probes >= 1, "probes", "an integer >= 1"),
+        }  # fmt: skip
+        bad = [
+            f"--{flag} {getattr(self, k)!r} (expected {expected})"
+            for k, (ok, flag, expected) in checks.items()
+            if not ok
+        ]
         if bad:
-            values = ", ".join(f"--{k.replace('_', '-')} {getattr(self, k)!r}" for k in bad)
-            raise ValueError(f"invalid select settings: {values}")
+            raise ValueError(f"invalid select settings: {', '.join(bad)}")
 
 
 @dataclass
 class Scored:
-    """A scored pool: one row per candidate (pool items not already labelled)."""
+    """A scored pool: one row per usable candidate (pool items not already labelled whose
+    image can be read); ``skipped`` holds the others, with the reason."""
 
     pool: Pool
     scores: np.ndarray  # (U,)
@@ -90,6 +114,7 @@ class Scored:
     details: dict[str, np.ndarray] = field(default_factory=dict)  # (U, ...) each
     reused: int = 0  # chunks read back from an earlier run
     computed: int = 0  # chunks computed now
+    skipped: list[dict] = field(default_factory=list)  # {"image", "path", "where", "reason"}
 
 
 def _file_digest(path: Path) -> str:
@@ -109,6 +134,8 @@ def fingerprint(checkpoint: Path, labelled: LabelledSet, pool: Pool, config: Sel
         for k, v in asdict(config).items()
         if k in ("strategy", "input_size", "chunk_size", "sigma", "gradnorm", "seed", "box_scale")
     }
+    if config.estimator != "exact":  # (exact runs keep the fingerprints they had before)
+        settings.update(estimator=config.estimator, n_probes=config.n_probes)
     settings["hyperparameters"] = sorted((k, repr(v)) for k, v in config.hyperparameters)
     h.update(_file_digest(checkpoint).encode())
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
@@ -119,21 +146,9 @@ def fingerprint(checkpoint: Path, labelled: LabelledSet, pool: Pool, config: Sel
     return h.hexdigest()[:16]
 
 
-def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _load(path: Path) -> dict[str, np.ndarray] | None:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError):
-        return None
-
-
-def _chunk(strategy, model, aux, pool_set, lab_set, cache, config, rng) -> dict:
+def _chunk(strategy, model, aux, pool_set, lab_set, cache, config, c: int) -> dict:
+    """Score chunk ``c`` (``pool_set``: its usable items) with the generators of chunk c."""
+    from eglpp.pose.data import stable_seed
     from eglpp.pose.scoring import pool_inputs_and_predictions
 
     inputs, pred = pool_inputs_and_predictions(
@@ -147,8 +162,10 @@ def _chunk(strategy, model, aux, pool_set, lab_set, cache, config, rng) -> dict:
         sigma=config.sigma,
         gradnorm=config.gradnorm,
         cache=cache,
+        n_probes=config.n_probes,
+        probe_seed=stable_seed(config.seed, "probes", c),
     )
-    scores, details = strategy.explain(inputs, rng)
+    scores, details = strategy.explain(inputs, np.random.default_rng([config.seed, c]))
     return {
         "scores": np.asarray(scores, np.float64),
         "embeddings": inputs.embeddings_unlabelled,
@@ -157,6 +174,20 @@ def _chunk(strategy, model, aux, pool_set, lab_set, cache, config, rng) -> dict:
         **({"predicted_loss": pred.aux} if pred.aux is not None else {}),
         **{f"detail_{k}": np.asarray(v) for k, v in details.items()},
     }
+
+
+def _labelled_embeddings(cache, labelled: LabelledSet) -> np.ndarray:
+    """The labelled embeddings; an unreadable labelled image is an error naming it."""
+    try:
+        return cache.embeddings()
+    except OSError as exc:
+        what = (
+            f"--labelled {labelled.annotations.source}: {exc}; every labelled image must be "
+            "readable (fix the file or remove its annotation)"
+        )
+        if isinstance(exc, FileNotFoundError):
+            raise FileNotFoundError(what) from exc
+        raise ValueError(what) from exc
 
 
 def score_pool(
@@ -171,11 +202,13 @@ def score_pool(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> Scored:
-    """Score every candidate of ``pool`` chunk by chunk, reusing the chunk files in ``partial``."""
+    """Score every readable candidate of ``pool`` chunk by chunk, reusing the chunk files in
+    ``partial``; unreadable images go to ``Scored.skipped``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from eglpp.pose.datasets.base import ImagePoseDataset
     from eglpp.pose.scoring import LabelledCache
+    from eglpp.practitioner.pool import unreadable
 
     unknown = strategy.needs - SCORABLE_NEEDS
     if unknown:
@@ -187,6 +220,7 @@ def score_pool(
     cache = LabelledCache(
         model, lab_set, batch_size=config.batch_size, device=config.device, sigma=config.sigma
     )
+    embeddings_labelled = _labelled_embeddings(cache, labelled)
     skeleton = labelled.annotations.skeleton
     U, size = len(pool), config.chunk_size
     parts, reused = [], 0
@@ -196,33 +230,49 @@ def score_pool(
         for c, lo in enumerate(range(0, U, size)):
             hi = min(lo + size, U)
             path = partial / f"chunk-{c:05d}.npz"
-            part = _load(path) if path.exists() else None
-            if part is not None and len(part.get("scores", ())) == hi - lo:
+            part = reusable_chunk(load_chunk(path) if path.exists() else None, pool, lo, hi)
+            if part is not None:
                 reused += 1
             else:
-                pool_set = pool.subset(range(lo, hi)).dataset(
-                    skeleton, config.input_size, config.box_scale
-                )
-                rng = np.random.default_rng([config.seed, c])
-                part = _chunk(strategy, model, aux, pool_set, lab_set, cache, config, rng)
-                _save(path, part)
+                chunk = pool.subset(range(lo, hi))
+                reasons = unreadable(chunk)
+                usable = np.array([not r for r in reasons])
+                part = {"usable": usable, "reasons": np.array(reasons).astype(str)}
+                if usable.any():
+                    pool_set = chunk.subset(np.flatnonzero(usable)).dataset(
+                        skeleton, config.input_size, config.box_scale
+                    )
+                    part |= _chunk(strategy, model, aux, pool_set, lab_set, cache, config, c)
+                save_chunk(path, part)
             parts.append(part)
             bar.update(task, advance=hi - lo)
+    computed = len(parts) - reused
     if reused:
         log(f"reused {reused} of {len(parts)} scored chunks from {partial}")
+    usable = np.concatenate([p["usable"] for p in parts])
+    skipped = skipped_entries(pool, usable, np.concatenate([p["reasons"] for p in parts]))
+    if not usable.any():
+        first = skipped[0]
+        raise ValueError(
+            f"--pool {pool.source}: none of the {U} candidate images can be read, e.g. "
+            f"{first['where']}: {first['reason']}; nothing to select"
+        )
+    parts = [{k: v for k, v in p.items() if k not in ("usable", "reasons")} for p in parts]
+    parts = [p for p in parts if p]
     if any(set(p) != set(parts[0]) for p in parts):
         raise StateFileError(f"{partial}: chunk files of different content; delete the folder")
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return Scored(
-        pool=pool,
+        pool=pool.subset(np.flatnonzero(usable)),
         scores=cat.pop("scores"),
         embeddings=cat.pop("embeddings"),
         joints=cat.pop("joints"),
         maxvals=cat.pop("maxvals"),
-        embeddings_labelled=cache.embeddings(),
+        embeddings_labelled=embeddings_labelled,
         details={k.removeprefix("detail_"): v for k, v in cat.items()},
         reused=reused,
-        computed=len(parts) - reused,
+        computed=computed,
+        skipped=skipped,
     )
 
 
