@@ -60,7 +60,7 @@ def test_unreadable_pool_images_are_skipped_and_listed(world, tmp_path):
     assert len(warnings) == 3
     reasons = {"cut.jpg": "truncated", "cut.png": "truncated", "empty.jpg": "cannot identify"}
     for message, name in zip(warnings, BROKEN, strict=True):
-        assert str(pool / name) in message and reasons[name] in message, message
+        assert str((pool / name).resolve()) in message and reasons[name] in message, message
     skipped = json.loads((out / "skipped.json").read_text())
     assert [s["image"] for s in skipped] == list(BROKEN)
     assert all(reasons[s["image"]] in s["reason"] for s in skipped)
@@ -95,8 +95,8 @@ def test_missing_listed_image_is_skipped(world, tmp_path):
     config = SelectConfig(budget=4, strategy="random", input_size=SIZE)
     summary = _run(world, tmp_path / "out", config, pool=listed, warnings=warnings)
     assert "gone.jpg" not in summary["selected"] and len(summary["selected"]) == 4
-    assert warnings == [f"warning: skipped pool image {tmp_path / 'gone.jpg'} (pool.csv line 3): "
-                        "file not found"]  # fmt: skip
+    gone = (tmp_path / "gone.jpg").resolve()
+    assert warnings == [f"warning: skipped pool image {gone} (pool.csv line 3): file not found"]
 
 
 def test_no_readable_pool_image_is_an_error_naming_the_pool(world, tmp_path):

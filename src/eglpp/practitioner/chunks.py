@@ -64,7 +64,7 @@ def skipped_entries(pool: Pool, usable: np.ndarray, reasons: np.ndarray) -> list
     return [
         {
             "image": pool.names[i],
-            "path": str(pool.paths[i]),
+            "path": str(pool.paths[i].resolve()),
             "where": pool.where[i],
             "reason": str(reasons[i]),
         }

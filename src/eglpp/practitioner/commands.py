@@ -96,7 +96,7 @@ def run_select(
         raise ValueError(str(exc)) from exc
     outputs.write_skipped(out, scored.skipped)
     for s in scored.skipped:
-        where = "" if s["where"] == s["path"] else f" ({s['where']})"
+        where = "" if Path(s["where"]).resolve() == Path(s["path"]) else f" ({s['where']})"
         warn(f"warning: skipped pool image {s['path']}{where}: {s['reason']}")
     if scored.skipped and config.budget > len(scored.scores):
         raise ValueError(
@@ -146,7 +146,7 @@ def select(
         "exact", help="EGL++ gradient norms: exact (K products per image) | probes (R + 1)."
     ),
     probes: int | None = typer.Option(
-        None, help="Random-sign probes R per image with --estimator probes [default: 4]."
+        None, help="Random-sign probes R per image with --estimator probes (default 4)."
     ),
     input_size: int | None = typer.Option(None, help="Input px (default: from train.json)."),
     sigma: float | None = typer.Option(None, help="Label heatmap σ (default: from train.json)."),
