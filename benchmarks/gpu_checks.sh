@@ -23,18 +23,40 @@
 #     --platform manylinux_2_28_x86_64 -d .whl openTSNE==1.0.4
 # and call the device tool with  command="bash benchmarks/gpu_checks.sh", carry=[".whl"],
 # timeout_s=600.
+#
+# CPU dry run (no GPU needed; what tests/test_benchmarks_smoke.py runs, ≈ 20 s on 2 cores):
+#   GPU_CHECKS_DEVICE=cpu GPU_CHECKS_SMALL=1 bash benchmarks/gpu_checks.sh /tmp/gc
+# GPU_CHECKS_DEVICE (default cuda) is passed to every step as --device. GPU_CHECKS_SMALL=1 runs
+# the same four steps at tiny sizes (a small hourglass at 64 px instead of --paper-size /
+# --sizes paper / --preset paper, a few images, |U| = 2000, |L| = 500) to check that every step
+# still runs and writes its JSON; its figures measure nothing. Away from CUDA, nvidia-smi is
+# skipped, OMP_NUM_THREADS defaults to 1, and the files are named <step>_<device>[_small].json
+# (e.g. egl_speed_cpu_small.json) instead of <step>_gpu.json.
 set -u
 OUT=${1:-${OUT:-gpu_results}}
+DEVICE=${GPU_CHECKS_DEVICE:-cuda}
+SMALL=${GPU_CHECKS_SMALL:-0}
 mkdir -p "$OUT"
 LOG="$OUT/gpu_checks.log"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
+TAG=gpu
+if [ "$DEVICE" != cuda ] || [ "$SMALL" = 1 ]; then
+  TAG=${DEVICE//[^A-Za-z0-9]/_}
+  [ "$SMALL" = 1 ] && TAG=${TAG}_small
+fi
 if ls .whl/*.whl >/dev/null 2>&1; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
 fi
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$LOG" 2>&1
-$PY -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" >>"$LOG" 2>&1
+if [[ $DEVICE == cuda* ]]; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$LOG" 2>&1
+else
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+  echo "device $DEVICE (small=$SMALL, OMP_NUM_THREADS=$OMP_NUM_THREADS): nvidia-smi skipped" >"$LOG"
+fi
+$PY -c "import torch; print('torch', torch.__version__,
+  torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')" >>"$LOG" 2>&1
 
 STEPS=()
 step() {  # step NAME LIMIT_S COMMAND...
@@ -48,17 +70,34 @@ step() {  # step NAME LIMIT_S COMMAND...
   STEPS+=("\"$name\": {\"exit\": $rc, \"seconds\": $((SECONDS - t0))}")
 }
 
-step egl_speed 170 $PY benchmarks/egl_speed.py --paper-size --device cuda \
-  --pool 32 --rank-pool 96 --labelled 256 --batch-sizes 4,16 \
-  --train-images 1024 --train-epochs 4 --skip-affinity --out "$OUT/egl_speed_gpu.json"
-step affinity 100 $PY benchmarks/affinity_scale.py --device cuda \
-  --unlabelled 1000000 --labelled 100000 --chunk-size 4096 --skip-opentsne \
-  --out "$OUT/affinity_scale_gpu.json"
-step train 90 $PY benchmarks/pose_train.py --device cuda --sizes paper \
-  --images 1024 --batch-size 32 --epochs 2 --out "$OUT/pose_train_gpu.json"
-step al_cycle 170 $PY benchmarks/al_cycle.py --device cuda --preset paper \
-  --strategies egl++,random --n-pool 1500 --initial 500 --budget 250 --n-test 300 \
-  --base-epochs 3 --cycle-epochs 2 --run-dir /tmp/al_cycle --out "$OUT/al_cycle_gpu.json"
+if [ "$SMALL" = 1 ]; then  # tiny sizes: every step runs, nothing is measured
+  EGL_SIZE=(--channels 8 --pool 2 --rank-pool 4 --labelled 8 --batch-sizes 2 --probes 2
+    --bound-batch 2 --train-images 8 --train-epochs 1)
+  AFF_SIZE=(--unlabelled 2000 --labelled 500)
+  TRAIN_SIZE=(--sizes cpu --images 4 --batch-size 2 --epochs 1)
+  AL_SIZE=(--preset tiny --n-pool 48 --initial 16 --budget 8 --n-test 16 --base-epochs 1
+    --cycle-epochs 1)
+else
+  EGL_SIZE=(--paper-size --pool 32 --rank-pool 96 --labelled 256 --batch-sizes 4,16
+    --train-images 1024 --train-epochs 4)
+  AFF_SIZE=(--unlabelled 1000000 --labelled 100000)
+  TRAIN_SIZE=(--sizes paper --images 1024 --batch-size 32 --epochs 2)
+  AL_SIZE=(--preset paper --n-pool 1500 --initial 500 --budget 250 --n-test 300
+    --base-epochs 3 --cycle-epochs 2)
+fi
+# a fresh run directory (an old one, from a rerun on the same machine, would be resumed, not
+# timed), removed at the end: only $OUT is kept
+AL_RUN=$(mktemp -d /tmp/al_cycle.XXXXXX)
+trap 'rm -rf "$AL_RUN"' EXIT
+
+step egl_speed 170 $PY benchmarks/egl_speed.py --device "$DEVICE" "${EGL_SIZE[@]}" \
+  --skip-affinity --out "$OUT/egl_speed_$TAG.json"
+step affinity 100 $PY benchmarks/affinity_scale.py --device "$DEVICE" "${AFF_SIZE[@]}" \
+  --chunk-size 4096 --skip-opentsne --out "$OUT/affinity_scale_$TAG.json"
+step train 90 $PY benchmarks/pose_train.py --device "$DEVICE" "${TRAIN_SIZE[@]}" \
+  --out "$OUT/pose_train_$TAG.json"
+step al_cycle 170 $PY benchmarks/al_cycle.py --device "$DEVICE" "${AL_SIZE[@]}" \
+  --strategies egl++,random --run-dir "$AL_RUN" --out "$OUT/al_cycle_$TAG.json"
 
 (IFS=,; echo "{${STEPS[*]}}") >"$OUT/summary.json"
 cat "$OUT/summary.json"
