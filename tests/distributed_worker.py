@@ -42,13 +42,13 @@ def _problem():
 def main(out: Path) -> None:
     model, images, targets, weights, zu, zl = _problem()
     kw = {"batch_size": BATCH}
-    probes = {"n_probes": 2, "seed": 5, **kw}
+    probes = {"n_exact": 1, "n_probes": 2, "seed": 5, **kw}
     with process_group("cpu") as active:
         rank, world = rank_and_size()
         result = {"active": active, "rank": rank, "world": world}
         shard = shard_rows(U, rank, world, BATCH)
         result["shard"] = [shard.start, shard.stop]
-        for estimator in ("exact", "probes"):
+        for estimator in ("exact", "approx"):
             strategy = make_strategy("egl++", k=K, perplexity=2.0, estimator=estimator)
             found = {}
             for mode, pair_fn, expected_fn in (

@@ -63,7 +63,7 @@ def test_two_processes_score_like_one(tmp_path):
     ranks = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in range(2)]
     assert [(r["active"], r["rank"], r["world"]) for r in ranks] == [(True, 0, 2), (True, 1, 2)]
     assert [r["shard"] for r in ranks] == [[0, 6], [6, 11]]  # whole batches of 2 per rank
-    for estimator in ("exact", "probes"):
+    for estimator in ("exact", "approx"):
         single = np.array(ranks[0][estimator]["single"]["gradnorms"])
         assert single.shape == ((11, 3) if estimator == "exact" else (11,))
         assert np.all(single > 0)

@@ -69,16 +69,20 @@ def test_torchrun_two_processes_select_like_one(tmp_path):
     assert not list(sharded.glob("**/*.tmp")) and (sharded / "table.md").exists()
 
 
-def test_loop_runs_with_the_probe_estimator(tmp_path):
+def test_loop_runs_with_the_approximate_estimator(tmp_path):
     cfg = config_from_dict(
-        {**MICRO, "cycles": 1, "strategy": {**MICRO["strategy"], "estimator": "probes"}},
+        {
+            **MICRO,
+            "cycles": 1,
+            "strategy": {**MICRO["strategy"], "estimator": "approx", "n_exact": 1, "n_probes": 2},
+        },
         base=preset("tiny"),
     )
     results = run_experiment(cfg, tmp_path, log=_quiet)
     assert len(results["scores"]["egl++"][0]) == 2
     with np.load(tmp_path / "run-00" / "egl++" / "cycle-01" / "selection.npz") as z:
         scores, query = z["scores"], z["query_indices"]
-        assert "detail_gradnorms" not in z.files  # the probes give one estimate per image
+        assert "detail_gradnorms" not in z.files  # the estimator gives one value per image
     assert scores.shape == (28,) and np.isfinite(scores).all() and (scores > 0).all()
     assert len(set(query.tolist())) == 5
 

@@ -178,6 +178,45 @@ def test_probe_estimator_is_exact_over_all_sign_patterns():
     assert (low <= exact * (1 + 1e-5)).all() and (low > 0).all()
 
 
+@pytest.mark.parametrize("method", ["vmap", "hooks"])
+def test_head_tail_estimator_exact_cases(method):
+    from eglpp.gradnorm_approx import expected_gradnorms
+
+    model, g = _model(9)
+    B, K = 2, 4
+    images, targets, weights = _data(g, B=B, K=K)
+    p = torch.rand(B, K, generator=g)
+    cfg = GradNormConfig(method=method)
+    pairs = per_example_gradnorms(model, images, targets, weights, loss_fn=_mse)
+    exact = (p * pairs).sum(1)
+    none = torch.zeros(B, 0, K)
+    for n_exact in (K, K + 3):  # every neighbour in the head: the exact sum, probes unused
+        got = expected_gradnorms(
+            model, images, targets, weights, p, none, n_exact=n_exact, config=cfg, loss_fn=_mse
+        )
+        torch.testing.assert_close(got, exact, rtol=1e-4, atol=0)
+    # one neighbour in the tail: its mean cotangent is its own, the spread is zero
+    got = expected_gradnorms(
+        model, images, targets, weights, p, none, n_exact=K - 1, config=cfg, loss_fn=_mse
+    )
+    torch.testing.assert_close(got, exact, rtol=1e-4, atol=0)
+    # head of 1 + every sign pattern of the 3-neighbour tail: exact in expectation, exactly
+    signs = _all_sign_patterns(K)[None].expand(B, -1, -1)
+    got = expected_gradnorms(
+        model, images, targets, weights, p, signs, n_exact=1, config=cfg, loss_fn=_mse
+    )
+    torch.testing.assert_close(got, exact, rtol=1e-4, atol=0)
+    # no probes: the head exactly plus a lower bound of the tail, the head being the largest p
+    low = expected_gradnorms(
+        model, images, targets, weights, p, none, n_exact=2, config=cfg, loss_fn=_mse
+    )
+    head = p.argsort(1, descending=True)[:, :2]
+    head_sum = (p.gather(1, head) * pairs.gather(1, head)).sum(1)
+    assert (low <= exact * (1 + 1e-5)).all() and (low > head_sum).all()
+    with pytest.raises(ValueError, match="n_exact"):
+        expected_gradnorms(model, images, targets, weights, p, none, n_exact=-1, loss_fn=_mse)
+
+
 @pytest.mark.parametrize("params", ["all", "conv_linear"])
 def test_probe_estimator_hooks_equals_vmap(params):
     from eglpp.gradnorm_approx import expected_gradnorms
@@ -220,11 +259,11 @@ def test_expected_pair_gradnorms_matches_exact_in_expectation():
     p = np.random.default_rng(0).random((U, K))
     exact = (p * pair_gradnorms(model, images, y, w, nb, loss_fn=_mse)).sum(1)
     est = expected_pair_gradnorms(
-        model, images, y, w, nb, p, n_probes=400, seed=1, batch_size=3, loss_fn=_mse
+        model, images, y, w, nb, p, n_exact=0, n_probes=400, seed=1, batch_size=3, loss_fn=_mse
     )
     np.testing.assert_allclose(est, exact, rtol=0.1)
     same = expected_pair_gradnorms(
-        model, images, y, w, nb, p, n_probes=400, seed=1, batch_size=2, loss_fn=_mse
+        model, images, y, w, nb, p, n_exact=0, n_probes=400, seed=1, batch_size=2, loss_fn=_mse
     )
     np.testing.assert_allclose(same, est, rtol=1e-5)  # signs do not depend on batching
 

@@ -205,7 +205,8 @@ def sharded_expected_pair_gradnorms(
     neighbours: np.ndarray,
     p: np.ndarray,
     *,
-    n_probes: int = 4,
+    n_exact: int = 8,
+    n_probes: int = 0,
     seed: int = 0,
     batch_size: int = 8,
     device: str | torch.device = "cpu",
@@ -221,8 +222,8 @@ def sharded_expected_pair_gradnorms(
     p = np.asarray(p, dtype=np.float64)
     if p.ndim != 2 or p.shape != np.shape(neighbours) or (p < 0).any():
         raise ValueError(f"p must be non-negative with the shape of neighbours, got {p.shape}")
-    if n_probes < 0:
-        raise ValueError(f"n_probes must be non-negative, got {n_probes}")
+    if n_probes < 0 or n_exact < 0:
+        raise ValueError(f"n_exact and n_probes must be non-negative, got {n_exact}, {n_probes}")
     U, K = p.shape
     gen = torch.Generator().manual_seed(seed)
     signs = torch.randint(0, 2, (U, n_probes, K), generator=gen).float() * 2 - 1
@@ -239,7 +240,9 @@ def sharded_expected_pair_gradnorms(
         ):
             pk = torch.as_tensor(p[rows][part], dtype=torch.float32, device=batch.device)
             eps = signs[rows][part].to(batch.device)
-            s = expected_gradnorms(model, batch, y, w, pk, eps, config=config, loss_fn=loss_fn)
+            s = expected_gradnorms(
+                model, batch, y, w, pk, eps, n_exact=n_exact, config=config, loss_fn=loss_fn
+            )
             out[part] = s.double().cpu().numpy()
         return out
 

@@ -1,19 +1,28 @@
 """A cheaper EGL++ inner sum: fewer than K vector-Jacobian products per image.
 
 EGL++ needs ``s_i = Σ_k p_k ‖Jᵀ c_k‖²`` (Eq. 12) where ``Jᵀ`` is the image's vector-Jacobian
-product and ``c_k`` the loss cotangent for neighbour k. With ``P = Σ_k p_k``, the p-weighted mean
-cotangent ``c̄ = Σ_k p_k c_k / P`` and the deviations ``d_k = c_k − c̄`` (whose p-weighted sum is
-zero, so the cross term vanishes),
+product and ``c_k`` the loss cotangent for neighbour k. Split the K neighbours into the head H,
+the ``n_exact`` most probable ones, and the tail T. With ``P_T = Σ_{k∈T} p_k``, the tail's
+p-weighted mean cotangent ``c̄ = Σ_{k∈T} p_k c_k / P_T`` and its deviations ``d_k = c_k − c̄``
+(whose p-weighted sum is zero, so the cross term vanishes),
 
 .. math::
 
-    s_i = P \\lVert J^\\top \\bar c \\rVert^2 + \\sum_k p_k \\lVert J^\\top d_k \\rVert^2,
+    s_i = \\sum_{k \\in H} p_k \\lVert J^\\top c_k \\rVert^2
+        + P_T \\lVert J^\\top \\bar c \\rVert^2
+        + \\sum_{k \\in T} p_k \\lVert J^\\top d_k \\rVert^2 .
 
-and the spread term equals ``E_ε ‖Jᵀ Σ_k ε_k √p_k d_k‖²`` for independent random signs ε
-(Rademacher: ``E[ε_k ε_l] = δ_kl``). With R probes the estimate is exact in its first term,
-unbiased in the second and costs ``R + 1`` products instead of K. The first term is usually
-the larger (neighbours' heatmaps agree more than they differ), so few probes keep the ranking;
-measure the rank agreement (``benchmarks/egl_speed.py``) rather than assume it.
+The head and the tail-mean terms are computed exactly (``n_exact + 1`` products); the tail's
+spread term equals ``E_ε ‖Jᵀ Σ_{k∈T} ε_k √p_k d_k‖²`` for independent random signs ε
+(Rademacher: ``E[ε_k ε_l] = δ_kl``) and is estimated without bias from R probes, or left out
+(R = 0: a lower bound, deterministic). ``n_exact = K`` is the exact sum; ``n_exact = 0`` puts
+every neighbour in the tail.
+
+Which setting keeps the ranking depends on the model: on an untrained network the mean
+cotangent carries most of the sum and ``n_exact = 0`` with 4 probes ranks like the exact score,
+while on a trained one (predictions close to the neighbours' labels) the spread dominates and
+the probes' variance costs more than the bias of dropping the spread of a small tail.
+``benchmarks/egl_speed.py`` measures the rank agreement; measure rather than assume.
 """
 
 from __future__ import annotations
@@ -44,10 +53,12 @@ def expected_gradnorms(
     p: Tensor,
     signs: Tensor,
     *,
+    n_exact: int = 0,
     config: GradNormConfig = GradNormConfig(),
     loss_fn: LossFn | None = None,
 ) -> Tensor:
-    """Estimate of ``Σ_k p_k ‖∇θ ℓ(y_k, f(x_b))‖²`` per image from ``R + 1`` products.
+    """Estimate of ``Σ_k p_k ‖∇θ ℓ(y_k, f(x_b))‖²`` per image from ``n_exact + 1 + R``
+    products (see the module docstring).
 
     Parameters
     ----------
@@ -56,7 +67,10 @@ def expected_gradnorms(
     p : Tensor (B, K)
         Non-negative weights p(j|i) of the K targets.
     signs : Tensor (B, R, K)
-        ±1 probes (R may be 0: then only the mean-cotangent term, a lower bound).
+        ±1 probes of the tail's spread (R may be 0: the spread is left out, a lower bound);
+        probe r gives neighbour k the sign ``signs[b, r, k]``.
+    n_exact : int
+        Neighbours with the largest p taken exactly (ties by position); ``>= K``: exact.
 
     Returns
     -------
@@ -68,33 +82,40 @@ def expected_gradnorms(
             f"p must be (B={B}, K={K}) and signs (B, R, K), got {tuple(p.shape)} and "
             f"{tuple(signs.shape)}"
         )
+    if n_exact < 0:
+        raise ValueError(f"n_exact must be non-negative, got {n_exact}")
     loss_fn = loss_fn or _default_loss()
-    R = signs.shape[1]
+    m = min(n_exact, K)
     args = (targets, weights.to(targets.dtype), p.to(targets.dtype), signs.to(targets.dtype))
-    total = args[2].sum(1)  # (B,)
+
+    def vectors(heatmaps: Tensor, *a: Tensor) -> tuple[Tensor, Tensor]:
+        return _head_tail_vectors(loss_fn, heatmaps, *a, m)
+
     if config.method == "hooks":
         from eglpp.gradnorm_hooks import hook_cotangent_norms
 
-        def make(heatmaps: Tensor) -> Tensor:  # (B, S, J, h, w) -> (R + 1, B, S, J, h, w)
-            vecs = vmap(lambda h, *a: _probe_vectors(loss_fn, h[None], *a))(heatmaps, *args)
-            return vecs.transpose(0, 1).reshape(R + 1, *heatmaps.shape)
+        coef = []
+
+        def make(heatmaps: Tensor) -> Tensor:  # (B, S, J, h, w) -> (M, B, S, J, h, w)
+            vecs, c = vmap(lambda h, *a: vectors(h[None], *a))(heatmaps, *args)
+            coef.append(c)  # (B, M)
+            return vecs.transpose(0, 1).reshape(-1, *heatmaps.shape)
 
         norms = hook_cotangent_norms(
             model, images, make, params=config.params, m_chunk=config.k_chunk
-        )  # (R + 1, B)
-        return total * norms[0] + (norms[1:].mean(0) if R else 0.0)
+        )  # (M, B)
+        return (coef[0] * norms.T).sum(1)
     chosen, forward_one = functional_forward(model, images, config.params)
 
-    def per_image(image: Tensor, tgt: Tensor, wgt: Tensor, pk: Tensor, eps: Tensor) -> Tensor:
+    def per_image(image: Tensor, *a: Tensor) -> Tensor:
         heatmaps, vjp_fn = vjp(lambda prm: forward_one(prm, image), chosen)
-        vecs = _probe_vectors(loss_fn, heatmaps, tgt, wgt, pk, eps)
+        vecs, coef = vectors(heatmaps, *a)
         (grads,) = vmap(vjp_fn)(vecs.reshape(-1, *heatmaps.shape))
-        norms = sum(g.pow(2).flatten(1).sum(1) for g in grads.values())  # (R + 1,)
-        spread = norms[1:].mean() if eps.shape[0] else norms.new_zeros(())
-        return pk.sum() * norms[0] + spread
+        return coef @ sum(g.pow(2).flatten(1).sum(1) for g in grads.values())
 
     n_params = sum(t.numel() for t in chosen.values())
-    b_step, _ = config.chunks(B, R + 1, n_params)
+    n_vectors = m + (K > m) * (1 + signs.shape[1])
+    b_step, _ = config.chunks(B, n_vectors, n_params)
     with eval_mode(model):
         return torch.cat(
             [
@@ -104,14 +125,25 @@ def expected_gradnorms(
         )
 
 
-def _probe_vectors(
-    loss_fn: LossFn, heatmaps: Tensor, tgt: Tensor, wgt: Tensor, pk: Tensor, eps: Tensor
-) -> Tensor:
-    """The mean cotangent ``c̄`` and the R probes ``Σ_k ε_rk √p_k d_k`` of one image: (R + 1, n)."""
+def _head_tail_vectors(
+    loss_fn: LossFn, heatmaps: Tensor, tgt: Tensor, wgt: Tensor, pk: Tensor, eps: Tensor, m: int
+) -> tuple[Tensor, Tensor]:
+    """One image's vectors to pull back and their weights in the estimate: the ``m`` head
+    cotangents (weights p_k), then, if the tail is not empty, its mean cotangent (weight P_T)
+    and the R probes ``Σ_{k∈T} ε_rk √p_k d_k`` (weights 1/R). Returns (M, n) and (M,)."""
     cots = cotangents(loss_fn, heatmaps, tgt, wgt).flatten(1)  # (K, n)
-    mean = (pk @ cots) / pk.sum().clamp_min(1e-30)  # (n,)
-    probes = (eps * pk.sqrt()) @ (cots - mean)  # (R, n)
-    return torch.cat([mean[None], probes])
+    K, R = cots.shape[0], eps.shape[0]
+    order = torch.argsort(pk, descending=True, stable=True)
+    head, tail = order[:m], order[m:]
+    vecs, coef = [cots[head]], [pk[head]]
+    if K > m:
+        pt = pk[tail]
+        total = pt.sum()
+        mean = (pt @ cots[tail]) / total.clamp_min(1e-30)  # (n,)
+        probes = (eps[:, tail] * pt.sqrt()) @ (cots[tail] - mean)  # (R, n)
+        vecs += [mean[None], probes]
+        coef += [total[None], pk.new_full((R,), 1.0 / max(R, 1))]
+    return torch.cat(vecs), torch.cat(coef)
 
 
 def expected_pair_gradnorms(
@@ -122,23 +154,27 @@ def expected_pair_gradnorms(
     neighbours: np.ndarray,
     p: np.ndarray,
     *,
-    n_probes: int = 4,
+    n_exact: int = 8,
+    n_probes: int = 0,
     seed: int = 0,
     batch_size: int = 8,
     device: str | torch.device = "cpu",
     config: GradNormConfig = GradNormConfig(),
     loss_fn: LossFn | None = None,
 ) -> np.ndarray:
-    """EGL++ scores ``Σ_j p(j|i) ‖∇θ ℓ(y_j, f(x_i))‖²`` (U,) with ``n_probes + 1`` products each.
+    """EGL++ scores ``Σ_j p(j|i) ‖∇θ ℓ(y_j, f(x_i))‖²`` (U,) with ``n_exact + 1 + n_probes``
+    products each (:func:`expected_gradnorms`).
 
-    Arguments as :func:`eglpp.gradnorm.pair_gradnorms`, plus ``p`` (U, K), the probe count and
-    the seed of the signs (drawn for the whole pool at once, so batching does not change them).
+    Arguments as :func:`eglpp.gradnorm.pair_gradnorms`, plus ``p`` (U, K), the neighbours taken
+    exactly, the probe count and the seed of the signs (drawn for the whole pool at once, so
+    batching does not change them). The defaults (8 exact, no probes) are the setting that kept
+    the exact ranking on a trained model in ``benchmarks/egl_speed.py``.
     """
     p = np.asarray(p, dtype=np.float64)
     if p.shape != np.shape(neighbours) or (p < 0).any():
         raise ValueError(f"p must be non-negative with the shape of neighbours, got {p.shape}")
-    if n_probes < 0:
-        raise ValueError(f"n_probes must be non-negative, got {n_probes}")
+    if n_probes < 0 or n_exact < 0:
+        raise ValueError(f"n_exact and n_probes must be non-negative, got {n_exact}, {n_probes}")
     U, K = p.shape
     gen = torch.Generator().manual_seed(seed)
     signs = torch.randint(0, 2, (U, n_probes, K), generator=gen).float() * 2 - 1
@@ -147,8 +183,9 @@ def expected_pair_gradnorms(
         images, targets_labelled, weights_labelled, neighbours, batch_size=batch_size, device=device
     ):
         pk = torch.as_tensor(p[rows], dtype=torch.float32, device=batch.device)
+        eps = signs[rows].to(batch.device)
         s = expected_gradnorms(
-            model, batch, y, w, pk, signs[rows].to(batch.device), config=config, loss_fn=loss_fn
+            model, batch, y, w, pk, eps, n_exact=n_exact, config=config, loss_fn=loss_fn
         )
         out[rows] = s.double().cpu().numpy()
     return out

@@ -85,9 +85,9 @@ class TestEGLPlusPlus(StrategyTemplate):
             make_strategy("egl++", k=2).score(bad, np.random.default_rng(0))
 
 
-class TestEGLPlusPlusProbes(StrategyTemplate):
+class TestEGLPlusPlusApprox(StrategyTemplate):
     name = "egl++"
-    hyperparameters = {"k": 5, "perplexity": 3.0, "estimator": "probes"}
+    hyperparameters = {"k": 5, "perplexity": 3.0, "estimator": "approx"}
 
     def test_needs_expected_gradnorms_and_matches_exact_when_the_estimate_is_exact(self):
         s = self.make()

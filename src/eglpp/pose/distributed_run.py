@@ -71,6 +71,7 @@ def scoring_settings(cfg: ExperimentConfig, labelled_map: np.ndarray) -> dict:
         "sigma": cfg.cycle_train.sigma,
         "gradnorm": cfg.strategy.gradnorm,
         "gradnorm_method": cfg.strategy.gradnorm_method,
+        "n_exact": cfg.strategy.n_exact,
         "n_probes": cfg.strategy.n_probes,
         "probe_seed": stable_seed(cfg.seed, "probes", zlib.crc32(labelled.tobytes())),
     }

@@ -41,9 +41,11 @@ class StrategyConfig:
     gradnorm_method: str = "vmap"  # EGL++: how the norms are computed: "vmap" (torch.func
     # per-example gradients) or "hooks" (per-layer norms from activations × output gradients,
     # no per-example gradient materialised; "all"/"conv_linear" only)
-    estimator: str = "exact"  # EGL++: "exact" (K products per image) or "probes" (the
-    # p-weighted mean cotangent + n_probes random-sign probes, eglpp.gradnorm_approx)
-    n_probes: int = 4  # EGL++ with estimator="probes": probes per image
+    estimator: str = "exact"  # EGL++: "exact" (K products per image) or "approx" (the n_exact
+    # most probable neighbours exactly, the rest by their p-weighted mean cotangent plus
+    # n_probes random-sign probes: n_exact + 1 + n_probes products, eglpp.gradnorm_approx)
+    n_exact: int = 8  # EGL++ with estimator="approx": neighbours taken exactly
+    n_probes: int = 0  # EGL++ with estimator="approx": probes of the rest's spread
     multipeak_max_peaks: int = 5  # multipeak: peaks per joint
     multipeak_min_distance: int | None = None  # multipeak: min peak distance (heatmap px);
     # None: 5 px at 64×64 heatmaps, scaled with the heatmap size
@@ -62,14 +64,14 @@ class StrategyConfig:
                 "strategy.gradnorm_method 'hooks' needs strategy.gradnorm 'all' or 'conv_linear', "
                 f"got {self.gradnorm!r}"
             )
-        if self.estimator not in ("exact", "probes"):
+        if self.estimator not in ("exact", "approx"):
             raise ValueError(
-                f"strategy.estimator must be 'exact' or 'probes', got {self.estimator!r}"
+                f"strategy.estimator must be 'exact' or 'approx', got {self.estimator!r}"
             )
-        if isinstance(self.n_probes, bool) or not isinstance(self.n_probes, int):
-            raise ValueError(f"strategy.n_probes must be an integer, got {self.n_probes!r}")
-        if self.n_probes < 0:
-            raise ValueError(f"strategy.n_probes must be >= 0, got {self.n_probes}")
+        for name in ("n_exact", "n_probes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"strategy.{name} must be an integer >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)

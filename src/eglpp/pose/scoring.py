@@ -138,7 +138,8 @@ def pool_inputs(
     gradnorm: str = "all",
     gradnorm_method: str = "vmap",
     cache: LabelledCache | None = None,
-    n_probes: int = 4,
+    n_exact: int = 8,
+    n_probes: int = 0,
     probe_seed: int = 0,
 ) -> PoolInputs:
     """Compute what ``needs`` asks for, with the model in eval mode, in ``pool_set``'s order.
@@ -160,8 +161,8 @@ def pool_inputs(
     cache : LabelledCache, optional
         Reuse the labelled set's embeddings and targets across calls (e.g. pool chunks); by
         default a fresh one for this call.
-    n_probes, probe_seed : int
-        Random-sign probes of ``expected_gradnorms`` and the seed of their signs.
+    n_exact, n_probes, probe_seed : int
+        ``expected_gradnorms``' neighbours taken exactly, random-sign probes and their seed.
 
     Under ``torchrun`` the gradient norms' rows are sharded across the processes
     (:mod:`eglpp.distributed`); every process must then make the same calls.
@@ -179,6 +180,7 @@ def pool_inputs(
         gradnorm_method=gradnorm_method,
         cache=cache,
         always_predict=False,
+        n_exact=n_exact,
         n_probes=n_probes,
         probe_seed=probe_seed,
     )[0]
@@ -198,7 +200,8 @@ def pool_inputs_and_predictions(
     gradnorm_method: str = "vmap",
     cache: LabelledCache | None = None,
     always_predict: bool = True,
-    n_probes: int = 4,
+    n_exact: int = 8,
+    n_probes: int = 0,
     probe_seed: int = 0,
 ) -> tuple[PoolInputs, Predictions | None]:
     """:func:`pool_inputs` plus the pool's :class:`~eglpp.pose.train.Predictions` (decoded
@@ -228,14 +231,14 @@ def pool_inputs_and_predictions(
     if "pair_gradnorms" in needs:
         fields["pair_gradnorms"] = _gradnorm_fn(model, pool_set, cache, **kw)
     if "expected_gradnorms" in needs:
-        probes = (n_probes, probe_seed)
+        probes = {"n_exact": n_exact, "n_probes": n_probes, "seed": probe_seed}
         fields["expected_gradnorms"] = _gradnorm_fn(model, pool_set, cache, **kw, probes=probes)
     return PoolInputs(**fields), pred
 
 
 def _gradnorm_fn(model, pool_set, cache: LabelledCache, *, batch_size, device, config, probes=None):
-    """``pair_gradnorms(neighbours (U, K), label_source) -> (U, K)``, or, with ``probes =
-    (n_probes, seed)``, ``expected_gradnorms(neighbours, p, label_source) -> (U,)``
+    """``pair_gradnorms(neighbours (U, K), label_source) -> (U, K)``, or, with ``probes``
+    (n_exact, n_probes, seed), ``expected_gradnorms(neighbours, p, label_source) -> (U,)``
     (``eglpp.gradnorm_approx``); rows sharded across torchrun processes, images streamed."""
     from eglpp.distributed import sharded_expected_pair_gradnorms, sharded_pair_gradnorms
 
@@ -249,9 +252,8 @@ def _gradnorm_fn(model, pool_set, cache: LabelledCache, *, batch_size, device, c
     def expected_gradnorms(neighbours: np.ndarray, p: np.ndarray, label_source: str):
         targets, weights = cache.targets(label_source)
         model.to(device)
-        n_probes, seed = probes
         return sharded_expected_pair_gradnorms(
-            model, pool_set, targets, weights, neighbours, p, n_probes=n_probes, seed=seed, **kw
+            model, pool_set, targets, weights, neighbours, p, **probes, **kw
         )
 
     return pair_gradnorms if probes is None else expected_gradnorms

@@ -55,7 +55,7 @@ class EGLPlusPlus(Strategy):
     label_source: str = "ground_truth"  # neighbour labels: "ground_truth" or "prediction"
     tol: float = 1e-5  # bisection tolerance on the entropy (nats)
     device: str = "cpu"  # torch device for the affinities
-    estimator: str = "exact"  # "exact" (K products per image) or "probes" (eglpp.gradnorm_approx)
+    estimator: str = "exact"  # "exact" (K products per image) or "approx" (eglpp.gradnorm_approx)
 
     name: ClassVar[str] = "egl++"
 
@@ -64,13 +64,13 @@ class EGLPlusPlus(Strategy):
             raise ValueError(
                 f"label_source must be one of {LABEL_SOURCES}, got {self.label_source!r}"
             )
-        if self.estimator not in ("exact", "probes"):
-            raise ValueError(f"estimator must be 'exact' or 'probes', got {self.estimator!r}")
+        if self.estimator not in ("exact", "approx"):
+            raise ValueError(f"estimator must be 'exact' or 'approx', got {self.estimator!r}")
         self.affinity_config()  # validates the affinity hyperparameters
 
     @property
     def needs(self) -> frozenset[str]:  # type: ignore[override]
-        """Embeddings, plus ``pair_gradnorms`` (exact) or ``expected_gradnorms`` (probes)."""
+        """Embeddings, plus ``pair_gradnorms`` (exact) or ``expected_gradnorms`` (approx)."""
         gradnorms = "pair_gradnorms" if self.estimator == "exact" else "expected_gradnorms"
         return frozenset({"embeddings", gradnorms})
 
@@ -98,7 +98,7 @@ class EGLPlusPlus(Strategy):
             device=self.device,
         )
         details = {"neighbours": aff.neighbours, "p": aff.p, "beta": aff.beta}
-        if self.estimator == "probes":
+        if self.estimator == "approx":
             s = inputs.expected_gradnorms(aff.neighbours, aff.p, self.label_source)
             s = np.asarray(s, dtype=np.float64)
             if s.shape != (inputs.n_unlabelled,) or not np.isfinite(s).all():
