@@ -11,14 +11,19 @@ Rows (unlabelled images scored per second, K neighbour labels each):
   K × B cotangents (data gradients only), per-layer norms from activations × output gradients;
 - ``… conv_linear`` / ``… last``: restricted to conv/linear parameters (the paper's Goodfellow
   approximation) or to the last layer;
-- ``probes R``: ``eglpp.gradnorm_approx``: the p-weighted mean cotangent plus R random-sign
-  probes, R + 1 products per image;
+- ``approx m+R vmap`` / ``… hooks``: ``eglpp.gradnorm_approx``: the m most probable neighbours
+  exactly, the rest by their p-weighted mean cotangent plus R random-sign probes of its spread,
+  m + 1 + R products per image (per-example gradients with torch.func, or per-layer norms from
+  one backward carrying all the cotangents);
 - ``bound``: ``1 forward + K backward`` per image at the training kernels' speed (a batched
   forward and forward+backward timed separately), the ceiling for any exact method that does
   one backward per neighbour.
 
 Rank agreement (Spearman, and overlap of the top 10 %) of each approximate score with the exact
-EGL++ score is measured on a model trained briefly on rendered people (``--train-epochs``).
+EGL++ score is measured on a model trained on rendered people (``--train-epochs``), or on a
+trained checkpoint (``--checkpoint``, e.g. an experiment's ``run-00/base/model.pt``); the
+model's PCK@0.2 on the rank pool is reported beside it. On CUDA each row also reports the peak
+GPU memory.
 Affinities: ``eglpp.affinity.tsne_affinities`` against openTSNE's ``PerplexityBasedNN.to_new``
 on random embeddings.
 
@@ -31,6 +36,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import platform
 import time
 from collections.abc import Callable
@@ -39,15 +45,19 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 from torch.func import functional_call, grad, vmap
+from torch.utils.data import Subset
 
 from eglpp.affinity import AffinityConfig, tsne_affinities
 from eglpp.gradnorm import GradNormConfig, heatmaps_of, per_example_gradnorms
 from eglpp.gradnorm_approx import expected_gradnorms
 from eglpp.io import atomic_write_json
+from eglpp.pose.checkpoint import load_model, save_checkpoint
+from eglpp.pose.data import build_data
 from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
+from eglpp.pose.experiment import ExperimentConfig
 from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
 from eglpp.pose.hourglass import STRIDE, HourglassConfig, StackedHourglass
-from eglpp.pose.train import TrainConfig, fit
+from eglpp.pose.train import TrainConfig, evaluate, fit
 
 METHODS = (
     ("vmap", "all"),
@@ -128,47 +138,101 @@ def _bound(model, x, K: int, device) -> float:
     return 1.0 / (t_f + K * max(t_fb - t_f, 0.0))
 
 
-def _data(args, device):
+def _datasets(args, size: int, device):
+    """(train, pool, labelled) rendered people: the kinematic prior, or with ``--poses`` the
+    experiment's rendered LSP→LSPET data (train and labelled: LSP's training poses in the "lsp"
+    look; pool: LSPET poses in the "lspet" look)."""
+    n_pool = max(args.pool, args.rank_pool, args.bound_batch)
+    if not args.poses:
+        render = RenderConfig(size=size)
+        return (
+            lambda: SyntheticPoseDataset(args.train_images, render, seed=10, device=device),
+            SyntheticPoseDataset(n_pool, render, seed=11, device=device),
+            SyntheticPoseDataset(args.labelled, render, seed=12, device=device),
+        )
+    cfg = ExperimentConfig(
+        dataset="lsp-lspet-rendered",
+        poses=args.poses,
+        input_size=size,
+        n_pool=n_pool,
+        n_test=1,
+        initial=1,
+        cycles=1,
+        budget=1,
+    )
+    data = build_data(cfg, device=str(device))
+    return (
+        lambda: Subset(data.base, range(min(args.train_images, len(data.base)))),
+        data.pool,
+        Subset(data.base, range(min(args.labelled, len(data.base)))),
+    )
+
+
+def _model(args, train, device) -> tuple[StackedHourglass, int]:
+    """The scored network and its input size: a checkpoint, or one trained here."""
+    if args.checkpoint:
+        model = load_model(args.checkpoint).to(device).eval()
+        return model
     size, cfg = (256, HourglassConfig(2, 256, 14, 4)) if args.paper_size else (64, None)
     cfg = cfg or HourglassConfig(n_stacks=2, channels=args.channels, n_joints=14, depth=3)
     model = StackedHourglass(cfg).reset_parameters(torch.Generator().manual_seed(0)).to(device)
-    render = RenderConfig(size=size)
     if args.train_epochs:
-        train = SyntheticPoseDataset(args.train_images, render, seed=10, device=device)
-        tcfg = TrainConfig(epochs=args.train_epochs, batch_size=16, lr=1e-3, optimizer="adam")
+        train = train()
+        tcfg = TrainConfig(
+            epochs=args.train_epochs, batch_size=16, lr=1e-3, optimizer="adam", schedule="cosine"
+        )
         fit(model, train, tcfg, seed=0, device=device, progress=False)
-    model.eval()
+    if args.save_model:
+        save_checkpoint(args.save_model, model)
+    return model.eval()
+
+
+def _stack(dataset, device) -> dict[str, torch.Tensor]:
+    items = [dataset[i] for i in range(len(dataset))]
+    return {
+        k: torch.stack([it[k] for it in items]).to(device) for k in ("image", "joints", "visible")
+    }
+
+
+def _data(args, device):
+    size = args.input_size or (256 if args.paper_size else 64)
+    train, pool, lab_set = _datasets(args, size, device)
+    model = _model(args, train, device)
     n_pool = max(args.pool, args.rank_pool, args.bound_batch)
-    pool = SyntheticPoseDataset(n_pool, render, seed=11, device=device)
-    lab = SyntheticPoseDataset(args.labelled, render, seed=12, device=device)
+    lab = _stack(lab_set, device)
     h = size // STRIDE
-    joints = input_to_heatmap(torch.as_tensor(lab.joints), STRIDE)
-    y = gaussian_heatmaps(joints, torch.as_tensor(lab.visible), (h, h), 1.0).to(device)
-    w = torch.as_tensor(lab.visible, dtype=torch.float32, device=device)
-    x_pool = pool.images.to(device).float() / 255
+    joints = input_to_heatmap(lab["joints"], STRIDE)
+    y = gaussian_heatmaps(joints, lab["visible"], (h, h), 1.0).to(device)
+    w = lab["visible"].float()
+    x_pool = _stack(Subset(pool, range(n_pool)), device)["image"]
     with torch.no_grad():
         zu = torch.cat([model(x_pool[i : i + 32]).embedding for i in range(0, n_pool, 32)])
-        zl = torch.cat(
-            [
-                model(lab.images[i : i + 32].to(device).float() / 255).embedding
-                for i in range(0, len(lab), 32)
-            ]
-        )
+        zl = torch.cat([model(lab["image"][i : i + 32]).embedding for i in range(0, len(w), 32)])
     aff = tsne_affinities(
         zu.cpu().numpy(), zl.cpu().numpy(), AffinityConfig(k=args.k), device=device
     )
     nb = torch.as_tensor(aff.neighbours, device=device)
-    return model, x_pool, y[nb], w[nb], torch.as_tensor(aff.p, dtype=torch.float32, device=device)
+    rank_set = Subset(pool, range(min(args.rank_pool, n_pool)))
+    quality = evaluate(model, rank_set, device=device, amp=False)["mean"]
+    print(f"model: PCK@0.2 {quality:.2f} on the {len(rank_set)} rank-agreement images", flush=True)
+    p = torch.as_tensor(aff.p, dtype=torch.float32, device=device)
+    return model, x_pool, y[nb], w[nb], p, quality
 
 
 def gradnorm_rows(args, device) -> tuple[list[dict], dict]:
-    model, x, y, w, p = _data(args, device)
+    model, x, y, w, p, quality = _data(args, device)
     K, rows = y.shape[1], []
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
 
     def add(method, batch, rate, **extra):
+        if device.type == "cuda":
+            extra["peak_mem_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+            torch.cuda.reset_peak_memory_stats(device)
         rows.append({"method": method, "batch": batch, "images_per_s": rate, **extra})
         shown = "out of memory" if rate is None else f"{rate:9.2f} images/s"
-        print(f"{method:<24} batch {batch:>3}  {shown}", flush=True)
+        mem = f"  peak {extra['peak_mem_mib']:8.0f} MiB" if "peak_mem_mib" in extra else ""
+        print(f"{method:<24} batch {batch:>3}  {shown}{mem}", flush=True)
 
     n = args.pool
     if not args.skip_naive:
@@ -189,12 +253,13 @@ def gradnorm_rows(args, device) -> tuple[list[dict], dict]:
         _try_rate(lambda s: _k_copies(model, *(t[s : s + b0] for t in (x, y, w))), n, b0, device),
     )
     gen = torch.Generator().manual_seed(0)
-    signs = torch.randint(0, 2, (len(x), args.probes, K), generator=gen).to(device) * 2.0 - 1.0
     for b in args.batch_sizes:
         for method, params in METHODS:
             if f"{method}:{params}" not in args.methods:
                 continue
-            cfg = GradNormConfig(params=params, method=method)
+            cfg = GradNormConfig(
+                params=params, method=method, max_grad_elements=args.max_grad_elements
+            )
             add(
                 f"exact {method} {params}",
                 b,
@@ -207,24 +272,29 @@ def gradnorm_rows(args, device) -> tuple[list[dict], dict]:
                     device,
                 ),
             )
-        add(
-            f"probes {args.probes}",
-            b,
-            _try_rate(
-                lambda s, b=b: expected_gradnorms(
-                    model, *(t[s : s + b] for t in (x, y, w, p, signs))
-                ),
-                n,
+        for (m, R), method in itertools.product(args.approx, ("vmap", "hooks")):
+            cfg = GradNormConfig(method=method, max_grad_elements=args.max_grad_elements)
+            signs = torch.randint(0, 2, (len(x), R, K), generator=gen).to(device) * 2.0 - 1.0
+            add(
+                f"approx {m}+{R} {method}",
                 b,
-                device,
-            ),
-        )
+                _try_rate(
+                    lambda s, b=b, c=cfg, e=signs, m=m: expected_gradnorms(
+                        model, *(t[s : s + b] for t in (x, y, w, p, e)), n_exact=m, config=c
+                    ),
+                    n,
+                    b,
+                    device,
+                ),
+                products=min(m, K) + (m < K) * (1 + R),
+            )
     bb = min(args.bound_batch, len(x))
     add("bound 1 fwd + K bwd", bb, _bound(model, x[:bb], K, device))
-    return rows, rank_agreement(model, x, y, w, p, signs, args, device)
+    rank = rank_agreement(model, x, y, w, p, args)
+    return rows, {"model_pck": quality, **rank}
 
 
-def rank_agreement(model, x, y, w, p, signs, args, device) -> dict:
+def rank_agreement(model, x, y, w, p, args) -> dict:
     n, b = args.rank_pool, args.batch_sizes[-1]
 
     def scores(fn):
@@ -240,16 +310,15 @@ def rank_agreement(model, x, y, w, p, signs, args, device) -> dict:
     top = max(1, n // 10)
     best = set(np.argsort(-exact)[:top])
     out = {"n_images": n, "top": top}
-    candidates = {
-        "conv_linear": eglpp("conv_linear"),
-        "last": eglpp("last"),
-        f"probes {args.probes}": scores(
-            lambda i, s: expected_gradnorms(model, x[s], y[s], w[s], p[s], signs[s])
-        ),
-        "probes 0 (mean cotangent)": scores(
-            lambda i, s: expected_gradnorms(model, x[s], y[s], w[s], p[s], signs[s][:, :0])
-        ),
-    }
+    candidates = {"conv_linear": eglpp("conv_linear"), "last": eglpp("last")}
+    gen = torch.Generator().manual_seed(1)
+    for m, R in args.rank_approx:
+        signs = torch.randint(0, 2, (len(x), R, y.shape[1]), generator=gen).to(x.device) * 2.0 - 1
+        candidates[f"approx {m}+{R}"] = scores(
+            lambda i, s, e=signs, m=m: expected_gradnorms(
+                model, x[s], y[s], w[s], p[s], e[s], n_exact=m
+            )
+        )
     for name, approx in candidates.items():
         overlap = len(best & set(np.argsort(-approx)[:top])) / top
         rho = float(spearmanr(exact, approx).statistic)
@@ -293,6 +362,11 @@ def affinity_rows(args, device) -> list[dict]:
     return rows
 
 
+def _settings(text: str) -> list[tuple[int, int]]:
+    """``"8+0,0+4"`` -> [(8, 0), (0, 4)]: (neighbours taken exactly, probes)."""
+    return [tuple(int(v) for v in item.split("+")) for item in text.split(",")]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--device", default="cpu")
@@ -303,11 +377,29 @@ def main() -> None:
     ap.add_argument("--rank-pool", type=int, default=48, help="images for rank agreement")
     ap.add_argument("--labelled", type=int, default=128)
     ap.add_argument("--batch-sizes", type=lambda s: [int(v) for v in s.split(",")], default=[4, 8])
-    ap.add_argument("--probes", type=int, default=4)
+    ap.add_argument(
+        "--approx",
+        type=_settings,
+        default=[(8, 0), (0, 4)],
+        help="timed approximate settings m+R (m exact neighbours, R probes), comma-separated",
+    )
     ap.add_argument("--bound-batch", type=int, default=16, help="training batch for the bound")
     ap.add_argument("--train-images", type=int, default=512)
     ap.add_argument("--train-epochs", type=int, default=3)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--checkpoint", default=None, help="score this trained model (eglpp .pt)")
+    ap.add_argument("--input-size", type=int, default=None, help="input px (default 64 / 256)")
+    ap.add_argument(
+        "--poses", default=None, help="folder with lsp/ and lspet/ joints.mat: rendered LSP→LSPET"
+    )
+    ap.add_argument("--save-model", default=None, help="save the model trained here")
+    ap.add_argument(
+        "--rank-approx",
+        type=_settings,
+        default=_settings("0+0,0+2,0+4,0+8,0+16,4+0,4+2,6+0,8+0,8+2,12+0"),
+        help="approximate settings m+R whose rank agreement with exact is measured",
+    )
+    ap.add_argument("--max-grad-elements", type=int, default=GradNormConfig().max_grad_elements)
     ap.add_argument(
         "--methods",
         type=lambda s: s.split(","),
