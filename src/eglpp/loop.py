@@ -287,6 +287,7 @@ def _strategy_kwargs(cfg: ExperimentConfig, name: str) -> dict:
             "perplexity": s.perplexity,
             "k": s.k,
             "renormalise": s.renormalise,
+            "calibration": s.calibration,
             "label_source": s.label_source,
             "device": cfg.device,
             "estimator": s.estimator,

@@ -149,6 +149,8 @@ def test_bad_input_errors(tmp_path):
         config_from_dict({"strategy": {"gradnorm_method": "ghost"}})
     with pytest.raises(ValueError, match="'hooks' needs strategy.gradnorm"):
         config_from_dict({"strategy": {"gradnorm_method": "hooks", "gradnorm": "last"}})
+    with pytest.raises(ValueError, match="calibration"):
+        run_experiment(_cfg(strategy={"calibration": "some"}), tmp_path / "e", log=_quiet)
     with pytest.raises(ValueError, match="unknown key.*epochz"):
         config_from_dict({"base_train": {"epochz": 3}})
 

@@ -35,6 +35,8 @@ class StrategyConfig:
     perplexity: float = 20.0  # EGL++: t-SNE perplexity of p(j|i) (Eq. 13)
     k: int = 30  # EGL++: top-K labelled neighbours
     renormalise: bool = False  # EGL++: renormalise p(j|i) over the top-K
+    calibration: str = "all"  # EGL++: p(j|i) calibrated over "all" labelled points (Eq. 13)
+    # or their "neighbours" (Barnes-Hut style, for large labelled sets; eglpp.affinity)
     label_source: str = "ground_truth"  # EGL++: neighbour labels, or "prediction"
     gradnorm: str = "all"  # EGL++: parameters of the exact norm: "all", "conv_linear" (the
     # paper's Goodfellow approximation, no batch-norm parameters) or "last" (last layer)
