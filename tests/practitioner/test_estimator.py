@@ -1,4 +1,4 @@
-"""``eglpp select --estimator probes``: EGL++ with random-sign probes (eglpp.gradnorm_approx)."""
+"""``eglpp select --estimator approx``: EGL++'s cheaper gradient term (eglpp.gradnorm_approx)."""
 
 import csv
 import json
@@ -19,9 +19,14 @@ EXACT = SelectConfig(
     budget=5, strategy="egl++", hyperparameters=(("k", 4), ("perplexity", 2.0)),
     input_size=SIZE, chunk_size=16, batch_size=8,
 )  # fmt: skip
-PROBES = SelectConfig(**{**EXACT.__dict__, "estimator": "probes", "n_probes": 4})
+# one neighbour exactly, the other three by their mean cotangent and 2 probes of their spread
+PROBES = SelectConfig(**{**EXACT.__dict__, "estimator": "approx", "n_exact": 1, "n_probes": 2})
 CLI_EGL = ["--strategy", "egl++", "--param", "k=4", "--param", "perplexity=2", "--chunk-size",
            "16", "--batch-size", "8", "--input-size", str(SIZE), "--no-progress"]  # fmt: skip
+
+
+def _with(config: SelectConfig, **changes) -> SelectConfig:
+    return SelectConfig(**{**config.__dict__, **changes})
 
 
 def _run(world, out, config):
@@ -36,42 +41,66 @@ def _cli(world, out, *extra):
     return CliRunner().invoke(app, args)
 
 
-def _scores(out) -> dict[str, float]:
+def _scores(out) -> np.ndarray:
+    """scores.csv's scores in image-name order."""
     with open(out / "scores.csv") as f:
-        return {row["image"]: float(row["score"]) for row in csv.DictReader(f)}
+        by_name = {row["image"]: float(row["score"]) for row in csv.DictReader(f)}
+    return np.array([by_name[n] for n in sorted(by_name)])
 
 
 @pytest.fixture(scope="module")
 def runs(world, tmp_path_factory):
-    """Output folders of an exact and a probes (R = 4, seed 0, from the CLI) selection."""
+    """Output folders of an exact selection and of an approx one with probes (from the CLI)."""
     root = tmp_path_factory.mktemp("estimator")
     _run(world, root / "exact", EXACT)
-    result = _cli(world, root / "probes", "--estimator", "probes", "--probes", "4")
+    flags = ("--estimator", "approx", "--exact-neighbours", "1", "--probes", "2")
+    result = _cli(world, root / "probes", *flags)
     assert result.exit_code == 0, (result.output, result.exception)
     return {"exact": root / "exact", "probes": root / "probes"}
 
 
-def test_probe_scores_agree_with_exact_ones(world, runs, tmp_path):
-    exact, probes = _scores(runs["exact"]), _scores(runs["probes"])
-    names = sorted(exact)
-    e, p = np.array([exact[n] for n in names]), np.array([probes[n] for n in names])
-    # measured on this fixture: Spearman 0.9996-0.9998 over 5 seeds at R = 4 (0.999 at R = 1)
-    assert scipy.stats.spearmanr(e, p).statistic > 0.99
-    first = json.loads((runs["exact"] / "summary.json").read_text())["selected"]
-    second = json.loads((runs["probes"] / "summary.json").read_text())["selected"]
-    assert len(set(first) & set(second)) >= 4
-    error4 = np.abs(p / e - 1).mean()
-    assert error4 > 0  # an estimate, not the exact score
-    # unbiased: 16 times the probes, a quarter of the error (measured ratio 0.22-0.32)
-    _run(world, tmp_path, SelectConfig(**{**PROBES.__dict__, "n_probes": 64}))
-    many = _scores(tmp_path)
-    error64 = np.abs(np.array([many[n] for n in names]) / e - 1).mean()
-    assert error64 < 0.6 * error4
+def test_every_neighbour_exact_is_the_exact_sum(world, runs, tmp_path):
+    # K = 4: with n_exact >= K the tail is empty, its mean and probes contribute nothing, and
+    # the score is Eq. 12's sum itself (float32 products against the exact path's float64 sum)
+    exact = _scores(runs["exact"])
+    selected = json.loads((runs["exact"] / "summary.json").read_text())["selected"]
+    for n_exact, n_probes in ((4, 3), (9, 0)):
+        out = tmp_path / f"m{n_exact}"
+        summary = _run(world, out, _with(EXACT, estimator="approx", n_exact=n_exact,
+                                         n_probes=n_probes))  # fmt: skip
+        np.testing.assert_allclose(_scores(out), exact, rtol=1e-5)
+        assert summary["selected"] == selected
+        assert summary["estimator"] == f"approx --exact-neighbours {n_exact} --probes {n_probes}"
+    # the same scores, but recorded as another estimator: their own chunks
+    assert (
+        summary["fingerprint"]
+        != json.loads((runs["exact"] / "summary.json").read_text())["fingerprint"]
+    )
+
+
+def test_default_approx_ranks_like_exact(world, tmp_path):
+    # K = 12 > n_exact = 8: the 4 least probable neighbours by their mean cotangent, no probes
+    wide = _with(EXACT, hyperparameters=(("k", 12), ("perplexity", 4.0)))
+    _run(world, tmp_path / "exact", wide)
+    exact = _scores(tmp_path / "exact")
+    for n_exact in (8, 0):  # the default, and every neighbour in the tail
+        out = tmp_path / f"approx{n_exact}"
+        _run(world, out, _with(wide, estimator="approx", n_exact=n_exact))
+        approx = _scores(out)
+        # measured on this fixture: Spearman 1.0 (n_exact 8) and 0.9994 (n_exact 0)
+        assert scipy.stats.spearmanr(exact, approx).statistic > 0.98
+        # without probes the spread term is left out: a lower bound, up to float32 rounding
+        assert (approx <= exact * (1 + 1e-5)).all()
+    assert np.abs(approx / exact - 1).mean() > 1e-5  # n_exact 0: an estimate (measured 4e-4)
+    # without probes the scores depend on no seed
+    _run(world, tmp_path / "seed1", _with(wide, estimator="approx", seed=1))
+    np.testing.assert_array_equal(_scores(tmp_path / "seed1"), _scores(tmp_path / "approx8"))
 
 
 def test_probes_are_reproducible_and_resumable(world, runs, tmp_path, monkeypatch):
     summary = json.loads((runs["probes"] / "summary.json").read_text())
-    assert summary["estimator"] == "probes --probes 4" and summary["config"]["n_probes"] == 4
+    assert summary["estimator"] == "approx --exact-neighbours 1 --probes 2"
+    assert (summary["config"]["n_exact"], summary["config"]["n_probes"]) == (1, 2)
     real, calls = select_module._chunk, []
 
     def dies_on_the_second(*args, **kwargs):
@@ -90,45 +119,83 @@ def test_probes_are_reproducible_and_resumable(world, runs, tmp_path, monkeypatc
         runs["probes"] / "scores.csv"
     ).read_text()
     assert resumed["selected"] == summary["selected"]
-    other = _run(world, tmp_path / "seed1", SelectConfig(**{**PROBES.__dict__, "seed": 1}))
+    other = _run(world, tmp_path / "seed1", _with(PROBES, seed=1))
     assert other["fingerprint"] != resumed["fingerprint"]
-    assert _scores(tmp_path / "seed1") != _scores(runs["probes"])  # other seed, other probes
+    probed, exact = _scores(runs["probes"]), _scores(runs["exact"])
+    assert not np.array_equal(_scores(tmp_path / "seed1"), probed)  # other seed, other signs
+    assert not np.allclose(probed, exact, rtol=1e-6)  # an estimate, not the exact score
+
+
+def _probes_folder(tmp_path, exact_folder):
+    """A folder written by the short-lived ``--estimator probes`` (never released)."""
+    folder = tmp_path / "probes-era"
+    folder.mkdir()
+    config = json.loads((exact_folder / "select_config.json").read_text())
+    del config["n_exact"]
+    config.update(estimator="probes", n_probes=4)
+    (folder / "select_config.json").write_text(json.dumps(config))
+    return folder
 
 
 def test_another_estimator_in_the_same_folder_is_refused(world, runs, tmp_path):
+    approx = "approx --exact-neighbours 1 --probes 2"
     with pytest.raises(
         ValueError,
-        match=r"--estimator probes --probes 4: .*exact holds a selection scored with "
+        match=rf"--estimator {approx}: .*exact holds a selection scored with "
         r"--estimator exact \(recorded in .*select_config.json\).*another --out",
     ):
         _run(world, runs["exact"], PROBES)
-    with pytest.raises(
-        ValueError, match=r"--probes 2: .*scored with --estimator probes --probes 4"
-    ):
-        _run(world, runs["probes"], SelectConfig(**{**PROBES.__dict__, "n_probes": 2}))
+    for changes, now in (({"n_exact": 2}, "--exact-neighbours 2 --probes 2"),
+                         ({"n_probes": 3}, "--exact-neighbours 1 --probes 3")):  # fmt: skip
+        with pytest.raises(ValueError, match=rf"approx {now}: .*scored with --estimator {approx}"):
+            _run(world, runs["probes"], _with(PROBES, **changes))
     legacy = tmp_path / "legacy"  # a folder finished before the option: summary.json only
     legacy.mkdir()
     summary = json.loads((runs["exact"] / "summary.json").read_text())
-    del summary["config"]["estimator"], summary["config"]["n_probes"]
+    for key in ("estimator", "n_exact", "n_probes"):
+        del summary["config"][key]
     (legacy / "summary.json").write_text(json.dumps(summary))
     with pytest.raises(ValueError, match=r"scored with --estimator exact \(recorded in .*summary"):
         _run(world, legacy, PROBES)
+    old = _probes_folder(tmp_path, runs["exact"])
+    for config, now in ((EXACT, "exact"), (PROBES, approx)):
+        with pytest.raises(
+            ValueError,
+            match=rf"--estimator {now}: .*probes-era holds a selection scored with an estimator "
+            r"this version does not know, 'probes' \(recorded in .*select_config.json; known: "
+            r"exact and approx\).*give another --out",
+        ):
+            _run(world, old, config)
+    assert not (old / "partial").exists()  # refused before anything was written
     same = shutil.copytree(runs["exact"], tmp_path / "same")  # same estimator: goes on
-    assert _run(world, same, SelectConfig(**{**EXACT.__dict__, "budget": 3}))["chunks_reused"] == 3
+    assert _run(world, same, _with(EXACT, budget=3))["chunks_reused"] == 3
 
 
 def test_bad_estimator_settings_name_the_option(world, tmp_path):
-    with pytest.raises(ValueError, match=r"--estimator 'fast' \(expected exact or probes\)"):
-        SelectConfig(budget=1, estimator="fast")
-    with pytest.raises(ValueError, match=r"--probes 0 \(expected an integer >= 1\)"):
-        SelectConfig(budget=1, estimator="probes", n_probes=0)
+    for changes, message in (
+        ({"estimator": "probes"}, "--estimator 'probes' (expected exact or approx)"),
+        ({"estimator": "approx", "n_exact": -1}, "--exact-neighbours -1 (expected an integer"),
+        ({"estimator": "approx", "n_exact": 2.5}, "--exact-neighbours 2.5 (expected an integer"),
+        ({"estimator": "approx", "n_probes": -1}, "--probes -1 (expected an integer >= 0)"),
+        ({"n_probes": 3}, "--probes 3: applies to --estimator approx only"),
+        ({"n_exact": 2, "n_probes": 3}, "--exact-neighbours 2, --probes 3: applies to --estim"),
+    ):
+        with pytest.raises(ValueError) as info:
+            SelectConfig(budget=1, **changes)
+        assert message in str(info.value), (changes, str(info.value))
     cases = {
-        ("--estimator", "fast"): "--estimator 'fast' (expected exact or probes)",
-        ("--estimator", "probes", "--probes", "0"): "--probes 0 (expected an integer >= 1)",
-        ("--probes", "3"): "--probes 3: applies to --estimator probes only",
-        ("--strategy", "random", "--estimator", "probes"): "--estimator probes: strategy "
+        ("--estimator", "probes"): "--estimator 'probes' (expected exact or approx)",
+        ("--estimator", "approx", "--exact-neighbours", "-1"): "--exact-neighbours -1 (expected "
+        "an integer >= 0)",
+        ("--estimator", "approx", "--probes", "-1"): "--probes -1 (expected an integer >= 0)",
+        ("--exact-neighbours", "3"): "--exact-neighbours 3: applies to --estimator approx only",
+        ("--probes", "0"): "--probes 0: applies to --estimator approx only",
+        ("--estimator", "exact", "--exact-neighbours", "8", "--probes", "2"): "--exact-neighbours "
+        "8, --probes 2: applies to --estimator approx only",
+        ("--strategy", "random", "--estimator", "approx"): "--estimator approx: strategy "
         "'random' computes no gradient norms",
-        ("--param", "estimator=probes"): "--param estimator=probes: give it as --estimator",
+        ("--param", "estimator=approx"): "--param estimator=approx: give it as --estimator",
+        ("--param", "n_probes=2"): "--param n_probes=2: give it as --probes",
     }
     for flags, message in cases.items():
         result = _cli(world, tmp_path / "out", *flags)

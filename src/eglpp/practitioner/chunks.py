@@ -1,5 +1,8 @@
 """The chunk files of ``eglpp select``: ``OUT/partial/<fingerprint>/chunk-NNNNN.npz``.
 
+The fingerprint (:func:`fingerprint`) digests everything the scores depend on, so a rerun reuses
+only chunks scored the same way.
+
 A chunk file covers pool positions ``[lo, hi)`` and holds
 
 - ``usable`` (n,) bool and ``reasons`` (n,) str: which images could be read, and why not
@@ -13,7 +16,10 @@ checked (no ``usable``) are read as all usable.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +27,40 @@ import numpy as np
 from eglpp.io import atomic_write_bytes
 from eglpp.practitioner.pool import Pool, unreadable
 
-__all__ = ["save_chunk", "load_chunk", "reusable_chunk", "skipped_entries"]
+__all__ = ["fingerprint", "save_chunk", "load_chunk", "reusable_chunk", "skipped_entries"]
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(checkpoint: Path, labelled, pool: Pool, config) -> str:
+    """A digest of everything the chunk scores depend on: the name of the chunks' folder.
+
+    ``labelled`` is a :class:`~eglpp.practitioner.labelled.LabelledSet`, ``config`` a
+    :class:`~eglpp.practitioner.select.SelectConfig`.
+    """
+    h = hashlib.sha256()
+    ann = labelled.annotations
+    settings = {
+        k: v
+        for k, v in asdict(config).items()
+        if k in ("strategy", "input_size", "chunk_size", "sigma", "gradnorm", "seed", "box_scale")
+    }
+    if config.estimator != "exact":  # (exact runs keep the fingerprints they had before)
+        settings |= {k: getattr(config, k) for k in ("estimator", "n_exact", "n_probes")}
+    settings["hyperparameters"] = sorted((k, repr(v)) for k, v in config.hyperparameters)
+    h.update(_file_digest(checkpoint).encode())
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    for array in (ann.joints, ann.visible, pool.boxes):
+        h.update(np.ascontiguousarray(array).tobytes())
+    h.update("\n".join(map(str, ann.image_paths or [])).encode())
+    h.update("\n".join(pool.keys()).encode())
+    return h.hexdigest()[:16]
 
 
 def save_chunk(path: Path, arrays: dict[str, np.ndarray]) -> None:

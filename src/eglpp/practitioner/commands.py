@@ -143,10 +143,13 @@ def select(
     ),
     param: list[str] = typer.Option([], help="Strategy hyperparameter NAME=VALUE, repeatable."),
     estimator: str = typer.Option(
-        "exact", help="EGL++ gradient norms: exact (K products per image) | probes (R + 1)."
+        "exact", help="EGL++ gradient norms: exact (K products per image) | approx (M + 1 + R)."
+    ),
+    exact_neighbours: int | None = typer.Option(
+        None, help="--estimator approx: the M most probable neighbours taken exactly (default 8)."
     ),
     probes: int | None = typer.Option(
-        None, help="Random-sign probes R per image with --estimator probes (default 4)."
+        None, help="--estimator approx: random-sign probes R of the other neighbours (default 0)."
     ),
     input_size: int | None = typer.Option(None, help="Input px (default: from train.json)."),
     sigma: float | None = typer.Option(None, help="Label heatmap σ (default: from train.json)."),
@@ -177,8 +180,12 @@ def select(
 
     if threads:
         torch.set_num_threads(threads)
-    if probes is not None and estimator != "probes":
-        raise ValueError(f"--probes {probes}: applies to --estimator probes only")
+    approx = {"n_exact": exact_neighbours, "n_probes": probes}  # the approx settings given
+    approx = {k: v for k, v in approx.items() if v is not None}
+    if approx and estimator != "approx":
+        flags = {"n_exact": "--exact-neighbours", "n_probes": "--probes"}
+        given = ", ".join(f"{flags[k]} {v}" for k, v in approx.items())
+        raise ValueError(f"{given}: applies to --estimator approx only")
     found = checkpoint_settings(checkpoint)
     size = input_size or found.get("input_size")
     if size is None:
@@ -190,7 +197,7 @@ def select(
         input_size=int(size), batch_size=batch_size, chunk_size=chunk_size, device=device,
         sigma=float(sigma or found.get("sigma", 1.0)), seed=seed, box_scale=box_scale,
         pre_annotate=pre_annotate, n_neighbours=neighbours, sheet_rows=sheet_rows,
-        estimator=estimator, n_probes=4 if probes is None else probes,
+        estimator=estimator, **approx,
     )  # fmt: skip
     summary = run_select(
         checkpoint, labelled, pool, out, config, images_root=images_root, progress=progress,

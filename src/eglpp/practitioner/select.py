@@ -15,29 +15,35 @@ never scored nor selected, and a rerun checks them again (a repaired image gets 
 again). An unreadable labelled image is an error: the labelled set must be complete.
 
 EGL++'s gradient term is exact (K vector-Jacobian products per image) or, with
-``estimator="probes"``, :func:`eglpp.gradnorm_approx.expected_pair_gradnorms` with ``n_probes``
-random-sign probes; chunk c draws its signs from ``stable_seed(seed, "probes", c)``, so the same
-seed and chunk size give the same scores, resumed or not.
+``estimator="approx"``, :func:`eglpp.gradnorm_approx.expected_pair_gradnorms`: the ``n_exact``
+most probable neighbours exactly, the rest by their mean cotangent plus ``n_probes`` random-sign
+probes (``n_exact + 1 + n_probes`` products; ``n_exact >= K`` is the exact sum). Chunk c draws
+its signs from ``stable_seed(seed, "probes", c)``, so the same seed and chunk size give the
+same scores, resumed or not (with ``n_probes = 0`` the scores depend on no seed).
 
 Per-chunk scoring equals whole-pool scoring for every strategy whose score of an image depends
 on that image and the labelled set only (random, multipeak, learning-loss, EGL++: each row's
-p(j|i) is calibrated on its own; with the probes estimator, up to the random signs). A strategy
+p(j|i) is calibrated on its own; with approx probes, up to the random signs). A strategy
 that selects jointly (it overrides ``Strategy.select``, e.g. Core-set's k-center greedy) gets the
 whole pool's usable embeddings in one :class:`~eglpp.strategies.base.PoolInputs` at the end.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
 from eglpp.io import StateFileError
-from eglpp.practitioner.chunks import load_chunk, reusable_chunk, save_chunk, skipped_entries
+from eglpp.practitioner.chunks import (
+    fingerprint,
+    load_chunk,
+    reusable_chunk,
+    save_chunk,
+    skipped_entries,
+)
 from eglpp.practitioner.coco import BOX_SCALE
 from eglpp.practitioner.labelled import LabelledSet
 from eglpp.practitioner.pool import Pool
@@ -49,7 +55,9 @@ SCORABLE_NEEDS = frozenset(
     {"embeddings", "heatmaps", "predicted_loss", "pair_gradnorms", "expected_gradnorms"}
 )
 #: EGL++ gradient estimators (``eglpp.strategies.EGLPlusPlus.estimator``).
-ESTIMATORS = ("exact", "probes")
+ESTIMATORS = ("exact", "approx")
+#: Settings of ``estimator="approx"`` and their flags.
+_APPROX_FLAGS = {"n_exact": "exact-neighbours", "n_probes": "probes"}
 #: Pool outputs a jointly-selecting strategy may receive for the whole pool at the end.
 _WHOLE_POOL_NEEDS = frozenset({"embeddings", "predicted_loss"})
 
@@ -67,8 +75,9 @@ class SelectConfig:
     device: str = "cpu"
     sigma: float = 1.0  # target σ of the labelled heatmaps (heatmap px), as in training
     gradnorm: str = "all"  # EGL++: parameters of the gradient norm
-    estimator: str = "exact"  # EGL++: "exact" or "probes" (eglpp.gradnorm_approx)
-    n_probes: int = 4  # EGL++ with estimator="probes": random-sign probes per image (>= 1)
+    estimator: str = "exact"  # EGL++: "exact" or "approx" (eglpp.gradnorm_approx)
+    n_exact: int = 8  # EGL++ with estimator="approx": most probable neighbours taken exactly
+    n_probes: int = 0  # EGL++ with estimator="approx": random-sign probes of the rest (>= 0)
     seed: int = 0
     box_scale: float = BOX_SCALE  # crop side / longer side of a person box
     pre_annotate: str = "predicted"  # selection_coco.json: "predicted" keypoints or "empty"
@@ -76,7 +85,9 @@ class SelectConfig:
     sheet_rows: int = 16  # selected images shown on the contact sheet
 
     def __post_init__(self) -> None:
-        probes_ok = not isinstance(self.n_probes, bool) and isinstance(self.n_probes, int)
+        def count(value) -> bool:  # an integer >= 0
+            return not isinstance(value, bool) and isinstance(value, int) and value >= 0
+
         checks = {  # field: (valid, flag, what is expected)
             "budget": (self.budget >= 1, "budget", ">= 1"),
             "input_size": (self.input_size >= 16, "input-size", ">= 16"),
@@ -89,7 +100,8 @@ class SelectConfig:
             "n_neighbours": (self.n_neighbours >= 1, "neighbours", ">= 1"),
             "sheet_rows": (self.sheet_rows >= 1, "sheet-rows", ">= 1"),
             "estimator": (self.estimator in ESTIMATORS, "estimator", " or ".join(ESTIMATORS)),
-            "n_probes": (probes_ok and self.n_probes >= 1, "probes", "an integer >= 1"),
+            "n_exact": (count(self.n_exact), "exact-neighbours", "an integer >= 0"),
+            "n_probes": (count(self.n_probes), "probes", "an integer >= 0"),
         }  # fmt: skip
         bad = [
             f"--{flag} {getattr(self, k)!r} (expected {expected})"
@@ -98,6 +110,12 @@ class SelectConfig:
         ]
         if bad:
             raise ValueError(f"invalid select settings: {', '.join(bad)}")
+        if self.estimator == "exact":  # the approx settings would be ignored: refused
+            defaults = {f.name: f.default for f in fields(self)}
+            given = [f"--{flag} {getattr(self, k)}" for k, flag in _APPROX_FLAGS.items()
+                     if getattr(self, k) != defaults[k]]  # fmt: skip
+            if given:
+                raise ValueError(f"{', '.join(given)}: applies to --estimator approx only")
 
 
 @dataclass
@@ -117,35 +135,6 @@ class Scored:
     skipped: list[dict] = field(default_factory=list)  # {"image", "path", "where", "reason"}
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def fingerprint(checkpoint: Path, labelled: LabelledSet, pool: Pool, config: SelectConfig) -> str:
-    """A digest of everything the chunk scores depend on."""
-    h = hashlib.sha256()
-    ann = labelled.annotations
-    settings = {
-        k: v
-        for k, v in asdict(config).items()
-        if k in ("strategy", "input_size", "chunk_size", "sigma", "gradnorm", "seed", "box_scale")
-    }
-    if config.estimator != "exact":  # (exact runs keep the fingerprints they had before)
-        settings.update(estimator=config.estimator, n_probes=config.n_probes)
-    settings["hyperparameters"] = sorted((k, repr(v)) for k, v in config.hyperparameters)
-    h.update(_file_digest(checkpoint).encode())
-    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    for array in (ann.joints, ann.visible, pool.boxes):
-        h.update(np.ascontiguousarray(array).tobytes())
-    h.update("\n".join(map(str, ann.image_paths or [])).encode())
-    h.update("\n".join(pool.keys()).encode())
-    return h.hexdigest()[:16]
-
-
 def _chunk(strategy, model, aux, pool_set, lab_set, cache, config, c: int) -> dict:
     """Score chunk ``c`` (``pool_set``: its usable items) with the generators of chunk c."""
     from eglpp.pose.data import stable_seed
@@ -162,6 +151,7 @@ def _chunk(strategy, model, aux, pool_set, lab_set, cache, config, c: int) -> di
         sigma=config.sigma,
         gradnorm=config.gradnorm,
         cache=cache,
+        n_exact=config.n_exact,
         n_probes=config.n_probes,
         probe_seed=stable_seed(config.seed, "probes", c),
     )

@@ -5,8 +5,9 @@
 - :func:`strategy_params`: the strategy's keyword arguments (``--param``, device, estimator);
 - :func:`check_estimator`: an output folder keeps one EGL++ estimator. Its select config is
   saved as ``OUT/select_config.json`` when scoring starts (and in ``summary.json`` at the end);
-  a rerun in the same folder with another ``--estimator`` or ``--probes`` is refused, so that
-  its chunks, tables and summary never mix exact and estimated scores. (A new checkpoint or
+  a rerun in the same folder with another ``--estimator``, ``--exact-neighbours`` or ``--probes``
+  is refused, so that its chunks, tables and summary never mix exact and estimated scores, and
+  so is a folder whose recorded estimator this version does not know. (A new checkpoint or
   labelled set in the same folder is the next round: its chunks get a new fingerprint.)
 """
 
@@ -65,12 +66,17 @@ def estimator_of(config: dict) -> str | None:
     if kind is None or "estimator" not in {f.name for f in dataclasses.fields(kind)}:
         return None
     name = config.get("estimator", "exact")  # folders written before the option: exact
-    return name if name == "exact" else f"{name} --probes {config.get('n_probes')}"
+    if name == "approx":
+        n_exact, n_probes = config.get("n_exact"), config.get("n_probes")
+        return f"approx --exact-neighbours {n_exact} --probes {n_probes}"
+    return str(name)  # "exact", or one this version does not know (check_estimator refuses it)
 
 
 def check_estimator(out: Path, config) -> None:
-    """Refuse to go on in a folder whose selection was scored with another EGL++ estimator."""
+    """Refuse to go on in a folder whose selection was scored with another EGL++ estimator (or
+    with one this version does not know)."""
     from eglpp.io import read_json
+    from eglpp.practitioner.select import ESTIMATORS
 
     for name in ("select_config.json", "summary.json"):
         if (out / name).is_file():
@@ -80,7 +86,16 @@ def check_estimator(out: Path, config) -> None:
     else:
         return
     before, now = estimator_of(saved), estimator_of(dataclasses.asdict(config))
-    if before is not None and now is not None and before != now:
+    if before is None or now is None:
+        return
+    if saved.get("estimator", "exact") not in ESTIMATORS:  # e.g. an earlier "probes"
+        raise ValueError(
+            f"--estimator {now}: {out} holds a selection scored with an estimator this version "
+            f"does not know, {saved.get('estimator')!r} (recorded in {out / name}; known: "
+            f"{' and '.join(ESTIMATORS)}); one output folder keeps one estimator: give another "
+            "--out"
+        )
+    if before != now:
         raise ValueError(
             f"--estimator {now}: {out} holds a selection scored with --estimator {before} "
             f"(recorded in {out / name}); one output folder keeps one estimator: rerun with "
@@ -99,8 +114,13 @@ def strategy_params(config) -> dict:
         params.setdefault("device", config.device)
     if "estimator" in params:
         raise ValueError(
-            f"--param estimator={params['estimator']}: give it as --estimator exact|probes"
+            f"--param estimator={params['estimator']}: give it as --estimator exact|approx"
         )
+    for name, flag in (("n_exact", "--exact-neighbours"), ("n_probes", "--probes")):
+        if name in params:
+            raise ValueError(
+                f"--param {name}={params[name]}: give it as {flag} (with --estimator approx)"
+            )
     if "estimator" in fields:
         params["estimator"] = config.estimator
     elif config.estimator != "exact":
