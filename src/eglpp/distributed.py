@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Subset
 
 from eglpp.gradnorm import GradNormConfig, LossFn, pair_gradnorms, pool_batches
-from eglpp.gradnorm_approx import expected_gradnorms
+from eglpp.gradnorm_approx import DEFAULT_N_EXACT, expected_gradnorms
 
 __all__ = [
     "is_distributed",
@@ -205,7 +205,7 @@ def sharded_expected_pair_gradnorms(
     neighbours: np.ndarray,
     p: np.ndarray,
     *,
-    n_exact: int = 8,
+    n_exact: int = DEFAULT_N_EXACT,
     n_probes: int = 0,
     seed: int = 0,
     batch_size: int = 8,

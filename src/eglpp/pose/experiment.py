@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from eglpp.gradnorm_approx import DEFAULT_N_EXACT
 from eglpp.pose.hourglass import HourglassConfig
 from eglpp.pose.train import TrainConfig
 
@@ -46,7 +47,7 @@ class StrategyConfig:
     estimator: str = "exact"  # EGL++: "exact" (K products per image) or "approx" (the n_exact
     # most probable neighbours exactly, the rest by their p-weighted mean cotangent plus
     # n_probes random-sign probes: n_exact + 1 + n_probes products, eglpp.gradnorm_approx)
-    n_exact: int = 8  # EGL++ with estimator="approx": neighbours taken exactly
+    n_exact: int = DEFAULT_N_EXACT  # EGL++ with estimator="approx": neighbours taken exactly
     n_probes: int = 0  # EGL++ with estimator="approx": probes of the rest's spread
     multipeak_max_peaks: int = 5  # multipeak: peaks per joint
     multipeak_min_distance: int | None = None  # multipeak: min peak distance (heatmap px);

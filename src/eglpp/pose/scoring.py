@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, RandomSampler, Subset
 
 from eglpp.gradnorm import GradNormConfig
+from eglpp.gradnorm_approx import DEFAULT_N_EXACT
 from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
 from eglpp.pose.train import Predictions, predict
@@ -138,7 +139,7 @@ def pool_inputs(
     gradnorm: str = "all",
     gradnorm_method: str = "vmap",
     cache: LabelledCache | None = None,
-    n_exact: int = 8,
+    n_exact: int = DEFAULT_N_EXACT,
     n_probes: int = 0,
     probe_seed: int = 0,
 ) -> PoolInputs:
@@ -200,7 +201,7 @@ def pool_inputs_and_predictions(
     gradnorm_method: str = "vmap",
     cache: LabelledCache | None = None,
     always_predict: bool = True,
-    n_exact: int = 8,
+    n_exact: int = DEFAULT_N_EXACT,
     n_probes: int = 0,
     probe_seed: int = 0,
 ) -> tuple[PoolInputs, Predictions | None]:

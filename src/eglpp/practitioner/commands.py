@@ -146,7 +146,8 @@ def select(
         "exact", help="EGL++ gradient norms: exact (K products per image) | approx (M + 1 + R)."
     ),
     exact_neighbours: int | None = typer.Option(
-        None, help="--estimator approx: the M most probable neighbours taken exactly (default 8)."
+        None,
+        help="--estimator approx: the M most probable neighbours taken exactly (default 12).",
     ),
     probes: int | None = typer.Option(
         None, help="--estimator approx: random-sign probes R of the other neighbours (default 0)."

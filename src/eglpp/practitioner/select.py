@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eglpp.gradnorm_approx import DEFAULT_N_EXACT
 from eglpp.io import StateFileError
 from eglpp.practitioner.chunks import (
     fingerprint,
@@ -76,7 +77,7 @@ class SelectConfig:
     sigma: float = 1.0  # target σ of the labelled heatmaps (heatmap px), as in training
     gradnorm: str = "all"  # EGL++: parameters of the gradient norm
     estimator: str = "exact"  # EGL++: "exact" or "approx" (eglpp.gradnorm_approx)
-    n_exact: int = 8  # EGL++ with estimator="approx": most probable neighbours taken exactly
+    n_exact: int = DEFAULT_N_EXACT  # EGL++, estimator="approx": neighbours taken exactly
     n_probes: int = 0  # EGL++ with estimator="approx": random-sign probes of the rest (>= 0)
     seed: int = 0
     box_scale: float = BOX_SCALE  # crop side / longer side of a person box

@@ -52,7 +52,7 @@ class PoolInputs:
         ``expected_gradnorms(neighbours (U, K), p (U, K), label_source) -> (U,)`` estimates of
         ``Σ_j p_j ‖∇θ ℓ(y_j, f(x_i))‖²`` with fewer than K products per image
         (``eglpp.gradnorm_approx.expected_pair_gradnorms``); only EGL++ with
-        ``estimator="probes"`` asks for it.
+        ``estimator="approx"`` asks for it.
     """
 
     n_unlabelled: int
