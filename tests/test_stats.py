@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -89,6 +90,10 @@ def test_select_top_ties_follow_generator():
 def test_atomic_io_roundtrip_and_corruption(tmp_path):
     atomic_write_json(tmp_path / "a.json", {"x": np.int64(3)})
     assert read_json(tmp_path / "a.json") == {"x": 3}
+    # strict JSON: NaN and infinities (which json.dumps would write as NaN/Infinity) become null
+    atomic_write_json(tmp_path / "n.json", {"p": [np.nan, 0.5], "q": np.float32("inf")})
+    assert json.loads((tmp_path / "n.json").read_text()) == {"p": [None, 0.5], "q": None}
+    assert "NaN" not in (tmp_path / "n.json").read_text()
     atomic_save_npy(tmp_path / "a.npy", np.arange(4))
     assert load_npy(tmp_path / "a.npy").tolist() == [0, 1, 2, 3]
     (tmp_path / "b.json").write_text("{not json")
