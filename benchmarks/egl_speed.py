@@ -57,7 +57,8 @@ from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.experiment import ExperimentConfig
 from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
 from eglpp.pose.hourglass import STRIDE, HourglassConfig, StackedHourglass
-from eglpp.pose.train import TrainConfig, evaluate, fit
+from eglpp.pose.inference import evaluate
+from eglpp.pose.train import TrainConfig, fit
 
 METHODS = (
     ("vmap", "all"),
@@ -214,7 +215,7 @@ def _data(args, device):
     nb = torch.as_tensor(aff.neighbours, device=device)
     rank_set = Subset(pool, range(min(args.rank_pool, n_pool)))
     quality = evaluate(model, rank_set, device=device, amp=False)["mean"]
-    print(f"model: PCK@0.2 {quality:.2f} on the {len(rank_set)} rank-agreement images", flush=True)
+    print(f"model: PCK@0.2 {100 * quality:.1f} % on the {len(rank_set)} rank-agreement images")
     p = torch.as_tensor(aff.p, dtype=torch.float32, device=device)
     return model, x_pool, y[nb], w[nb], p, quality
 
