@@ -4,9 +4,9 @@ Two loops on the same in-memory random dataset (so that image decoding is not me
 
 - ``plain``: a straightforward fp32 loop (DataLoader → forward → heatmap loss → RMSprop step;
   ``torch.no_grad`` forward for inference), contiguous memory;
-- ``project``: ``eglpp.pose.train.fit`` / ``predict``, which on CUDA use mixed precision
-  (bfloat16 where supported) and channels_last; on a CPU they are the plain loop plus the
-  project's bookkeeping.
+- ``project``: ``eglpp.pose.train.fit`` / ``eglpp.pose.inference.predict``, which on CUDA use
+  mixed precision (bfloat16 where supported) and channels_last; on a CPU they are the plain loop
+  plus the project's bookkeeping.
 
 Each measurement runs ``--warmup`` untimed passes first; training reports the last of
 ``--epochs`` epochs. Sizes: ``cpu`` (2 stacks, 64 channels, 64 px) and, with ``--device cuda``,
@@ -34,8 +34,9 @@ from torch.utils.data import DataLoader, Dataset
 from eglpp.io import atomic_write_json
 from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss, input_to_heatmap
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
+from eglpp.pose.inference import predict
 from eglpp.pose.skeleton import LSP
-from eglpp.pose.train import TrainConfig, fit, predict
+from eglpp.pose.train import TrainConfig, fit
 
 SIZES = {
     "cpu": (HourglassConfig(n_stacks=2, channels=64, depth=4), 64),

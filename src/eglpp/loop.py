@@ -43,8 +43,9 @@ from eglpp.pose.data import PoseData, build_data, stable_seed
 from eglpp.pose.distributed_run import cycle_pool_inputs
 from eglpp.pose.experiment import ExperimentConfig, config_from_dict, config_to_dict
 from eglpp.pose.hourglass import StackedHourglass
+from eglpp.pose.inference import evaluate
 from eglpp.pose.scoring import fit_auxiliary, labelled_set
-from eglpp.pose.train import evaluate, fit
+from eglpp.pose.train import fit
 from eglpp.strategies import make_strategy
 
 __all__ = ["run_experiment", "collect_results", "RunPaths"]

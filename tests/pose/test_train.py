@@ -11,13 +11,9 @@ from eglpp.io import StateFileError
 from eglpp.pose.checkpoint import load_checkpoint, load_model, save_checkpoint
 from eglpp.pose.heatmaps import flip_joints
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
+from eglpp.pose.inference import evaluate, predict
 from eglpp.pose.skeleton import LSP, Skeleton
-from eglpp.pose.train import (
-    TrainConfig,
-    evaluate,
-    fit,
-    predict,
-)
+from eglpp.pose.train import TrainConfig, fit
 
 
 @pytest.fixture(autouse=True)

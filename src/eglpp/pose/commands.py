@@ -26,8 +26,9 @@ from torch.utils.data import Dataset
 
 from eglpp.io import atomic_write_json
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
+from eglpp.pose.inference import evaluate
 from eglpp.pose.metrics import pck, torso_size
-from eglpp.pose.train import TrainConfig, evaluate, fit
+from eglpp.pose.train import TrainConfig, fit
 
 __all__ = ["train", "mean_pose_baseline"]
 

@@ -19,7 +19,7 @@ from eglpp.gradnorm import GradNormConfig
 from eglpp.gradnorm_approx import DEFAULT_N_EXACT
 from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
-from eglpp.pose.train import Predictions, predict
+from eglpp.pose.inference import Predictions, predict
 from eglpp.strategies.base import PoolInputs
 
 __all__ = [
@@ -76,7 +76,7 @@ class LabelledCache:
         The model whose embeddings (and, for ``label_source="prediction"``, heatmaps) are used.
     labelled : Dataset
         The labelled set (pose dataset contract).
-    batch_size, device : as for :func:`~eglpp.pose.train.predict`
+    batch_size, device : as for :func:`~eglpp.pose.inference.predict`
     sigma : float
         σ of the ground-truth target heatmaps, heatmap px (the training ``sigma``).
     """
@@ -152,7 +152,7 @@ def pool_inputs(
     model, aux : the pose network and the strategy's auxiliary module (or None)
     pool_set, labelled : Dataset
         The unlabelled candidates and the labelled set (pose dataset contract).
-    batch_size, device : as for :func:`~eglpp.pose.train.predict`
+    batch_size, device : as for :func:`~eglpp.pose.inference.predict`
     sigma : float
         σ of the labelled set's ground-truth target heatmaps (heatmap px).
     gradnorm : str
@@ -205,7 +205,7 @@ def pool_inputs_and_predictions(
     n_probes: int = 0,
     probe_seed: int = 0,
 ) -> tuple[PoolInputs, Predictions | None]:
-    """:func:`pool_inputs` plus the pool's :class:`~eglpp.pose.train.Predictions` (decoded
+    """:func:`pool_inputs` plus the pool's :class:`~eglpp.pose.inference.Predictions` (decoded
     joints, maxima) from the same forward pass; with ``always_predict`` the pass runs even when
     ``needs`` asks for none of its outputs."""
     if cache is None:

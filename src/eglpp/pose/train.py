@@ -1,4 +1,4 @@
-"""Fit, predict and evaluate a pose model on datasets that follow the pose dataset contract.
+"""Fit a pose model on datasets that follow the pose dataset contract.
 
 Items are dicts ``{"image" (3, S, S), "joints" (J, 2) input px, "visible" (J,), "index",
 "head_size"}``; datasets carry ``skeleton`` and may have ``set_epoch(epoch)`` (augmentation
@@ -10,12 +10,13 @@ module trained jointly (the Learning Loss head):
   multi-scale tensors, ``per_example_loss`` (B,) the heatmap loss of each example (not
   detached: the module detaches what it wants); ``aux.set_epoch(epoch)`` is called if it exists;
 - prediction: ``aux.predict(features) -> (B,)`` if the module has ``predict``, else
-  ``aux(features, None) -> (B,)``.
+  ``aux(features, None) -> (B,)`` (see :func:`eglpp.pose.inference.predict`).
 
 On CUDA, mixed precision (bfloat16 where supported, else float16 with loss scaling) and
 channels_last are used when ``TrainConfig.amp`` / ``channels_last`` are on; on CPU they are never
 used. Shuffling comes from a ``torch.Generator`` seeded with ``seed``, so a CPU run is
-reproducible from (model weights, data, seed); CUDA kernels may add nondeterminism.
+reproducible from (model weights, data, seed); CUDA kernels may add nondeterminism. Validation
+uses :func:`eglpp.pose.inference.evaluate`.
 """
 
 from __future__ import annotations
@@ -27,31 +28,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from eglpp.pose.checkpoint import save_checkpoint
-from eglpp.pose.heatmaps import (
-    decode_heatmaps,
-    flip_heatmaps,
-    gaussian_heatmaps,
-    heatmap_loss_per_example,
-    heatmap_to_input,
-    input_to_heatmap,
-)
+from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
-from eglpp.pose.metrics import pck, pckh_mean_joints, torso_size
+from eglpp.pose.inference import _amp_dtype, _autocast, _base, _skeleton, evaluate
 
-__all__ = [
-    "TrainConfig",
-    "FitResult",
-    "Predictions",
-    "fit",
-    "predict",
-    "evaluate",
-]
+__all__ = ["TrainConfig", "FitResult", "fit"]
 
 
 @dataclass(frozen=True)
@@ -131,16 +117,6 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
-
-
-def _amp_dtype(device: torch.device, config: TrainConfig) -> torch.dtype | None:
-    if device.type != "cuda" or not config.amp:
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
 def _progress(enabled: bool):
@@ -287,7 +263,7 @@ class _Step:
     def __init__(self, model, aux, config: TrainConfig, optimizer, device: torch.device):
         self.model, self.aux, self.config = model, aux, config
         self.optimizer, self.device = optimizer, device
-        self.amp_dtype = _amp_dtype(device, config)
+        self.amp_dtype = _amp_dtype(device, config.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.channels_last = device.type == "cuda" and config.channels_last
 
@@ -317,169 +293,3 @@ class _Step:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return loss.detach()
-
-
-# --- prediction and evaluation -------------------------------------------------------------
-
-
-@dataclass
-class Predictions:
-    joints: np.ndarray  # (N, J, 2) decoded joints, input px
-    maxvals: np.ndarray  # (N, J) heatmap maxima
-    indices: np.ndarray  # (N,) the items' "index" (positions in the dataset)
-    heatmaps: np.ndarray | None = None  # (N, J, h, w) last stack, if requested
-    embeddings: np.ndarray | None = None  # (N, C), if requested
-    aux: np.ndarray | None = None  # (N,) the aux module's predictions, if given
-
-
-def _base(dataset: Dataset) -> Dataset:
-    while isinstance(dataset, Subset):
-        dataset = dataset.dataset
-    return dataset
-
-
-def _skeleton(dataset: Dataset):
-    skeleton = getattr(_base(dataset), "skeleton", None)
-    if skeleton is None:
-        raise TypeError(
-            f"{type(_base(dataset)).__name__} has no 'skeleton' attribute: pose datasets must "
-            "follow the dataset contract (items dicts, attributes skeleton and input_size)"
-        )
-    return skeleton
-
-
-@torch.no_grad()
-def _run(model, dataset, *, batch_size, device, flip_test, heatmaps, embeddings, aux, amp):
-    """Forward the whole dataset in order: Predictions plus the ground truth (joints, visible,
-    head_size) of every item."""
-    device = torch.device(device)
-    perm = _skeleton(dataset).flip_permutation()
-    model.to(device).eval()
-    if aux is not None:
-        aux.to(device).eval()
-    amp_dtype = _amp_dtype(device, TrainConfig(amp=amp))
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    keep: dict[str, list] = {k: [] for k in ("joints", "maxvals", "indices", "hm", "emb", "aux")}
-    truth: dict[str, list] = {"joints": [], "visible": [], "head_size": []}
-    for batch in loader:
-        images = batch["image"].to(device)  # (B, 3, S, S)
-        with _autocast(device, amp_dtype):
-            out = model(images, return_features=aux is not None)
-            hm = out.heatmaps[:, -1].float()  # (B, J, h, w)
-            if flip_test:
-                mirrored = model(images.flip(-1)).heatmaps[:, -1].float()
-                hm = 0.5 * (hm + flip_heatmaps(mirrored, perm))
-            if aux is not None:
-                pred_aux = (
-                    aux.predict(out.features)
-                    if hasattr(aux, "predict")
-                    else aux(out.features, None)
-                )
-                keep["aux"].append(pred_aux.float().reshape(-1).cpu())
-        coords, maxvals = decode_heatmaps(hm)
-        keep["joints"].append(heatmap_to_input(coords, STRIDE).cpu())
-        keep["maxvals"].append(maxvals.cpu())
-        keep["indices"].append(batch["index"])
-        if heatmaps:
-            keep["hm"].append(hm.cpu())
-        if embeddings:
-            keep["emb"].append(out.embedding.float().cpu())
-        for key in truth:
-            truth[key].append(batch[key])
-    if not keep["joints"]:
-        raise ValueError("predict: the dataset is empty")
-
-    def cat(key, source=keep):
-        return torch.cat(source[key]).numpy() if source[key] else None
-
-    preds = Predictions(
-        joints=cat("joints"),
-        maxvals=cat("maxvals"),
-        indices=cat("indices"),
-        heatmaps=cat("hm"),
-        embeddings=cat("emb"),
-        aux=cat("aux"),
-    )
-    return preds, {key: cat(key, truth) for key in truth}
-
-
-def predict(
-    model: StackedHourglass,
-    dataset: Dataset,
-    *,
-    batch_size: int = 32,
-    device: str | torch.device = "cpu",
-    flip_test: bool = False,
-    return_heatmaps: bool = False,
-    return_embeddings: bool = False,
-    aux: nn.Module | None = None,
-    amp: bool = True,
-) -> Predictions:
-    """Decoded joints (input px) for every item, in dataset order, with the model in eval mode.
-
-    ``flip_test`` averages the last stack's heatmaps with the mirrored image's (channels
-    swapped by ``dataset.skeleton``); embeddings and aux predictions come from the unflipped
-    image. ``return_heatmaps`` keeps the (N, J, h, w) float32 heatmaps: mind the memory for a
-    large pool (predict a ``Subset`` at a time). ``amp`` has an effect on CUDA only.
-    """
-    preds, _ = _run(
-        model,
-        dataset,
-        batch_size=batch_size,
-        device=device,
-        flip_test=flip_test,
-        heatmaps=return_heatmaps,
-        embeddings=return_embeddings,
-        aux=aux,
-        amp=amp,
-    )
-    return preds
-
-
-def evaluate(
-    model: StackedHourglass,
-    dataset: Dataset,
-    *,
-    metric: str = "pck",
-    alpha: float | None = None,
-    batch_size: int = 32,
-    device: str | torch.device = "cpu",
-    flip_test: bool = False,
-    torso_mode: str = "lsp",
-    amp: bool = True,
-) -> dict:
-    """PCK@α (``metric="pck"``, torso normaliser, default α 0.2) or PCKh@α (``"pckh"``, the
-    items' ``head_size``, default α 0.5, mean without pelvis and thorax) of ``model``.
-
-    Returns ``{"metric": "PCK@0.2", "mean": float, "per_joint": {joint: float}, "n": int}``.
-    """
-    if metric not in ("pck", "pckh"):
-        raise ValueError(f"evaluate: metric must be 'pck' or 'pckh', got {metric!r}")
-    alpha = alpha if alpha is not None else (0.2 if metric == "pck" else 0.5)
-    skeleton = _skeleton(dataset)
-    preds, truth = _run(
-        model,
-        dataset,
-        batch_size=batch_size,
-        device=device,
-        flip_test=flip_test,
-        heatmaps=False,
-        embeddings=False,
-        aux=None,
-        amp=amp,
-    )
-    if metric == "pck":
-        norm = torso_size(truth["joints"], skeleton, mode=torso_mode, visible=truth["visible"])
-        mean_joints = None
-    else:
-        norm = truth["head_size"].astype(np.float64)
-        if not np.isfinite(norm).any():
-            raise ValueError("evaluate: metric 'pckh' needs head boxes; this dataset has none")
-        mean_joints = pckh_mean_joints(skeleton)
-    res = pck(preds.joints, truth["joints"], truth["visible"], norm, alpha, mean_joints=mean_joints)
-    return {
-        "metric": f"{'PCK' if metric == 'pck' else 'PCKh'}@{alpha:g}",
-        "mean": res.mean,
-        "per_joint": dict(zip(skeleton.joints, res.per_joint.tolist(), strict=True)),
-        "n": len(preds.joints),
-    }

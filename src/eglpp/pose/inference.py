@@ -1,0 +1,202 @@
+"""Predict and evaluate a pose model on datasets that follow the pose dataset contract.
+
+Items are dicts ``{"image" (3, S, S), "joints" (J, 2) input px, "visible" (J,), "index",
+"head_size"}``; datasets carry ``skeleton``. :func:`predict` forwards a dataset in order with
+the model in eval mode and decodes the last stack's heatmaps to joints; it can average them with
+the mirrored image's (flip test) and also return the heatmaps, the embeddings and the
+predictions of an auxiliary module (``aux.predict(features) -> (B,)`` if the module has
+``predict``, else ``aux(features, None) -> (B,)``). :func:`evaluate` scores the decoded joints
+with PCK@α (torso normaliser) or PCKh@α (the items' head boxes).
+
+On CUDA, mixed precision (bfloat16 where supported, else float16) is used when ``amp`` is on;
+on CPU it is never used. The helpers that choose and enter it are shared with
+:mod:`eglpp.pose.train`, which imports them from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from eglpp.pose.heatmaps import decode_heatmaps, flip_heatmaps, heatmap_to_input
+from eglpp.pose.hourglass import STRIDE, StackedHourglass
+from eglpp.pose.metrics import pck, pckh_mean_joints, torso_size
+
+__all__ = ["Predictions", "predict", "evaluate"]
+
+
+def _amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    if device.type != "cuda" or not amp:
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+@dataclass
+class Predictions:
+    joints: np.ndarray  # (N, J, 2) decoded joints, input px
+    maxvals: np.ndarray  # (N, J) heatmap maxima
+    indices: np.ndarray  # (N,) the items' "index" (positions in the dataset)
+    heatmaps: np.ndarray | None = None  # (N, J, h, w) last stack, if requested
+    embeddings: np.ndarray | None = None  # (N, C), if requested
+    aux: np.ndarray | None = None  # (N,) the aux module's predictions, if given
+
+
+def _base(dataset: Dataset) -> Dataset:
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return dataset
+
+
+def _skeleton(dataset: Dataset):
+    skeleton = getattr(_base(dataset), "skeleton", None)
+    if skeleton is None:
+        raise TypeError(
+            f"{type(_base(dataset)).__name__} has no 'skeleton' attribute: pose datasets must "
+            "follow the dataset contract (items dicts, attributes skeleton and input_size)"
+        )
+    return skeleton
+
+
+@torch.no_grad()
+def _run(model, dataset, *, batch_size, device, flip_test, heatmaps, embeddings, aux, amp):
+    """Forward the whole dataset in order: Predictions plus the ground truth (joints, visible,
+    head_size) of every item."""
+    device = torch.device(device)
+    perm = _skeleton(dataset).flip_permutation()
+    model.to(device).eval()
+    if aux is not None:
+        aux.to(device).eval()
+    amp_dtype = _amp_dtype(device, amp)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    keep: dict[str, list] = {k: [] for k in ("joints", "maxvals", "indices", "hm", "emb", "aux")}
+    truth: dict[str, list] = {"joints": [], "visible": [], "head_size": []}
+    for batch in loader:
+        images = batch["image"].to(device)  # (B, 3, S, S)
+        with _autocast(device, amp_dtype):
+            out = model(images, return_features=aux is not None)
+            hm = out.heatmaps[:, -1].float()  # (B, J, h, w)
+            if flip_test:
+                mirrored = model(images.flip(-1)).heatmaps[:, -1].float()
+                hm = 0.5 * (hm + flip_heatmaps(mirrored, perm))
+            if aux is not None:
+                pred_aux = (
+                    aux.predict(out.features)
+                    if hasattr(aux, "predict")
+                    else aux(out.features, None)
+                )
+                keep["aux"].append(pred_aux.float().reshape(-1).cpu())
+        coords, maxvals = decode_heatmaps(hm)
+        keep["joints"].append(heatmap_to_input(coords, STRIDE).cpu())
+        keep["maxvals"].append(maxvals.cpu())
+        keep["indices"].append(batch["index"])
+        if heatmaps:
+            keep["hm"].append(hm.cpu())
+        if embeddings:
+            keep["emb"].append(out.embedding.float().cpu())
+        for key in truth:
+            truth[key].append(batch[key])
+    if not keep["joints"]:
+        raise ValueError("predict: the dataset is empty")
+
+    def cat(key, source=keep):
+        return torch.cat(source[key]).numpy() if source[key] else None
+
+    preds = Predictions(
+        joints=cat("joints"),
+        maxvals=cat("maxvals"),
+        indices=cat("indices"),
+        heatmaps=cat("hm"),
+        embeddings=cat("emb"),
+        aux=cat("aux"),
+    )
+    return preds, {key: cat(key, truth) for key in truth}
+
+
+def predict(
+    model: StackedHourglass,
+    dataset: Dataset,
+    *,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    flip_test: bool = False,
+    return_heatmaps: bool = False,
+    return_embeddings: bool = False,
+    aux: nn.Module | None = None,
+    amp: bool = True,
+) -> Predictions:
+    """Decoded joints (input px) for every item, in dataset order, with the model in eval mode.
+
+    ``flip_test`` averages the last stack's heatmaps with the mirrored image's (channels
+    swapped by ``dataset.skeleton``); embeddings and aux predictions come from the unflipped
+    image. ``return_heatmaps`` keeps the (N, J, h, w) float32 heatmaps: mind the memory for a
+    large pool (predict a ``Subset`` at a time). ``amp`` has an effect on CUDA only.
+    """
+    preds, _ = _run(
+        model,
+        dataset,
+        batch_size=batch_size,
+        device=device,
+        flip_test=flip_test,
+        heatmaps=return_heatmaps,
+        embeddings=return_embeddings,
+        aux=aux,
+        amp=amp,
+    )
+    return preds
+
+
+def evaluate(
+    model: StackedHourglass,
+    dataset: Dataset,
+    *,
+    metric: str = "pck",
+    alpha: float | None = None,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    flip_test: bool = False,
+    torso_mode: str = "lsp",
+    amp: bool = True,
+) -> dict:
+    """PCK@α (``metric="pck"``, torso normaliser, default α 0.2) or PCKh@α (``"pckh"``, the
+    items' ``head_size``, default α 0.5, mean without pelvis and thorax) of ``model``.
+
+    Returns ``{"metric": "PCK@0.2", "mean": float, "per_joint": {joint: float}, "n": int}``.
+    """
+    if metric not in ("pck", "pckh"):
+        raise ValueError(f"evaluate: metric must be 'pck' or 'pckh', got {metric!r}")
+    alpha = alpha if alpha is not None else (0.2 if metric == "pck" else 0.5)
+    skeleton = _skeleton(dataset)
+    preds, truth = _run(
+        model,
+        dataset,
+        batch_size=batch_size,
+        device=device,
+        flip_test=flip_test,
+        heatmaps=False,
+        embeddings=False,
+        aux=None,
+        amp=amp,
+    )
+    if metric == "pck":
+        norm = torso_size(truth["joints"], skeleton, mode=torso_mode, visible=truth["visible"])
+        mean_joints = None
+    else:
+        norm = truth["head_size"].astype(np.float64)
+        if not np.isfinite(norm).any():
+            raise ValueError("evaluate: metric 'pckh' needs head boxes; this dataset has none")
+        mean_joints = pckh_mean_joints(skeleton)
+    res = pck(preds.joints, truth["joints"], truth["visible"], norm, alpha, mean_joints=mean_joints)
+    return {
+        "metric": f"{'PCK' if metric == 'pck' else 'PCKh'}@{alpha:g}",
+        "mean": res.mean,
+        "per_joint": dict(zip(skeleton.joints, res.per_joint.tolist(), strict=True)),
+        "n": len(preds.joints),
+    }
