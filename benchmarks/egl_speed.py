@@ -381,7 +381,7 @@ def main() -> None:
     ap.add_argument(
         "--approx",
         type=_settings,
-        default=[(8, 0), (0, 4)],
+        default=[(12, 0), (8, 0), (0, 4)],
         help="timed approximate settings m+R (m exact neighbours, R probes), comma-separated",
     )
     ap.add_argument("--bound-batch", type=int, default=16, help="training batch for the bound")

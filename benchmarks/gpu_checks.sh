@@ -5,7 +5,8 @@
 #
 # Steps, each under its own time limit (a step that overruns is killed and the next one runs):
 #   1. egl_speed   benchmarks/egl_speed.py --paper-size: naive / K-copies / exact vmap and hooks /
-#                  probes / "1 fwd + K bwd" bound, and rank agreement on a briefly trained model
+#                  approx (m exact + tail mean + R probes) / "1 fwd + K bwd" bound, and rank
+#                  agreement on a briefly trained model
 #   2. affinity    benchmarks/affinity_scale.py: |U| = 10^6, |L| = 10^5, 256-d, chunked on the GPU
 #   3. train       benchmarks/pose_train.py --sizes paper: plain fp32 loop vs the project's
 #                  (bf16 autocast + channels_last), images/s
@@ -71,15 +72,15 @@ step() {  # step NAME LIMIT_S COMMAND...
 }
 
 if [ "$SMALL" = 1 ]; then  # tiny sizes: every step runs, nothing is measured
-  EGL_SIZE=(--channels 8 --pool 2 --rank-pool 4 --labelled 8 --batch-sizes 2 --probes 2
-    --bound-batch 2 --train-images 8 --train-epochs 1)
+  EGL_SIZE=(--channels 8 --pool 2 --rank-pool 4 --labelled 8 --batch-sizes 2 --approx 1+1
+    --rank-approx 0+1,2+0 --bound-batch 2 --train-images 8 --train-epochs 1)
   AFF_SIZE=(--unlabelled 2000 --labelled 500)
   TRAIN_SIZE=(--sizes cpu --images 4 --batch-size 2 --epochs 1)
   AL_SIZE=(--preset tiny --n-pool 48 --initial 16 --budget 8 --n-test 16 --base-epochs 1
     --cycle-epochs 1)
 else
   EGL_SIZE=(--paper-size --pool 32 --rank-pool 96 --labelled 256 --batch-sizes 4,16
-    --train-images 1024 --train-epochs 4)
+    --approx 12+0,0+4 --rank-approx 0+4,4+0,8+0,12+0 --train-images 1024 --train-epochs 4)
   AFF_SIZE=(--unlabelled 1000000 --labelled 100000)
   TRAIN_SIZE=(--sizes paper --images 1024 --batch-size 32 --epochs 2)
   AL_SIZE=(--preset paper --n-pool 1500 --initial 500 --budget 250 --n-test 300
@@ -90,7 +91,7 @@ fi
 AL_RUN=$(mktemp -d /tmp/al_cycle.XXXXXX)
 trap 'rm -rf "$AL_RUN"' EXIT
 
-step egl_speed 170 $PY benchmarks/egl_speed.py --device "$DEVICE" "${EGL_SIZE[@]}" \
+step egl_speed 180 $PY benchmarks/egl_speed.py --device "$DEVICE" "${EGL_SIZE[@]}" \
   --skip-affinity --out "$OUT/egl_speed_$TAG.json"
 step affinity 100 $PY benchmarks/affinity_scale.py --device "$DEVICE" "${AFF_SIZE[@]}" \
   --chunk-size 4096 --skip-opentsne --out "$OUT/affinity_scale_$TAG.json"

@@ -80,11 +80,15 @@ def _check_egl_speed(d: dict) -> None:
     assert {"device", "threads", "torch", "args", "gradnorms", "rank_agreement"} <= set(d)
     assert d["threads"] == 1 and d["args"]["device"] == "cpu" and d["affinity"] == []
     methods = {row["method"] for row in d["gradnorms"]}
-    assert {"naive", "k-copies", "exact vmap all", "exact hooks all"} <= methods, methods
+    expected = {"naive", "k-copies", "exact vmap all", "exact hooks all", "approx 1+1 hooks"}
+    assert expected <= methods, methods
     assert any(m.startswith("bound") for m in methods), methods
     for row in d["gradnorms"]:
         _finite(row["images_per_s"], row["method"], positive=True)
-    assert d["rank_agreement"]["n_images"] == 4
+    rank = d["rank_agreement"]
+    assert rank["n_images"] == 4 and 0 <= rank["model_pck"] <= 1
+    for name in ("approx 0+1", "approx 2+0", "conv_linear"):
+        assert -1 <= rank[name]["spearman"] <= 1 and 0 <= rank[name]["top_overlap"] <= 1
 
 
 def _check_affinity(d: dict) -> None:
