@@ -41,7 +41,7 @@ def finish_report(results: dict, out: Path, console: Console) -> None:
     atomic_write_text(out / "table.md", table)
     atomic_write_text(out / "table.csv", to_csv(summary))
     plot_learning_curves(results, out / "curves.png", scale=100.0)
-    console.print(table)
+    console.print(table, soft_wrap=True, markup=False, highlight=False)
     console.print(f"wrote {out / 'results.json'}, table.md, table.csv, curves.png")
 
 
