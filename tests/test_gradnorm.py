@@ -269,13 +269,28 @@ def test_expected_pair_gradnorms_matches_exact_in_expectation():
 
 
 @pytest.mark.parametrize("params", ["all", "conv_linear"])
-def test_hooks_equal_naive_loop_and_vmap(params):
+def test_hooks_equal_naive_loop_and_vmap(params, monkeypatch):
     model, g = _model(8)
     images, targets, weights = _data(g)
-    cfg = GradNormConfig(params=params, method="hooks", k_chunk=3)
-    got = per_example_gradnorms(model, images, targets, weights, config=cfg, loss_fn=_mse)
+    K = targets.shape[1]
     expected = _naive(model, images, targets, weights, select_parameters(model, params))
-    np.testing.assert_allclose(got.double().numpy(), expected.numpy(), rtol=1e-4)
+    backwards, real_grad = [], torch.autograd.grad
+
+    def counting_grad(*args, **kwargs):
+        if kwargs.get("is_grads_batched"):  # the backwards carrying cotangents (not torch.func's)
+            backwards.append(1)
+        return real_grad(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", counting_grad)
+    for cfg, n_backward in (
+        (GradNormConfig(params=params, method="hooks", k_chunk=3), -(-K // 3)),
+        (GradNormConfig(params=params, method="hooks"), 1),  # all K in one backward
+        (GradNormConfig(params=params, method="hooks", max_grad_elements=1), K),  # one at a time
+    ):
+        backwards.clear()
+        got = per_example_gradnorms(model, images, targets, weights, config=cfg, loss_fn=_mse)
+        np.testing.assert_allclose(got.double().numpy(), expected.numpy(), rtol=1e-4)
+        assert len(backwards) == n_backward
     assert model.training
 
 

@@ -61,7 +61,8 @@ class GradNormConfig:
 
     params: str | tuple[str, ...] = "all"  # "all", "conv_linear", "last", or name prefixes
     k_chunk: int | None = None  # neighbours per vectorised chunk; None: from max_grad_elements
-    max_grad_elements: int = 2**27  # per-example gradient entries held at once (512 MiB fp32)
+    max_grad_elements: int = 2**27  # per-example gradient entries (vmap) or layer-output
+    # gradient entries (hooks) held at once: 512 MiB in fp32
     method: str = "vmap"  # "vmap" (torch.func) or "hooks" (eglpp.gradnorm_hooks, Goodfellow)
 
     def __post_init__(self) -> None:
@@ -246,6 +247,7 @@ def per_example_gradnorms(
             params=config.params,
             loss_fn=loss_fn,
             k_chunk=config.k_chunk,
+            max_elements=config.max_grad_elements,
         )
     chosen, forward_one = functional_forward(model, images, config.params)
     b_step, step = config.chunks(B, K, sum(p.numel() for p in chosen.values()))

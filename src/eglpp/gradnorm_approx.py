@@ -107,7 +107,12 @@ def expected_gradnorms(
             return vecs.transpose(0, 1).reshape(-1, *heatmaps.shape)
 
         norms = hook_cotangent_norms(
-            model, images, make, params=config.params, m_chunk=config.k_chunk
+            model,
+            images,
+            make,
+            params=config.params,
+            m_chunk=config.k_chunk,
+            max_elements=config.max_grad_elements,
         )  # (M, B)
         return (coef[0] * norms.T).sum(1)
     chosen, forward_one = functional_forward(model, images, config.params)

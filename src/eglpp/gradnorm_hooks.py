@@ -103,6 +103,7 @@ def hook_cotangent_norms(
     *,
     params: str = "all",
     m_chunk: int | None = None,
+    max_elements: int = 2**27,
 ) -> Tensor:
     """Squared norms ``‖J_bᵀ c_mb‖²`` (M, B) for M output cotangents per image, via hooks.
 
@@ -118,7 +119,10 @@ def hook_cotangent_norms(
     params : "all" or "conv_linear"
     m_chunk : int, optional
         Cotangents per image carried by one backward (memory: m_chunk × B × the activations of
-        the covered layers); all M at once by default.
+        the covered layers); by default as many as keep those output gradients within
+        ``max_elements`` entries (at least one).
+    max_elements : int
+        Bound on the output-gradient entries held at once when ``m_chunk`` is not given.
     """
     if params not in ("all", "conv_linear"):
         raise ValueError(f"hook_gradnorms: params must be 'all' or 'conv_linear', got {params!r}")
@@ -142,7 +146,9 @@ def hook_cotangent_norms(
         raise ValueError(
             f"make_cotangents must return (M, *{tuple(heatmaps.shape)}), got {tuple(cots.shape)}"
         )
-    M, step = cots.shape[0], m_chunk or cots.shape[0]
+    per_cotangent = sum(z.numel() for _, _, z in calls)  # output-gradient entries, all B images
+    M = cots.shape[0]
+    step = m_chunk or max(1, min(M, max_elements // max(per_cotangent, 1)))
     norms = []
     for s in range(0, M, step):
         grads = torch.autograd.grad(
@@ -172,13 +178,15 @@ def hook_gradnorms(
     params: str = "all",
     loss_fn: LossFn | None = None,
     k_chunk: int | None = None,
+    max_elements: int = 2**27,
 ) -> Tensor:
     """Squared per-example gradient norms (B, K), as ``per_example_gradnorms``, via hooks.
 
     Parameters are those of :func:`eglpp.gradnorm.per_example_gradnorms`; ``params`` is
     ``"all"`` (exact; Conv2d, Linear and BatchNorm layers only) or ``"conv_linear"``.
     Memory: K × B × the activations of the covered layers; ``k_chunk`` bounds the K held at
-    once (the forward is shared by all chunks). Layers must not be modified in place after
+    once (the forward is shared by all chunks), by default chosen to hold at most
+    ``max_elements`` output-gradient entries. Layers must not be modified in place after
     they run (an in-place ReLU on a conv output would be differentiated at the wrong point).
     """
     loss_fn = loss_fn or _default_loss()
@@ -189,4 +197,6 @@ def hook_gradnorms(
         )  # (B, K, 1, S, J, h, w)
         return cots.squeeze(2).transpose(0, 1)  # (K, B, S, J, h, w)
 
-    return hook_cotangent_norms(model, images, make, params=params, m_chunk=k_chunk).T
+    return hook_cotangent_norms(
+        model, images, make, params=params, m_chunk=k_chunk, max_elements=max_elements
+    ).T
