@@ -58,6 +58,24 @@ def test_run_config_that_is_not_a_mapping_is_rejected(tmp_path):
     assert res.exit_code == 2 and "must hold a mapping" in res.output
 
 
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("runs", "expected KEY=VALUE"),
+        ("strategy.perplexty=3", "perplexty"),
+        ("runs.first=1", "runs must be int"),
+        ("budget=ten", "budget must be int"),
+        ("strategy.estimator=fast", "'exact' or 'approx'"),
+    ],
+)
+def test_run_set_rejects_bad_settings_by_name(tmp_path, setting, named):
+    out = tmp_path / "run"
+    res = _invoke(["run", "--set", setting, "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert named in res.output
+    assert not out.exists(), "nothing may run on a rejected setting"
+
+
 def test_run_from_yaml_then_report(tmp_path):
     """A valid YAML file runs the experiment (micro size); `eglpp report` then reads it."""
     config = tmp_path / "exp.yaml"
@@ -67,19 +85,22 @@ def test_run_from_yaml_then_report(tmp_path):
                 "strategies": ["random"],
                 "runs": 1,
                 "cycles": 1,
-                "budget": 4,
+                "budget": 3,  # overridden by --set below
                 "initial": 8,
                 "n_pool": 20,
                 "n_test": 8,
                 "input_size": 32,
-                "model": {"n_stacks": 1, "channels": 8, "depth": 2},
+                "model": {"n_stacks": 1, "channels": 4, "depth": 2},
                 "base_train": {"epochs": 1, "batch_size": 8},
                 "cycle_train": {"epochs": 1, "batch_size": 8},
             }
         )
     )
     out = tmp_path / "run"
-    res = _invoke(["run", "--preset", "tiny", "--config", str(config), "--out", str(out)])
+    settings = ["--set", "budget=4", "--set", "model.channels=8"]  # over the YAML file
+    res = _invoke(
+        ["run", "--preset", "tiny", "--config", str(config), *settings, "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     saved = json.loads((out / "config.json").read_text())
     assert saved["n_pool"] == 20 and saved["model"]["channels"] == 8 and saved["budget"] == 4

@@ -214,13 +214,25 @@ _NESTED = {
 }
 
 
-def _coerce(cls: type, name: str, value: Any) -> Any:
+_SCALARS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "None": ()}
+
+
+def _coerce(cls: type, name: str, value: Any, where: str) -> Any:
     kinds = {f.name: f.type for f in fields(cls)}
     kind = str(kinds[name])
     if "tuple" in kind and isinstance(value, (list, str)):
         return (
             tuple(v.strip() for v in value.split(",")) if isinstance(value, str) else tuple(value)
         )
+    parts = [p.strip() for p in kind.split("|")]
+    if all(p in _SCALARS for p in parts):  # a plain scalar field: check the value's type
+        ok = (value is None and "None" in parts) or (
+            value is not None
+            and (not isinstance(value, bool) or "bool" in parts)
+            and isinstance(value, tuple(t for p in parts for t in _SCALARS[p]))
+        )
+        if not ok:
+            raise ValueError(f"{where}.{name} must be {kind}, got {value!r}")
     return value
 
 
@@ -239,7 +251,7 @@ def _apply(base: Any, overrides: dict[str, Any], where: str) -> Any:
                 raise ValueError(f"{where}.{name} must be a mapping, got {type(value).__name__}")
             changes[name] = _apply(current, value, f"{where}.{name}")
         else:
-            changes[name] = _coerce(type(base), name, value)
+            changes[name] = _coerce(type(base), name, value, where)
     try:
         return replace(base, **changes)
     except (TypeError, ValueError) as exc:

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from eglpp.pose.experiment import PRESETS, config_from_dict, preset
 
-__all__ = ["run", "finish_report"]
+__all__ = ["run", "finish_report", "apply_settings"]
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -24,6 +24,31 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise typer.BadParameter(f"{path}: must hold a mapping of settings", param_hint="--config")
     return data
+
+
+def apply_settings(overrides: dict[str, Any], settings: list[str]) -> dict[str, Any]:
+    """Merge ``--set KEY=VALUE`` items into ``overrides`` (nested keys dotted, values YAML).
+
+    >>> apply_settings({"strategy": {"k": 5}}, ["strategy.estimator=approx", "runs=2"])
+    {'strategy': {'k': 5, 'estimator': 'approx'}, 'runs': 2}
+    """
+    for item in settings:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--set")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            msg = f"{item!r}: value is not YAML ({exc})"
+            raise typer.BadParameter(msg, param_hint="--set") from exc
+        *parents, leaf = key.strip().split(".")
+        node = overrides
+        for name in parents:
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict):
+                raise typer.BadParameter(f"{item!r}: {name} is not a group", param_hint="--set")
+        node[leaf] = value
+    return overrides
 
 
 def finish_report(results: dict, out: Path, console: Console) -> None:
@@ -72,6 +97,11 @@ def run(
     threads: int | None = typer.Option(
         None, help="CPU threads for torch (default: torch's; 1 is faster on a busy machine)."
     ),
+    settings: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Any setting KEY=VALUE, repeatable, nested keys dotted (strategy.estimator=approx).",
+    ),
 ) -> None:
     """Run the pose active-learning experiment and print the Table 1 analogue.
 
@@ -105,6 +135,7 @@ def run(
         "device": device,
     }
     overrides.update({k: v for k, v in flags.items() if v is not None})
+    overrides = apply_settings(overrides, settings)
     try:
         cfg = config_from_dict(
             overrides, base=preset(preset_name), where=str(config) if config else "flags"
