@@ -45,6 +45,7 @@ from eglpp.pose.experiment import ExperimentConfig, config_from_dict, config_to_
 from eglpp.pose.hourglass import StackedHourglass
 from eglpp.pose.inference import evaluate
 from eglpp.pose.scoring import fit_auxiliary, labelled_set
+from eglpp.pose.timing import PhaseTimer
 from eglpp.pose.train import fit
 from eglpp.strategies import make_strategy
 
@@ -121,17 +122,20 @@ def _base_model(cfg, data, paths: RunPaths, r: int, initial: np.ndarray, log: Lo
     labelled_map[initial] = 0
     train_set, _ = labelled_set(data, labelled_map)
     log(f"run {r}: training the base model on {len(train_set)} images")
-    fit(
-        model,
-        train_set,
-        cfg.base_train,
-        seed=stable_seed(cfg.seed, r, "base"),
-        device=cfg.device,
-        progress=True,
-    )
+    timer = PhaseTimer(cfg.device)
+    with timer("train"):
+        fit(
+            model,
+            train_set,
+            cfg.base_train,
+            seed=stable_seed(cfg.seed, r, "base"),
+            device=cfg.device,
+            progress=True,
+        )
     save_checkpoint(paths.base(r) / "model.pt", model)
-    metrics = _evaluate(model, data, cfg)
-    atomic_write_json(done, metrics)
+    with timer("evaluate"):
+        metrics = _evaluate(model, data, cfg)
+    atomic_write_json(done, {**metrics, "seconds": timer.seconds})
     log(f"run {r}: base model {metrics['metric']} = {metrics['mean']:.4f}")
     return model, metrics
 
@@ -175,17 +179,19 @@ def _strategy_cycles(cfg, data, paths, r, name, base_model, initial, log) -> lis
             continue
         if c > 1:  # cycle 1 starts from the base model already in memory
             load_checkpoint(previous, model, aux=aux if aux_ready else None)
+        timer = PhaseTimer(cfg.device)
         if aux is not None and not aux_ready:  # fit the head on the frozen base model
             seed = stable_seed(cfg.seed, r, name, "aux")
             aux.load_state_dict(_fresh(aux, seed).state_dict())
-            fit_auxiliary(
-                model,
-                aux,
-                labelled_set(data, labelled_map)[0],
-                cfg,
-                seed=seed,
-                epochs=cfg.strategy.ll_head_epochs,
-            )
+            with timer("aux"):
+                fit_auxiliary(
+                    model,
+                    aux,
+                    labelled_set(data, labelled_map)[0],
+                    cfg,
+                    seed=seed,
+                    epochs=cfg.strategy.ll_head_epochs,
+                )
             aux_ready = True
         if (cdir / "selection.npz").exists():
             sel = _load_selection(cdir / "selection.npz")
@@ -193,8 +199,9 @@ def _strategy_cycles(cfg, data, paths, r, name, base_model, initial, log) -> lis
             rng = np.random.default_rng([cfg.seed, r, stable_seed(name), c])
             unlabelled = np.flatnonzero(labelled_map < 0)
             log(f"run {r} {name} cycle {c}: scoring {len(unlabelled)} pool images")
-            inputs = cycle_pool_inputs(strategy.needs, model, aux, data, labelled_map, cfg)
-            query, scores, details = strategy.select_explained(inputs, cfg.budget, rng)
+            with timer("score"):
+                inputs = cycle_pool_inputs(strategy.needs, model, aux, data, labelled_map, cfg)
+                query, scores, details = strategy.select_explained(inputs, cfg.budget, rng)
             sel = {
                 "scores": scores,
                 "query_indices": unlabelled[query],
@@ -211,18 +218,21 @@ def _strategy_cycles(cfg, data, paths, r, name, base_model, initial, log) -> lis
                 aux = _fresh(aux, stable_seed(cfg.seed, r, name, c, "aux"))
         train_set, _ = labelled_set(data, labelled_map)
         log(f"run {r} {name} cycle {c}: retraining on {len(train_set)} images")
-        fit(
-            model,
-            train_set,
-            cfg.cycle_train,
-            seed=stable_seed(cfg.seed, r, name, c),
-            device=cfg.device,
-            aux=aux,
-            progress=True,
-        )
+        with timer("train"):
+            fit(
+                model,
+                train_set,
+                cfg.cycle_train,
+                seed=stable_seed(cfg.seed, r, name, c),
+                device=cfg.device,
+                aux=aux,
+                progress=True,
+            )
         save_checkpoint(cdir / "model.pt", model, aux=aux)
-        metrics = _evaluate(model, data, cfg)
+        with timer("evaluate"):
+            metrics = _evaluate(model, data, cfg)
         metrics["n_labelled"] = int(data.n_base + (labelled_map >= 0).sum())
+        metrics["seconds"] = timer.seconds
         atomic_save_npy(paths.strategy(r, name) / "labelled.npy", labelled_map)
         atomic_write_json(done, metrics)
         log(f"run {r} {name} cycle {c}: {metrics['metric']} = {metrics['mean']:.4f}")

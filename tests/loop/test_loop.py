@@ -72,6 +72,21 @@ def test_results_schema_and_all_strategies(reference_run):
     assert (out / "run-00" / "egl++" / "cycle-01" / "explain_gallery.png").stat().st_size > 0
 
 
+def test_phases_are_timed_and_tabulated(reference_run):
+    from eglpp.pose.timing import timing_table
+
+    out, results = reference_run
+    for name in results["scores"]:
+        seconds = read_json(out / "run-00" / name / "cycle-01" / "metrics.json")["seconds"]
+        assert {"score", "train", "evaluate"} <= set(seconds), seconds
+        assert all(v >= 0 for v in seconds.values())
+    lines = timing_table(out).splitlines()
+    assert lines[0].startswith("| step | timed | score s | aux s | train s | evaluate s |")
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:] if line.startswith("|")}
+    assert set(rows) == {"base model", *results["scores"]}
+    assert rows["egl++"].split(" | ")[1] == str(MICRO["runs"] * MICRO["cycles"])
+
+
 def test_same_seed_same_selections_other_seed_differs(reference_run, tmp_path):
     out, results = reference_run
     again = run_experiment(_cfg(strategies=["random", "egl++"]), tmp_path / "a", log=_quiet)

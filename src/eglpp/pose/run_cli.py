@@ -54,6 +54,7 @@ def apply_settings(overrides: dict[str, Any], settings: list[str]) -> dict[str, 
 def finish_report(results: dict, out: Path, console: Console) -> None:
     """Print Table 1 and write table.md, table.csv, curves.png beside results.json."""
     from eglpp.io import atomic_write_text
+    from eglpp.pose.timing import timing_table
     from eglpp.report.curves import plot_learning_curves
     from eglpp.stats import summarize, to_csv, to_markdown
 
@@ -67,7 +68,11 @@ def finish_report(results: dict, out: Path, console: Console) -> None:
     atomic_write_text(out / "table.csv", to_csv(summary))
     plot_learning_curves(results, out / "curves.png", scale=100.0)
     console.print(table, soft_wrap=True, markup=False, highlight=False)
-    console.print(f"wrote {out / 'results.json'}, table.md, table.csv, curves.png")
+    timings = timing_table(out)
+    if timings is not None:
+        atomic_write_text(out / "timings.md", timings)
+        console.print(timings, soft_wrap=True, markup=False, highlight=False)
+    console.print(f"wrote {out / 'results.json'}, table.md, table.csv, curves.png, timings.md")
 
 
 def run(

@@ -1,0 +1,86 @@
+"""Where an experiment's time goes: phase timers and the per-strategy timing table.
+
+The loop times each phase of a cycle (scoring the pool, fitting Learning Loss's head, training,
+evaluating) and of each run's base model, and stores the seconds in that step's
+``metrics.json`` under ``"seconds"``. :func:`timing_table` gathers them over a run directory:
+the answer to "what bounds this experiment" (on a GPU usually training; with exact EGL++ on a
+large pool, scoring). A phase that was resumed from saved state is not timed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from eglpp.io import read_json
+
+__all__ = ["PhaseTimer", "timing_table"]
+
+PHASES = ("score", "aux", "train", "evaluate")
+
+
+class PhaseTimer:
+    """Accumulates wall-clock seconds per phase (CUDA work is synchronised at both ends).
+
+    >>> timer = PhaseTimer("cpu")
+    >>> with timer("train"):
+    ...     pass
+    >>> sorted(timer.seconds)
+    ['train']
+    """
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.seconds: dict[str, float] = {}
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda" and torch.cuda.is_available():
+            torch.cuda.synchronize(self.device)
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        self._sync()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._sync()
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+
+
+def timing_table(out: str | Path) -> str | None:
+    """Markdown table of mean seconds per cycle and phase for each strategy (and the base
+    models), from the ``metrics.json`` files under ``out``; None when nothing was timed."""
+    out = Path(out)
+    rows: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    counts: dict[str, int] = defaultdict(int)
+    for path in sorted(out.glob("run-*/*/metrics.json")) + sorted(
+        out.glob("run-*/*/cycle-*/metrics.json")
+    ):
+        seconds = read_json(path).get("seconds")
+        if not seconds:
+            continue
+        name = "base model" if path.parent.name == "base" else path.parent.parent.name
+        counts[name] += 1
+        for phase, value in seconds.items():
+            rows[name][phase] += float(value)
+    if not rows:
+        return None
+    phases = [p for p in PHASES if any(p in r for r in rows.values())]
+    lines = [
+        "| step | timed | " + " | ".join(f"{p} s" for p in phases) + " | total s |",
+        "|---" * (len(phases) + 3) + "|",
+    ]
+    for name, by_phase in rows.items():
+        n = counts[name]
+        means = [by_phase[p] / n if p in by_phase else None for p in phases]
+        cells = ["—" if m is None else f"{m:.2f}" for m in means]
+        total = sum(m for m in means if m is not None)
+        lines.append(f"| {name} | {n} | " + " | ".join(cells) + f" | {total:.2f} |")
+    note = "Seconds per timed cycle (base model: per run), phases averaged over the timed cycles."
+    return "\n".join(lines) + f"\n\n{note}\n"
