@@ -85,6 +85,12 @@ def test_phases_are_timed_and_tabulated(reference_run):
     rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:] if line.startswith("|")}
     assert set(rows) == {"base model", *results["scores"]}
     assert rows["egl++"].split(" | ")[1] == str(MICRO["runs"] * MICRO["cycles"])
+    # the HTML report shows the same table
+    from eglpp.report.html import write_report
+
+    page = write_report(out, out=out / "timing_report.html").read_text()
+    section = page[page.index('<section id="timings">') :].split("</section>")[0]
+    assert all(f">{name}</td>" in section for name in rows)
 
 
 def test_same_seed_same_selections_other_seed_differs(reference_run, tmp_path):

@@ -19,9 +19,10 @@ import torch
 
 from eglpp.io import read_json
 
-__all__ = ["PhaseTimer", "timing_table"]
+__all__ = ["PhaseTimer", "timing_rows", "timing_table", "NOTE"]
 
 PHASES = ("score", "aux", "train", "evaluate")
+NOTE = "Seconds per timed cycle (base model: per run), phases averaged over the timed cycles."
 
 
 class PhaseTimer:
@@ -53,11 +54,12 @@ class PhaseTimer:
             self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
 
 
-def timing_table(out: str | Path) -> str | None:
-    """Markdown table of mean seconds per cycle and phase for each strategy (and the base
-    models), from the ``metrics.json`` files under ``out``; None when nothing was timed."""
+def timing_rows(out: str | Path) -> tuple[list[str], list[tuple[str, int, list[float | None]]]]:
+    """``(phases, rows)``: for each strategy (and "base model") the number of timed cycles and
+    the mean seconds per timed cycle of each phase (None: never run), from the ``metrics.json``
+    files under ``out``; ``rows`` is empty when nothing was timed."""
     out = Path(out)
-    rows: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     counts: dict[str, int] = defaultdict(int)
     for path in sorted(out.glob("run-*/*/metrics.json")) + sorted(
         out.glob("run-*/*/cycle-*/metrics.json")
@@ -68,19 +70,26 @@ def timing_table(out: str | Path) -> str | None:
         name = "base model" if path.parent.name == "base" else path.parent.parent.name
         counts[name] += 1
         for phase, value in seconds.items():
-            rows[name][phase] += float(value)
+            sums[name][phase] += float(value)
+    phases = [p for p in PHASES if any(p in s for s in sums.values())]
+    rows = [
+        (name, counts[name], [s[p] / counts[name] if p in s else None for p in phases])
+        for name, s in sums.items()
+    ]
+    return phases, rows
+
+
+def timing_table(out: str | Path) -> str | None:
+    """Markdown table of :func:`timing_rows` (None when nothing was timed)."""
+    phases, rows = timing_rows(out)
     if not rows:
         return None
-    phases = [p for p in PHASES if any(p in r for r in rows.values())]
     lines = [
         "| step | timed | " + " | ".join(f"{p} s" for p in phases) + " | total s |",
         "|---" * (len(phases) + 3) + "|",
     ]
-    for name, by_phase in rows.items():
-        n = counts[name]
-        means = [by_phase[p] / n if p in by_phase else None for p in phases]
+    for name, n, means in rows:
         cells = ["—" if m is None else f"{m:.2f}" for m in means]
         total = sum(m for m in means if m is not None)
         lines.append(f"| {name} | {n} | " + " | ".join(cells) + f" | {total:.2f} |")
-    note = "Seconds per timed cycle (base model: per run), phases averaged over the timed cycles."
-    return "\n".join(lines) + f"\n\n{note}\n"
+    return "\n".join(lines) + f"\n\n{NOTE}\n"

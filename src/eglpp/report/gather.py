@@ -94,6 +94,7 @@ class ReportData:
     figures: list[Figure]
     selections: dict[tuple[str, int, int], list[SelectionRow]]  # (strategy, run, cycle) -> rows
     notes: list[str] = field(default_factory=list)  # what was left out, and why
+    timings: tuple = ([], [])  # eglpp.pose.timing.timing_rows of the run directory
 
 
 def display_scale(results: dict[str, Any]) -> float:
@@ -246,4 +247,7 @@ def gather(run_dir: str | Path) -> ReportData:
                     selections[(s, run, cycle)] = _selection_rows(folder / "selection.npz")
     if joints is not None and not figures:
         notes.append("selection figures: no explain_gallery.png / explain_tsne.png found")
-    return ReportData(run_dir, parts, joints, figures, selections, notes)
+    from eglpp.pose.timing import timing_rows
+
+    timings = timing_rows(run_dir)
+    return ReportData(run_dir, parts, joints, figures, selections, notes, timings)

@@ -228,6 +228,23 @@ def _figures_section(data: ReportData) -> str:
     )
 
 
+def _timing_section(phases: list[str], rows: list) -> str:
+    from eglpp.pose.timing import NOTE
+
+    head = "".join(f"<th>{_e(p)} s</th>" for p in phases)
+    body = "".join(
+        f'<tr><td class="left">{_e(name)}</td><td>{n}</td>'
+        + "".join("<td>—</td>" if m is None else f"<td>{m:.2f}</td>" for m in means)
+        + f"<td>{sum(m for m in means if m is not None):.2f}</td></tr>"
+        for name, n, means in rows
+    )
+    return (
+        '<section id="timings"><h2>Where the time went</h2><div class="scroll"><table>'
+        f'<thead><tr><th class="left">step</th><th>timed</th>{head}<th>total s</th></tr>'
+        f'</thead><tbody>{body}</tbody></table></div><p class="caption">{_e(NOTE)}</p></section>'
+    )
+
+
 def _facts(data: ReportData) -> list[tuple[str, str]]:
     if not data.parts:
         return [("run directory", str(data.run_dir))]
@@ -267,6 +284,9 @@ def render_html(data: ReportData, title: str | None = None) -> str:
     if data.figures:
         body.append(_figures_section(data))
         nav.append(("selections", "selections"))
+    if data.timings[1]:
+        body.append(_timing_section(*data.timings))
+        nav.append(("timings", "time"))
     if data.parts:
         cfg = _flatten(data.parts[0].results["config"])
         rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in cfg)
