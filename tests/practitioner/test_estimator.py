@@ -171,6 +171,28 @@ def test_another_estimator_in_the_same_folder_is_refused(world, runs, tmp_path):
     assert _run(world, same, _with(EXACT, budget=3))["chunks_reused"] == 3
 
 
+def test_check_approx_measures_the_ranking_on_a_sample(world, runs, tmp_path):
+    exact = dict(zip(sorted(world["pool_names"]), _scores(runs["exact"]), strict=True))
+    # n_exact >= K: the approx scores are the exact ones, so the check must find full agreement
+    summary = _run(world, tmp_path / "full", _with(EXACT, estimator="approx", n_exact=4,
+                                                     check_approx=20))  # fmt: skip
+    check = summary["approx_check"]
+    assert check["n"] == 20 and check["top"] == 2 and len(set(check["positions"])) == 20
+    assert check["spearman"] > 0.9999 and check["top_overlap"] == 1.0 and check["passes"]
+    # n_exact 0: the check's exact scores are those of the exact run, for the sampled images
+    summary = _run(world, tmp_path / "tail", _with(EXACT, estimator="approx", n_exact=0,
+                                                     check_approx=20))  # fmt: skip
+    check = summary["approx_check"]
+    with open(tmp_path / "tail" / "scores.csv") as f:
+        approx = {row["image"]: float(row["score"]) for row in csv.DictReader(f)}
+    names = sorted(approx)  # scores.csv rows are the scored candidates
+    sampled = [names[i] for i in check["positions"]]
+    truth = np.array([exact[n] for n in sampled])
+    rho = scipy.stats.spearmanr(truth, [approx[n] for n in sampled]).statistic
+    assert abs(check["spearman"] - rho) < 1e-6
+    assert json.loads((tmp_path / "tail" / "summary.json").read_text())["approx_check"] == check
+
+
 def test_bad_estimator_settings_name_the_option(world, tmp_path):
     for changes, message in (
         ({"estimator": "probes"}, "--estimator 'probes' (expected exact or approx)"),
@@ -179,6 +201,8 @@ def test_bad_estimator_settings_name_the_option(world, tmp_path):
         ({"estimator": "approx", "n_probes": -1}, "--probes -1 (expected an integer >= 0)"),
         ({"n_probes": 3}, "--probes 3: applies to --estimator approx only"),
         ({"n_exact": 2, "n_probes": 3}, "--exact-neighbours 2, --probes 3: applies to --estim"),
+        ({"check_approx": 10}, "--check-approx 10: applies to --estimator approx only"),
+        ({"estimator": "approx", "check_approx": -1}, "--check-approx -1 (expected an integer"),
     ):
         with pytest.raises(ValueError) as info:
             SelectConfig(budget=1, **changes)
@@ -190,6 +214,7 @@ def test_bad_estimator_settings_name_the_option(world, tmp_path):
         ("--estimator", "approx", "--probes", "-1"): "--probes -1 (expected an integer >= 0)",
         ("--exact-neighbours", "3"): "--exact-neighbours 3: applies to --estimator approx only",
         ("--probes", "0"): "--probes 0: applies to --estimator approx only",
+        ("--check-approx", "8"): "--check-approx 8: applies to --estimator approx only",
         ("--estimator", "exact", "--exact-neighbours", "8", "--probes", "2"): "--exact-neighbours "
         "8, --probes 2: applies to --estimator approx only",
         ("--strategy", "random", "--estimator", "approx"): "--estimator approx: strategy "

@@ -104,6 +104,21 @@ def run_select(
             f"candidates can be read ({len(scored.skipped)} skipped, listed in "
             f"{out / 'skipped.json'})"
         )
+    check = None
+    if config.check_approx:
+        from eglpp.practitioner.approx_check import GATE, check_approx
+
+        check = check_approx(strategy, model, aux, lab.annotations.skeleton, scored, config)
+        log(
+            f"approx vs exact on {check['n']} sampled candidates: Spearman "
+            f"{check['spearman']:.4f}, top-{check['top']} overlap {check['top_overlap']:.2f}"
+        )
+        if not check["passes"]:
+            warn(
+                f"warning: --estimator approx ranks below the gate (Spearman >= "
+                f"{GATE['spearman']}, top-10% overlap >= {GATE['top_overlap']}) on this pool: "
+                "raise --exact-neighbours or use --estimator exact"
+            )
     query = choose(strategy, scored, config)
     nb, weight, kind = outputs.neighbours_of(scored, query, config.n_neighbours)
     outputs.write_tables(out, scored, query, nb, weight, kind, lab.names)
@@ -118,6 +133,7 @@ def run_select(
         "n_candidates": len(candidates),
         "n_skipped": len(scored.skipped),
         "estimator": estimator_of(dataclasses.asdict(config)),
+        **({"approx_check": check} if check is not None else {}),
         "n_labelled": len(lab.annotations),
         "budget": config.budget,
         "selected": [scored.pool.names[i] for i in query],
@@ -152,6 +168,11 @@ def select(
     probes: int | None = typer.Option(
         None, help="--estimator approx: random-sign probes R of the other neighbours (default 0)."
     ),
+    check_approx: int | None = typer.Option(
+        None,
+        help="--estimator approx: score N random candidates exactly too and report how well "
+        "approx ranks them (Spearman, top-10% overlap; summary.json).",
+    ),
     input_size: int | None = typer.Option(None, help="Input px (default: from train.json)."),
     sigma: float | None = typer.Option(None, help="Label heatmap σ (default: from train.json)."),
     pre_annotate: str = typer.Option("predicted", help="selection_coco.json: predicted | empty"),
@@ -181,10 +202,11 @@ def select(
 
     if threads:
         torch.set_num_threads(threads)
-    approx = {"n_exact": exact_neighbours, "n_probes": probes}  # the approx settings given
-    approx = {k: v for k, v in approx.items() if v is not None}
+    approx = {"n_exact": exact_neighbours, "n_probes": probes, "check_approx": check_approx}
+    approx = {k: v for k, v in approx.items() if v is not None}  # the approx settings given
     if approx and estimator != "approx":
         flags = {"n_exact": "--exact-neighbours", "n_probes": "--probes"}
+        flags["check_approx"] = "--check-approx"
         given = ", ".join(f"{flags[k]} {v}" for k, v in approx.items())
         raise ValueError(f"{given}: applies to --estimator approx only")
     found = checkpoint_settings(checkpoint)

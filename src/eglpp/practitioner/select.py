@@ -58,7 +58,11 @@ SCORABLE_NEEDS = frozenset(
 #: EGL++ gradient estimators (``eglpp.strategies.EGLPlusPlus.estimator``).
 ESTIMATORS = ("exact", "approx")
 #: Settings of ``estimator="approx"`` and their flags.
-_APPROX_FLAGS = {"n_exact": "exact-neighbours", "n_probes": "probes"}
+_APPROX_FLAGS = {
+    "n_exact": "exact-neighbours",
+    "n_probes": "probes",
+    "check_approx": "check-approx",
+}
 #: Pool outputs a jointly-selecting strategy may receive for the whole pool at the end.
 _WHOLE_POOL_NEEDS = frozenset({"embeddings", "predicted_loss"})
 
@@ -79,6 +83,7 @@ class SelectConfig:
     estimator: str = "exact"  # EGL++: "exact" or "approx" (eglpp.gradnorm_approx)
     n_exact: int = DEFAULT_N_EXACT  # EGL++, estimator="approx": neighbours taken exactly
     n_probes: int = 0  # EGL++ with estimator="approx": random-sign probes of the rest (>= 0)
+    check_approx: int = 0  # EGL++ approx: candidates scored exactly too, to measure the ranking
     seed: int = 0
     box_scale: float = BOX_SCALE  # crop side / longer side of a person box
     pre_annotate: str = "predicted"  # selection_coco.json: "predicted" keypoints or "empty"
@@ -103,6 +108,7 @@ class SelectConfig:
             "estimator": (self.estimator in ESTIMATORS, "estimator", " or ".join(ESTIMATORS)),
             "n_exact": (count(self.n_exact), "exact-neighbours", "an integer >= 0"),
             "n_probes": (count(self.n_probes), "probes", "an integer >= 0"),
+            "check_approx": (count(self.check_approx), "check-approx", "an integer >= 0"),
         }  # fmt: skip
         bad = [
             f"--{flag} {getattr(self, k)!r} (expected {expected})"
@@ -134,6 +140,8 @@ class Scored:
     reused: int = 0  # chunks read back from an earlier run
     computed: int = 0  # chunks computed now
     skipped: list[dict] = field(default_factory=list)  # {"image", "path", "where", "reason"}
+    labelled_set: object = None  # the labelled ImagePoseDataset scored against
+    labelled_cache: object = None  # its eglpp.pose.scoring.LabelledCache (embeddings, targets)
 
 
 def _chunk(strategy, model, aux, pool_set, lab_set, cache, config, c: int) -> dict:
@@ -264,6 +272,8 @@ def score_pool(
         reused=reused,
         computed=computed,
         skipped=skipped,
+        labelled_set=lab_set,
+        labelled_cache=cache,
     )
 
 
