@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eglpp.devices import check_device
 from eglpp.io import (
     StateFileError,
     atomic_save_npy,
@@ -345,6 +346,7 @@ def run_experiment(
 ) -> dict:
     """Run or resume the experiment in ``out``; returns the results.json dictionary."""
     out = Path(out)
+    check_device(cfg.device)  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, out)
     for name in cfg.strategies:  # fail on an unknown strategy before any work

@@ -76,6 +76,30 @@ def test_run_set_rejects_bad_settings_by_name(tmp_path, setting, named):
     assert not out.exists(), "nothing may run on a rejected setting"
 
 
+@pytest.mark.parametrize("command", ["run", "train", "select"])
+def test_an_unavailable_device_is_refused_before_any_work(tmp_path, command):
+    import torch
+
+    device = "cuda:7" if torch.cuda.is_available() else "cuda"
+    if torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    out = tmp_path / "out"
+    args = {
+        "run": ["run", "--device", device, "--out", str(out)],
+        "train": ["train", "--device", device, "--out", str(out)],
+        "select": ["select", "--checkpoint", str(tmp_path / "m.pt"), "--labelled",
+                   str(tmp_path / "l.json"), "--pool", str(tmp_path), "--budget", "1",
+                   "--input-size", "64", "--device", device, "--out", str(out)],
+    }[command]  # fmt: skip
+    res = _invoke(args)  # (eglpp's main() turns the ValueError into a one-line error, exit 2)
+    assert isinstance(res.exception, ValueError), (res.exit_code, res.output)
+    why = "GPU(s)" if torch.cuda.is_available() else "use --device cpu"
+    assert f"--device '{device}'" in str(res.exception) and why in str(res.exception)
+    assert not out.exists()
+    res = _invoke(["run", "--device", "tpu", "--out", str(out)])
+    assert isinstance(res.exception, ValueError) and "not a torch device" in str(res.exception)
+
+
 def test_run_from_yaml_then_report(tmp_path):
     """A valid YAML file runs the experiment (micro size); `eglpp report` then reads it."""
     config = tmp_path / "exp.yaml"

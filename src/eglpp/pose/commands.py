@@ -24,6 +24,7 @@ import torch
 import typer
 from torch.utils.data import Dataset
 
+from eglpp.devices import check_device
 from eglpp.io import atomic_write_json
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.pose.inference import evaluate
@@ -175,6 +176,7 @@ def train(
     After `eglpp import`: eglpp train labelled2.json --input-size 64 --out runs/retrain
     """
     args = dict(locals())
+    check_device(device)
     if threads:
         torch.set_num_threads(threads)
     model_config = HourglassConfig(n_stacks=stacks, channels=channels, depth=depth)

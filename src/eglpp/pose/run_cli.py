@@ -117,6 +117,7 @@ def run(
     """
     import torch
 
+    from eglpp.devices import check_device
     from eglpp.distributed import launch_rank
     from eglpp.pose.distributed_run import run_sharded
 
@@ -147,6 +148,7 @@ def run(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    check_device(cfg.device)  # before a process group or any data
     if launch_rank() == 0:  # under torchrun only rank 0 prints and writes (distributed_run)
         console.print(f"[bold]eglpp run[/bold] preset={preset_name} → {out}")
     results = run_sharded(cfg, out, log=console.log)

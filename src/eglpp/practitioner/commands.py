@@ -56,6 +56,7 @@ def run_select(
 
     ``log`` gets progress messages, ``warn`` (default ``log``) one line per pool image that
     cannot be read and is skipped (all of them are listed in ``OUT/skipped.json``)."""
+    from eglpp.devices import check_device
     from eglpp.io import atomic_write_json
     from eglpp.practitioner import outputs
     from eglpp.practitioner.labelled import load_labelled
@@ -64,6 +65,7 @@ def run_select(
     from eglpp.practitioner.settings import check_estimator, estimator_of, strategy_params
     from eglpp.strategies import make_strategy
 
+    check_device(config.device)
     checkpoint, out, warn = Path(checkpoint), Path(out), warn or log
     strategy = make_strategy(config.strategy, **strategy_params(config))
     check_estimator(out, config)
