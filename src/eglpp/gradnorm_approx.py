@@ -22,6 +22,8 @@ Which setting keeps the ranking depends on the model: on an untrained network th
 cotangent carries most of the sum and ``n_exact = 0`` with 4 probes ranks like the exact score,
 while on a trained one (predictions close to the neighbours' labels) the spread dominates and
 the probes' variance costs more than the bias of dropping the spread of a small tail.
+On two trained models (``benchmarks/results/README.md``) the mean cotangent with 4 probes
+ranked with Spearman 0.88–0.97 against exact, 12 neighbours exactly with no probes 0.996–0.999.
 ``benchmarks/egl_speed.py`` measures the rank agreement; measure rather than assume.
 """
 
@@ -58,7 +60,7 @@ def expected_gradnorms(
     p: Tensor,
     signs: Tensor,
     *,
-    n_exact: int = 0,
+    n_exact: int = DEFAULT_N_EXACT,
     config: GradNormConfig = GradNormConfig(),
     loss_fn: LossFn | None = None,
 ) -> Tensor:
