@@ -105,6 +105,7 @@ def run(
     settings: list[str] = typer.Option(
         [],
         "--set",
+        metavar="KEY=VALUE",
         help="Any setting KEY=VALUE, repeatable, nested keys dotted (strategy.estimator=approx).",
     ),
 ) -> None:
