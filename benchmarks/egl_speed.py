@@ -400,7 +400,12 @@ def main() -> None:
         default=_settings("0+0,0+2,0+4,0+8,0+16,4+0,4+2,6+0,8+0,8+2,12+0"),
         help="approximate settings m+R whose rank agreement with exact is measured",
     )
-    ap.add_argument("--max-grad-elements", type=int, default=GradNormConfig().max_grad_elements)
+    ap.add_argument(
+        "--max-grad-elements",
+        type=int,
+        default=None,
+        help="gradient entries held at once (default: 2**27 on CPU, 1/4 of free GPU memory)",
+    )
     ap.add_argument(
         "--methods",
         type=lambda s: s.split(","),

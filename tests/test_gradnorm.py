@@ -158,6 +158,19 @@ def test_bad_inputs():
         GradNormConfig(params="bn")
 
 
+def test_chunk_sizes_follow_the_memory_budget():
+    assert GradNormConfig().budget("cpu") == 2**27
+    cfg = GradNormConfig(max_grad_elements=100)
+    assert cfg.budget("cpu") == 100
+    # 10 parameters: 10 targets fill the budget, so one image per chunk
+    assert cfg.chunks(8, 30, 10) == (1, 10)
+    assert cfg.chunks(8, 4, 10) == (2, 4)  # 4 targets × 10 = 40 per image: 2 images
+    assert GradNormConfig(max_grad_elements=100, k_chunk=3).chunks(8, 30, 10) == (3, 3)
+    assert cfg.chunks(8, 30, 1000) == (1, 1)  # never below one of each
+    with pytest.raises(ValueError, match="max_grad_elements"):
+        GradNormConfig(max_grad_elements=0)
+
+
 def _all_sign_patterns(K):
     grid = np.array(np.meshgrid(*[[-1.0, 1.0]] * K, indexing="ij")).reshape(K, -1).T
     return torch.as_tensor(grid, dtype=torch.float32)  # (2^K, K)

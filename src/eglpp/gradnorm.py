@@ -61,8 +61,9 @@ class GradNormConfig:
 
     params: str | tuple[str, ...] = "all"  # "all", "conv_linear", "last", or name prefixes
     k_chunk: int | None = None  # neighbours per vectorised chunk; None: from max_grad_elements
-    max_grad_elements: int = 2**27  # per-example gradient entries (vmap) or layer-output
-    # gradient entries (hooks) held at once: 512 MiB in fp32
+    max_grad_elements: int | None = None  # per-example gradient entries (vmap) or layer-
+    # output gradient entries (hooks) held at once; None: 2**27 (512 MiB in fp32) on the CPU,
+    # on CUDA what a quarter of the device's free memory holds (at least 2**27)
     method: str = "vmap"  # "vmap" (torch.func) or "hooks" (eglpp.gradnorm_hooks, Goodfellow)
 
     def __post_init__(self) -> None:
@@ -79,16 +80,29 @@ class GradNormConfig:
             )
         if self.method == "hooks" and self.params not in ("all", "conv_linear"):
             raise ValueError("GradNormConfig.method='hooks' supports params 'all' or 'conv_linear'")
-        if self.max_grad_elements < 1:
+        if self.max_grad_elements is not None and self.max_grad_elements < 1:
             raise ValueError(
                 f"GradNormConfig.max_grad_elements must be positive, got {self.max_grad_elements}"
             )
 
-    def chunks(self, n_images: int, n_targets: int, n_params: int) -> tuple[int, int]:
-        """(images, targets) per vectorised chunk so that at most ``max_grad_elements``
-        per-example gradient entries (images × targets × parameters) exist at once."""
-        k = self.k_chunk or max(1, min(n_targets, self.max_grad_elements // max(n_params, 1)))
-        b = max(1, min(n_images, self.max_grad_elements // max(k * n_params, 1)))
+    def budget(self, device: str | torch.device = "cpu") -> int:
+        """Gradient entries that may be held at once on ``device`` (``max_grad_elements``)."""
+        if self.max_grad_elements is not None:
+            return self.max_grad_elements
+        device = torch.device(device)
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            return max(2**27, free // 16)  # a quarter of the free bytes, in 4-byte entries
+        return 2**27
+
+    def chunks(
+        self, n_images: int, n_targets: int, n_params: int, device: str | torch.device = "cpu"
+    ) -> tuple[int, int]:
+        """(images, targets) per vectorised chunk so that at most :meth:`budget` per-example
+        gradient entries (images × targets × parameters) exist at once."""
+        budget = self.budget(device)
+        k = self.k_chunk or max(1, min(n_targets, budget // max(n_params, 1)))
+        b = max(1, min(n_images, budget // max(k * n_params, 1)))
         return b, k
 
 
@@ -247,10 +261,10 @@ def per_example_gradnorms(
             params=config.params,
             loss_fn=loss_fn,
             k_chunk=config.k_chunk,
-            max_elements=config.max_grad_elements,
+            max_elements=config.budget(images.device),
         )
     chosen, forward_one = functional_forward(model, images, config.params)
-    b_step, step = config.chunks(B, K, sum(p.numel() for p in chosen.values()))
+    b_step, step = config.chunks(B, K, sum(p.numel() for p in chosen.values()), images.device)
 
     def per_image(image: Tensor, tgt: Tensor, wgt: Tensor) -> Tensor:
         heatmaps, vjp_fn = vjp(lambda p: forward_one(p, image), chosen)

@@ -114,7 +114,7 @@ def expected_gradnorms(
             make,
             params=config.params,
             m_chunk=config.k_chunk,
-            max_elements=config.max_grad_elements,
+            max_elements=config.budget(images.device),
         )  # (M, B)
         return (coef[0] * norms.T).sum(1)
     chosen, forward_one = functional_forward(model, images, config.params)
@@ -127,7 +127,7 @@ def expected_gradnorms(
 
     n_params = sum(t.numel() for t in chosen.values())
     n_vectors = m + (K > m) * (1 + signs.shape[1])
-    b_step, _ = config.chunks(B, n_vectors, n_params)
+    b_step, _ = config.chunks(B, n_vectors, n_params, images.device)
     with eval_mode(model):
         return torch.cat(
             [
