@@ -19,8 +19,8 @@ from eglpp.distributed import (
     sharded_expected_pair_gradnorms,
     sharded_pair_gradnorms,
 )
-from eglpp.gradnorm import pair_gradnorms
 from eglpp.gradnorm_approx import expected_pair_gradnorms
+from eglpp.gradnorm_pool import pair_gradnorms
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.strategies import make_strategy
 from eglpp.strategies.base import PoolInputs

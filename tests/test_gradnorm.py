@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from eglpp.gradnorm import GradNormConfig, pair_gradnorms, per_example_gradnorms, select_parameters
+from eglpp.gradnorm import GradNormConfig, per_example_gradnorms, select_parameters
+from eglpp.gradnorm_pool import pair_gradnorms
 
 
 class _Out(NamedTuple):

@@ -27,8 +27,9 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Subset
 
-from eglpp.gradnorm import GradNormConfig, LossFn, pair_gradnorms, pool_batches
+from eglpp.gradnorm import GradNormConfig, LossFn
 from eglpp.gradnorm_approx import DEFAULT_N_EXACT, expected_gradnorms
+from eglpp.gradnorm_pool import pair_gradnorms, pool_batches
 
 __all__ = [
     "is_distributed",
@@ -171,7 +172,7 @@ def sharded_pair_gradnorms(
     config: GradNormConfig = GradNormConfig(),
     loss_fn: LossFn | None = None,
 ) -> np.ndarray:
-    """:func:`eglpp.gradnorm.pair_gradnorms` (U, K) with the rows split across processes.
+    """:func:`eglpp.gradnorm_pool.pair_gradnorms` (U, K) with the rows split across processes.
 
     ``images`` is a (U, C, H, W) tensor/array or a map-style dataset of the pool (items are
     dicts with ``"image"``); the other arguments are those of ``pair_gradnorms``. Every rank

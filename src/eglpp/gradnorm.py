@@ -26,16 +26,17 @@ Parameters covered (``params``):
 
 ``method="hooks"`` computes the same norms from layer activations and output gradients
 (Goodfellow's trick, ``eglpp.gradnorm_hooks``); ``eglpp.gradnorm_approx`` estimates the
-p-weighted EGL++ sum with fewer than K products per image.
+p-weighted EGL++ sum with fewer than K products per image. The pool-level functions
+(:func:`eglpp.gradnorm_pool.pair_gradnorms`, each unlabelled image against its neighbours)
+are in ``eglpp.gradnorm_pool``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vjp, vmap
@@ -43,13 +44,11 @@ from torch.func import functional_call, grad, vjp, vmap
 __all__ = [
     "GradNormConfig",
     "per_example_gradnorms",
-    "pair_gradnorms",
     "select_parameters",
     "heatmaps_of",
     "eval_mode",
     "functional_forward",
     "cotangents",
-    "pool_batches",
 ]
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -285,91 +284,3 @@ def per_example_gradnorms(
                 for i in range(0, B, b_step)
             ]
         )
-
-
-def _image_batches(images, batch_size: int) -> Iterable[Tensor]:
-    if isinstance(images, (Tensor, np.ndarray)):
-        images = torch.as_tensor(images)
-        for start in range(0, images.shape[0], batch_size):
-            yield images[start : start + batch_size]
-        return
-    for batch in images:
-        yield batch["image"] if isinstance(batch, dict) else torch.as_tensor(batch)
-
-
-def pair_gradnorms(
-    model: nn.Module,
-    images: Tensor | np.ndarray | Iterable,
-    targets_labelled: Tensor | np.ndarray,
-    weights_labelled: Tensor | np.ndarray,
-    neighbours: np.ndarray,
-    *,
-    batch_size: int = 8,
-    device: str | torch.device = "cpu",
-    config: GradNormConfig = GradNormConfig(),
-    loss_fn: LossFn | None = None,
-) -> np.ndarray:
-    """``‖∇θ ℓ(y_j, f(x_i))‖²`` for every unlabelled image i and each of its neighbours j.
-
-    Parameters
-    ----------
-    model : nn.Module
-        The pose network (already on ``device``).
-    images : (U, C, H, W) tensor/array, or an iterable of (b, C, H, W) batches (or dicts with
-        ``"image"``, e.g. a DataLoader over the pool) in unlabelled order.
-    targets_labelled : (L, J, h, w)
-        The labelled images' heatmap labels: ground-truth heatmaps, or the model's predicted
-        last-stack heatmaps for ``label_source="prediction"`` (the caller chooses).
-    weights_labelled : (L, J)
-        Joint weights of those labels (1 annotated, 0 missing; all ones for predictions).
-    neighbours : (U, K) int
-        Positions in the labelled set.
-    batch_size : int
-        Images per vectorised batch when ``images`` is an array.
-    device, config, loss_fn
-        See :func:`per_example_gradnorms`.
-
-    Returns
-    -------
-    (U, K) float64 array.
-    """
-    out = np.zeros(np.shape(neighbours), dtype=np.float64)
-    for rows, batch, y, w in pool_batches(
-        images, targets_labelled, weights_labelled, neighbours, batch_size=batch_size, device=device
-    ):
-        g = per_example_gradnorms(model, batch, y, w, config=config, loss_fn=loss_fn)
-        out[rows] = g.double().cpu().numpy()
-    return out
-
-
-def pool_batches(
-    images, targets_labelled, weights_labelled, neighbours, *, batch_size: int, device
-) -> Iterator[tuple[slice, Tensor, Tensor, Tensor]]:
-    """Batches ``(rows, images (b, C, H, W), targets (b, K, J, h, w), weights (b, K, J))``.
-
-    Checks the arguments of :func:`pair_gradnorms` and that ``images`` yields exactly U rows.
-    """
-    neighbours = np.asarray(neighbours)
-    if neighbours.ndim != 2 or not np.issubdtype(neighbours.dtype, np.integer):
-        raise ValueError(f"neighbours must be a (U, K) integer array, got {neighbours.shape}")
-    dev = torch.device(device)
-    y = torch.as_tensor(targets_labelled, dtype=torch.float32, device=dev)
-    w = torch.as_tensor(weights_labelled, device=dev).to(torch.float32)
-    if y.dim() != 4 or w.shape != y.shape[:2]:
-        raise ValueError(
-            f"targets_labelled must be (L, J, h, w) and weights_labelled (L, J), got "
-            f"{tuple(y.shape)} and {tuple(w.shape)}"
-        )
-    U = neighbours.shape[0]
-    if U and (neighbours.min() < 0 or neighbours.max() >= y.shape[0]):
-        raise ValueError(f"neighbours must be positions in the labelled set [0, {y.shape[0]})")
-    done = 0
-    for batch in _image_batches(images, batch_size):
-        b = batch.shape[0]
-        if done + b > U:
-            raise ValueError(f"images yield more than the {U} rows of neighbours")
-        nb = torch.as_tensor(neighbours[done : done + b], device=dev)
-        yield slice(done, done + b), batch.to(dev, torch.float32), y[nb], w[nb]
-        done += b
-    if done != U:
-        raise ValueError(f"images yielded {done} rows but neighbours has {U}")

@@ -41,8 +41,8 @@ from eglpp.gradnorm import (
     cotangents,
     eval_mode,
     functional_forward,
-    pool_batches,
 )
+from eglpp.gradnorm_pool import pool_batches
 
 __all__ = ["DEFAULT_N_EXACT", "expected_gradnorms", "expected_pair_gradnorms"]
 
@@ -177,7 +177,7 @@ def expected_pair_gradnorms(
     """EGL++ scores ``Σ_j p(j|i) ‖∇θ ℓ(y_j, f(x_i))‖²`` (U,) with ``n_exact + 1 + n_probes``
     products each (:func:`expected_gradnorms`).
 
-    Arguments as :func:`eglpp.gradnorm.pair_gradnorms`, plus ``p`` (U, K), the neighbours taken
+    Arguments as :func:`eglpp.gradnorm_pool.pair_gradnorms`, plus ``p`` (U, K), the neighbours taken
     exactly, the probe count and the seed of the signs (drawn for the whole pool at once, so
     batching does not change them). The defaults (``DEFAULT_N_EXACT`` exact, no probes) kept the
     exact ranking on trained models in ``benchmarks/egl_speed.py``.

@@ -7,7 +7,7 @@
 
 ``p(y_j | x_i)`` is the t-SNE conditional probability of labelled embedding ``z_j`` given
 unlabelled ``z_i`` (``eglpp.affinity``); the squared gradient norms come from the loop's
-``PoolInputs.pair_gradnorms`` (``eglpp.gradnorm.pair_gradnorms``), with the neighbour's label
+``PoolInputs.pair_gradnorms`` (``eglpp.gradnorm_pool.pair_gradnorms``), with the neighbour's label
 being its ground truth (default, the paper's text) or the model's prediction for it (the
 reference code).
 """
