@@ -16,6 +16,8 @@ Run directory (every file written atomically; a step is done when its last file 
     OUT/run-00/<strategy>/labelled.npy   the labelled-cycle array (-1 never, 0 initial, c cycle)
     OUT/results.json, table.md, table.csv, curves.png
 
+``config.json``, ``selection.npz`` and ``explain_*.png`` are written by :mod:`eglpp.pose.run_files`.
+
 Every random choice draws from a generator seeded by (seed, run, strategy, cycle, step), so a
 resumed run makes exactly the choices of an uninterrupted one.
 """
@@ -31,20 +33,19 @@ import numpy as np
 import torch
 
 from eglpp.devices import check_device
-from eglpp.io import (
-    StateFileError,
-    atomic_save_npy,
-    atomic_write_bytes,
-    atomic_write_json,
-    load_npy,
-    read_json,
-)
+from eglpp.io import atomic_save_npy, atomic_write_json, load_npy, read_json
 from eglpp.pose.checkpoint import load_checkpoint, save_checkpoint
 from eglpp.pose.data import PoseData, build_data, stable_seed
 from eglpp.pose.distributed_run import cycle_pool_inputs
-from eglpp.pose.experiment import ExperimentConfig, config_from_dict, config_to_dict
+from eglpp.pose.experiment import ExperimentConfig, config_to_dict
 from eglpp.pose.hourglass import StackedHourglass
 from eglpp.pose.inference import evaluate
+from eglpp.pose.run_files import (
+    check_config,
+    explain_selection,
+    load_selection,
+    save_selection,
+)
 from eglpp.pose.scoring import fit_auxiliary, labelled_set
 from eglpp.pose.timing import PhaseTimer
 from eglpp.pose.train import fit
@@ -72,30 +73,6 @@ class RunPaths:
 
     def cycle(self, r: int, s: str, c: int) -> Path:
         return self.strategy(r, s) / f"cycle-{c:02d}"
-
-
-#: Settings a resumed experiment may change: it adds runs, strategies or cycles to what is
-#: there, or runs on another device, without invalidating anything already computed.
-EXTENSIBLE = frozenset({"strategies", "runs", "cycles", "reference", "device", "explain_cycle"})
-
-
-def _check_config(cfg: ExperimentConfig, out: Path) -> None:
-    """Write config.json, or check that the one there differs only in EXTENSIBLE settings."""
-    path = out / "config.json"
-    mine = config_to_dict(cfg)
-    if path.exists():
-        saved = read_json(path)
-        try:
-            saved = config_to_dict(config_from_dict(saved, base=cfg, where=str(path)))
-        except ValueError as exc:
-            raise StateFileError(f"{path}: not a readable experiment config ({exc})") from exc
-        diff = sorted(k for k in mine if saved.get(k) != mine[k] and k not in EXTENSIBLE)
-        if diff:
-            raise ValueError(
-                f"{out} holds a run of another config (differs in: {', '.join(diff)}); "
-                "use another --out or the same settings"
-            )
-    atomic_write_json(path, mine)
 
 
 def _new_model(cfg: ExperimentConfig, seed: int) -> StackedHourglass:
@@ -141,23 +118,6 @@ def _base_model(cfg, data, paths: RunPaths, r: int, initial: np.ndarray, log: Lo
     return model, metrics
 
 
-def _save_selection(path: Path, scores, query, unlabelled, details) -> None:
-    import io
-
-    buf = io.BytesIO()
-    arrays = {f"detail_{k}": np.asarray(v) for k, v in details.items()}
-    np.savez(buf, scores=scores, query_indices=query, unlabelled=unlabelled, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _load_selection(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except Exception as exc:
-        raise StateFileError(f"{path}: not a readable selection file ({exc})") from exc
-
-
 def _strategy_cycles(cfg, data, paths, r, name, base_model, initial, log) -> list[float]:
     """Run (or resume) one strategy's cycles; returns its metric after each cycle."""
     strategy = make_strategy(name, **_strategy_kwargs(cfg, name))
@@ -172,7 +132,7 @@ def _strategy_cycles(cfg, data, paths, r, name, base_model, initial, log) -> lis
         cdir = paths.cycle(r, name, c)
         done = cdir / "metrics.json"
         if done.exists():  # finished earlier: replay its selection only
-            sel = _load_selection(cdir / "selection.npz")
+            sel = load_selection(cdir / "selection.npz")
             labelled_map[sel["query_indices"]] = c
             values.append(float(read_json(done)["mean"]))
             previous = cdir / "model.pt"
@@ -195,7 +155,7 @@ def _strategy_cycles(cfg, data, paths, r, name, base_model, initial, log) -> lis
                 )
             aux_ready = True
         if (cdir / "selection.npz").exists():
-            sel = _load_selection(cdir / "selection.npz")
+            sel = load_selection(cdir / "selection.npz")
         else:
             rng = np.random.default_rng([cfg.seed, r, stable_seed(name), c])
             unlabelled = np.flatnonzero(labelled_map < 0)
@@ -210,8 +170,10 @@ def _strategy_cycles(cfg, data, paths, r, name, base_model, initial, log) -> lis
                 **{f"detail_{k}": v for k, v in details.items()},
             }
             if r == 0 and c == cfg.explain_cycle:
-                _explain(cdir, name, inputs, scores, query, details, data, labelled_map, cfg)
-            _save_selection(cdir / "selection.npz", scores, unlabelled[query], unlabelled, details)
+                explain_selection(
+                    cdir, name, inputs, scores, query, details, data, labelled_map, cfg
+                )
+            save_selection(cdir / "selection.npz", scores, unlabelled[query], unlabelled, details)
         labelled_map[sel["query_indices"]] = c
         if cfg.retrain == "scratch":
             model = _new_model(cfg, stable_seed(cfg.seed, r, name, c, "init"))
@@ -243,39 +205,6 @@ def _strategy_cycles(cfg, data, paths, r, name, base_model, initial, log) -> lis
         values.append(float(metrics["mean"]))
     atomic_save_npy(paths.strategy(r, name) / "labelled.npy", labelled_map)
     return values
-
-
-def _explain(cdir, name, inputs, scores, query, details, data, labelled_map, cfg) -> None:
-    """The interpretability figures of one selection (drawn before the selection is saved)."""
-    from eglpp.report.explain import embedding_map, neighbour_gallery
-
-    unlabelled = np.flatnonzero(labelled_map < 0)
-    lab_set, _ = labelled_set(data, labelled_map)
-    lab_images = None
-    if "neighbours" in details:
-        lab_images = np.stack([lab_set[i]["image"].numpy() for i in range(len(lab_set))])
-    shown = np.unique(np.concatenate([np.argsort(-scores)[:8], np.argsort(scores)[:8]]))
-    unl_images = np.zeros((len(unlabelled), 3, data.input_size, data.input_size), np.float32)
-    for i in shown:  # only the images the gallery shows are read
-        unl_images[i] = data.pool[int(unlabelled[i])]["image"].numpy()
-    neighbour_gallery(
-        unl_images,
-        lab_images,
-        scores,
-        cdir / "explain_gallery.png",
-        neighbours=details.get("neighbours"),
-        p=details.get("p"),
-        title=f"{name}, cycle {cdir.name[-2:]}: highest and lowest scores",
-    )
-    if inputs.embeddings_unlabelled is not None:
-        embedding_map(
-            inputs.embeddings_labelled,
-            inputs.embeddings_unlabelled,
-            query,
-            cdir / "explain_tsne.png",
-            seed=cfg.seed,
-            title=f"{name}, cycle {cdir.name[-2:]}: pooled embeddings (t-SNE)",
-        )
 
 
 def _fresh(module: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -348,7 +277,7 @@ def run_experiment(
     out = Path(out)
     check_device(cfg.device)  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
-    _check_config(cfg, out)
+    check_config(cfg, out)
     for name in cfg.strategies:  # fail on an unknown strategy before any work
         make_strategy(name, **_strategy_kwargs(cfg, name))
     data = data or build_data(cfg, device=cfg.device)
