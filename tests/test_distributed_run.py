@@ -41,9 +41,14 @@ def _selections(out: Path) -> dict[str, dict[str, np.ndarray]]:
     return found
 
 
-def test_torchrun_two_processes_select_like_one(tmp_path):
+APPROX = {"estimator": "approx", "n_exact": 1, "n_probes": 0, "approx_check": 10}
+
+
+@pytest.mark.parametrize("strategy", [{}, APPROX], ids=["exact", "approx-checked"])
+def test_torchrun_two_processes_select_like_one(tmp_path, strategy):
+    micro = {**MICRO, "strategy": {**MICRO["strategy"], **strategy}}
     config = tmp_path / "micro.yaml"
-    config.write_text(yaml.safe_dump(MICRO))
+    config.write_text(yaml.safe_dump(micro))
     sharded = tmp_path / "sharded"
     proc = _torchrun(
         2,
@@ -59,7 +64,7 @@ def test_torchrun_two_processes_select_like_one(tmp_path):
     )
     assert proc.stdout.count("eglpp run") == 1  # only rank 0 prints
     single = tmp_path / "single"
-    results = run_experiment(config_from_dict(MICRO, base=preset("tiny")), single, log=_quiet)
+    results = run_experiment(config_from_dict(micro, base=preset("tiny")), single, log=_quiet)
     found, expected = _selections(sharded), _selections(single)
     assert sorted(found) == sorted(expected) and len(found) == 2
     for name, sel in expected.items():
@@ -67,6 +72,16 @@ def test_torchrun_two_processes_select_like_one(tmp_path):
         np.testing.assert_allclose(found[name]["scores"], sel["scores"], rtol=1e-6)
     assert json.loads((sharded / "results.json").read_text())["scores"] == results["scores"]
     assert not list(sharded.glob("**/*.tmp")) and (sharded / "table.md").exists()
+    if strategy:  # the exact scores of the check's sample, sharded, equal one process's
+        for name in expected:
+            with np.load(sharded / name) as a, np.load(single / name) as b:
+                np.testing.assert_allclose(
+                    a["detail_approx_check_exact"], b["detail_approx_check_exact"], rtol=1e-6
+                )
+                assert (
+                    a["detail_approx_check_rows"].tolist() == b["detail_approx_check_rows"].tolist()
+                )
+                assert -1 <= float(a["detail_approx_check_spearman"]) <= 1
 
 
 def test_loop_runs_with_the_approximate_estimator(tmp_path):
@@ -74,7 +89,12 @@ def test_loop_runs_with_the_approximate_estimator(tmp_path):
         {
             **MICRO,
             "cycles": 1,
-            "strategy": {**MICRO["strategy"], "estimator": "approx", "n_exact": 1, "n_probes": 2},
+            "strategy": {
+                **MICRO["strategy"],
+                **APPROX,
+                "n_probes": 2,
+                "n_exact": 4,  # = K: the approximation is exact, and so must the check find it
+            },
         },
         base=preset("tiny"),
     )
@@ -83,6 +103,9 @@ def test_loop_runs_with_the_approximate_estimator(tmp_path):
     with np.load(tmp_path / "run-00" / "egl++" / "cycle-01" / "selection.npz") as z:
         scores, query = z["scores"], z["query_indices"]
         assert "detail_gradnorms" not in z.files  # the estimator gives one value per image
+        rows, exact = z["detail_approx_check_rows"], z["detail_approx_check_exact"]
+        np.testing.assert_allclose(z["scores"][rows], exact, rtol=1e-5)
+        assert float(z["detail_approx_check_spearman"]) == pytest.approx(1.0)
     assert scores.shape == (28,) and np.isfinite(scores).all() and (scores > 0).all()
     assert len(set(query.tolist())) == 5
 

@@ -163,6 +163,11 @@ def _strategy_cycles(cfg, data, paths, r, name, base_model, initial, log) -> lis
             with timer("score"):
                 inputs = cycle_pool_inputs(strategy.needs, model, aux, data, labelled_map, cfg)
                 query, scores, details = strategy.select_explained(inputs, cfg.budget, rng)
+            if "approx_check_spearman" in details:  # EGL++ approx measured on a sample
+                log(f"run {r} {name} cycle {c}: approx vs exact on "
+                    f"{len(details['approx_check_rows'])} images: Spearman "
+                    f"{float(details['approx_check_spearman']):.4f}, top-10% overlap "
+                    f"{float(details['approx_check_top_overlap']):.2f}")  # fmt: skip
             sel = {
                 "scores": scores,
                 "query_indices": unlabelled[query],
@@ -232,6 +237,7 @@ def _strategy_kwargs(cfg: ExperimentConfig, name: str) -> dict:
             "label_source": s.label_source,
             "device": cfg.device,
             "estimator": s.estimator,
+            "approx_check": s.approx_check,
         },
         "multipeak": {"max_peaks": s.multipeak_max_peaks, "min_distance": s.multipeak_min_distance},
         "learning-loss": {

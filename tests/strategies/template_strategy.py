@@ -19,10 +19,11 @@ def full_pool_inputs(seed: int, n_unlabelled: int = 23, n_labelled: int = 9) -> 
     zu, zl = rng.normal(size=(U, C)), rng.normal(size=(L, C))
     gradnorm_table = rng.gamma(2.0, size=(U, L))
 
-    def pair_gradnorms(neighbours: np.ndarray, label_source: str) -> np.ndarray:
+    def pair_gradnorms(neighbours: np.ndarray, label_source: str, rows=None) -> np.ndarray:
         assert label_source in ("ground_truth", "prediction")
         offset = 0.0 if label_source == "ground_truth" else 0.5
-        return np.take_along_axis(gradnorm_table, neighbours, axis=1) + offset
+        table = gradnorm_table if rows is None else gradnorm_table[rows]  # only those pool rows
+        return np.take_along_axis(table, neighbours, axis=1) + offset
 
     def expected_gradnorms(neighbours: np.ndarray, p: np.ndarray, label_source: str) -> np.ndarray:
         return (p * pair_gradnorms(neighbours, label_source)).sum(axis=1)

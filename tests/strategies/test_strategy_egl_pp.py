@@ -112,3 +112,36 @@ class TestEGLPlusPlusApprox(StrategyTemplate):
 def test_unknown_strategy_lists_known_names():
     with pytest.raises(ValueError, match="known strategies: random, coreset, multipeak"):
         make_strategy("badge")
+
+
+def test_approx_check_measures_the_ranking_on_a_sample():
+    import dataclasses
+
+    from template_strategy import full_pool_inputs
+
+    inputs = full_pool_inputs(5, n_unlabelled=40)
+    checked = make_strategy("egl++", k=5, perplexity=3.0, estimator="approx", approx_check=20)
+    assert checked.needs == {"embeddings", "expected_gradnorms", "pair_gradnorms"}
+    scores, details = checked.explain(inputs, np.random.default_rng(0))
+    rows = details["approx_check_rows"]
+    assert len(rows) == 20 and len(set(rows.tolist())) == 20 and (np.diff(rows) > 0).all()
+    # this mock's approx equals the exact sum: the exact scores of the sample are its scores
+    np.testing.assert_allclose(details["approx_check_exact"], scores[rows])
+    assert details["approx_check_spearman"] == pytest.approx(1.0)
+    assert details["approx_check_top_overlap"] == 1.0
+    # an approximation that reverses the ranking is measured as such
+    reversed_ = dataclasses.replace(
+        inputs, expected_gradnorms=lambda nb, p, src: -inputs.expected_gradnorms(nb, p, src)
+    )
+    _, details = checked.explain(reversed_, np.random.default_rng(0))
+    assert details["approx_check_spearman"] == pytest.approx(-1.0)
+    assert details["approx_check_top_overlap"] == 0.0
+    # the check draws from its own generator: the selection is that of an unchecked run
+    unchecked = make_strategy("egl++", k=5, perplexity=3.0, estimator="approx")
+    assert unchecked.needs == {"embeddings", "expected_gradnorms"}
+    same = [s.select(inputs, 7, np.random.default_rng(3)).tolist() for s in (checked, unchecked)]
+    assert same[0] == same[1]
+    with pytest.raises(ValueError, match="approx_check"):
+        make_strategy("egl++", approx_check=5)  # the exact estimator needs no check
+    with pytest.raises(ValueError, match="approx_check"):
+        make_strategy("egl++", estimator="approx", approx_check=-1)

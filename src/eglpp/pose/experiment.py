@@ -49,6 +49,8 @@ class StrategyConfig:
     # n_probes random-sign probes: n_exact + 1 + n_probes products, eglpp.gradnorm_approx)
     n_exact: int = DEFAULT_N_EXACT  # EGL++ with estimator="approx": neighbours taken exactly
     n_probes: int = 0  # EGL++ with estimator="approx": probes of the rest's spread
+    approx_check: int = 0  # EGL++ approx: pool images also scored exactly each cycle, to
+    # measure the approximation's ranking (selection.npz detail_approx_check_*, logged)
     multipeak_max_peaks: int = 5  # multipeak: peaks per joint
     multipeak_min_distance: int | None = None  # multipeak: min peak distance (heatmap px);
     # None: 5 px at 64×64 heatmaps, scaled with the heatmap size

@@ -238,17 +238,19 @@ def pool_inputs_and_predictions(
 
 
 def _gradnorm_fn(model, pool_set, cache: LabelledCache, *, batch_size, device, config, probes=None):
-    """``pair_gradnorms(neighbours (U, K), label_source) -> (U, K)``, or, with ``probes``
-    (n_exact, n_probes, seed), ``expected_gradnorms(neighbours, p, label_source) -> (U,)``
+    """``pair_gradnorms(neighbours (U, K), label_source, rows=None) -> (U, K)`` (with ``rows``,
+    only those pool rows: ``neighbours`` then has one row each), or, with ``probes`` (n_exact,
+    n_probes, seed), ``expected_gradnorms(neighbours, p, label_source) -> (U,)``
     (``eglpp.gradnorm_approx``); rows sharded across torchrun processes, images streamed."""
     from eglpp.distributed import sharded_expected_pair_gradnorms, sharded_pair_gradnorms
 
     kw = {"batch_size": batch_size, "device": device, "config": config}
 
-    def pair_gradnorms(neighbours: np.ndarray, label_source: str) -> np.ndarray:
+    def pair_gradnorms(neighbours: np.ndarray, label_source: str, rows=None) -> np.ndarray:
         targets, weights = cache.targets(label_source)
         model.to(device)
-        return sharded_pair_gradnorms(model, pool_set, targets, weights, neighbours, **kw)
+        images = pool_set if rows is None else Subset(pool_set, np.asarray(rows).tolist())
+        return sharded_pair_gradnorms(model, images, targets, weights, neighbours, **kw)
 
     def expected_gradnorms(neighbours: np.ndarray, p: np.ndarray, label_source: str):
         targets, weights = cache.targets(label_source)

@@ -56,6 +56,7 @@ class EGLPlusPlus(Strategy):
     tol: float = 1e-5  # bisection tolerance on the entropy (nats)
     device: str = "cpu"  # torch device for the affinities
     estimator: str = "exact"  # "exact" (K products per image) or "approx" (eglpp.gradnorm_approx)
+    approx_check: int = 0  # approx: images also scored exactly, to measure the ranking (details)
 
     name: ClassVar[str] = "egl++"
 
@@ -66,13 +67,21 @@ class EGLPlusPlus(Strategy):
             )
         if self.estimator not in ("exact", "approx"):
             raise ValueError(f"estimator must be 'exact' or 'approx', got {self.estimator!r}")
+        if isinstance(self.approx_check, bool) or not isinstance(self.approx_check, int):
+            raise ValueError(f"approx_check must be an integer, got {self.approx_check!r}")
+        if self.approx_check < 0 or (self.approx_check and self.estimator != "approx"):
+            raise ValueError(
+                f"approx_check={self.approx_check}: a sample size >= 0, for estimator='approx'"
+            )
         self.affinity_config()  # validates the affinity hyperparameters
 
     @property
     def needs(self) -> frozenset[str]:  # type: ignore[override]
         """Embeddings, plus ``pair_gradnorms`` (exact) or ``expected_gradnorms`` (approx)."""
-        gradnorms = "pair_gradnorms" if self.estimator == "exact" else "expected_gradnorms"
-        return frozenset({"embeddings", gradnorms})
+        if self.estimator == "exact":
+            return frozenset({"embeddings", "pair_gradnorms"})
+        extra = {"pair_gradnorms"} if self.approx_check else set()  # for the check's sample
+        return frozenset({"embeddings", "expected_gradnorms", *extra})
 
     def affinity_config(self) -> AffinityConfig:
         return AffinityConfig(
@@ -106,6 +115,8 @@ class EGLPlusPlus(Strategy):
                     f"expected_gradnorms returned shape {s.shape} (finite values expected), "
                     f"expected ({inputs.n_unlabelled},)"
                 )
+            if self.approx_check:
+                details.update(self._check(inputs, aff, s))
             return s, details
         g = np.asarray(inputs.pair_gradnorms(aff.neighbours, self.label_source), dtype=np.float64)
         if g.shape != aff.neighbours.shape:
@@ -113,6 +124,27 @@ class EGLPlusPlus(Strategy):
                 f"pair_gradnorms returned shape {g.shape}, expected {aff.neighbours.shape}"
             )
         return egl_pp_scores(aff.p, g), {**details, "gradnorms": g}
+
+    def _check(self, inputs: PoolInputs, aff, approx: np.ndarray) -> dict[str, np.ndarray]:
+        """Exact scores of ``approx_check`` pool rows (drawn from a generator of their own, so
+        the selection's generator is untouched) against the approximate ones: Spearman and the
+        overlap of the top 10 %, as details ``approx_check_*``."""
+        from scipy.stats import spearmanr
+
+        n = min(self.approx_check, inputs.n_unlabelled)
+        rows = np.sort(np.random.default_rng([n, inputs.n_unlabelled]).choice(
+            inputs.n_unlabelled, size=n, replace=False))  # fmt: skip
+        g = inputs.pair_gradnorms(aff.neighbours[rows], self.label_source, rows)
+        exact, est = egl_pp_scores(aff.p[rows], g), approx[rows]
+        top = max(1, n // 10)
+        overlap = len(set(np.argsort(-exact)[:top]) & set(np.argsort(-est)[:top])) / top
+        rho = spearmanr(exact, est).statistic if n > 2 else np.nan
+        return {
+            "approx_check_rows": rows,
+            "approx_check_exact": exact,
+            "approx_check_spearman": np.float64(rho),
+            "approx_check_top_overlap": np.float64(overlap),
+        }
 
     def score(self, inputs: PoolInputs, rng: np.random.Generator) -> np.ndarray:
         return self.explain(inputs, rng)[0]
