@@ -47,7 +47,9 @@ class PoolInputs:
     pair_gradnorms : callable or None
         ``pair_gradnorms(neighbours (U, K) int positions in the labelled set, label_source)
         -> (U, K)`` squared gradient norms ``‖∇θ ℓ(y_j, f(x_i))‖²``; ``label_source`` is
-        ``"ground_truth"`` or ``"prediction"``.
+        ``"ground_truth"`` or ``"prediction"``. An optional third argument ``rows`` (n,)
+        restricts it to those candidates (``neighbours`` then has n rows; EGL++'s
+        ``approx_check``).
     expected_gradnorms : callable or None
         ``expected_gradnorms(neighbours (U, K), p (U, K), label_source) -> (U,)`` estimates of
         ``Σ_j p_j ‖∇θ ℓ(y_j, f(x_i))‖²`` with fewer than K products per image
