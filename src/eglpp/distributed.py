@@ -83,6 +83,10 @@ def process_group(
     try:
         yield True
     finally:
+        try:  # every rank done before the group goes: tearing gloo down mid-exchange aborts
+            dist.barrier()
+        except Exception:  # a rank that failed is gone: torchrun stops the others anyway
+            pass
         dist.destroy_process_group()
 
 
