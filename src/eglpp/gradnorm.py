@@ -49,6 +49,7 @@ __all__ = [
     "eval_mode",
     "functional_forward",
     "cotangents",
+    "default_loss",
 ]
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -181,7 +182,8 @@ def select_parameters(
     return chosen
 
 
-def _default_loss() -> LossFn:
+def default_loss() -> LossFn:
+    """The training loss as a ``LossFn``: the summed per-example heatmap MSE."""
     from eglpp.pose.heatmaps import heatmap_loss_per_example
 
     return lambda pred, target, weight: heatmap_loss_per_example(pred, target, weight).sum()
@@ -248,7 +250,7 @@ def per_example_gradnorms(
         raise ValueError(f"targets must be (B, K, J, h, w), got {tuple(targets.shape)}")
     if weights.shape != targets.shape[:3]:
         raise ValueError(f"weights must be {tuple(targets.shape[:3])}, got {tuple(weights.shape)}")
-    loss_fn = loss_fn or _default_loss()
+    loss_fn = loss_fn or default_loss()
     if config.method == "hooks":
         from eglpp.gradnorm_hooks import hook_gradnorms
 

@@ -37,8 +37,8 @@ from torch.func import vjp, vmap
 from eglpp.gradnorm import (
     GradNormConfig,
     LossFn,
-    _default_loss,
     cotangents,
+    default_loss,
     eval_mode,
     functional_forward,
 )
@@ -91,7 +91,7 @@ def expected_gradnorms(
         )
     if n_exact < 0:
         raise ValueError(f"n_exact must be non-negative, got {n_exact}")
-    loss_fn = loss_fn or _default_loss()
+    loss_fn = loss_fn or default_loss()
     m = min(n_exact, K)
     args = (targets, weights.to(targets.dtype), p.to(targets.dtype), signs.to(targets.dtype))
 
