@@ -28,8 +28,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Subset
 
 from eglpp.gradnorm import GradNormConfig, LossFn
-from eglpp.gradnorm_approx import DEFAULT_N_EXACT, expected_gradnorms
-from eglpp.gradnorm_pool import pair_gradnorms, pool_batches
+from eglpp.gradnorm_approx import DEFAULT_N_EXACT, expected_pair_gradnorms, probe_signs
+from eglpp.gradnorm_pool import pair_gradnorms
 
 __all__ = [
     "is_distributed",
@@ -230,25 +230,22 @@ def sharded_expected_pair_gradnorms(
     if n_probes < 0 or n_exact < 0:
         raise ValueError(f"n_exact and n_probes must be non-negative, got {n_exact}, {n_probes}")
     U, K = p.shape
-    gen = torch.Generator().manual_seed(seed)
-    signs = torch.randint(0, 2, (U, n_probes, K), generator=gen).float() * 2 - 1
+    signs = probe_signs(U, n_probes, K, seed)
 
     def local(rows: slice) -> np.ndarray:
-        out = np.zeros(rows.stop - rows.start, dtype=np.float64)
-        for part, batch, y, w in pool_batches(
+        return expected_pair_gradnorms(
+            model,
             _shard_images(images, rows, batch_size),
             targets_labelled,
             weights_labelled,
             np.asarray(neighbours)[rows],
+            p[rows],
+            n_exact=n_exact,
+            signs=signs[rows],
             batch_size=batch_size,
             device=device,
-        ):
-            pk = torch.as_tensor(p[rows][part], dtype=torch.float32, device=batch.device)
-            eps = signs[rows][part].to(batch.device)
-            s = expected_gradnorms(
-                model, batch, y, w, pk, eps, n_exact=n_exact, config=config, loss_fn=loss_fn
-            )
-            out[part] = s.double().cpu().numpy()
-        return out
+            config=config,
+            loss_fn=loss_fn,
+        )
 
     return sharded(local, U, align=batch_size)

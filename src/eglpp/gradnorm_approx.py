@@ -44,7 +44,7 @@ from eglpp.gradnorm import (
 )
 from eglpp.gradnorm_pool import pool_batches
 
-__all__ = ["DEFAULT_N_EXACT", "expected_gradnorms", "expected_pair_gradnorms"]
+__all__ = ["DEFAULT_N_EXACT", "expected_gradnorms", "expected_pair_gradnorms", "probe_signs"]
 
 #: Neighbours taken exactly by default: the smallest setting that kept Spearman ≥ 0.98 and
 #: ≥ 90 % top-10 % overlap with exact EGL++ (K = 30) on both trained models measured
@@ -158,6 +158,15 @@ def _head_tail_vectors(
     return torch.cat(vecs), torch.cat(coef)
 
 
+def probe_signs(n_rows: int, n_probes: int, k: int, seed: int) -> Tensor:
+    """±1 probes (n_rows, n_probes, k) drawn from ``seed`` for a whole pool at once, so that
+    batching or sharding its rows does not change them."""
+    if n_probes < 0:
+        raise ValueError(f"n_probes must be non-negative, got {n_probes}")
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 2, (n_rows, n_probes, k), generator=gen).float() * 2 - 1
+
+
 def expected_pair_gradnorms(
     model: nn.Module,
     images,
@@ -169,6 +178,7 @@ def expected_pair_gradnorms(
     n_exact: int = DEFAULT_N_EXACT,
     n_probes: int = 0,
     seed: int = 0,
+    signs: Tensor | None = None,
     batch_size: int = 8,
     device: str | torch.device = "cpu",
     config: GradNormConfig = GradNormConfig(),
@@ -178,9 +188,10 @@ def expected_pair_gradnorms(
     products each (:func:`expected_gradnorms`).
 
     Arguments as :func:`eglpp.gradnorm_pool.pair_gradnorms`, plus ``p`` (U, K), the neighbours taken
-    exactly, the probe count and the seed of the signs (drawn for the whole pool at once, so
-    batching does not change them). The defaults (``DEFAULT_N_EXACT`` exact, no probes) kept the
-    exact ranking on trained models in ``benchmarks/egl_speed.py``.
+    exactly, the probe count and the seed of the signs (:func:`probe_signs`, drawn for the
+    whole pool at once, so batching does not change them), or the (U, R, K) ``signs``
+    themselves (a shard's rows of the pool's signs). The defaults (``DEFAULT_N_EXACT`` exact,
+    no probes) kept the exact ranking on trained models in ``benchmarks/egl_speed.py``.
     """
     p = np.asarray(p, dtype=np.float64)
     if p.shape != np.shape(neighbours) or (p < 0).any():
@@ -188,8 +199,9 @@ def expected_pair_gradnorms(
     if n_probes < 0 or n_exact < 0:
         raise ValueError(f"n_exact and n_probes must be non-negative, got {n_exact}, {n_probes}")
     U, K = p.shape
-    gen = torch.Generator().manual_seed(seed)
-    signs = torch.randint(0, 2, (U, n_probes, K), generator=gen).float() * 2 - 1
+    signs = probe_signs(U, n_probes, K, seed) if signs is None else signs
+    if signs.dim() != 3 or signs.shape[0] != U or signs.shape[2] != K:
+        raise ValueError(f"signs must be (U={U}, R, K={K}), got {tuple(signs.shape)}")
     out = np.zeros(U, dtype=np.float64)
     for rows, batch, y, w in pool_batches(
         images, targets_labelled, weights_labelled, neighbours, batch_size=batch_size, device=device
