@@ -43,7 +43,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 from torch.func import functional_call, grad, vmap
 from torch.utils.data import Subset
 
@@ -59,6 +58,7 @@ from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, inp
 from eglpp.pose.hourglass import STRIDE, HourglassConfig, StackedHourglass
 from eglpp.pose.inference import evaluate
 from eglpp.pose.train import TrainConfig, fit
+from eglpp.stats import rank_agreement as agreement
 
 METHODS = (
     ("vmap", "all"),
@@ -308,9 +308,7 @@ def rank_agreement(model, x, y, w, p, args) -> dict:
         )
 
     exact = eglpp("all")
-    top = max(1, n // 10)
-    best = set(np.argsort(-exact)[:top])
-    out = {"n_images": n, "top": top}
+    out = {"n_images": n, "top": agreement(exact, exact)["top"]}
     candidates = {"conv_linear": eglpp("conv_linear"), "last": eglpp("last")}
     gen = torch.Generator().manual_seed(1)
     for m, R in args.rank_approx:
@@ -321,10 +319,12 @@ def rank_agreement(model, x, y, w, p, args) -> dict:
             )
         )
     for name, approx in candidates.items():
-        overlap = len(best & set(np.argsort(-approx)[:top])) / top
-        rho = float(spearmanr(exact, approx).statistic)
-        out[name] = {"spearman": rho, "top_overlap": overlap}
-        print(f"rank agreement {name:<28} spearman {rho:.4f}  top-{top} overlap {overlap:.2f}")
+        a = agreement(exact, approx)
+        out[name] = {"spearman": a["spearman"], "top_overlap": a["top_overlap"]}
+        print(
+            f"rank agreement {name:<28} spearman {a['spearman']:.4f}  top-{a['top']} overlap "
+            f"{a['top_overlap']:.2f}"
+        )
     return out
 
 

@@ -104,3 +104,20 @@ def test_atomic_io_roundtrip_and_corruption(tmp_path):
         load_npy(tmp_path / "b.npy")
     assert not list(tmp_path.glob(".*.tmp"))
     assert (tmp_path / "a.json").stat().st_mode & 0o044  # readable by others, like open()
+
+
+def test_rank_agreement_hand_worked():
+    from eglpp.stats import rank_agreement
+
+    ref = np.arange(20.0)
+    assert rank_agreement(ref, -ref) == {
+        "n": 20, "spearman": -1.0, "top": 2, "top_overlap": 0.0, "passes": False
+    }  # fmt: skip
+    swapped = ref.copy()
+    swapped[[18, 17]] = swapped[[17, 18]]  # the 2nd and 3rd swap: top 2 = {19, 17} vs {19, 18}
+    got = rank_agreement(ref, swapped)
+    assert got["top_overlap"] == 0.5 and not got["passes"]
+    assert got["spearman"] == pytest.approx(1 - 6 * 2 / (20 * (20**2 - 1)))
+    assert np.isnan(rank_agreement([1.0, 2.0], [2.0, 1.0])["spearman"])
+    with pytest.raises(ValueError, match="two"):
+        rank_agreement([1.0, 2.0], [1.0])

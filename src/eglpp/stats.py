@@ -34,7 +34,13 @@ __all__ = [
     "summarize",
     "to_markdown",
     "to_csv",
+    "rank_agreement",
+    "RANK_GATE",
 ]
+
+#: What an approximate score must keep of the exact ranking (issue 5's gate): Spearman's ρ and
+#: the share of the exact top 10 % it also puts in its top 10 %.
+RANK_GATE = {"spearman": 0.98, "top_overlap": 0.9}
 
 
 def validate_results(results: dict[str, Any], source: str = "results") -> dict[str, Any]:
@@ -230,3 +236,24 @@ def to_csv(summary: Summary) -> str:
             ]
         )
     return buf.getvalue()
+
+
+def rank_agreement(reference, estimate, top_fraction: float = 0.1) -> dict[str, Any]:
+    """How well ``estimate`` ranks the items that ``reference`` scores (higher = first).
+
+    Returns ``n``, Spearman's ``spearman`` (NaN below 3 items), ``top`` (the top
+    ``top_fraction`` of the items, at least 1), ``top_overlap`` (the share of the reference's
+    top items also in the estimate's) and ``passes`` (:data:`RANK_GATE`).
+
+    >>> rank_agreement([1, 2, 3, 4], [10, 20, 30, 40])
+    {'n': 4, 'spearman': 1.0, 'top': 1, 'top_overlap': 1.0, 'passes': True}
+    """
+    a, b = np.asarray(reference, np.float64), np.asarray(estimate, np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"rank_agreement needs two (n,) arrays, got {a.shape} and {b.shape}")
+    n = len(a)
+    top = max(1, int(n * top_fraction))
+    overlap = len(set(np.argsort(-a)[:top]) & set(np.argsort(-b)[:top])) / top
+    rho = float(sps.spearmanr(a, b).statistic) if n > 2 else math.nan
+    passes = rho >= RANK_GATE["spearman"] and overlap >= RANK_GATE["top_overlap"]
+    return {"n": n, "spearman": rho, "top": top, "top_overlap": overlap, "passes": bool(passes)}

@@ -13,18 +13,16 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.stats import spearmanr
 
-__all__ = ["check_approx", "GATE"]
+from eglpp.stats import rank_agreement
 
-#: Below either figure the check warns: the gate of the project's speed benchmark.
-GATE = {"spearman": 0.98, "top_overlap": 0.9}
+__all__ = ["check_approx"]
 
 
 def check_approx(strategy, model, aux, skeleton, scored, config) -> dict:
     """Exact EGL++ on ``config.check_approx`` sampled candidates of ``scored`` against their
-    approximate scores. Returns ``{"n", "spearman", "top", "top_overlap", "passes",
-    "positions"}`` (positions in ``scored``'s rows; sampled from ``config.seed``)."""
+    approximate scores: :func:`eglpp.stats.rank_agreement` plus ``"positions"`` (in
+    ``scored``'s rows; sampled from ``config.seed``)."""
     from eglpp.pose.scoring import pool_inputs_and_predictions
 
     n = min(config.check_approx, len(scored.scores))
@@ -49,14 +47,4 @@ def check_approx(strategy, model, aux, skeleton, scored, config) -> dict:
     )
     truth = np.asarray(exact.score(inputs, np.random.default_rng(config.seed)), np.float64)
     approx = np.asarray(scored.scores, np.float64)[positions]
-    top = max(1, n // 10)
-    overlap = len(set(np.argsort(-truth)[:top]) & set(np.argsort(-approx)[:top])) / top
-    rho = float(spearmanr(truth, approx).statistic)
-    return {
-        "n": int(n),
-        "spearman": rho,
-        "top": int(top),
-        "top_overlap": float(overlap),
-        "passes": bool(rho >= GATE["spearman"] and overlap >= GATE["top_overlap"]),
-        "positions": positions.tolist(),
-    }
+    return {**rank_agreement(truth, approx), "positions": positions.tolist()}

@@ -108,7 +108,8 @@ def run_select(
         )
     check = None
     if config.check_approx:
-        from eglpp.practitioner.approx_check import GATE, check_approx
+        from eglpp.practitioner.approx_check import check_approx
+        from eglpp.stats import RANK_GATE as GATE
 
         check = check_approx(strategy, model, aux, lab.annotations.skeleton, scored, config)
         log(

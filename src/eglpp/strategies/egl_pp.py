@@ -129,21 +129,19 @@ class EGLPlusPlus(Strategy):
         """Exact scores of ``approx_check`` pool rows (drawn from a generator of their own, so
         the selection's generator is untouched) against the approximate ones: Spearman and the
         overlap of the top 10 %, as details ``approx_check_*``."""
-        from scipy.stats import spearmanr
+        from eglpp.stats import rank_agreement
 
         n = min(self.approx_check, inputs.n_unlabelled)
         rows = np.sort(np.random.default_rng([n, inputs.n_unlabelled]).choice(
             inputs.n_unlabelled, size=n, replace=False))  # fmt: skip
         g = inputs.pair_gradnorms(aff.neighbours[rows], self.label_source, rows)
-        exact, est = egl_pp_scores(aff.p[rows], g), approx[rows]
-        top = max(1, n // 10)
-        overlap = len(set(np.argsort(-exact)[:top]) & set(np.argsort(-est)[:top])) / top
-        rho = spearmanr(exact, est).statistic if n > 2 else np.nan
+        exact = egl_pp_scores(aff.p[rows], g)
+        agreement = rank_agreement(exact, approx[rows])
         return {
             "approx_check_rows": rows,
             "approx_check_exact": exact,
-            "approx_check_spearman": np.float64(rho),
-            "approx_check_top_overlap": np.float64(overlap),
+            "approx_check_spearman": np.float64(agreement["spearman"]),
+            "approx_check_top_overlap": np.float64(agreement["top_overlap"]),
         }
 
     def score(self, inputs: PoolInputs, rng: np.random.Generator) -> np.ndarray:
