@@ -221,6 +221,7 @@ def test_bad_estimator_settings_name_the_option(world, tmp_path):
         "'random' computes no gradient norms",
         ("--param", "estimator=approx"): "--param estimator=approx: give it as --estimator",
         ("--param", "n_probes=2"): "--param n_probes=2: give it as --probes",
+        ("--param", "approx_check=9"): "--param approx_check=9: give it as --check-approx",
     }
     for flags, message in cases.items():
         result = _cli(world, tmp_path / "out", *flags)

@@ -116,7 +116,8 @@ def strategy_params(config) -> dict:
         raise ValueError(
             f"--param estimator={params['estimator']}: give it as --estimator exact|approx"
         )
-    for name, flag in (("n_exact", "--exact-neighbours"), ("n_probes", "--probes")):
+    flags = {"n_exact": "--exact-neighbours", "n_probes": "--probes"}
+    for name, flag in {**flags, "approx_check": "--check-approx"}.items():
         if name in params:
             raise ValueError(
                 f"--param {name}={params[name]}: give it as {flag} (with --estimator approx)"
