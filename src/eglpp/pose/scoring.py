@@ -127,63 +127,12 @@ class LabelledCache:
 
 
 def pool_inputs(
-    needs: frozenset[str],
-    model: StackedHourglass,
-    aux,
-    pool_set,
-    labelled,
-    *,
-    batch_size: int = 32,
-    device: str | torch.device = "cpu",
-    sigma: float = 1.0,
-    gradnorm: str = "all",
-    gradnorm_method: str = "vmap",
-    cache: LabelledCache | None = None,
-    n_exact: int = DEFAULT_N_EXACT,
-    n_probes: int = 0,
-    probe_seed: int = 0,
+    needs: frozenset[str], model: StackedHourglass, aux, pool_set, labelled, **settings
 ) -> PoolInputs:
-    """Compute what ``needs`` asks for, with the model in eval mode, in ``pool_set``'s order.
-
-    Parameters
-    ----------
-    needs : frozenset of str
-        The strategy's ``needs``.
-    model, aux : the pose network and the strategy's auxiliary module (or None)
-    pool_set, labelled : Dataset
-        The unlabelled candidates and the labelled set (pose dataset contract).
-    batch_size, device : as for :func:`~eglpp.pose.inference.predict`
-    sigma : float
-        σ of the labelled set's ground-truth target heatmaps (heatmap px).
-    gradnorm : str
-        Parameters of EGL++'s exact gradient norm (``GradNormConfig.params``).
-    gradnorm_method : str
-        ``GradNormConfig.method``: "vmap" (torch.func) or "hooks" (per-layer norms).
-    cache : LabelledCache, optional
-        Reuse the labelled set's embeddings and targets across calls (e.g. pool chunks); by
-        default a fresh one for this call.
-    n_exact, n_probes, probe_seed : int
-        ``expected_gradnorms``' neighbours taken exactly, random-sign probes and their seed.
-
-    Under ``torchrun`` the gradient norms' rows are sharded across the processes
-    (:mod:`eglpp.distributed`); every process must then make the same calls.
-    """
+    """What ``needs`` asks for: :func:`pool_inputs_and_predictions` without the predictions
+    (no forward pass unless a need asks for one); ``settings`` are its keyword arguments."""
     return pool_inputs_and_predictions(
-        needs,
-        model,
-        aux,
-        pool_set,
-        labelled,
-        batch_size=batch_size,
-        device=device,
-        sigma=sigma,
-        gradnorm=gradnorm,
-        gradnorm_method=gradnorm_method,
-        cache=cache,
-        always_predict=False,
-        n_exact=n_exact,
-        n_probes=n_probes,
-        probe_seed=probe_seed,
+        needs, model, aux, pool_set, labelled, always_predict=False, **settings
     )[0]
 
 
@@ -205,9 +154,36 @@ def pool_inputs_and_predictions(
     n_probes: int = 0,
     probe_seed: int = 0,
 ) -> tuple[PoolInputs, Predictions | None]:
-    """:func:`pool_inputs` plus the pool's :class:`~eglpp.pose.inference.Predictions` (decoded
-    joints, maxima) from the same forward pass; with ``always_predict`` the pass runs even when
-    ``needs`` asks for none of its outputs."""
+    """Compute what ``needs`` asks for, with the model in eval mode, in ``pool_set``'s order,
+    and the pool's :class:`~eglpp.pose.inference.Predictions` (decoded joints, maxima) from the
+    same forward pass.
+
+    Parameters
+    ----------
+    needs : frozenset of str
+        The strategy's ``needs``.
+    model, aux : the pose network and the strategy's auxiliary module (or None)
+    pool_set, labelled : Dataset
+        The unlabelled candidates and the labelled set (pose dataset contract).
+    batch_size, device : as for :func:`~eglpp.pose.inference.predict`
+    sigma : float
+        σ of the labelled set's ground-truth target heatmaps (heatmap px).
+    gradnorm : str
+        Parameters of EGL++'s exact gradient norm (``GradNormConfig.params``).
+    gradnorm_method : str
+        ``GradNormConfig.method``: "vmap" (torch.func) or "hooks" (per-layer norms).
+    cache : LabelledCache, optional
+        Reuse the labelled set's embeddings and targets across calls (e.g. pool chunks); by
+        default a fresh one for this call.
+    always_predict : bool
+        Run the forward pass (and return predictions) even when ``needs`` asks for none of its
+        outputs; otherwise the predictions are None then.
+    n_exact, n_probes, probe_seed : int
+        ``expected_gradnorms``' neighbours taken exactly, random-sign probes and their seed.
+
+    Under ``torchrun`` the gradient norms' rows are sharded across the processes
+    (:mod:`eglpp.distributed`); every process must then make the same calls.
+    """
     if cache is None:
         cache = LabelledCache(model, labelled, batch_size=batch_size, device=device, sigma=sigma)
     fields: dict = {"n_unlabelled": len(pool_set)}
