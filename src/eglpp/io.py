@@ -24,6 +24,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_save_npy",
     "atomic_torch_save",
+    "save_figure",
     "read_json",
     "load_npy",
     "torch_load",
@@ -99,6 +100,19 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     buf = io.BytesIO()
     np.save(buf, np.asarray(array), allow_pickle=False)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """Write a matplotlib figure atomically (format from the suffix) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format=path.suffix.lstrip(".") or "png")
+    finally:
+        plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
 
 

@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from eglpp.io import atomic_write_json, atomic_write_text  # noqa: E402
+from eglpp.io import atomic_write_json, atomic_write_text, save_figure  # noqa: E402
 from eglpp.pose.datasets.transforms import crop_affine, person_box  # noqa: E402
 from eglpp.practitioner.coco import coco_document, crop_to_bbox, keypoint_entry  # noqa: E402
 from eglpp.practitioner.labelled import image_size  # noqa: E402
@@ -177,7 +177,4 @@ def contact_sheet(path: Path, scored, query, nb, weight, kind, labelled, config)
     what = "most probable labelled neighbours" if kind == "p" else "nearest labelled images"
     fig.suptitle(f"{config.strategy}: selected images (left) and their {what}", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

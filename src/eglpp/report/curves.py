@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from eglpp.io import save_figure  # noqa: E402
 from eglpp.stats import validate_results  # noqa: E402
 
 __all__ = ["plot_learning_curves"]
@@ -44,8 +45,4 @@ def plot_learning_curves(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

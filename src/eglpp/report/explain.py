@@ -16,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from eglpp.io import save_figure  # noqa: E402
+
 __all__ = ["neighbour_gallery", "embedding_map"]
 
 
@@ -83,11 +85,7 @@ def neighbour_gallery(
                 )
     fig.suptitle(title or "highest (top) and lowest (bottom) scores", fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def embedding_map(
@@ -121,8 +119,4 @@ def embedding_map(
     ax.set_yticks([])
     ax.set_title(title or "t-SNE of the pooled embeddings", fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
