@@ -1,6 +1,6 @@
 """One active-learning experiment at a chosen size, timed phase by phase (issue 5's GPU check).
 
-Runs ``eglpp.pose.distributed_run.run_sharded`` (the loop of ``eglpp run``; under ``torchrun``
+Runs ``eglpp.experiment.sharded.run_sharded`` (the loop of ``eglpp run``; under ``torchrun``
 the scoring is sharded across the processes) on rendered people, recording the time of every
 log line: data rendering, base training, each strategy's scoring, retraining and evaluation.
 From these phases the full ``paper`` experiment (5 strategies × 5 cycles × 5 runs) can be
@@ -21,9 +21,9 @@ import time
 
 import torch
 
+from eglpp.experiment.config import config_from_dict, config_to_dict, preset
+from eglpp.experiment.sharded import run_sharded
 from eglpp.io import atomic_write_json
-from eglpp.pose.distributed_run import run_sharded
-from eglpp.pose.experiment import config_from_dict, config_to_dict, preset
 
 
 def main() -> None:

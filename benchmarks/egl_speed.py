@@ -7,11 +7,11 @@ Rows (unlabelled images scored per second, K neighbour labels each):
   per-copy gradients with ``torch.func`` (K forwards per image, vectorised);
 - ``exact vmap``: ``eglpp.gradnorm.per_example_gradnorms``: one forward per image, the K
   vector-Jacobian products vmapped (also vmapped over the images of a batch);
-- ``exact hooks``: ``eglpp.gradnorm_hooks``: one batched forward, one backward carrying all
+- ``exact hooks``: ``eglpp.gradnorm.hooks``: one batched forward, one backward carrying all
   K × B cotangents (data gradients only), per-layer norms from activations × output gradients;
 - ``… conv_linear`` / ``… last``: restricted to conv/linear parameters (the paper's Goodfellow
   approximation) or to the last layer;
-- ``approx m+R vmap`` / ``… hooks``: ``eglpp.gradnorm_approx``: the m most probable neighbours
+- ``approx m+R vmap`` / ``… hooks``: ``eglpp.gradnorm.approx``: the m most probable neighbours
   exactly, the rest by their p-weighted mean cotangent plus R random-sign probes of its spread,
   m + 1 + R products per image (per-example gradients with torch.func, or per-layer norms from
   one backward carrying all the cotangents);
@@ -47,19 +47,27 @@ from torch.func import functional_call, grad, vmap
 from torch.utils.data import Subset
 
 from eglpp.affinity import AffinityConfig, tsne_affinities
-from eglpp.gradnorm import GradNormConfig, heatmaps_of, per_example_gradnorms
-from eglpp.gradnorm_approx import expected_gradnorms
+from eglpp.experiment.config import ExperimentConfig
+from eglpp.experiment.data import build_data
+from eglpp.gradnorm.approx import expected_gradnorms
+from eglpp.gradnorm.base import GradNormConfig, heatmaps_of
+from eglpp.gradnorm.exact import per_example_gradnorms
 from eglpp.io import atomic_write_json
 from eglpp.pose.checkpoint import load_model, save_checkpoint
-from eglpp.pose.data import build_data
 from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
-from eglpp.pose.experiment import ExperimentConfig
-from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
+from eglpp.pose.heatmaps import (
+    gaussian_heatmaps,
+    heatmap_loss,
+    heatmap_loss_per_example,
+    input_to_heatmap,
+)
 from eglpp.pose.hourglass import STRIDE, HourglassConfig, StackedHourglass
 from eglpp.pose.inference import evaluate
 from eglpp.pose.train import TrainConfig, fit
 from eglpp.stats import rank_agreement as agreement
 
+#: The training loss that the gradient norms differentiate (one example at a time).
+LOSS = heatmap_loss
 METHODS = (
     ("vmap", "all"),
     ("hooks", "all"),
@@ -266,7 +274,7 @@ def gradnorm_rows(args, device) -> tuple[list[dict], dict]:
                 b,
                 _try_rate(
                     lambda s, c=cfg, b=b: per_example_gradnorms(
-                        model, *(t[s : s + b] for t in (x, y, w)), config=c
+                        model, *(t[s : s + b] for t in (x, y, w)), config=c, loss_fn=LOSS
                     ),
                     n,
                     b,
@@ -281,7 +289,11 @@ def gradnorm_rows(args, device) -> tuple[list[dict], dict]:
                 b,
                 _try_rate(
                     lambda s, b=b, c=cfg, e=signs, m=m: expected_gradnorms(
-                        model, *(t[s : s + b] for t in (x, y, w, p, e)), n_exact=m, config=c
+                        model,
+                        *(t[s : s + b] for t in (x, y, w, p, e)),
+                        n_exact=m,
+                        config=c,
+                        loss_fn=LOSS,
                     ),
                     n,
                     b,
@@ -304,7 +316,9 @@ def rank_agreement(model, x, y, w, p, args) -> dict:
     def eglpp(params):
         cfg = GradNormConfig(params=params)
         return scores(
-            lambda i, s: (p[s] * per_example_gradnorms(model, x[s], y[s], w[s], config=cfg)).sum(1)
+            lambda i, s: (
+                p[s] * per_example_gradnorms(model, x[s], y[s], w[s], config=cfg, loss_fn=LOSS)
+            ).sum(1)
         )
 
     exact = eglpp("all")
@@ -315,7 +329,7 @@ def rank_agreement(model, x, y, w, p, args) -> dict:
         signs = torch.randint(0, 2, (len(x), R, y.shape[1]), generator=gen).to(x.device) * 2.0 - 1
         candidates[f"approx {m}+{R}"] = scores(
             lambda i, s, e=signs, m=m: expected_gradnorms(
-                model, x[s], y[s], w[s], p[s], e[s], n_exact=m
+                model, x[s], y[s], w[s], p[s], e[s], n_exact=m, loss_fn=LOSS
             )
         )
     for name, approx in candidates.items():

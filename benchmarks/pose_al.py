@@ -18,10 +18,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from eglpp.cli.run import finish_report
+from eglpp.experiment.config import config_from_dict, preset
+from eglpp.experiment.loop import run_experiment
 from eglpp.io import atomic_write_json
-from eglpp.loop import run_experiment
-from eglpp.pose.experiment import config_from_dict, preset
-from eglpp.pose.run_cli import finish_report
 
 
 def main() -> None:

@@ -12,15 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eglpp.distributed import (
-    process_group,
-    rank_and_size,
-    shard_rows,
-    sharded_expected_pair_gradnorms,
-    sharded_pair_gradnorms,
-)
-from eglpp.gradnorm_approx import expected_pair_gradnorms
-from eglpp.gradnorm_pool import pair_gradnorms
+from eglpp.distributed import process_group, rank_and_size, shard_rows
+from eglpp.gradnorm.approx import expected_pair_gradnorms
+from eglpp.gradnorm.pool import pair_gradnorms
+from eglpp.gradnorm.sharded import sharded_expected_pair_gradnorms, sharded_pair_gradnorms
+from eglpp.pose.heatmaps import heatmap_loss
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.strategies import make_strategy
 from eglpp.strategies.base import PoolInputs
@@ -41,7 +37,7 @@ def _problem():
 
 def main(out: Path) -> None:
     model, images, targets, weights, zu, zl = _problem()
-    kw = {"batch_size": BATCH}
+    kw = {"batch_size": BATCH, "loss_fn": heatmap_loss}
     probes = {"n_exact": 1, "n_probes": 2, "seed": 5, **kw}
     with process_group("cpu") as active:
         rank, world = rank_and_size()

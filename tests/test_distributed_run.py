@@ -9,8 +9,8 @@ import pytest
 import yaml
 from test_distributed import _torchrun
 
-from eglpp.loop import run_experiment
-from eglpp.pose.experiment import config_from_dict, preset
+from eglpp.experiment.config import config_from_dict, preset
+from eglpp.experiment.loop import run_experiment
 
 MICRO = {
     "strategies": ["egl++"],

@@ -7,8 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from eglpp.gradnorm import GradNormConfig, per_example_gradnorms, select_parameters
-from eglpp.gradnorm_pool import pair_gradnorms
+from eglpp.gradnorm.base import GradNormConfig, select_parameters
+from eglpp.gradnorm.exact import per_example_gradnorms
+from eglpp.gradnorm.pool import pair_gradnorms
+from eglpp.pose import hourglass as hg
+from eglpp.pose.heatmaps import heatmap_loss
 
 
 class _Out(NamedTuple):
@@ -99,11 +102,10 @@ def test_parameter_selections():
         select_parameters(model, ("nothing.",))
 
 
-def test_k_chunks_and_default_loss_agree():
-    pytest.importorskip("eglpp.pose.heatmaps")
+def test_k_chunks_and_training_loss_agree():
     model, g = _model(2)
     images, targets, weights = _data(g, B=2, K=5)
-    full = per_example_gradnorms(model, images, targets, weights)  # the training loss
+    full = per_example_gradnorms(model, images, targets, weights, loss_fn=heatmap_loss)
     chunked = per_example_gradnorms(
         model, images, targets, weights, config=GradNormConfig(k_chunk=2), loss_fn=_mse
     )
@@ -133,7 +135,6 @@ def test_pair_gradnorms_gathers_neighbour_targets_in_batches():
 
 
 def test_stacked_hourglass_equals_naive_loop():
-    hg = pytest.importorskip("eglpp.pose.hourglass")
     model = hg.StackedHourglass(hg.HourglassConfig(n_stacks=2, channels=8, n_joints=3, depth=1))
     g = torch.Generator().manual_seed(4)
     if hasattr(model, "reset_parameters"):
@@ -178,7 +179,7 @@ def _all_sign_patterns(K):
 
 
 def test_probe_estimator_is_exact_over_all_sign_patterns():
-    from eglpp.gradnorm_approx import expected_gradnorms
+    from eglpp.gradnorm.approx import expected_gradnorms
 
     model, g = _model(6)
     images, targets, weights = _data(g, B=2, K=3)
@@ -196,7 +197,7 @@ def test_probe_estimator_is_exact_over_all_sign_patterns():
 
 @pytest.mark.parametrize("method", ["vmap", "hooks"])
 def test_head_tail_estimator_exact_cases(method):
-    from eglpp.gradnorm_approx import expected_gradnorms
+    from eglpp.gradnorm.approx import expected_gradnorms
 
     model, g = _model(9)
     B, K = 2, 4
@@ -235,7 +236,7 @@ def test_head_tail_estimator_exact_cases(method):
 
 @pytest.mark.parametrize("params", ["all", "conv_linear"])
 def test_probe_estimator_hooks_equals_vmap(params):
-    from eglpp.gradnorm_approx import expected_gradnorms
+    from eglpp.gradnorm.approx import expected_gradnorms
 
     model, g = _model(8)
     images, targets, weights = _data(g, B=3, K=4)
@@ -266,7 +267,7 @@ def test_probe_estimator_hooks_equals_vmap(params):
 
 
 def test_expected_pair_gradnorms_matches_exact_in_expectation():
-    from eglpp.gradnorm_approx import expected_pair_gradnorms
+    from eglpp.gradnorm.approx import expected_pair_gradnorms
 
     model, g = _model(7)
     U, L, K = 4, 5, 3
@@ -282,7 +283,8 @@ def test_expected_pair_gradnorms_matches_exact_in_expectation():
     same = expected_pair_gradnorms(
         model, images, y, w, nb, p, n_exact=0, n_probes=400, seed=1, batch_size=2, loss_fn=_mse
     )
-    np.testing.assert_allclose(same, est, rtol=1e-5)  # signs do not depend on batching
+    # signs do not depend on batching (float32 sums of 400 probes differ by batch shape ~1e-5)
+    np.testing.assert_allclose(same, est, rtol=1e-4)
 
 
 @pytest.mark.parametrize("params", ["all", "conv_linear"])
@@ -312,7 +314,6 @@ def test_hooks_equal_naive_loop_and_vmap(params, monkeypatch):
 
 
 def test_hooks_on_stacked_hourglass():
-    hg = pytest.importorskip("eglpp.pose.hourglass")
     model = hg.StackedHourglass(hg.HourglassConfig(n_stacks=2, channels=8, n_joints=3, depth=2))
     g = torch.Generator().manual_seed(9)
     model.reset_parameters(g)
@@ -326,7 +327,7 @@ def test_hooks_on_stacked_hourglass():
 
 
 def test_ghost_norm_equals_direct_per_example_gradient():
-    from eglpp.gradnorm_hooks import _weight_norms
+    from eglpp.gradnorm.hooks import _weight_norms
 
     g = torch.Generator().manual_seed(10)
     a = torch.randn(3, 2, 8, generator=g, dtype=torch.float64)  # B, P=2 positions, fan-in 8
@@ -336,7 +337,7 @@ def test_ghost_norm_equals_direct_per_example_gradient():
 
 
 def test_hooks_reject_unsupported_layers():
-    from eglpp.gradnorm_hooks import hook_gradnorms
+    from eglpp.gradnorm.hooks import hook_gradnorms
 
     model = nn.Sequential(nn.Conv2d(3, 2, 1), nn.GroupNorm(1, 2))
     x, y, w = torch.randn(1, 3, 4, 4), torch.rand(1, 2, 2, 4, 4), torch.ones(1, 2, 2)

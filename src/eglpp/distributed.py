@@ -25,11 +25,6 @@ from datetime import timedelta
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Subset
-
-from eglpp.gradnorm import GradNormConfig, LossFn
-from eglpp.gradnorm_approx import DEFAULT_N_EXACT, expected_pair_gradnorms, probe_signs
-from eglpp.gradnorm_pool import pair_gradnorms
 
 __all__ = [
     "is_distributed",
@@ -39,8 +34,6 @@ __all__ = [
     "shard_rows",
     "gather_rows",
     "sharded",
-    "sharded_pair_gradnorms",
-    "sharded_expected_pair_gradnorms",
 ]
 
 
@@ -149,103 +142,3 @@ def sharded(fn: Callable[[slice], np.ndarray], n_rows: int, *, align: int = 1) -
     except Exception as exc:  # reported on every rank by gather_rows
         local = RuntimeError(f"{type(exc).__name__}: {exc}")
     return gather_rows(local, n_rows)
-
-
-def _shard_images(images, rows: slice, batch_size: int):
-    """Rows ``rows`` of a (U, C, H, W) tensor/array, or a loader over a map-style dataset."""
-    if isinstance(images, (torch.Tensor, np.ndarray)):
-        return images[rows]
-    if hasattr(images, "__getitem__") and hasattr(images, "__len__"):  # a map-style dataset
-        part = Subset(images, range(rows.start, rows.stop))
-        return DataLoader(part, batch_size=batch_size, shuffle=False)
-    raise TypeError(
-        "images must be a (U, C, H, W) tensor/array or a map-style Dataset of the pool to be "
-        f"sharded, got {type(images).__name__}"
-    )
-
-
-def sharded_pair_gradnorms(
-    model: torch.nn.Module,
-    images,
-    targets_labelled,
-    weights_labelled,
-    neighbours: np.ndarray,
-    *,
-    batch_size: int = 8,
-    device: str | torch.device = "cpu",
-    config: GradNormConfig = GradNormConfig(),
-    loss_fn: LossFn | None = None,
-) -> np.ndarray:
-    """:func:`eglpp.gradnorm_pool.pair_gradnorms` (U, K) with the rows split across processes.
-
-    ``images`` is a (U, C, H, W) tensor/array or a map-style dataset of the pool (items are
-    dicts with ``"image"``); the other arguments are those of ``pair_gradnorms``. Every rank
-    must call this with the same arguments; every rank gets the whole (U, K) array.
-    """
-    neighbours = np.asarray(neighbours)
-    if neighbours.ndim != 2:
-        raise ValueError(f"neighbours must be a (U, K) integer array, got {neighbours.shape}")
-
-    def local(rows: slice) -> np.ndarray:
-        return pair_gradnorms(
-            model,
-            _shard_images(images, rows, batch_size),
-            targets_labelled,
-            weights_labelled,
-            neighbours[rows],
-            batch_size=batch_size,
-            device=device,
-            config=config,
-            loss_fn=loss_fn,
-        )
-
-    return sharded(local, neighbours.shape[0], align=batch_size)
-
-
-def sharded_expected_pair_gradnorms(
-    model: torch.nn.Module,
-    images,
-    targets_labelled,
-    weights_labelled,
-    neighbours: np.ndarray,
-    p: np.ndarray,
-    *,
-    n_exact: int = DEFAULT_N_EXACT,
-    n_probes: int = 0,
-    seed: int = 0,
-    batch_size: int = 8,
-    device: str | torch.device = "cpu",
-    config: GradNormConfig = GradNormConfig(),
-    loss_fn: LossFn | None = None,
-) -> np.ndarray:
-    """:func:`eglpp.gradnorm_approx.expected_pair_gradnorms` (U,) with the rows sharded.
-
-    The random signs are drawn for the whole pool from ``seed`` exactly as the one-process
-    function draws them, and each shard uses its rows' signs: the scores do not depend on the
-    number of processes.
-    """
-    p = np.asarray(p, dtype=np.float64)
-    if p.ndim != 2 or p.shape != np.shape(neighbours) or (p < 0).any():
-        raise ValueError(f"p must be non-negative with the shape of neighbours, got {p.shape}")
-    if n_probes < 0 or n_exact < 0:
-        raise ValueError(f"n_exact and n_probes must be non-negative, got {n_exact}, {n_probes}")
-    U, K = p.shape
-    signs = probe_signs(U, n_probes, K, seed)
-
-    def local(rows: slice) -> np.ndarray:
-        return expected_pair_gradnorms(
-            model,
-            _shard_images(images, rows, batch_size),
-            targets_labelled,
-            weights_labelled,
-            np.asarray(neighbours)[rows],
-            p[rows],
-            n_exact=n_exact,
-            signs=signs[rows],
-            batch_size=batch_size,
-            device=device,
-            config=config,
-            loss_fn=loss_fn,
-        )
-
-    return sharded(local, U, align=batch_size)

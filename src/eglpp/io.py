@@ -15,7 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 __all__ = [
     "StateFileError",
@@ -105,7 +107,6 @@ def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 def save_figure(fig, path: str | os.PathLike) -> Path:
     """Write a matplotlib figure atomically (format from the suffix) and close it."""
-    import matplotlib.pyplot as plt
 
     path = Path(path)
     buf = io.BytesIO()
@@ -117,7 +118,6 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
 
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
-    import torch
 
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -146,7 +146,6 @@ def load_npy(path: str | os.PathLike) -> np.ndarray:
 
 def torch_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     """Load a checkpoint with ``weights_only=True``; a corrupt file raises StateFileError."""
-    import torch
 
     path = Path(path)
     if not path.is_file():

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
+from eglpp.experiment.config import config_from_dict, preset
+from eglpp.experiment.loop import run_experiment
 from eglpp.io import StateFileError, read_json
-from eglpp.loop import run_experiment
-from eglpp.pose.experiment import config_from_dict, preset
+from eglpp.report.explain import explain_selection
 
 MICRO = {
     "runs": 1,
@@ -49,7 +50,7 @@ def _quiet(_msg: str) -> None:
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("reference")
-    results = run_experiment(_cfg(), out, log=_quiet)
+    results = run_experiment(_cfg(), out, log=_quiet, explain=explain_selection)
     return out, results
 
 
@@ -73,7 +74,7 @@ def test_results_schema_and_all_strategies(reference_run):
 
 
 def test_phases_are_timed_and_tabulated(reference_run):
-    from eglpp.pose.timing import timing_table
+    from eglpp.experiment.timing import timing_table
 
     out, results = reference_run
     for name in results["scores"]:
@@ -168,7 +169,7 @@ def test_bad_input_errors(tmp_path):
         )
     with pytest.raises(ValueError, match="gradnorm_method must be 'vmap' or 'hooks'.*'ghost'"):
         config_from_dict({"strategy": {"gradnorm_method": "ghost"}})
-    with pytest.raises(ValueError, match="'hooks' needs strategy.gradnorm"):
+    with pytest.raises(ValueError, match="'hooks' needs scoring.gradnorm"):
         config_from_dict({"strategy": {"gradnorm_method": "hooks", "gradnorm": "last"}})
     with pytest.raises(ValueError, match="calibration"):
         run_experiment(_cfg(strategy={"calibration": "some"}), tmp_path / "e", log=_quiet)

@@ -87,3 +87,48 @@ def world(tmp_path_factory):
         "pool_data": pool_data,
         "checkpoint": checkpoint,
     }
+
+
+def select_config(
+    budget,
+    strategy="egl++",
+    hyperparameters=(),
+    estimator="exact",
+    n_exact=None,
+    n_probes=None,
+    check_approx=None,
+    gradnorm="all",
+    **rest,
+):
+    """A SelectConfig from the flags' flat view (the strategy by name, ``--param`` pairs, the
+    estimator and its counts): the settings objects built as ``eglpp select`` builds them."""
+    from eglpp.practitioner.select import SelectConfig
+    from eglpp.practitioner.settings import build_scoring, build_strategy
+
+    counts = {"n_exact": n_exact, "n_probes": n_probes, "approx_check": check_approx}
+    counts = {k: v for k, v in counts.items() if v is not None}
+    return SelectConfig(
+        budget=budget,
+        strategy=build_strategy(strategy, tuple(hyperparameters), estimator),
+        scoring=build_scoring(gradnorm=gradnorm, **counts),
+        **rest,
+    )
+
+
+def flat(config):
+    """The flat view of a SelectConfig that :func:`select_config` takes."""
+    import dataclasses
+
+    strategy, scoring = config.strategy, config.scoring
+    defaults = type(strategy)()
+    rest = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    del rest["strategy"], rest["scoring"]
+    hyper = tuple(
+        (f.name, getattr(strategy, f.name))
+        for f in dataclasses.fields(strategy)
+        if f.name != "estimator" and getattr(strategy, f.name) != getattr(defaults, f.name)
+    )
+    return {**rest, "strategy": strategy.name, "hyperparameters": hyper,
+            "estimator": getattr(strategy, "estimator", "exact"), "n_exact": scoring.n_exact,
+            "n_probes": scoring.n_probes, "check_approx": scoring.approx_check,
+            "gradnorm": scoring.gradnorm}  # fmt: skip

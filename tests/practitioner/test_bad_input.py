@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import SIZE
+from conftest import SIZE, select_config
 
 from eglpp.io import StateFileError
 from eglpp.pose.checkpoint import save_checkpoint
@@ -12,12 +12,11 @@ from eglpp.pose.datasets.base import AnnotationError
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.pose.skeleton import LSP, MPII
 from eglpp.practitioner.coco import match_skeleton, read_coco
-from eglpp.practitioner.commands import run_select
 from eglpp.practitioner.merge import merge_annotations
 from eglpp.practitioner.pool import read_pool
-from eglpp.practitioner.select import SelectConfig
+from eglpp.practitioner.run import run_select
 
-CONFIG = SelectConfig(budget=3, strategy="random", input_size=SIZE, chunk_size=16)
+CONFIG = select_config(budget=3, strategy="random", input_size=SIZE, chunk_size=16)
 
 
 def _run(world, tmp_path, **kw):
@@ -116,7 +115,7 @@ def test_checkpoint_of_another_architecture(world, tmp_path):
 
 def test_budget_larger_than_pool(world, tmp_path):
     with pytest.raises(ValueError, match=r"budget \(99\) is larger than the unlabelled pool"):
-        _run(world, tmp_path, config=SelectConfig(budget=99, strategy="random", input_size=SIZE))
+        _run(world, tmp_path, config=select_config(budget=99, strategy="random", input_size=SIZE))
 
 
 def test_import_rejects_bad_returns(world, tmp_path):

@@ -1,4 +1,4 @@
-"""``eglpp select --estimator approx``: EGL++'s cheaper gradient term (eglpp.gradnorm_approx)."""
+"""``eglpp select --estimator approx``: EGL++'s cheaper gradient term (eglpp.gradnorm.approx)."""
 
 import csv
 import json
@@ -7,26 +7,25 @@ import shutil
 import numpy as np
 import pytest
 import scipy.stats
-from conftest import SIZE
+from conftest import SIZE, flat, select_config
 from typer.testing import CliRunner
 
 import eglpp.practitioner.select as select_module
 from eglpp.cli import app
-from eglpp.practitioner.commands import run_select
-from eglpp.practitioner.select import SelectConfig
+from eglpp.practitioner.run import run_select
 
-EXACT = SelectConfig(
+EXACT = select_config(
     budget=5, strategy="egl++", hyperparameters=(("k", 4), ("perplexity", 2.0)),
     input_size=SIZE, chunk_size=16, batch_size=8,
 )  # fmt: skip
 # one neighbour exactly, the other three by their mean cotangent and 2 probes of their spread
-PROBES = SelectConfig(**{**EXACT.__dict__, "estimator": "approx", "n_exact": 1, "n_probes": 2})
+PROBES = select_config(**{**flat(EXACT), "estimator": "approx", "n_exact": 1, "n_probes": 2})
 CLI_EGL = ["--strategy", "egl++", "--param", "k=4", "--param", "perplexity=2", "--chunk-size",
            "16", "--batch-size", "8", "--input-size", str(SIZE), "--no-progress"]  # fmt: skip
 
 
-def _with(config: SelectConfig, **changes) -> SelectConfig:
-    return SelectConfig(**{**config.__dict__, **changes})
+def _with(config, **changes):
+    return select_config(**{**flat(config), **changes})
 
 
 def _run(world, out, config):
@@ -100,7 +99,8 @@ def test_approx_ranks_like_exact(world, tmp_path):
 def test_probes_are_reproducible_and_resumable(world, runs, tmp_path, monkeypatch):
     summary = json.loads((runs["probes"] / "summary.json").read_text())
     assert summary["estimator"] == "approx --exact-neighbours 1 --probes 2"
-    assert (summary["config"]["n_exact"], summary["config"]["n_probes"]) == (1, 2)
+    scoring = summary["config"]["scoring"]
+    assert (scoring["n_exact"], scoring["n_probes"]) == (1, 2)
     real, calls = select_module._chunk, []
 
     def dies_on_the_second(*args, **kwargs):
@@ -131,8 +131,8 @@ def _probes_folder(tmp_path, exact_folder):
     folder = tmp_path / "probes-era"
     folder.mkdir()
     config = json.loads((exact_folder / "select_config.json").read_text())
-    del config["n_exact"]
-    config.update(estimator="probes", n_probes=4)
+    config = {k: v for k, v in config.items() if k not in ("hyperparameters", "scoring")}
+    config.update(estimator="probes", n_probes=4)  # that era's flat shape
     (folder / "select_config.json").write_text(json.dumps(config))
     return folder
 
@@ -152,8 +152,9 @@ def test_another_estimator_in_the_same_folder_is_refused(world, runs, tmp_path):
     legacy = tmp_path / "legacy"  # a folder finished before the option: summary.json only
     legacy.mkdir()
     summary = json.loads((runs["exact"] / "summary.json").read_text())
-    for key in ("estimator", "n_exact", "n_probes"):
-        del summary["config"][key]
+    summary["config"] = {  # that era's config: no estimator anywhere
+        k: v for k, v in summary["config"].items() if k not in ("hyperparameters", "scoring")
+    }
     (legacy / "summary.json").write_text(json.dumps(summary))
     with pytest.raises(ValueError, match=r"scored with --estimator exact \(recorded in .*summary"):
         _run(world, legacy, PROBES)
@@ -205,7 +206,7 @@ def test_bad_estimator_settings_name_the_option(world, tmp_path):
         ({"estimator": "approx", "check_approx": -1}, "--check-approx -1 (expected an integer"),
     ):
         with pytest.raises(ValueError) as info:
-            SelectConfig(budget=1, **changes)
+            select_config(budget=1, **changes)
         assert message in str(info.value), (changes, str(info.value))
     cases = {
         ("--estimator", "probes"): "--estimator 'probes' (expected exact or approx)",

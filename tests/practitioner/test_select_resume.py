@@ -4,14 +4,13 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SIZE, train_tiny
+from conftest import SIZE, flat, select_config, train_tiny
 
 import eglpp.practitioner.select as select_module
-from eglpp.practitioner.commands import run_select
-from eglpp.practitioner.select import SelectConfig
+from eglpp.practitioner.run import run_select
 from eglpp.strategies import make_strategy
 
-CONFIG = SelectConfig(
+CONFIG = select_config(
     budget=5, strategy="egl++", hyperparameters=(("k", 4), ("perplexity", 2.0)),
     input_size=SIZE, chunk_size=8, batch_size=8,
 )  # fmt: skip
@@ -47,7 +46,7 @@ def test_interrupted_run_resumes_with_the_same_selection(world, tmp_path, monkey
     assert (tmp_path / "cut" / "scores.csv").read_text() == ref_csv
     # a larger budget reuses every chunk; a new checkpoint scores afresh
     bigger = run_select(world["checkpoint"], world["labelled"], world["pool"], tmp_path / "cut",
-                        SelectConfig(**{**CONFIG.__dict__, "budget": 7}), progress=False,
+                        select_config(**{**flat(CONFIG), "budget": 7}), progress=False,
                         log=_quiet)  # fmt: skip
     assert bigger["chunks_reused"] == 5 and bigger["selected"][:5] == reference["selected"]
     other = train_tiny(world["labelled"], tmp_path / "other.pt", seed=3, epochs=1)
@@ -58,7 +57,7 @@ def test_interrupted_run_resumes_with_the_same_selection(world, tmp_path, monkey
 
 def test_chunked_scores_equal_whole_pool_scores(world, tmp_path):
     """EGL++ per chunk = EGL++ on the whole pool in one PoolInputs (the loop's way)."""
-    one = SelectConfig(**{**CONFIG.__dict__, "chunk_size": 1000})
+    one = select_config(**{**flat(CONFIG), "chunk_size": 1000})
     run_select(world["checkpoint"], world["labelled"], world["pool"], tmp_path / "one", one,
                progress=False, log=_quiet)  # fmt: skip
     run_select(world["checkpoint"], world["labelled"], world["pool"], tmp_path / "many", CONFIG,
@@ -74,7 +73,7 @@ def test_chunked_scores_equal_whole_pool_scores(world, tmp_path):
 def test_learning_loss_needs_a_checkpoint_with_its_head(world, tmp_path):
     with pytest.raises(ValueError, match="learning-loss.*auxiliary head"):
         run_select(world["checkpoint"], world["labelled"], world["pool"], tmp_path,
-                   SelectConfig(budget=3, strategy="learning-loss", input_size=SIZE),
+                   select_config(budget=3, strategy="learning-loss", input_size=SIZE),
                    progress=False, log=_quiet)  # fmt: skip
     from eglpp.pose.checkpoint import load_model
     from eglpp.pose.hourglass import StackedHourglass
@@ -84,7 +83,7 @@ def test_learning_loss_needs_a_checkpoint_with_its_head(world, tmp_path):
     assert isinstance(load_model(world["checkpoint"]), StackedHourglass)
     with_head = train_tiny(world["labelled"], tmp_path / "ll.pt", epochs=1, aux=aux)
     out = run_select(with_head, world["labelled"], world["pool"], tmp_path / "ll",
-                     SelectConfig(budget=3, strategy="learning-loss", input_size=SIZE),
+                     select_config(budget=3, strategy="learning-loss", input_size=SIZE),
                      progress=False, log=_quiet)  # fmt: skip
     assert len(out["selected"]) == 3
     scores = json.loads((tmp_path / "ll" / "summary.json").read_text())["selected"]

@@ -6,13 +6,12 @@ import json
 import shutil
 
 import pytest
-from conftest import SIZE
+from conftest import SIZE, flat, select_config
 from PIL import Image
 
-from eglpp.practitioner.commands import run_select
-from eglpp.practitioner.select import SelectConfig
+from eglpp.practitioner.run import run_select
 
-EGL = SelectConfig(
+EGL = select_config(
     budget=8, strategy="egl++", hyperparameters=(("k", 4), ("perplexity", 2.0)),
     input_size=SIZE, chunk_size=3, batch_size=8,
 )  # fmt: skip
@@ -67,7 +66,7 @@ def test_unreadable_pool_images_are_skipped_and_listed(world, tmp_path):
     coco = json.loads((out / "selection_coco.json").read_text())
     assert {im["file_name"] for im in coco["images"]} == good
 
-    too_many = SelectConfig(**{**EGL.__dict__, "budget": 9})
+    too_many = select_config(**{**flat(EGL), "budget": 9})
     with pytest.raises(
         ValueError, match=r"--budget 9: only 8 of the 11 .*\(3 skipped.*skipped.json"
     ):
@@ -82,7 +81,7 @@ def test_unreadable_pool_images_are_skipped_and_listed(world, tmp_path):
 
 def test_jointly_selecting_strategy_never_gets_skipped_images(world, tmp_path):
     pool = _broken(world, _good(world, tmp_path / "pool", 5))
-    config = SelectConfig(budget=5, strategy="coreset", input_size=SIZE, chunk_size=4)
+    config = select_config(budget=5, strategy="coreset", input_size=SIZE, chunk_size=4)
     summary = _run(world, tmp_path / "out", config, pool=pool)
     assert set(summary["selected"]) == set(world["pool_names"][:5])
 
@@ -92,7 +91,7 @@ def test_missing_listed_image_is_skipped(world, tmp_path):
     rows = [str(world["pool"] / n) for n in world["pool_names"][:4]]
     listed.write_text("image\n" + "\n".join([rows[0], "gone.jpg", *rows[1:]]) + "\n")
     warnings: list[str] = []
-    config = SelectConfig(budget=4, strategy="random", input_size=SIZE)
+    config = select_config(budget=4, strategy="random", input_size=SIZE)
     summary = _run(world, tmp_path / "out", config, pool=listed, warnings=warnings)
     assert "gone.jpg" not in summary["selected"] and len(summary["selected"]) == 4
     gone = (tmp_path / "gone.jpg").resolve()
@@ -103,7 +102,7 @@ def test_no_readable_pool_image_is_an_error_naming_the_pool(world, tmp_path):
     (tmp_path / "broken_pool").mkdir()
     pool = _broken(world, tmp_path / "broken_pool")
     with pytest.raises(ValueError, match=r"--pool .*broken_pool: none of the 3 candidate images"):
-        _run(world, tmp_path / "out", SelectConfig(budget=1, strategy="random", input_size=SIZE),
+        _run(world, tmp_path / "out", select_config(budget=1, strategy="random", input_size=SIZE),
              pool=pool)  # fmt: skip
 
 
@@ -112,7 +111,7 @@ def test_unreadable_labelled_image_is_an_error_naming_it(world, tmp_path):
     labelled = shutil.copy(world["labelled"], tmp_path / "labelled.json")
     image = tmp_path / "labelled_images" / "lab_005.jpg"
     image.write_bytes(image.read_bytes()[:200])
-    config = SelectConfig(budget=2, strategy="random", input_size=SIZE)
+    config = select_config(budget=2, strategy="random", input_size=SIZE)
     with pytest.raises(ValueError, match=r"--labelled .*labelled.json: cannot decode image "
                        r".*lab_005.jpg.*every labelled image must be readable"):  # fmt: skip
         _run(world, tmp_path / "out", config, labelled=labelled)

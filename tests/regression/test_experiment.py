@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from eglpp.cli import app
+from eglpp.cli.regression import write_tables
 from eglpp.regression.batch import conditioned_batch
 from eglpp.regression.datasets import dataset_names, load_csv, load_dataset
 from eglpp.regression.ensembles import EnsembleConfig
@@ -141,6 +142,7 @@ def test_experiment_end_to_end_and_resume(tmp_path):
         task="diabetes",
     )
     rmse, nll = run_experiment(table, config, tmp_path, progress=False)
+    write_tables(tmp_path, rmse, nll)  # what `eglpp regression` writes next
     for name in ("results.json", "results_nll.json"):
         saved = json.loads((tmp_path / name).read_text())
         validate_results(saved)

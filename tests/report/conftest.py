@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from report_helpers import fabricated_results
 
-from eglpp.loop import run_experiment
-from eglpp.pose.experiment import config_from_dict, preset
+from eglpp.experiment.config import config_from_dict, preset
+from eglpp.experiment.loop import run_experiment
+from eglpp.report.explain import explain_selection
 
 #: A pose experiment small enough for a few seconds: 2 runs (so p-values exist) × 2 cycles.
 MICRO = {
@@ -30,7 +31,10 @@ MICRO = {
 def pose_run(tmp_path_factory) -> Path:
     """A finished micro pose run directory (results.json, metrics.json, explain PNGs)."""
     out = tmp_path_factory.mktemp("pose_run")
-    run_experiment(config_from_dict(MICRO, base=preset("tiny")), out, log=lambda _m: None)
+    run_experiment(
+        config_from_dict(MICRO, base=preset("tiny")), out, log=lambda _m: None,
+        explain=explain_selection,
+    )
     return out
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from template_strategy import StrategyTemplate
 
-from eglpp.strategies import PoolInputs, egl_pp_scores, make_strategy
+from eglpp.strategies import PoolInputs, egl_pp, make_strategy
 
 
 class TestEGLPlusPlus(StrategyTemplate):
@@ -74,7 +74,7 @@ class TestEGLPlusPlus(StrategyTemplate):
         with pytest.raises(ValueError, match="perplexity"):
             make_strategy("egl++", perplexity=-1.0)
         with pytest.raises(ValueError, match="non-negative"):
-            egl_pp_scores(np.ones((1, 2)), np.array([[1.0, -1.0]]))
+            egl_pp(np.ones((1, 2)), np.array([[1.0, -1.0]]))
         bad = PoolInputs(
             2,
             embeddings_unlabelled=np.zeros((2, 2)),
@@ -115,33 +115,31 @@ def test_unknown_strategy_lists_known_names():
 
 
 def test_approx_check_measures_the_ranking_on_a_sample():
-    import dataclasses
-
+    """The check runs outside the strategy (eglpp.scoring.approx_check), on its details."""
     from template_strategy import full_pool_inputs
 
+    from eglpp.scoring.approx_check import approx_agreement, check_needs
+
     inputs = full_pool_inputs(5, n_unlabelled=40)
-    checked = make_strategy("egl++", k=5, perplexity=3.0, estimator="approx", approx_check=20)
-    assert checked.needs == {"embeddings", "expected_gradnorms", "pair_gradnorms"}
-    scores, details = checked.explain(inputs, np.random.default_rng(0))
-    rows = details["approx_check_rows"]
-    assert len(rows) == 20 and len(set(rows.tolist())) == 20 and (np.diff(rows) > 0).all()
+    strategy = make_strategy("egl++", k=5, perplexity=3.0, estimator="approx")
+    assert strategy.needs == {"embeddings", "expected_gradnorms"}
+    assert check_needs(strategy.needs, 20) == {"embeddings", "expected_gradnorms", "pair_gradnorms"}
+    assert check_needs(make_strategy("egl++").needs, 20) == {"embeddings", "pair_gradnorms"}
+    scores, details = strategy.explain(inputs, np.random.default_rng(0))
+    rows = np.sort(np.random.default_rng(1).choice(40, size=20, replace=False))
+    nb = details["neighbours"]
+
+    def exact(r):
+        return inputs.pair_gradnorms(nb[r], "ground_truth", r)
+
+    check = approx_agreement(scores, details["p"], nb, exact, rows)
     # this mock's approx equals the exact sum: the exact scores of the sample are its scores
-    np.testing.assert_allclose(details["approx_check_exact"], scores[rows])
-    assert details["approx_check_spearman"] == pytest.approx(1.0)
-    assert details["approx_check_top_overlap"] == 1.0
+    np.testing.assert_allclose(check["exact"], scores[rows])
+    assert check["spearman"] == pytest.approx(1.0)
+    assert check["top_overlap"] == 1.0
     # an approximation that reverses the ranking is measured as such
-    reversed_ = dataclasses.replace(
-        inputs, expected_gradnorms=lambda nb, p, src: -inputs.expected_gradnorms(nb, p, src)
-    )
-    _, details = checked.explain(reversed_, np.random.default_rng(0))
-    assert details["approx_check_spearman"] == pytest.approx(-1.0)
-    assert details["approx_check_top_overlap"] == 0.0
-    # the check draws from its own generator: the selection is that of an unchecked run
-    unchecked = make_strategy("egl++", k=5, perplexity=3.0, estimator="approx")
-    assert unchecked.needs == {"embeddings", "expected_gradnorms"}
-    same = [s.select(inputs, 7, np.random.default_rng(3)).tolist() for s in (checked, unchecked)]
-    assert same[0] == same[1]
+    check = approx_agreement(-scores, details["p"], nb, exact, rows)
+    assert check["spearman"] == pytest.approx(-1.0)
+    assert check["top_overlap"] == 0.0
     with pytest.raises(ValueError, match="approx_check"):
-        make_strategy("egl++", approx_check=5)  # the exact estimator needs no check
-    with pytest.raises(ValueError, match="approx_check"):
-        make_strategy("egl++", estimator="approx", approx_check=-1)
+        make_strategy("egl++", approx_check=5)  # a scoring setting now, not EGL++'s

@@ -32,6 +32,7 @@ __all__ = [
     "flip_joints",
     "heatmap_loss",
     "heatmap_loss_per_example",
+    "target_heatmaps",
 ]
 
 
@@ -178,5 +179,14 @@ def heatmap_loss_per_example(pred: Tensor, target: Tensor, weight: Tensor) -> Te
 
 
 def heatmap_loss(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
-    """The training loss: the mean over the batch of :func:`heatmap_loss_per_example`."""
+    """The training loss: the mean over the batch of :func:`heatmap_loss_per_example`; also the
+    ``loss_fn`` that :mod:`eglpp.gradnorm` differentiates for the hourglass (one example)."""
     return heatmap_loss_per_example(pred, target, weight).mean()
+
+
+def target_heatmaps(
+    joints: Tensor, visible: Tensor, input_size: int, sigma: float, stride: int
+) -> Tensor:
+    """Gaussian targets (N, J, h, w) of joints (N, J, 2) given in input pixels, h = size/stride."""
+    h = input_size // stride
+    return gaussian_heatmaps(input_to_heatmap(joints, stride), visible, (h, h), sigma)

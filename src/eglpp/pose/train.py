@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
@@ -120,7 +121,6 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
 
 
 def _progress(enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     return Progress(
         "[progress.description]{task.description}",

@@ -6,5 +6,5 @@ Modules: :mod:`~eglpp.practitioner.coco` (COCO keypoints read/write with validat
 scoring), :mod:`~eglpp.practitioner.outputs` (CSV, COCO, contact sheet),
 :mod:`~eglpp.practitioner.chunks` (the chunk files), :mod:`~eglpp.practitioner.settings`
 (checkpoint, flag and output-folder settings), :mod:`~eglpp.practitioner.merge` (``eglpp
-import``), :mod:`~eglpp.practitioner.commands`.
+import``), :mod:`~eglpp.cli.select`.
 """

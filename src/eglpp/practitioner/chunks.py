@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import numpy as np
@@ -46,14 +46,22 @@ def fingerprint(checkpoint: Path, labelled, pool: Pool, config) -> str:
     """
     h = hashlib.sha256()
     ann = labelled.annotations
+    strategy, scoring = config.strategy, config.scoring
     settings = {
-        k: v
-        for k, v in asdict(config).items()
-        if k in ("strategy", "input_size", "chunk_size", "sigma", "gradnorm", "seed", "box_scale")
+        k: getattr(config, k) for k in ("input_size", "chunk_size", "sigma", "seed", "box_scale")
     }
+    settings |= {"strategy": strategy.name, "gradnorm": scoring.gradnorm}
+    if scoring.gradnorm_method != "vmap":  # (vmap runs keep the fingerprints they had before)
+        settings["gradnorm_method"] = scoring.gradnorm_method
     if config.estimator != "exact":  # (exact runs keep the fingerprints they had before)
-        settings |= {k: getattr(config, k) for k in ("estimator", "n_exact", "n_probes")}
-    settings["hyperparameters"] = sorted((k, repr(v)) for k, v in config.hyperparameters)
+        settings |= {"estimator": config.estimator, "n_exact": scoring.n_exact,
+                     "n_probes": scoring.n_probes}  # fmt: skip
+    defaults = type(strategy)()  # the hyperparameters set to other than their defaults
+    settings["hyperparameters"] = sorted(
+        (f.name, repr(getattr(strategy, f.name)))
+        for f in dataclass_fields(strategy)
+        if f.name != "estimator" and getattr(strategy, f.name) != getattr(defaults, f.name)
+    )
     h.update(_file_digest(checkpoint).encode())
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     for array in (ann.joints, ann.visible, pool.boxes):

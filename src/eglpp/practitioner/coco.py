@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eglpp.io import read_json
 from eglpp.pose.datasets.base import AnnotationError, PoseAnnotations
 from eglpp.pose.skeleton import LSP, MPII, Skeleton
 
@@ -138,7 +139,6 @@ def read_coco(path: str | Path, *, require_keypoints: bool = True) -> CocoFile:
     category, ``keypoints`` has 3·J finite numbers with v in {0, 1, 2} and, with
     ``require_keypoints``, at least one labelled joint; ``bbox`` (if any) has w, h > 0.
     """
-    from eglpp.io import read_json
 
     path = Path(path)
     data = read_json(path)

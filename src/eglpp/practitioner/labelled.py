@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from eglpp.pose.datasets.base import AnnotationError, PoseAnnotations
+from eglpp.io import read_json
+from eglpp.pose.datasets import load_lsp, load_lspet, load_mpii_json, load_mpii_mat
+from eglpp.pose.datasets.base import AnnotationError, PoseAnnotations, read_mat
 from eglpp.practitioner.coco import (
     BOX_SCALE,
     CocoFile,
@@ -40,7 +42,6 @@ class LabelledSet:
 
 
 def _mat_kind(path: Path) -> str:
-    from eglpp.pose.datasets.base import read_mat
 
     mat = read_mat(path)
     if "RELEASE" in mat:
@@ -65,7 +66,6 @@ def load_labelled(
     Raises FileNotFoundError for a missing path and AnnotationError (a ValueError) naming the
     file and field for bad content.
     """
-    from eglpp.pose.datasets import load_lsp, load_lspet, load_mpii_json, load_mpii_mat
 
     path = Path(path)
     if not path.exists():
@@ -81,8 +81,6 @@ def load_labelled(
                 "mpii_human_pose_v1_u12_1.mat (MPII); give a COCO keypoints .json or a file"
             )
     if path.suffix.lower() == ".json":
-        from eglpp.io import read_json
-
         data = read_json(path)
         if isinstance(data, dict) and "images" in data and "annotations" in data:
             coco = read_coco(path)

@@ -26,9 +26,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from eglpp.affinity import nearest_labelled
 from eglpp.io import atomic_write_json, atomic_write_text, save_figure  # noqa: E402
+from eglpp.pose.datasets.base import ImagePoseDataset
 from eglpp.pose.datasets.transforms import crop_affine, person_box  # noqa: E402
-from eglpp.practitioner.coco import coco_document, crop_to_bbox, keypoint_entry  # noqa: E402
+from eglpp.practitioner.coco import bbox_to_crop, coco_document, crop_to_bbox, keypoint_entry  # noqa: E402
 from eglpp.practitioner.labelled import image_size  # noqa: E402
 
 __all__ = [
@@ -43,7 +45,6 @@ __all__ = [
 
 def neighbours_of(scored, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, str]:
     """(labelled positions (B, n'), weights (B, n'), "p" or "distance") for the selected rows."""
-    from eglpp.affinity import nearest_labelled
 
     if "neighbours" in scored.details and "p" in scored.details:
         nb, p = scored.details["neighbours"][query], scored.details["p"][query]
@@ -90,8 +91,6 @@ def original_crop(pool, i: int, input_size: int, box_scale: float):
         raise ValueError(f"pool item {i} ({pool.where[i]}): cannot read image {pool.paths[i]}")
     center = scale = None
     if np.isfinite(pool.boxes[i]).all():
-        from eglpp.practitioner.coco import bbox_to_crop
-
         center, scale = bbox_to_crop(pool.boxes[i], box_scale)
     J = 1
     center, side = person_box(np.zeros((J, 2)), np.zeros(J, bool), size, center=center,
@@ -151,7 +150,6 @@ def _draw(ax, image: np.ndarray, joints, visible, limbs, title: str, colour: str
 
 def contact_sheet(path: Path, scored, query, nb, weight, kind, labelled, config) -> Path:
     """Save the contact sheet of the first ``config.sheet_rows`` selected images."""
-    from eglpp.pose.datasets.base import ImagePoseDataset
 
     rows = query[: config.sheet_rows]
     skeleton = labelled.annotations.skeleton

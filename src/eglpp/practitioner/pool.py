@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eglpp.io import read_json
 from eglpp.pose.datasets.base import ImagePoseDataset, PoseAnnotations, load_image
 from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner.coco import BOX_SCALE, bbox_to_crop
@@ -162,7 +163,6 @@ def _csv(path: Path) -> list[tuple[str, np.ndarray | None, str]]:
 
 
 def _json(path: Path) -> list[tuple[str, np.ndarray | None, str]]:
-    from eglpp.io import read_json
 
     data = read_json(path)
     rows = []

@@ -1,7 +1,7 @@
 """Score a pool of unlabelled images with any strategy, in resumable chunks, and select.
 
 The pool is cut into chunks of ``chunk_size`` items. For each chunk the pool outputs the
-strategy needs are computed (:func:`eglpp.pose.scoring.pool_inputs_and_predictions`, the same
+strategy needs are computed (:func:`eglpp.scoring.pool_inputs.pool_inputs_and_predictions`, the same
 code as the experiment loop, with the labelled set's embeddings and labels computed once) and
 the strategy's ``explain`` scores them; the chunk's scores, details, embeddings and predicted
 joints go to ``OUT/partial/<fingerprint>/chunk-NNNNN.npz``, written atomically
@@ -15,7 +15,7 @@ never scored nor selected, and a rerun checks them again (a repaired image gets 
 again). An unreadable labelled image is an error: the labelled set must be complete.
 
 EGL++'s gradient term is exact (K vector-Jacobian products per image) or, with
-``estimator="approx"``, :func:`eglpp.gradnorm_approx.expected_pair_gradnorms`: the ``n_exact``
+``estimator="approx"``, :func:`eglpp.gradnorm.approx.expected_pair_gradnorms`: the ``n_exact``
 most probable neighbours exactly, the rest by their mean cotangent plus ``n_probes`` random-sign
 probes (``n_exact + 1 + n_probes`` products; ``n_exact >= K`` is the exact sum). Chunk c draws
 its signs from ``stable_seed(seed, "probes", c)``, so the same seed and chunk size give the
@@ -31,13 +31,14 @@ whole pool's usable embeddings in one :class:`~eglpp.strategies.base.PoolInputs`
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from eglpp.gradnorm_approx import DEFAULT_N_EXACT
 from eglpp.io import StateFileError
+from eglpp.pose.datasets.base import ImagePoseDataset
 from eglpp.practitioner.chunks import (
     fingerprint,
     load_chunk,
@@ -47,7 +48,12 @@ from eglpp.practitioner.chunks import (
 )
 from eglpp.practitioner.coco import BOX_SCALE
 from eglpp.practitioner.labelled import LabelledSet
-from eglpp.practitioner.pool import Pool
+from eglpp.practitioner.pool import Pool, unreadable
+from eglpp.scoring.pool_inputs import LabelledCache, pool_inputs_and_predictions
+from eglpp.scoring.settings import ScoringConfig
+from eglpp.seeds import stable_seed
+from eglpp.selection import check_budget, select_top
+from eglpp.strategies import PoolInputs, Strategy, StrategySettings
 
 __all__ = ["SelectConfig", "Scored", "score_pool", "choose", "fingerprint", "SCORABLE_NEEDS"]
 
@@ -55,13 +61,11 @@ __all__ = ["SelectConfig", "Scored", "score_pool", "choose", "fingerprint", "SCO
 SCORABLE_NEEDS = frozenset(
     {"embeddings", "heatmaps", "predicted_loss", "pair_gradnorms", "expected_gradnorms"}
 )
-#: EGL++ gradient estimators (``eglpp.strategies.EGLPlusPlus.estimator``).
-ESTIMATORS = ("exact", "approx")
-#: Settings of ``estimator="approx"`` and their flags.
+#: Settings of ``estimator="approx"`` (``ScoringConfig`` fields) and their flags.
 _APPROX_FLAGS = {
     "n_exact": "exact-neighbours",
     "n_probes": "probes",
-    "check_approx": "check-approx",
+    "approx_check": "check-approx",
 }
 #: Pool outputs a jointly-selecting strategy may receive for the whole pool at the end.
 _WHOLE_POOL_NEEDS = frozenset({"embeddings", "predicted_loss"})
@@ -69,21 +73,21 @@ _WHOLE_POOL_NEEDS = frozenset({"embeddings", "predicted_loss"})
 
 @dataclass(frozen=True)
 class SelectConfig:
-    """Settings of ``eglpp select``."""
+    """Settings of ``eglpp select``.
+
+    ``strategy`` is the strategy's own settings object (``EGLPlusPlus(k=30)``, as in an
+    experiment's ``strategy`` section), or a strategy name for its defaults; ``scoring`` is
+    the :class:`~eglpp.scoring.settings.ScoringConfig` that ``eglpp run`` carries too.
+    """
 
     budget: int
-    strategy: str = "egl++"
-    hyperparameters: tuple[tuple[str, object], ...] = ()  # (name, value) pairs
+    strategy: Strategy | str = "egl++"
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
     input_size: int = 256  # network input side, px (the checkpoint's training size)
     batch_size: int = 16
     chunk_size: int = 256  # pool images scored (and saved) per chunk
     device: str = "cpu"
     sigma: float = 1.0  # target σ of the labelled heatmaps (heatmap px), as in training
-    gradnorm: str = "all"  # EGL++: parameters of the gradient norm
-    estimator: str = "exact"  # EGL++: "exact" or "approx" (eglpp.gradnorm_approx)
-    n_exact: int = DEFAULT_N_EXACT  # EGL++, estimator="approx": neighbours taken exactly
-    n_probes: int = 0  # EGL++ with estimator="approx": random-sign probes of the rest (>= 0)
-    check_approx: int = 0  # EGL++ approx: candidates scored exactly too, to measure the ranking
     seed: int = 0
     box_scale: float = BOX_SCALE  # crop side / longer side of a person box
     pre_annotate: str = "predicted"  # selection_coco.json: "predicted" keypoints or "empty"
@@ -91,9 +95,10 @@ class SelectConfig:
     sheet_rows: int = 16  # selected images shown on the contact sheet
 
     def __post_init__(self) -> None:
-        def count(value) -> bool:  # an integer >= 0
-            return not isinstance(value, bool) and isinstance(value, int) and value >= 0
-
+        if isinstance(self.strategy, str):
+            object.__setattr__(self, "strategy", StrategySettings().get(self.strategy))
+        if not isinstance(self.strategy, Strategy):
+            raise TypeError(f"strategy must be a Strategy or a name, got {self.strategy!r}")
         checks = {  # field: (valid, flag, what is expected)
             "budget": (self.budget >= 1, "budget", ">= 1"),
             "input_size": (self.input_size >= 16, "input-size", ">= 16"),
@@ -105,10 +110,6 @@ class SelectConfig:
                              "predicted or empty"),
             "n_neighbours": (self.n_neighbours >= 1, "neighbours", ">= 1"),
             "sheet_rows": (self.sheet_rows >= 1, "sheet-rows", ">= 1"),
-            "estimator": (self.estimator in ESTIMATORS, "estimator", " or ".join(ESTIMATORS)),
-            "n_exact": (count(self.n_exact), "exact-neighbours", "an integer >= 0"),
-            "n_probes": (count(self.n_probes), "probes", "an integer >= 0"),
-            "check_approx": (count(self.check_approx), "check-approx", "an integer >= 0"),
         }  # fmt: skip
         bad = [
             f"--{flag} {getattr(self, k)!r} (expected {expected})"
@@ -117,12 +118,25 @@ class SelectConfig:
         ]
         if bad:
             raise ValueError(f"invalid select settings: {', '.join(bad)}")
-        if self.estimator == "exact":  # the approx settings would be ignored: refused
-            defaults = {f.name: f.default for f in fields(self)}
-            given = [f"--{flag} {getattr(self, k)}" for k, flag in _APPROX_FLAGS.items()
-                     if getattr(self, k) != defaults[k]]  # fmt: skip
+        if getattr(self.strategy, "estimator", "exact") == "exact":  # approx settings: refused
+            defaults, scoring = ScoringConfig(), self.scoring
+            given = [f"--{flag} {getattr(scoring, k)}" for k, flag in _APPROX_FLAGS.items()
+                     if getattr(scoring, k) != getattr(defaults, k)]  # fmt: skip
             if given:
                 raise ValueError(f"{', '.join(given)}: applies to --estimator approx only")
+
+    @property
+    def estimator(self) -> str:
+        """EGL++'s gradient estimator ("exact" for strategies without gradient norms)."""
+        return getattr(self.strategy, "estimator", "exact")
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the strategy by ``name`` with its ``hyperparameters``."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["strategy"] = self.strategy.name
+        out["hyperparameters"] = self.strategy.hyperparameters()
+        out["scoring"] = asdict(self.scoring)
+        return out
 
 
 @dataclass
@@ -141,13 +155,11 @@ class Scored:
     computed: int = 0  # chunks computed now
     skipped: list[dict] = field(default_factory=list)  # {"image", "path", "where", "reason"}
     labelled_set: object = None  # the labelled ImagePoseDataset scored against
-    labelled_cache: object = None  # its eglpp.pose.scoring.LabelledCache (embeddings, targets)
+    labelled_cache: object = None  # its eglpp.scoring.pool_inputs.LabelledCache
 
 
 def _chunk(strategy, model, aux, pool_set, lab_set, cache, config, c: int) -> dict:
     """Score chunk ``c`` (``pool_set``: its usable items) with the generators of chunk c."""
-    from eglpp.pose.data import stable_seed
-    from eglpp.pose.scoring import pool_inputs_and_predictions
 
     inputs, pred = pool_inputs_and_predictions(
         strategy.needs | {"embeddings"},
@@ -158,10 +170,11 @@ def _chunk(strategy, model, aux, pool_set, lab_set, cache, config, c: int) -> di
         batch_size=config.batch_size,
         device=config.device,
         sigma=config.sigma,
-        gradnorm=config.gradnorm,
+        gradnorm=config.scoring.gradnorm,
+        gradnorm_method=config.scoring.gradnorm_method,
         cache=cache,
-        n_exact=config.n_exact,
-        n_probes=config.n_probes,
+        n_exact=config.scoring.n_exact,
+        n_probes=config.scoring.n_probes,
         probe_seed=stable_seed(config.seed, "probes", c),
     )
     scores, details = strategy.explain(inputs, np.random.default_rng([config.seed, c]))
@@ -203,11 +216,6 @@ def score_pool(
 ) -> Scored:
     """Score every readable candidate of ``pool`` chunk by chunk, reusing the chunk files in
     ``partial``; unreadable images go to ``Scored.skipped``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from eglpp.pose.datasets.base import ImagePoseDataset
-    from eglpp.pose.scoring import LabelledCache
-    from eglpp.practitioner.pool import unreadable
 
     unknown = strategy.needs - SCORABLE_NEEDS
     if unknown:
@@ -279,8 +287,6 @@ def score_pool(
 
 def choose(strategy, scored: Scored, config: SelectConfig) -> np.ndarray:
     """``query`` (budget,) candidate positions, best first."""
-    from eglpp.selection import check_budget, select_top
-    from eglpp.strategies import PoolInputs, Strategy
 
     check_budget(config.budget, len(scored.scores))
     rng = np.random.default_rng([config.seed, 1 << 20])

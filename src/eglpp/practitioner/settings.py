@@ -2,7 +2,8 @@
 
 - :func:`checkpoint_settings`: the input size and heatmap σ the checkpoint was trained with;
 - :func:`parse_params`: ``--param NAME=VALUE`` pairs;
-- :func:`strategy_params`: the strategy's keyword arguments (``--param``, device, estimator);
+- :func:`build_strategy`: the strategy's settings object from ``--param`` and ``--estimator``;
+- :func:`build_scoring`: the scoring settings from their flags;
 - :func:`check_estimator`: an output folder keeps one EGL++ estimator. Its select config is
   saved as ``OUT/select_config.json`` when scoring starts (and in ``summary.json`` at the end);
   a rerun in the same folder with another ``--estimator``, ``--exact-neighbours`` or ``--probes``
@@ -16,19 +17,37 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import yaml
+
+from eglpp.io import read_json
+from eglpp.scoring.settings import ScoringConfig
+from eglpp.strategies import STRATEGIES, Strategy, make_strategy
+
 __all__ = [
     "checkpoint_settings",
     "parse_params",
-    "strategy_params",
+    "build_strategy",
+    "build_scoring",
     "estimator_of",
     "check_estimator",
 ]
+
+#: EGL++ gradient estimators (``eglpp.strategies.EGLPlusPlus.estimator``).
+ESTIMATORS = ("exact", "approx")
+#: Scoring settings that have their own flags (``ScoringConfig`` fields).
+_SCORING_FLAGS = {
+    "n_exact": "--exact-neighbours",
+    "n_probes": "--probes",
+    "approx_check": "--check-approx",
+    "gradnorm": "--gradnorm",
+    "gradnorm_method": "--gradnorm-method",
+    "device": "--device",
+}
 
 
 def checkpoint_settings(checkpoint: Path) -> dict:
     """``input_size`` and ``sigma`` of the training that wrote ``checkpoint``, where recorded:
     ``train.json`` beside it (``eglpp train``) or an ``eglpp run`` ``config.json`` above it."""
-    from eglpp.io import read_json
 
     found: dict = {}
     train_json = checkpoint.parent / "train.json"
@@ -47,7 +66,6 @@ def checkpoint_settings(checkpoint: Path) -> dict:
 
 
 def parse_params(params: list[str]) -> tuple[tuple[str, object], ...]:
-    import yaml
 
     pairs = []
     for p in params:
@@ -59,25 +77,32 @@ def parse_params(params: list[str]) -> tuple[tuple[str, object], ...]:
 
 
 def estimator_of(config: dict) -> str | None:
-    """How a saved select config scored EGL++'s gradients (None: a strategy without them)."""
-    from eglpp.strategies import STRATEGIES
+    """How a saved select config scored EGL++'s gradients (None: a strategy without them).
 
+    Reads today's shape (``hyperparameters`` and ``scoring`` sections) and the one before it
+    (``estimator``, ``n_exact``, ``n_probes`` at the top level)."""
     kind = STRATEGIES.get(config.get("strategy"))
     if kind is None or "estimator" not in {f.name for f in dataclasses.fields(kind)}:
         return None
-    name = config.get("estimator", "exact")  # folders written before the option: exact
+    hyper = config.get("hyperparameters")
+    hyper = hyper if isinstance(hyper, dict) else {}
+    scoring = config.get("scoring") if isinstance(config.get("scoring"), dict) else config
+    name = hyper.get("estimator", config.get("estimator", "exact"))  # older folders: exact
     if name == "approx":
-        n_exact, n_probes = config.get("n_exact"), config.get("n_probes")
+        n_exact, n_probes = scoring.get("n_exact"), scoring.get("n_probes")
         return f"approx --exact-neighbours {n_exact} --probes {n_probes}"
     return str(name)  # "exact", or one this version does not know (check_estimator refuses it)
+
+
+def _recorded_estimator(saved: dict) -> str:
+    hyper = saved.get("hyperparameters")
+    hyper = hyper if isinstance(hyper, dict) else {}
+    return hyper.get("estimator", saved.get("estimator", "exact"))
 
 
 def check_estimator(out: Path, config) -> None:
     """Refuse to go on in a folder whose selection was scored with another EGL++ estimator (or
     with one this version does not know)."""
-    from eglpp.io import read_json
-    from eglpp.practitioner.select import ESTIMATORS
-
     for name in ("select_config.json", "summary.json"):
         if (out / name).is_file():
             saved = read_json(out / name)
@@ -85,13 +110,13 @@ def check_estimator(out: Path, config) -> None:
             break
     else:
         return
-    before, now = estimator_of(saved), estimator_of(dataclasses.asdict(config))
+    before, now = estimator_of(saved), estimator_of(config.to_dict())
     if before is None or now is None:
         return
-    if saved.get("estimator", "exact") not in ESTIMATORS:  # e.g. an earlier "probes"
+    if _recorded_estimator(saved) not in ESTIMATORS:  # e.g. an earlier "probes"
         raise ValueError(
             f"--estimator {now}: {out} holds a selection scored with an estimator this version "
-            f"does not know, {saved.get('estimator')!r} (recorded in {out / name}; known: "
+            f"does not know, {_recorded_estimator(saved)!r} (recorded in {out / name}; known: "
             f"{' and '.join(ESTIMATORS)}); one output folder keeps one estimator: give another "
             "--out"
         )
@@ -103,30 +128,57 @@ def check_estimator(out: Path, config) -> None:
         )
 
 
-def strategy_params(config) -> dict:
-    """The strategy's keyword arguments: ``--param`` values, the device and the estimator."""
-    from eglpp.strategies import STRATEGIES
+def build_strategy(name: str, params: tuple[tuple[str, object], ...], estimator: str) -> Strategy:
+    """The strategy's settings object: its ``--param`` values and EGL++'s ``--estimator``.
 
-    params = dict(config.hyperparameters)
-    kind = STRATEGIES.get(config.strategy)
-    fields = {f.name for f in dataclasses.fields(kind)} if kind is not None else set()
-    if "device" in fields:
-        params.setdefault("device", config.device)
+    Settings with a flag of their own are refused as ``--param`` (naming the flag), and so is
+    ``--estimator approx`` for a strategy without gradient norms."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(
+            f"invalid select settings: --estimator {estimator!r} (expected exact or approx)"
+        )
+    params = dict(params)
     if "estimator" in params:
         raise ValueError(
             f"--param estimator={params['estimator']}: give it as --estimator exact|approx"
         )
-    flags = {"n_exact": "--exact-neighbours", "n_probes": "--probes"}
-    for name, flag in {**flags, "approx_check": "--check-approx"}.items():
-        if name in params:
-            raise ValueError(
-                f"--param {name}={params[name]}: give it as {flag} (with --estimator approx)"
-            )
-    if "estimator" in fields:
-        params["estimator"] = config.estimator
-    elif config.estimator != "exact":
+    for key, flag in _SCORING_FLAGS.items():
+        if key in params:
+            raise ValueError(f"--param {key}={params[key]}: give it as {flag}")
+    kind = STRATEGIES.get(name)
+    fields = {f.name for f in dataclasses.fields(kind)} if kind is not None else set()
+    if "head_epochs" in params:
         raise ValueError(
-            f"--estimator {config.estimator}: strategy {config.strategy!r} computes no gradient "
+            f"--param head_epochs={params['head_epochs']}: a training setting (eglpp run); "
+            "eglpp select takes the head from the checkpoint"
+        )
+    if "estimator" in fields:
+        params["estimator"] = estimator
+    elif estimator != "exact":
+        raise ValueError(
+            f"--estimator {estimator}: strategy {name!r} computes no gradient "
             "norms (the estimator is EGL++'s: --strategy egl++)"
         )
-    return params
+    return make_strategy(name, **params)
+
+
+def build_scoring(**flags) -> ScoringConfig:
+    """:class:`~eglpp.scoring.settings.ScoringConfig` from select's flags, each bad value
+    named by its flag (``n_exact=-1`` -> ``--exact-neighbours -1``)."""
+    names = {**_SCORING_FLAGS, "approx_check": "--check-approx"}
+    bad = [
+        f"{names[k]} {v!r} (expected an integer >= 0)"
+        for k, v in flags.items()
+        if k in ("n_exact", "n_probes", "approx_check")
+        and (isinstance(v, bool) or not isinstance(v, int) or v < 0)
+    ]
+    if bad:
+        raise ValueError(f"invalid select settings: {', '.join(bad)}")
+    try:
+        return ScoringConfig(**flags)
+    except ValueError as exc:  # gradnorm, gradnorm_method: say which flag
+        text = str(exc)
+        for key, flag in names.items():
+            text = text.replace(f"scoring.{key}", flag)
+        raise ValueError(text) from None
+

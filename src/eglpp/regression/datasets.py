@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from sklearn.datasets import load_diabetes
 
 __all__ = ["Table", "dataset_names", "load_dataset", "load_csv", "table_from_frame"]
 
@@ -53,7 +55,6 @@ def table_from_frame(frame, target: str, source: str, features=None) -> Table:
     Raises ``ValueError`` naming the source and the column (and first bad row) when the target
     column is missing, a cell is not numeric, or a cell is empty / NaN / infinite.
     """
-    import pandas as pd
 
     if target not in frame.columns:
         raise ValueError(
@@ -85,7 +86,6 @@ def table_from_frame(frame, target: str, source: str, features=None) -> Table:
 
 def load_csv(path: str | Path, target: str) -> Table:
     """Read a CSV with a header row; every column but ``target`` is a numeric feature."""
-    import pandas as pd
 
     path = Path(path)
     if not path.is_file():
@@ -106,8 +106,6 @@ def _statsmodels(name: str):
 def load_dataset(name: str) -> Table:
     """One of :func:`dataset_names`, loaded from an installed package (no network)."""
     if name == "diabetes":
-        from sklearn.datasets import load_diabetes
-
         d = load_diabetes(as_frame=True)
         frame = d.frame
         return table_from_frame(frame, "target", "scikit-learn diabetes")

@@ -17,10 +17,20 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+from eglpp.regression.mlp import MLPEnsemble
+from eglpp.regression.predictive import (
+    FAMILIES,
+    EnsembleConfig,
+    FittedEnsemble,
+    Predictive,
+    bootstrap_indices,
+)
 
 __all__ = [
     "EnsembleConfig",
@@ -33,65 +43,6 @@ __all__ = [
     "fit_ensemble",
     "FAMILIES",
 ]
-
-FAMILIES = ("linear", "gp", "mlp")
-
-
-@dataclass(frozen=True)
-class EnsembleConfig:
-    """How to build the ensemble (K members plus the main model)."""
-
-    family: str = "linear"  # linear | gp | mlp
-    n_members: int = 10  # K bootstrap members
-    ridge: float = 1e-3  # linear: L2 penalty on the weights (not the intercept)
-    gp_noise_in_variance: bool = True  # gp: σ_k² includes the learnt white-noise level
-    mlp_hidden: int = 32  # mlp: width of the two hidden layers
-    mlp_epochs: int = 400  # mlp: full-batch Adam steps
-    mlp_lr: float = 1e-2
-    mlp_weight_decay: float = 1e-4
-
-    def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise ValueError(f"unknown family '{self.family}'; expected one of {FAMILIES}")
-        if self.n_members < 2:
-            raise ValueError(f"n_members must be at least 2, got {self.n_members}")
-
-
-@dataclass(frozen=True)
-class Predictive:
-    """An ensemble's Gaussian predictive on N rows.
-
-    Attributes
-    ----------
-    mean, var : (K, N) member means μ_k(x) and variances σ_k²(x)
-    f : (N,) prediction of the main model (trained on all labelled data)
-    grad_sq : (N,) ‖∇_θ f(x)‖² of the main model (1 for a GP)
-    """
-
-    mean: np.ndarray
-    var: np.ndarray
-    f: np.ndarray
-    grad_sq: np.ndarray
-
-    @property
-    def total_variance(self) -> np.ndarray:
-        """(N,) mean_k[σ_k² + (μ_k - f)²]: the Gaussian around ``f`` used for the NLL."""
-        return (self.var + (self.mean - self.f) ** 2).mean(axis=0)
-
-
-class FittedEnsemble(Protocol):
-    """What every family returns: the full predictive, and the cheap means alone."""
-
-    def predict(self, x: np.ndarray) -> Predictive: ...
-
-    def member_means(self, x: np.ndarray) -> np.ndarray: ...  # (K, N)
-
-    def main_mean(self, x: np.ndarray) -> np.ndarray: ...  # (N,)
-
-
-def bootstrap_indices(n: int, n_members: int, rng: np.random.Generator) -> np.ndarray:
-    """(K, n) indices drawn with replacement, one bootstrap resample per member."""
-    return rng.integers(0, n, size=(n_members, n))
 
 
 def _design(x: np.ndarray) -> np.ndarray:
@@ -153,7 +104,6 @@ class LinearEnsemble:
 
 
 def _gp_kernel(n_features: int):
-    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
     return ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.ones(n_features), (1e-2, 1e5)) + WhiteKernel(
         0.1, (1e-6, 1e1)
@@ -176,8 +126,6 @@ class GPEnsemble:
 
     @classmethod
     def fit(cls, x, y, config: EnsembleConfig, rng: np.random.Generator) -> GPEnsemble:
-        from sklearn.gaussian_process import GaussianProcessRegressor
-
         seed = int(rng.integers(2**31 - 1))
         with warnings.catch_warnings():  # length scales at their bounds are expected here
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -223,6 +171,4 @@ def fit_ensemble(
         return LinearEnsemble.fit(x, y, config, rng)
     if config.family == "gp":
         return GPEnsemble.fit(x, y, config, rng)
-    from eglpp.regression.mlp import MLPEnsemble
-
     return MLPEnsemble.fit(x, y, config, rng)

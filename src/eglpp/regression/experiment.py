@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from rich.progress import Progress
 
 from eglpp.io import atomic_write_json, read_json
 from eglpp.regression.datasets import Table
@@ -157,7 +158,6 @@ def run_experiment(
     table: Table, config: ExperimentConfig, out_dir: str | Path | None = None, progress: bool = True
 ) -> tuple[dict, dict]:
     """All runs; returns ``(results_rmse, results_nll)`` and writes them under ``out_dir``."""
-    from rich.progress import Progress
 
     check_protocol(len(table), config, table.source)
     cfg = _config_dict(config, table)
@@ -198,14 +198,6 @@ def run_experiment(
 
 
 def _write_outputs(out: Path, rmse: dict, nll: dict) -> None:
-    from eglpp.report.curves import plot_learning_curves
-    from eglpp.stats import summarize, to_csv, to_markdown
-
     out.mkdir(parents=True, exist_ok=True)
-    for results, stem in ((rmse, "results"), (nll, "results_nll")):
-        atomic_write_json(out / f"{stem}.json", results)
-        summary = summarize(results, "egl" if "egl" in results["scores"] else None)
-        suffix = stem.removeprefix("results")
-        (out / f"table{suffix}.md").write_text(to_markdown(summary))
-        (out / f"table{suffix}.csv").write_text(to_csv(summary))
-        plot_learning_curves(results, out / f"learning_curves{suffix}.png")
+    atomic_write_json(out / "results.json", rmse)
+    atomic_write_json(out / "results_nll.json", nll)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.func import grad, vmap
 
-from eglpp.regression.ensembles import EnsembleConfig, Predictive, bootstrap_indices
+from eglpp.regression.predictive import EnsembleConfig, Predictive, bootstrap_indices
 
 __all__ = ["init_params", "forward", "per_example_grad_sq", "train_members", "MLPEnsemble"]
 

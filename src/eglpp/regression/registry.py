@@ -28,6 +28,7 @@ import numpy as np
 
 from eglpp.regression.batch import conditioned_batch
 from eglpp.regression.ensembles import FittedEnsemble, Predictive
+from eglpp.regression.skactiveml_adapter import SKACTIVEML_NAMES, SkactivemlStrategy
 from eglpp.regression.strategies import egl, emcm, pool_density, predictive_variance
 from eglpp.selection import select_top
 
@@ -87,7 +88,6 @@ class ScoreStrategy:
 
 def strategy_names() -> tuple[str, ...]:
     """Every known strategy name."""
-    from eglpp.regression.skactiveml_adapter import SKACTIVEML_NAMES
 
     ours = tuple(b + s for b in _BASES for s in _SUFFIXES)
     return ("random",) + ours + SKACTIVEML_NAMES
@@ -101,7 +101,6 @@ def make_strategy(name: str) -> RegressionStrategy:
         for suffix in _SUFFIXES:
             if name == base + suffix:
                 return ScoreStrategy(name, base, "diverse" in suffix, "density" in suffix)
-    from eglpp.regression.skactiveml_adapter import SKACTIVEML_NAMES, SkactivemlStrategy
 
     if name in SKACTIVEML_NAMES:
         return SkactivemlStrategy(name)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from skactiveml.base import SkactivemlRegressor
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.linear_model import BayesianRidge, Ridge
 
 __all__ = ["FixedRegressor", "SkactivemlStrategy", "SKACTIVEML_NAMES", "intercept_map"]
 
@@ -60,8 +62,6 @@ class FixedRegressor(SkactivemlRegressor):
 
 def _probabilistic_surrogate(ensemble):
     from skactiveml.regressor import SklearnNormalRegressor
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.linear_model import BayesianRidge
 
     main = getattr(ensemble, "main", None)
     if isinstance(main, GaussianProcessRegressor):
@@ -87,7 +87,6 @@ class SkactivemlStrategy:
         """``query_indices`` (budget,) into ``state.x_unlabelled``."""
         from skactiveml import pool
         from skactiveml.regressor import SklearnRegressor
-        from sklearn.linear_model import Ridge
 
         L, U = len(state.y_labelled), len(state.x_unlabelled)
         X = np.vstack([state.x_labelled, state.x_unlabelled])

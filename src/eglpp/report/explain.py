@@ -4,6 +4,7 @@
   most probable labelled neighbours with p(j|i) (EGL++), or alone for other strategies.
 - :func:`embedding_map`: a 2-D t-SNE map (openTSNE) of labelled, unlabelled and selected
   embeddings.
+- :func:`explain_selection`: both, for one cycle of an experiment (the loop's ``explain``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from eglpp.experiment.data import labelled_set  # noqa: E402
+from eglpp.experiment.rundir import RunPaths  # noqa: E402
 from eglpp.io import save_figure  # noqa: E402
 
-__all__ = ["neighbour_gallery", "embedding_map"]
+__all__ = ["neighbour_gallery", "embedding_map", "explain_selection"]
 
 
 def _show(ax, image: np.ndarray, title: str, joints: np.ndarray | None = None) -> None:
@@ -120,3 +123,58 @@ def embedding_map(
     ax.set_title(title or "t-SNE of the pooled embeddings", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def explain_selection(cdir, name, inputs, scores, query, details, data, labelled_map, cfg) -> None:
+    """The interpretability figures of one selection (drawn before the selection is saved).
+
+    Parameters
+    ----------
+    cdir : Path
+        The cycle directory: ``explain_gallery.png`` is written there, and
+        ``explain_tsne.png`` when the strategy used pool embeddings.
+    name : str
+        The strategy's name, for the titles.
+    inputs : PoolInputs
+        The pool outputs the strategy scored.
+    scores : array (U,)
+        The strategy's score of each unlabelled image.
+    query : int array (budget,)
+        The selected images, as positions among the unlabelled images.
+    details : dict of str to array
+        The strategy's explanation arrays; ``neighbours`` (U, K) and ``p`` (U, K), when present,
+        are drawn in the gallery.
+    data : PoseData
+        The pool, read for the images the gallery shows.
+    labelled_map : int array (N,)
+        The labelled-cycle array before this selection (-1 for unlabelled).
+    cfg : ExperimentConfig
+        Its ``seed`` seeds the t-SNE map.
+    """
+    unlabelled = np.flatnonzero(labelled_map < 0)
+    lab_set, _ = labelled_set(data, labelled_map)
+    lab_images = None
+    if "neighbours" in details:
+        lab_images = np.stack([lab_set[i]["image"].numpy() for i in range(len(lab_set))])
+    shown = np.unique(np.concatenate([np.argsort(-scores)[:8], np.argsort(scores)[:8]]))
+    unl_images = np.zeros((len(unlabelled), 3, data.input_size, data.input_size), np.float32)
+    for i in shown:  # only the images the gallery shows are read
+        unl_images[i] = data.pool[int(unlabelled[i])]["image"].numpy()
+    neighbour_gallery(
+        unl_images,
+        lab_images,
+        scores,
+        RunPaths.explain(cdir, "gallery"),
+        neighbours=details.get("neighbours"),
+        p=details.get("p"),
+        title=f"{name}, cycle {cdir.name[-2:]}: highest and lowest scores",
+    )
+    if inputs.embeddings_unlabelled is not None:
+        embedding_map(
+            inputs.embeddings_labelled,
+            inputs.embeddings_unlabelled,
+            query,
+            RunPaths.explain(cdir, "tsne"),
+            seed=cfg.seed,
+            title=f"{name}, cycle {cdir.name[-2:]}: pooled embeddings (t-SNE)",
+        )

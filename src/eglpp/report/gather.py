@@ -1,11 +1,9 @@
 """Everything an experiment's report shows, read from its run directory.
 
-The report reads whatever of these exists and says what it left out::
-
-    RUN_DIR/results.json, results_nll.json       Table 1 and learning curves (required: one)
-    RUN_DIR/run-XX/base/metrics.json             per-joint metric of the base model (pose)
-    RUN_DIR/run-XX/<strategy>/cycle-YY/metrics.json        … after each cycle
-    RUN_DIR/run-XX/<strategy>/cycle-YY/explain_gallery.png, explain_tsne.png, selection.npz
+The report reads whatever exists and says what it left out: ``results.json`` (or the
+regression's ``results_nll.json``; one is required) for Table 1 and the learning curves, and,
+for a pose run, every finished step's ``metrics.json``, each cycle's explain figures and
+``selection.npz``, found through :class:`eglpp.experiment.rundir.RunPaths`.
 
 A ``metrics.json`` is ``{"metric", "mean", "per_joint": {joint: value}, "n", "n_labelled"}``.
 """
@@ -21,7 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from eglpp.experiment.rundir import RunPaths, load_selection
+from eglpp.experiment.timing import timing_rows
 from eglpp.io import StateFileError, read_json
+from eglpp.report.curves import plot_learning_curves
 from eglpp.stats import Summary, summarize, validate_results
 
 __all__ = [
@@ -94,7 +95,7 @@ class ReportData:
     figures: list[Figure]
     selections: dict[tuple[str, int, int], list[SelectionRow]]  # (strategy, run, cycle) -> rows
     notes: list[str] = field(default_factory=list)  # what was left out, and why
-    timings: tuple = ([], [])  # eglpp.pose.timing.timing_rows of the run directory
+    timings: tuple = ([], [])  # eglpp.experiment.timing.timing_rows of the run directory
 
 
 def display_scale(results: dict[str, Any]) -> float:
@@ -108,8 +109,6 @@ def _finished(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _curves(results: dict[str, Any], scale: float) -> bytes:
-    from eglpp.report.curves import plot_learning_curves
-
     with tempfile.TemporaryDirectory() as tmp:
         return plot_learning_curves(results, Path(tmp) / "curves.png", scale=scale).read_bytes()
 
@@ -131,22 +130,14 @@ def _part(path: Path, notes: list[str]) -> ResultsPart | None:
     return ResultsPart(path.name, results, summary, scale, _curves(results, scale))
 
 
-def _cycle_dirs(run_dir: Path, strategy: str) -> dict[int, dict[int, Path]]:
-    """run -> cycle -> folder, for the finished cycles (those with metrics.json)."""
-    found: dict[int, dict[int, Path]] = {}
-    for m in sorted(run_dir.glob(f"run-[0-9]*/{strategy}/cycle-[0-9]*/metrics.json")):
-        run, cycle = int(m.parts[-4][4:]), int(m.parts[-2][6:])
-        found.setdefault(run, {})[cycle] = m.parent
-    return found
-
-
 def _joint_table(
     run_dir: Path, strategies: list[str], n_initial: int | None, notes: list[str]
 ) -> JointTable | None:
-    files: dict[str, list[Path]] = {"base": sorted(run_dir.glob("run-[0-9]*/base/metrics.json"))}
+    paths = RunPaths(run_dir)
+    files: dict[str, list[Path]] = {"base": [paths.metrics(b) for b in paths.finished_bases()]}
     for s in strategies:
-        runs = _cycle_dirs(run_dir, s)
-        files[s] = [c[max(c)] / "metrics.json" for _, c in sorted(runs.items()) if c]
+        runs = paths.finished_cycles(s)
+        files[s] = [paths.metrics(c[max(c)]) for _, c in sorted(runs.items()) if c]
     files = {k: v for k, v in files.items() if v}
     if not files:
         notes.append("per-joint table: no run-XX/…/metrics.json files (not a pose run directory)")
@@ -192,11 +183,7 @@ def _png(path: Path, notes: list[str]) -> bytes | None:
 
 
 def _selection_rows(path: Path, n: int = 4) -> list[SelectionRow]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            sel = {k: z[k] for k in z.files}
-    except Exception as exc:
-        raise StateFileError(f"{path}: not a readable selection file ({exc})") from exc
+    sel = load_selection(path)
     scores, unlabelled = sel["scores"], sel["unlabelled"]
     chosen = set(np.asarray(sel["query_indices"]).tolist())
     nb, p = sel.get("detail_neighbours"), sel.get("detail_p")
@@ -234,20 +221,18 @@ def gather(run_dir: str | Path) -> ReportData:
     joints = _joint_table(run_dir, strategies, n_initial, notes)
     figures: list[Figure] = []
     selections: dict[tuple[str, int, int], list[SelectionRow]] = {}
+    paths = RunPaths(run_dir)
     for s in strategies:
-        for run, cycles in sorted(_cycle_dirs(run_dir, s).items()):
+        for run, cycles in sorted(paths.finished_cycles(s).items()):
             for cycle, folder in sorted(cycles.items()):
                 for kind in ("gallery", "tsne"):
-                    path = folder / f"explain_{kind}.png"
+                    path = paths.explain(folder, kind)
                     if path.is_file() and (png := _png(path, notes)) is not None:
                         figures.append(Figure(kind, s, run, cycle, png))
-                if (folder / "explain_gallery.png").is_file() and (
-                    folder / "selection.npz"
-                ).is_file():
-                    selections[(s, run, cycle)] = _selection_rows(folder / "selection.npz")
+                selection = paths.selection(folder)
+                if paths.explain(folder, "gallery").is_file() and selection.is_file():
+                    selections[(s, run, cycle)] = _selection_rows(selection)
     if joints is not None and not figures:
         notes.append("selection figures: no explain_gallery.png / explain_tsne.png found")
-    from eglpp.pose.timing import timing_rows
-
     timings = timing_rows(run_dir)
     return ReportData(run_dir, parts, joints, figures, selections, notes, timings)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eglpp import __version__
+from eglpp.experiment.timing import NOTE
 from eglpp.io import atomic_write_text
 from eglpp.report.gather import (
     Figure,
@@ -229,8 +230,6 @@ def _figures_section(data: ReportData) -> str:
 
 
 def _timing_section(phases: list[str], rows: list) -> str:
-    from eglpp.pose.timing import NOTE
-
     head = "".join(f"<th>{_e(p)} s</th>" for p in phases)
     body = "".join(
         f'<tr><td class="left">{_e(name)}</td><td>{n}</td>'

@@ -1,16 +1,19 @@
 """Pose active-learning strategies: pure scoring functions behind one contract.
 
 ``make_strategy(name, **hyperparameters)`` builds one by name: ``random``, ``coreset``,
-``multipeak``, ``learning-loss``, ``egl++``.
+``multipeak``, ``learning-loss``, ``egl++``. Each strategy's frozen dataclass *is* its settings;
+:class:`StrategySettings` holds one of each, and is what the experiment config, its YAML file,
+``--set strategy.NAME.KEY=…`` and ``eglpp select --param KEY=…`` carry.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 
 from eglpp.strategies.base import NEEDS, PoolInputs, Strategy
 from eglpp.strategies.coreset import CoreSet, k_center_greedy
-from eglpp.strategies.egl_pp import EGLPlusPlus, egl_pp_scores
+from eglpp.strategies.egl_pp import EGLPlusPlus, egl_pp
 from eglpp.strategies.learning_loss import LearningLoss, LossPredictionHead
 from eglpp.strategies.multipeak import MultiPeakEntropy, multi_peak_entropy
 from eglpp.strategies.random_sampling import RandomSampling
@@ -29,7 +32,9 @@ __all__ = [
     "LearningLoss",
     "LossPredictionHead",
     "EGLPlusPlus",
-    "egl_pp_scores",
+    "egl_pp",
+    "StrategySettings",
+    "settings_field",
 ]
 
 STRATEGIES: dict[str, type[Strategy]] = {
@@ -57,3 +62,31 @@ def make_strategy(name: str, **hyperparameters) -> Strategy:
             f"it accepts: {', '.join(known) or '(none)'}"
         )
     return cls(**hyperparameters)
+
+
+def settings_field(name: str) -> str:
+    """The :class:`StrategySettings` field of a strategy name: ``egl++`` -> ``egl_pp``.
+
+    >>> settings_field("learning-loss")
+    'learning_loss'
+    """
+    return name.replace("++", "_pp").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    """One settings object per strategy; :meth:`get` is the strategy of a name."""
+
+    random: RandomSampling = field(default_factory=RandomSampling)
+    coreset: CoreSet = field(default_factory=CoreSet)
+    multipeak: MultiPeakEntropy = field(default_factory=MultiPeakEntropy)
+    learning_loss: LearningLoss = field(default_factory=LearningLoss)
+    egl_pp: EGLPlusPlus = field(default_factory=EGLPlusPlus)
+
+    def get(self, name: str) -> Strategy:
+        """The configured strategy ``name``; an unknown name raises listing the known ones."""
+        if name not in STRATEGIES:
+            raise ValueError(
+                f"unknown strategy {name!r}; known strategies: {', '.join(STRATEGIES)}"
+            )
+        return getattr(self, settings_field(name))

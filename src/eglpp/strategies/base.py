@@ -53,8 +53,11 @@ class PoolInputs:
     expected_gradnorms : callable or None
         ``expected_gradnorms(neighbours (U, K), p (U, K), label_source) -> (U,)`` estimates of
         ``Σ_j p_j ‖∇θ ℓ(y_j, f(x_i))‖²`` with fewer than K products per image
-        (``eglpp.gradnorm_approx.expected_pair_gradnorms``); only EGL++ with
+        (``eglpp.gradnorm.approx.expected_pair_gradnorms``); only EGL++ with
         ``estimator="approx"`` asks for it.
+    device : str
+        The torch device the strategy's own computations run on (affinities, distances): the
+        one the pool outputs were computed on.
     """
 
     n_unlabelled: int
@@ -64,6 +67,7 @@ class PoolInputs:
     predicted_loss: np.ndarray | None = None
     pair_gradnorms: Callable[[np.ndarray, str], np.ndarray] | None = None
     expected_gradnorms: Callable[[np.ndarray, np.ndarray, str], np.ndarray] | None = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         U = self.n_unlabelled
@@ -111,6 +115,8 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     needs: ClassVar[frozenset[str]]
+    #: Epochs the experiment fits :meth:`auxiliary` on the frozen base model before cycle 1.
+    head_epochs: ClassVar[int] = 0
 
     @abstractmethod
     def score(self, inputs: PoolInputs, rng: np.random.Generator) -> np.ndarray:

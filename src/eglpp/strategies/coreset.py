@@ -89,8 +89,6 @@ def k_center_greedy(
 class CoreSet(Strategy):
     """k-center greedy on embeddings, centres initialised with the labelled set."""
 
-    device: str = "cpu"  # torch device for the distances
-
     name: ClassVar[str] = "coreset"
     needs: ClassVar[frozenset[str]] = frozenset({"embeddings"})
 
@@ -99,7 +97,7 @@ class CoreSet(Strategy):
         self.check_inputs(inputs)
         self._check_rng(rng)
         zu, zl = inputs.embeddings_unlabelled, inputs.embeddings_labelled
-        return np.sqrt(_min_sq_dist_to_labelled(zu, zl, self.device))
+        return np.sqrt(_min_sq_dist_to_labelled(zu, zl, inputs.device))
 
     def select(self, inputs: PoolInputs, budget: int, rng: np.random.Generator) -> np.ndarray:
         self.check_inputs(inputs)
@@ -109,7 +107,7 @@ class CoreSet(Strategy):
             inputs.embeddings_labelled,
             budget,
             rng,
-            device=self.device,
+            device=inputs.device,
         )
 
     def select_explained(

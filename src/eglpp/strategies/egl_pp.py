@@ -6,10 +6,11 @@
              \\lVert \\nabla_\\theta \\ell(y_j, f(x_i; \\hat\\theta)) \\rVert^2
 
 ``p(y_j | x_i)`` is the t-SNE conditional probability of labelled embedding ``z_j`` given
-unlabelled ``z_i`` (``eglpp.affinity``); the squared gradient norms come from the loop's
-``PoolInputs.pair_gradnorms`` (``eglpp.gradnorm_pool.pair_gradnorms``), with the neighbour's label
-being its ground truth (default, the paper's text) or the model's prediction for it (the
-reference code).
+unlabelled ``z_i`` (:func:`eglpp.affinity.tsne_affinities`, Eq. 13); the squared gradient norms
+come from the loop's ``PoolInputs.pair_gradnorms`` (:mod:`eglpp.gradnorm`), with the neighbour's
+label being its ground truth (default, the paper's text) or the model's prediction for it (the
+reference code). :func:`egl_pp` is Eq. 12 itself; :class:`EGLPlusPlus` finds the neighbours and
+their probabilities and asks for the norms.
 """
 
 from __future__ import annotations
@@ -22,17 +23,33 @@ import numpy as np
 from eglpp.affinity import AffinityConfig, tsne_affinities
 from eglpp.strategies.base import PoolInputs, Strategy
 
-__all__ = ["EGLPlusPlus", "egl_pp_scores"]
+__all__ = ["EGLPlusPlus", "egl_pp"]
 
 LABEL_SOURCES = ("ground_truth", "prediction")
 
 
-def egl_pp_scores(p: np.ndarray, gradnorms: np.ndarray) -> np.ndarray:
-    """Eq. 12: ``Σ_j p(j|i)·g_ij`` for (U, K) probabilities and squared gradient norms.
+def egl_pp(p: np.ndarray, gradnorms: np.ndarray) -> np.ndarray:
+    """EGL++'s score of each unlabelled image (Eq. 12).
+
+    .. math::
+
+        s(x_i) = \\sum_{j=1}^{K} p(y_j \\mid x_i)\\,
+                 \\lVert \\nabla_\\theta \\ell(y_j, f(x_i; \\hat\\theta)) \\rVert^2
+
+    Parameters
+    ----------
+    p : (U, K) array
+        ``p(y_j | x_i)`` of each unlabelled image's K labelled neighbours (Eq. 13).
+    gradnorms : (U, K) array
+        The squared gradient norms of the loss with each neighbour's label as the target.
+
+    Returns
+    -------
+    (U,) float64 scores.
 
     Examples
     --------
-    >>> egl_pp_scores(np.array([[0.75, 0.25]]), np.array([[2.0, 4.0]])).tolist()
+    >>> egl_pp(np.array([[0.75, 0.25]]), np.array([[2.0, 4.0]])).tolist()
     [2.5]
     """
     p, g = np.asarray(p, dtype=np.float64), np.asarray(gradnorms, dtype=np.float64)
@@ -54,9 +71,9 @@ class EGLPlusPlus(Strategy):
     entropy: str = "bits"  # "bits" (t-SNE) or "reference" (ln vs log2: effective perplexity ~75)
     label_source: str = "ground_truth"  # neighbour labels: "ground_truth" or "prediction"
     tol: float = 1e-5  # bisection tolerance on the entropy (nats)
-    device: str = "cpu"  # torch device for the affinities
-    estimator: str = "exact"  # "exact" (K products per image) or "approx" (eglpp.gradnorm_approx)
-    approx_check: int = 0  # approx: images also scored exactly, to measure the ranking (details)
+    estimator: str = "exact"  # "exact" (K products per image) or "approx" (eglpp.gradnorm.approx:
+    # the n_exact most probable neighbours exactly, the rest by their p-weighted mean cotangent
+    # plus n_probes random-sign probes; both counts are eglpp.scoring.ScoringConfig's)
 
     name: ClassVar[str] = "egl++"
 
@@ -67,12 +84,6 @@ class EGLPlusPlus(Strategy):
             )
         if self.estimator not in ("exact", "approx"):
             raise ValueError(f"estimator must be 'exact' or 'approx', got {self.estimator!r}")
-        if isinstance(self.approx_check, bool) or not isinstance(self.approx_check, int):
-            raise ValueError(f"approx_check must be an integer, got {self.approx_check!r}")
-        if self.approx_check < 0 or (self.approx_check and self.estimator != "approx"):
-            raise ValueError(
-                f"approx_check={self.approx_check}: a sample size >= 0, for estimator='approx'"
-            )
         self.affinity_config()  # validates the affinity hyperparameters
 
     @property
@@ -80,8 +91,7 @@ class EGLPlusPlus(Strategy):
         """Embeddings, plus ``pair_gradnorms`` (exact) or ``expected_gradnorms`` (approx)."""
         if self.estimator == "exact":
             return frozenset({"embeddings", "pair_gradnorms"})
-        extra = {"pair_gradnorms"} if self.approx_check else set()  # for the check's sample
-        return frozenset({"embeddings", "expected_gradnorms", *extra})
+        return frozenset({"embeddings", "expected_gradnorms"})
 
     def affinity_config(self) -> AffinityConfig:
         return AffinityConfig(
@@ -104,7 +114,7 @@ class EGLPlusPlus(Strategy):
             inputs.embeddings_unlabelled,
             inputs.embeddings_labelled,
             self.affinity_config(),
-            device=self.device,
+            device=inputs.device,
         )
         details = {"neighbours": aff.neighbours, "p": aff.p, "beta": aff.beta}
         if self.estimator == "approx":
@@ -115,34 +125,13 @@ class EGLPlusPlus(Strategy):
                     f"expected_gradnorms returned shape {s.shape} (finite values expected), "
                     f"expected ({inputs.n_unlabelled},)"
                 )
-            if self.approx_check:
-                details.update(self._check(inputs, aff, s))
             return s, details
         g = np.asarray(inputs.pair_gradnorms(aff.neighbours, self.label_source), dtype=np.float64)
         if g.shape != aff.neighbours.shape:
             raise ValueError(
                 f"pair_gradnorms returned shape {g.shape}, expected {aff.neighbours.shape}"
             )
-        return egl_pp_scores(aff.p, g), {**details, "gradnorms": g}
-
-    def _check(self, inputs: PoolInputs, aff, approx: np.ndarray) -> dict[str, np.ndarray]:
-        """Exact scores of ``approx_check`` pool rows (drawn from a generator of their own, so
-        the selection's generator is untouched) against the approximate ones: Spearman and the
-        overlap of the top 10 %, as details ``approx_check_*``."""
-        from eglpp.stats import rank_agreement
-
-        n = min(self.approx_check, inputs.n_unlabelled)
-        rows = np.sort(np.random.default_rng([n, inputs.n_unlabelled]).choice(
-            inputs.n_unlabelled, size=n, replace=False))  # fmt: skip
-        g = inputs.pair_gradnorms(aff.neighbours[rows], self.label_source, rows)
-        exact = egl_pp_scores(aff.p[rows], g)
-        agreement = rank_agreement(exact, approx[rows])
-        return {
-            "approx_check_rows": rows,
-            "approx_check_exact": exact,
-            "approx_check_spearman": np.float64(agreement["spearman"]),
-            "approx_check_top_overlap": np.float64(agreement["top_overlap"]),
-        }
+        return egl_pp(aff.p, g), {**details, "gradnorms": g}
 
     def score(self, inputs: PoolInputs, rng: np.random.Generator) -> np.ndarray:
         return self.explain(inputs, rng)[0]

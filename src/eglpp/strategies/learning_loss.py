@@ -126,6 +126,8 @@ class LearningLoss(Strategy):
     margin: float = 1.0  # ranking margin (Yoo & Kweon: 1)
     weight: float = 1.0  # λ, multiplier of the head's loss
     detach_features: bool = True  # no gradients into the pose net (the original lets them in)
+    head_epochs: int = 10  # eglpp run: epochs fitting the head on the frozen base model before
+    # cycle 1 (training, not selection: eglpp select takes the head from the checkpoint)
 
     name: ClassVar[str] = "learning-loss"
     needs: ClassVar[frozenset[str]] = frozenset({"predicted_loss"})
@@ -135,6 +137,8 @@ class LearningLoss(Strategy):
             raise ValueError(f"objective must be 'margin' or 'kl', got {self.objective!r}")
         if self.hidden < 1:
             raise ValueError(f"hidden must be at least 1, got {self.hidden}")
+        if self.head_epochs < 0:
+            raise ValueError(f"head_epochs must be >= 0, got {self.head_epochs}")
 
     def auxiliary(self, feature_channels: tuple[int, ...]) -> LossPredictionHead:
         return LossPredictionHead(

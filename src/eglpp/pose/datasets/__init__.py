@@ -8,7 +8,8 @@ from eglpp.pose.datasets.base import (
 )
 from eglpp.pose.datasets.lsp import load_lsp
 from eglpp.pose.datasets.lspet import load_lspet
-from eglpp.pose.datasets.mpii import load_mpii_experiment, load_mpii_mat, read_split_file
+from eglpp.pose.datasets.mpii import load_mpii_mat, read_split_file
+from eglpp.pose.datasets.mpii_experiment import load_mpii_experiment
 from eglpp.pose.datasets.mpii_json import load_mpii_json
 from eglpp.pose.datasets.transforms import AugmentSample, CropAugment, crop_and_augment
 

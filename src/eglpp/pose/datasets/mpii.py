@@ -38,7 +38,7 @@ from eglpp.pose.datasets.base import (
 )
 from eglpp.pose.skeleton import MPII
 
-__all__ = ["load_mpii_mat", "load_mpii_experiment", "read_split_file", "split_people", "assemble"]
+__all__ = ["load_mpii_mat", "read_split_file", "split_people", "assemble"]
 
 
 def read_split_file(path: str | os.PathLike) -> list[str]:
@@ -234,57 +234,3 @@ def load_mpii_mat(
     return PoseAnnotations(**fields).subset(
         split_people(names, known, split, valid_images, None, str(path))
     )
-
-
-def load_mpii_experiment(
-    root: str | os.PathLike,
-    *,
-    valid_images: str | os.PathLike | None = None,
-    check_images: bool = True,
-) -> tuple[PoseAnnotations, PoseAnnotations]:
-    """Training and validation people of MPII under ``root``, images in ``root/images``.
-
-    Looks for, in this order: ``annot/train.json`` with ``annot/valid.json`` (the JSON
-    conversion's own split; validation head boxes from ``annot/gt_valid.mat`` when present);
-    ``trainval.json`` or ``annot/trainval.json``; ``mpii_human_pose_v1_u12_1.mat`` (also under
-    ``mpii_human_pose_v1_u12_2/``). The last two are split by ``valid_images`` (default
-    ``root/mpii_newell_validation_images.txt``, Newell et al.'s validation images).
-    """
-    from eglpp.pose.datasets.mpii_json import load_mpii_json
-
-    root = Path(root)
-    images = root / "images"
-    common = dict(images_dir=images, check_images=check_images)
-    annot = root / "annot"
-    if (annot / "train.json").is_file() and (annot / "valid.json").is_file():
-        gt = annot / "gt_valid.mat"
-        train = load_mpii_json(annot / "train.json", **common)
-        valid = load_mpii_json(
-            annot / "valid.json", head_boxes_mat=gt if gt.is_file() else None, **common
-        )
-        return train, valid
-    candidates = [
-        root / "trainval.json",
-        annot / "trainval.json",
-        root / "mpii_human_pose_v1_u12_1.mat",
-        root / "mpii_human_pose_v1_u12_2" / "mpii_human_pose_v1_u12_1.mat",
-    ]
-    found = [p for p in candidates if p.is_file()]
-    if not found:
-        raise FileNotFoundError(
-            f"{root}: no MPII annotations (looked for annot/train.json + annot/valid.json, "
-            + ", ".join(str(p.relative_to(root)) for p in candidates)
-            + ")"
-        )
-    split_file = Path(valid_images or root / "mpii_newell_validation_images.txt")
-    path = found[0]
-    if path.suffix == ".json":
-        everyone = load_mpii_json(path, **common)
-    else:
-        everyone = load_mpii_mat(path, **common)
-    names = [p.name for p in everyone.image_paths]
-    halves = [
-        everyone.subset(split_people(names, set(names), s, split_file, None, str(path)))
-        for s in ("train", "valid")
-    ]
-    return halves[0], halves[1]

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from eglpp.pose.datasets.base import PoseAnnotations
 from eglpp.pose.datasets.kinematics import PoseSet, sample_prior_pose
 from eglpp.pose.datasets.render import (
     Layers,
@@ -289,7 +290,6 @@ class SyntheticPoseDataset(Dataset):
 
     def annotations(self):
         """The annotations as a :class:`~eglpp.pose.datasets.base.PoseAnnotations`."""
-        from eglpp.pose.datasets.base import PoseAnnotations
 
         return PoseAnnotations(
             skeleton=self.skeleton,

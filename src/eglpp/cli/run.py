@@ -5,11 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 import typer
 import yaml
 from rich.console import Console
 
-from eglpp.pose.experiment import PRESETS, config_from_dict, preset
+from eglpp.devices import check_device
+from eglpp.distributed import launch_rank
+from eglpp.experiment.config import PRESETS, config_from_dict, preset
+from eglpp.experiment.rundir import RunPaths
+from eglpp.experiment.sharded import run_sharded
+from eglpp.experiment.timing import timing_table
+from eglpp.io import atomic_write_text
+from eglpp.report.explain import explain_selection
+from eglpp.report.summary import write_summary
 
 __all__ = ["run", "finish_report", "apply_settings"]
 
@@ -29,8 +38,8 @@ def _load_yaml(path: Path) -> dict[str, Any]:
 def apply_settings(overrides: dict[str, Any], settings: list[str]) -> dict[str, Any]:
     """Merge ``--set KEY=VALUE`` items into ``overrides`` (nested keys dotted, values YAML).
 
-    >>> apply_settings({"strategy": {"k": 5}}, ["strategy.estimator=approx", "runs=2"])
-    {'strategy': {'k': 5, 'estimator': 'approx'}, 'runs': 2}
+    >>> apply_settings({"runs": 3}, ["strategy.egl++.estimator=approx", "runs=2"])
+    {'runs': 2, 'strategy': {'egl++': {'estimator': 'approx'}}}
     """
     for item in settings:
         key, sep, text = item.partition("=")
@@ -53,24 +62,14 @@ def apply_settings(overrides: dict[str, Any], settings: list[str]) -> dict[str, 
 
 def finish_report(results: dict, out: Path, console: Console) -> None:
     """Print Table 1 and write table.md, table.csv, curves.png beside results.json."""
-    from eglpp.io import atomic_write_text
-    from eglpp.pose.timing import timing_table
-    from eglpp.report.curves import plot_learning_curves
-    from eglpp.stats import summarize, to_csv, to_markdown
-
     if not any(results["scores"].values()):
         console.print("[yellow]no finished run yet: nothing to summarise[/yellow]")
         return
-    reference = results["config"].get("reference")
-    summary = summarize(results, reference if reference in results["scores"] else None)
-    table = to_markdown(summary, scale=100.0, digits=2)
-    atomic_write_text(out / "table.md", table)
-    atomic_write_text(out / "table.csv", to_csv(summary))
-    plot_learning_curves(results, out / "curves.png", scale=100.0)
+    _, table = write_summary(results, out, scale=100.0, digits=2)
     console.print(table, soft_wrap=True, markup=False, highlight=False)
     timings = timing_table(out)
     if timings is not None:
-        atomic_write_text(out / "timings.md", timings)
+        atomic_write_text(RunPaths(out).output("timings.md"), timings)
         console.print(timings, soft_wrap=True, markup=False, highlight=False)
     console.print(f"wrote {out / 'results.json'}, table.md, table.csv, curves.png, timings.md")
 
@@ -106,7 +105,8 @@ def run(
         [],
         "--set",
         metavar="KEY=VALUE",
-        help="Any setting KEY=VALUE, repeatable, nested keys dotted (strategy.estimator=approx).",
+        help="Any setting KEY=VALUE, repeatable, nested keys dotted "
+        "(strategy.egl++.estimator=approx, scoring.gradnorm_method=hooks).",
     ),
 ) -> None:
     """Run the pose active-learning experiment and print the Table 1 analogue.
@@ -116,12 +116,6 @@ def run(
     Rerunning the same command resumes where it stopped. Under ``torchrun --nproc_per_node N``
     the pool's gradient norms are scored in N shards, with the same selections.
     """
-    import torch
-
-    from eglpp.devices import check_device
-    from eglpp.distributed import launch_rank
-    from eglpp.pose.distributed_run import run_sharded
-
     if threads is not None:
         if threads < 1:
             raise typer.BadParameter(f"must be >= 1, got {threads}", param_hint="--threads")
@@ -152,6 +146,6 @@ def run(
     check_device(cfg.device)  # before a process group or any data
     if launch_rank() == 0:  # under torchrun only rank 0 prints and writes (distributed_run)
         console.print(f"[bold]eglpp run[/bold] preset={preset_name} → {out}")
-    results = run_sharded(cfg, out, log=console.log)
+    results = run_sharded(cfg, out, log=console.log, explain=explain_selection)
     if results is not None:
         finish_report(results, out, console)

@@ -1,34 +1,8 @@
-"""Per-example squared gradient norms ‖∇θ ℓ(y_j, f(x_i))‖² for K candidate labels per image.
+"""What the gradient-norm paths share: settings, the loss contract, parameters, cotangents.
 
-EGL++ (Eq. 12) needs, for every unlabelled image ``x_i`` and each of its K labelled neighbours
-``j``, the squared norm of the gradient of the training loss with the neighbour's heatmaps
-``y_j`` as target. The loss depends on the image only through the network output ``h_i``, so
-
-.. math::
-
-    \\nabla_\\theta \\ell(y_j, f(x_i)) = J_i^\\top c_{ij},
-    \\qquad c_{ij} = \\partial \\ell / \\partial h \\,(h_i, y_j)
-    \\;(= 2 w (h_i - y_j) / n \\text{ for the heatmap MSE}),
-
-one forward pass (and one linearisation) per image serves all K targets: the K
-vector-Jacobian products ``J_iᵀ c_ij`` are vectorised with ``torch.func.vmap``, and so are the
-images of a batch. Batch norm is in eval mode (running statistics), so each image's output
-depends on that image alone; the model's train/eval flags are restored afterwards.
-
-Parameters covered (``params``):
-
-- ``"all"`` (default): every parameter with ``requires_grad``: the exact norm.
-- ``"conv_linear"``: weights and biases of ``nn.Conv*`` and ``nn.Linear`` layers only: the
-  quantity the paper computes with Goodfellow's per-example trick (no batch-norm parameters).
-- ``"last"``: the parameters of the last parameterised module executed in the forward pass
-  (for the stacked hourglass, the last heatmap head): cheap, a ranking approximation.
-- a tuple of parameter-name prefixes.
-
-``method="hooks"`` computes the same norms from layer activations and output gradients
-(Goodfellow's trick, ``eglpp.gradnorm_hooks``); ``eglpp.gradnorm_approx`` estimates the
-p-weighted EGL++ sum with fewer than K products per image. The pool-level functions
-(:func:`eglpp.gradnorm_pool.pair_gradnorms`, each unlabelled image against its neighbours)
-are in ``eglpp.gradnorm_pool``.
+A ``LossFn`` is ``loss_fn(pred (1, S, J, h, w), target (1, J, h, w), weight (1, J)) ->
+scalar``, the model's training loss of one example; this package knows no model and always
+takes it as an argument.
 """
 
 from __future__ import annotations
@@ -39,17 +13,16 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vjp, vmap
+from torch.func import functional_call, grad, vmap
 
 __all__ = [
+    "LossFn",
     "GradNormConfig",
-    "per_example_gradnorms",
-    "select_parameters",
     "heatmaps_of",
     "eval_mode",
+    "select_parameters",
     "functional_forward",
     "cotangents",
-    "default_loss",
 ]
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -64,7 +37,7 @@ class GradNormConfig:
     max_grad_elements: int | None = None  # per-example gradient entries (vmap) or layer-
     # output gradient entries (hooks) held at once; None: 2**27 (512 MiB in fp32) on the CPU,
     # on CUDA what a quarter of the device's free memory holds (at least 2**27)
-    method: str = "vmap"  # "vmap" (torch.func) or "hooks" (eglpp.gradnorm_hooks, Goodfellow)
+    method: str = "vmap"  # "vmap" (torch.func) or "hooks" (eglpp.gradnorm.hooks, Goodfellow)
 
     def __post_init__(self) -> None:
         if isinstance(self.params, str) and self.params not in ("all", "conv_linear", "last"):
@@ -182,13 +155,6 @@ def select_parameters(
     return chosen
 
 
-def default_loss() -> LossFn:
-    """The training loss as a ``LossFn``: the summed per-example heatmap MSE."""
-    from eglpp.pose.heatmaps import heatmap_loss_per_example
-
-    return lambda pred, target, weight: heatmap_loss_per_example(pred, target, weight).sum()
-
-
 def functional_forward(
     model: nn.Module, example: Tensor, params: str | Sequence[str]
 ) -> tuple[dict[str, Tensor], Callable[[dict[str, Tensor], Tensor], Tensor]]:
@@ -211,78 +177,3 @@ def cotangents(loss_fn: LossFn, heatmaps: Tensor, targets: Tensor, weights: Tens
         return grad(lambda h: loss_fn(h, t[None], w[None]))(heatmaps)
 
     return vmap(one)(targets, weights)
-
-
-def per_example_gradnorms(
-    model: nn.Module,
-    images: Tensor,
-    targets: Tensor,
-    weights: Tensor,
-    *,
-    config: GradNormConfig = GradNormConfig(),
-    loss_fn: LossFn | None = None,
-) -> Tensor:
-    """Squared per-example gradient norms for K targets per image.
-
-    Parameters
-    ----------
-    model : nn.Module
-        Output a (B, S, J, h, w) tensor or a NamedTuple with ``.heatmaps`` (``HourglassOutput``).
-    images : Tensor (B, C, H, W)
-    targets : Tensor (B, K, J, h, w)
-        Candidate heatmap labels per image.
-    weights : Tensor (B, K, J)
-        Joint weights of each target (1 annotated, 0 missing).
-    config : GradNormConfig
-    loss_fn : callable, optional
-        ``loss_fn(pred (1, S, J, h, w), target (1, J, h, w), weight (1, J)) -> scalar``; default
-        the training loss ``eglpp.pose.heatmaps.heatmap_loss_per_example``.
-
-    Returns
-    -------
-    Tensor (B, K)
-        ``‖∇θ ℓ(y_k, f(x_b))‖²`` over the selected parameters, float32 (the model's dtype).
-    """
-    B, K = targets.shape[:2]
-    if images.dim() != 4 or images.shape[0] != B:
-        raise ValueError(f"images must be (B={B}, C, H, W), got {tuple(images.shape)}")
-    if targets.dim() != 5:
-        raise ValueError(f"targets must be (B, K, J, h, w), got {tuple(targets.shape)}")
-    if weights.shape != targets.shape[:3]:
-        raise ValueError(f"weights must be {tuple(targets.shape[:3])}, got {tuple(weights.shape)}")
-    loss_fn = loss_fn or default_loss()
-    if config.method == "hooks":
-        from eglpp.gradnorm_hooks import hook_gradnorms
-
-        return hook_gradnorms(
-            model,
-            images,
-            targets,
-            weights,
-            params=config.params,
-            loss_fn=loss_fn,
-            k_chunk=config.k_chunk,
-            max_elements=config.budget(images.device),
-        )
-    chosen, forward_one = functional_forward(model, images, config.params)
-    b_step, step = config.chunks(B, K, sum(p.numel() for p in chosen.values()), images.device)
-
-    def per_image(image: Tensor, tgt: Tensor, wgt: Tensor) -> Tensor:
-        heatmaps, vjp_fn = vjp(lambda p: forward_one(p, image), chosen)
-        norms = []
-        for s in range(0, K, step):
-            cots = cotangents(loss_fn, heatmaps, tgt[s : s + step], wgt[s : s + step])
-            (grads,) = vmap(vjp_fn)(cots)  # {name: (k, *shape)}
-            norms.append(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
-        return torch.cat(norms)  # (K,)
-
-    weights = weights.to(targets.dtype)
-    with eval_mode(model):
-        return torch.cat(
-            [
-                vmap(per_image)(
-                    images[i : i + b_step], targets[i : i + b_step], weights[i : i + b_step]
-                )
-                for i in range(0, B, b_step)
-            ]
-        )

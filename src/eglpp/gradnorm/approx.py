@@ -34,15 +34,15 @@ import torch
 from torch import Tensor, nn
 from torch.func import vjp, vmap
 
-from eglpp.gradnorm import (
+from eglpp.gradnorm.base import (
     GradNormConfig,
     LossFn,
     cotangents,
-    default_loss,
     eval_mode,
     functional_forward,
 )
-from eglpp.gradnorm_pool import pool_batches
+from eglpp.gradnorm.hooks import hook_cotangent_norms
+from eglpp.gradnorm.pool import pool_batches
 
 __all__ = ["DEFAULT_N_EXACT", "expected_gradnorms", "expected_pair_gradnorms", "probe_signs"]
 
@@ -62,7 +62,7 @@ def expected_gradnorms(
     *,
     n_exact: int = DEFAULT_N_EXACT,
     config: GradNormConfig = GradNormConfig(),
-    loss_fn: LossFn | None = None,
+    loss_fn: LossFn,
 ) -> Tensor:
     """Estimate of ``Σ_k p_k ‖∇θ ℓ(y_k, f(x_b))‖²`` per image from ``n_exact + 1 + R``
     products (see the module docstring).
@@ -91,7 +91,6 @@ def expected_gradnorms(
         )
     if n_exact < 0:
         raise ValueError(f"n_exact must be non-negative, got {n_exact}")
-    loss_fn = loss_fn or default_loss()
     m = min(n_exact, K)
     args = (targets, weights.to(targets.dtype), p.to(targets.dtype), signs.to(targets.dtype))
 
@@ -99,8 +98,6 @@ def expected_gradnorms(
         return _head_tail_vectors(loss_fn, heatmaps, *a, m)
 
     if config.method == "hooks":
-        from eglpp.gradnorm_hooks import hook_cotangent_norms
-
         coef = []
 
         def make(heatmaps: Tensor) -> Tensor:  # (B, S, J, h, w) -> (M, B, S, J, h, w)
@@ -182,12 +179,12 @@ def expected_pair_gradnorms(
     batch_size: int = 8,
     device: str | torch.device = "cpu",
     config: GradNormConfig = GradNormConfig(),
-    loss_fn: LossFn | None = None,
+    loss_fn: LossFn,
 ) -> np.ndarray:
     """EGL++ scores ``Σ_j p(j|i) ‖∇θ ℓ(y_j, f(x_i))‖²`` (U,) with ``n_exact + 1 + n_probes``
     products each (:func:`expected_gradnorms`).
 
-    Arguments as :func:`eglpp.gradnorm_pool.pair_gradnorms`, plus ``p`` (U, K), the neighbours taken
+    Arguments as :func:`eglpp.gradnorm.pool.pair_gradnorms`, plus ``p`` (U, K), the neighbours taken
     exactly, the probe count and the seed of the signs (:func:`probe_signs`, drawn for the
     whole pool at once, so batching does not change them), or the (U, R, K) ``signs``
     themselves (a shard's rows of the pool's signs). The defaults (``DEFAULT_N_EXACT`` exact,

@@ -3,7 +3,7 @@
 :func:`pair_gradnorms` gives EGL++ (Eq. 12) its ``‖∇θ ℓ(y_j, f(x_i))‖²`` for every unlabelled
 image ``x_i`` and each neighbour ``j``: the neighbours' heatmap labels are gathered batch by
 batch (:func:`pool_batches`) and handed to :func:`eglpp.gradnorm.per_example_gradnorms`, which
-holds the per-image math. ``eglpp.gradnorm_approx`` and ``eglpp.distributed`` batch the pool the
+holds the per-image math. ``eglpp.gradnorm.approx`` and ``eglpp.distributed`` batch the pool the
 same way.
 """
 
@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from eglpp.gradnorm import GradNormConfig, LossFn, per_example_gradnorms
+from eglpp.gradnorm.base import GradNormConfig, LossFn
+from eglpp.gradnorm.exact import per_example_gradnorms
 
 __all__ = ["pair_gradnorms", "pool_batches"]
 
@@ -40,7 +41,7 @@ def pair_gradnorms(
     batch_size: int = 8,
     device: str | torch.device = "cpu",
     config: GradNormConfig = GradNormConfig(),
-    loss_fn: LossFn | None = None,
+    loss_fn: LossFn,
 ) -> np.ndarray:
     """``‖∇θ ℓ(y_j, f(x_i))‖²`` for every unlabelled image i and each of its neighbours j.
 

@@ -1,28 +1,20 @@
-"""``eglpp run`` under ``torchrun``: one process runs the loop, every process scores a shard.
+"""The pool inputs of one experiment cycle, with the gradient norms sharded under ``torchrun``.
 
 Design (the simplest one that keeps a run resumable and its selections those of one process):
 
 - **Rank 0, the leader, runs the experiment exactly as one process does.** It alone trains,
   evaluates, reads and writes the run directory, and prints.
-- **The other ranks are scoring workers.** Whenever the leader calls a gradient-norm function
-  of :class:`~eglpp.strategies.base.PoolInputs` (``pair_gradnorms`` or ``expected_gradnorms``,
-  EGL++'s cost), it first broadcasts a :class:`ScoringRequest`: the model's weights, the
-  labelled-cycle array and the call's arguments. Each worker rebuilds the same pool and
-  labelled sets (the data are a deterministic function of the config), makes the same call, and
-  every rank scores its contiguous shard of the pool (:mod:`eglpp.distributed`); the shards are
-  gathered in rank order. At the end the leader broadcasts ``None`` and the workers return.
+- **The other ranks are scoring workers** (:func:`serve`). Whenever the leader calls a
+  gradient-norm function of :class:`~eglpp.strategies.base.PoolInputs` (``pair_gradnorms`` or
+  ``expected_gradnorms``, EGL++'s cost), it first broadcasts a :class:`ScoringRequest`: the
+  model's weights, the labelled-cycle array and the call's arguments. Each worker rebuilds the
+  same pool and labelled sets (the data are a deterministic function of the config), makes the
+  same call, and every rank scores its contiguous shard of the pool
+  (:mod:`eglpp.gradnorm.sharded`); the shards are gathered in rank order.
 
 Workers keep no state between requests, so a resumed run needs nothing from them, and the
-scores do not depend on the number of processes. Training is not sharded (so that the
-selections do not depend on the process count either), and it is then what bounds a sharded
-run: with the ``paper`` preset a cycle fine-tunes each of 5 strategies for 30 epochs on ~2,000
-to 6,000 images (~60k–180k forward-backward passes each), while exact EGL++ scores ~5,000 to
-9,000 pool images with 1 forward + 30 vector-Jacobian products each (~150k–280k), once per
-cycle, split over the processes. Data-parallel training is the next lever (not implemented).
-
-Usage::
-
-    torchrun --nproc_per_node 4 $(which eglpp) run --preset paper --out runs/paper
+scores do not depend on the number of processes. :mod:`eglpp.experiment.sharded` starts the
+process group and the roles.
 """
 
 from __future__ import annotations
@@ -31,20 +23,20 @@ import dataclasses
 import zlib
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from eglpp.distributed import gather_rows, process_group, rank_and_size
-from eglpp.pose.data import PoseData, build_data, stable_seed
-from eglpp.pose.experiment import ExperimentConfig
+from eglpp.distributed import gather_rows, rank_and_size
+from eglpp.experiment.config import ExperimentConfig
+from eglpp.experiment.data import PoseData, experiment_sets
 from eglpp.pose.hourglass import StackedHourglass
-from eglpp.pose.scoring import experiment_sets, pool_inputs
+from eglpp.scoring.pool_inputs import pool_inputs
+from eglpp.seeds import stable_seed
 from eglpp.strategies.base import PoolInputs
 
-__all__ = ["ScoringRequest", "cycle_pool_inputs", "scoring_settings", "serve", "run_sharded"]
+__all__ = ["ScoringRequest", "cycle_pool_inputs", "scoring_settings", "serve", "WAIT"]
 
 #: The PoolInputs fields whose computation is sharded across processes.
 SHARDED_FIELDS = ("pair_gradnorms", "expected_gradnorms")
@@ -63,7 +55,7 @@ class ScoringRequest:
 
 
 def scoring_settings(cfg: ExperimentConfig, labelled_map: np.ndarray) -> dict:
-    """Keyword arguments of :func:`~eglpp.pose.scoring.pool_inputs` for one experiment cycle.
+    """Keyword arguments of :func:`~eglpp.scoring.pool_inputs.pool_inputs` for one experiment cycle.
 
     The probe seed depends on the experiment seed and the labelled set only, so a resumed run,
     and every rank, draws the same probes.
@@ -73,10 +65,10 @@ def scoring_settings(cfg: ExperimentConfig, labelled_map: np.ndarray) -> dict:
         "batch_size": cfg.batch_size,
         "device": cfg.device,
         "sigma": cfg.cycle_train.sigma,
-        "gradnorm": cfg.strategy.gradnorm,
-        "gradnorm_method": cfg.strategy.gradnorm_method,
-        "n_exact": cfg.strategy.n_exact,
-        "n_probes": cfg.strategy.n_probes,
+        "gradnorm": cfg.scoring.gradnorm,
+        "gradnorm_method": cfg.scoring.gradnorm_method,
+        "n_exact": cfg.scoring.n_exact,
+        "n_probes": cfg.scoring.n_probes,
         "probe_seed": stable_seed(cfg.seed, "probes", zlib.crc32(labelled.tobytes())),
     }
 
@@ -89,7 +81,7 @@ def cycle_pool_inputs(
     labelled_map: np.ndarray,
     cfg: ExperimentConfig,
 ) -> PoolInputs:
-    """The experiment loop's :func:`~eglpp.pose.scoring.pool_inputs` for one cycle.
+    """The experiment loop's :func:`~eglpp.scoring.pool_inputs.pool_inputs` for one cycle.
 
     On the leader of a distributed run, each gradient-norm function first calls the workers
     in (:func:`serve`); elsewhere the functions are those of ``pool_inputs``.
@@ -151,24 +143,3 @@ def serve(cfg: ExperimentConfig, data: PoseData) -> int:
             fn(*request.args)  # this rank's shard, gathered to every rank
         except Exception:  # raised on every rank alike: the leader reports it and stops us
             continue
-
-
-def run_sharded(
-    cfg: ExperimentConfig, out: str | Path, log: Callable[[str], None] = print
-) -> dict | None:
-    """:func:`eglpp.loop.run_experiment`, sharding the scoring when launched by torchrun.
-
-    Returns the results on the leader (and in a single process), None on the workers.
-    """
-    from eglpp.loop import run_experiment
-
-    with process_group(cfg.device, timeout=WAIT) as active:
-        rank, _ = rank_and_size()
-        if active and rank != 0:
-            serve(cfg, build_data(cfg, device=cfg.device))
-            return None
-        try:
-            return run_experiment(cfg, out, log=log)
-        finally:
-            if active:
-                dist.broadcast_object_list([None], src=0)

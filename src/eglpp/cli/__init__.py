@@ -1,15 +1,28 @@
 """The command line: ``eglpp <command>``.
 
-This is the only module that reads flags or YAML; it builds frozen configs and passes them to
-the library. Each command lives beside the code it drives (``eglpp.<area>.commands``) and is
-registered here.
+This package is the only place that reads flags or YAML; it builds the frozen settings objects
+and passes them to the library. One module per command:
+
+- ``train``: :mod:`eglpp.cli.train`;  ``run``: :mod:`eglpp.cli.run`;
+- ``regression``: :mod:`eglpp.cli.regression`;  ``report``: :mod:`eglpp.cli.report`;
+- ``select`` and ``import``: :mod:`eglpp.cli.select`.
 """
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from eglpp import __version__
+from eglpp.cli.regression import regression
+from eglpp.cli.report import report
+from eglpp.cli.run import run
+from eglpp.cli.select import import_annotations, select
+from eglpp.cli.train import train
+from eglpp.io import StateFileError
+
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="eglpp",
@@ -36,33 +49,16 @@ def _root(
     """Active learning with Expected Gradient Length."""
 
 
-# --- command registration: one line per command, each importing from its own area ---
-# (keep this block in this form; each area adds its own line)
-from eglpp.pose.commands import train as _pose_train  # noqa: E402
-
-app.command("train")(_pose_train)
-from eglpp.pose.run_cli import run  # noqa: E402
-
+app.command("train")(train)
 app.command("run")(run)
-from eglpp.regression.commands import regression  # noqa: E402
-
 app.command("regression")(regression)
-from eglpp.report.commands import report  # noqa: E402
-
 app.command("report")(report)
-from eglpp.practitioner.commands import import_annotations, select  # noqa: E402
-
 app.command("select")(select)
 app.command("import")(import_annotations)
-# --- end of command registration ---
 
 
 def main() -> None:
     """Run the CLI; bad input ends with a one-line error naming what is wrong (exit code 2)."""
-    import sys
-
-    from eglpp.io import StateFileError
-
     try:
         app()
     except (ValueError, FileNotFoundError, StateFileError, KeyError) as exc:

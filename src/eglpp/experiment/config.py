@@ -11,72 +11,23 @@ import dataclasses
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from eglpp.gradnorm_approx import DEFAULT_N_EXACT
 from eglpp.pose.hourglass import HourglassConfig
 from eglpp.pose.train import TrainConfig
+from eglpp.scoring.settings import ScoringConfig
+from eglpp.strategies import EGLPlusPlus, LearningLoss, StrategySettings, settings_field
 
 __all__ = [
     "DATASETS",
     "PRESETS",
     "ExperimentConfig",
-    "StrategyConfig",
     "preset",
     "config_from_dict",
     "config_to_dict",
+    "upgrade_v1",
 ]
 
 DATASETS = ("synthetic", "lsp-lspet-rendered", "lsp", "lspet", "mpii")
 ALL_STRATEGIES = ("random", "coreset", "multipeak", "learning-loss", "egl++")
-
-
-@dataclass(frozen=True)
-class StrategyConfig:
-    """Hyperparameters of the pose strategies (each reads only its own)."""
-
-    perplexity: float = 20.0  # EGL++: t-SNE perplexity of p(j|i) (Eq. 13)
-    k: int = 30  # EGL++: top-K labelled neighbours
-    renormalise: bool = False  # EGL++: renormalise p(j|i) over the top-K
-    calibration: str = "all"  # EGL++: p(j|i) calibrated over "all" labelled points (Eq. 13)
-    # or their "neighbours" (Barnes-Hut style, for large labelled sets; eglpp.affinity)
-    label_source: str = "ground_truth"  # EGL++: neighbour labels, or "prediction"
-    gradnorm: str = "all"  # EGL++: parameters of the exact norm: "all", "conv_linear" (the
-    # paper's Goodfellow approximation, no batch-norm parameters) or "last" (last layer)
-    gradnorm_method: str = "vmap"  # EGL++: how the norms are computed: "vmap" (torch.func
-    # per-example gradients) or "hooks" (per-layer norms from activations × output gradients,
-    # no per-example gradient materialised; "all"/"conv_linear" only)
-    estimator: str = "exact"  # EGL++: "exact" (K products per image) or "approx" (the n_exact
-    # most probable neighbours exactly, the rest by their p-weighted mean cotangent plus
-    # n_probes random-sign probes: n_exact + 1 + n_probes products, eglpp.gradnorm_approx)
-    n_exact: int = DEFAULT_N_EXACT  # EGL++ with estimator="approx": neighbours taken exactly
-    n_probes: int = 0  # EGL++ with estimator="approx": probes of the rest's spread
-    approx_check: int = 0  # EGL++ approx: pool images also scored exactly each cycle, to
-    # measure the approximation's ranking (selection.npz detail_approx_check_*, logged)
-    multipeak_max_peaks: int = 5  # multipeak: peaks per joint
-    multipeak_min_distance: int | None = None  # multipeak: min peak distance (heatmap px);
-    # None: 5 px at 64×64 heatmaps, scaled with the heatmap size
-    ll_detach: bool = True  # Learning Loss: no gradients from the head into the pose net
-    ll_objective: str = "margin"  # Learning Loss: "margin" (Yoo & Kweon) or "kl" (LL++)
-    ll_weight: float = 1.0  # Learning Loss: weight of the head's loss
-    ll_head_epochs: int = 10  # Learning Loss: epochs to fit the head on the base model
-
-    def __post_init__(self) -> None:
-        if self.gradnorm_method not in ("vmap", "hooks"):
-            raise ValueError(
-                f"strategy.gradnorm_method must be 'vmap' or 'hooks', got {self.gradnorm_method!r}"
-            )
-        if self.gradnorm_method == "hooks" and self.gradnorm not in ("all", "conv_linear"):
-            raise ValueError(
-                "strategy.gradnorm_method 'hooks' needs strategy.gradnorm 'all' or 'conv_linear', "
-                f"got {self.gradnorm!r}"
-            )
-        if self.estimator not in ("exact", "approx"):
-            raise ValueError(
-                f"strategy.estimator must be 'exact' or 'approx', got {self.estimator!r}"
-            )
-        for name in ("n_exact", "n_probes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"strategy.{name} must be an integer >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -102,7 +53,9 @@ class ExperimentConfig:
     base_train: TrainConfig = field(default_factory=TrainConfig)  # the shared base model
     cycle_train: TrainConfig = field(default_factory=TrainConfig)  # each cycle's retraining
     retrain: str = "finetune"  # "finetune" from the previous cycle (fresh optimizer) | "scratch"
-    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    strategy: StrategySettings = field(default_factory=StrategySettings)  # each strategy's own
+    # settings object, by name: strategy.egl++.k (or strategy.egl_pp.k), strategy.multipeak.…
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)  # how EGL++'s norms are computed
     metric: str = "pck"  # "pck" (torso, α 0.2) | "pckh" (head box, α 0.5)
     alpha: float = 0.2
     seed: int = 0
@@ -141,10 +94,13 @@ class ExperimentConfig:
         if problems:
             raise ValueError("invalid experiment config: " + "; ".join(problems))
 
-    @property
-    def n_labelled(self) -> list[int]:
-        """Labelled images at each evaluation point (without a dataset-given base set)."""
-        return [self.n_base + self.initial + c * self.budget for c in range(self.cycles + 1)]
+
+def _strategies(k: int, perplexity: float, head_epochs: int) -> StrategySettings:
+    """A preset's strategy settings: EGL++'s neighbours and perplexity, Learning Loss's head."""
+    return StrategySettings(
+        egl_pp=EGLPlusPlus(k=k, perplexity=perplexity),
+        learning_loss=LearningLoss(head_epochs=head_epochs),
+    )
 
 
 _QUICK_TRAIN = TrainConfig(epochs=8, batch_size=16, lr=1e-3, optimizer="adam", sigma=1.5)
@@ -161,7 +117,7 @@ PRESETS: dict[str, ExperimentConfig] = {
         model=HourglassConfig(n_stacks=1, channels=16, depth=2),
         base_train=replace(_QUICK_TRAIN, epochs=3),
         cycle_train=replace(_QUICK_TRAIN, epochs=2),
-        strategy=StrategyConfig(k=5, perplexity=3.0, ll_head_epochs=2),
+        strategy=_strategies(k=5, perplexity=3.0, head_epochs=2),
     ),
     # ≤ 10 minutes on 2 CPU cores: 64-px images, a 2-stack 32-channel hourglass, a pool of
     # 800, 3 runs × 3 cycles × 100 images, 10 neighbours; see the README for what it trades away.
@@ -176,7 +132,7 @@ PRESETS: dict[str, ExperimentConfig] = {
         model=HourglassConfig(n_stacks=2, channels=32, depth=3),
         base_train=replace(_QUICK_TRAIN, epochs=40, lr=2e-3, schedule="cosine"),
         cycle_train=replace(_QUICK_TRAIN, epochs=6),
-        strategy=StrategyConfig(k=10, perplexity=7.0, ll_head_epochs=5),
+        strategy=_strategies(k=10, perplexity=7.0, head_epochs=5),
     ),
     # The paper's protocol: 1000 initial + 5 cycles × 1000, 5 runs, 2-stack 256-channel
     # hourglass at 256×256; for a GPU.
@@ -195,7 +151,7 @@ PRESETS: dict[str, ExperimentConfig] = {
         cycle_train=TrainConfig(
             epochs=30, batch_size=32, lr=2.5e-4, optimizer="rmsprop", sigma=1.75
         ),
-        strategy=StrategyConfig(k=30, perplexity=20.0),
+        strategy=_strategies(k=30, perplexity=20.0, head_epochs=10),
         device="cuda",
         batch_size=16,
     ),
@@ -206,14 +162,6 @@ def preset(name: str) -> ExperimentConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r} (expected one of {', '.join(PRESETS)})")
     return PRESETS[name]
-
-
-_NESTED = {
-    "model": HourglassConfig,
-    "base_train": TrainConfig,
-    "cycle_train": TrainConfig,
-    "strategy": StrategyConfig,
-}
 
 
 _SCALARS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "None": ()}
@@ -238,7 +186,44 @@ def _coerce(cls: type, name: str, value: Any, where: str) -> Any:
     return value
 
 
+#: Version-1 run folders (before one settings object per strategy) kept every strategy's settings
+#: in one flat ``strategy`` section; where each of its keys lives now.
+_V1_STRATEGY_KEYS = {
+    **{k: ("strategy", "egl_pp", k) for k in
+       ("perplexity", "k", "renormalise", "calibration", "label_source", "estimator")},
+    **{k: ("scoring", k) for k in
+       ("gradnorm", "gradnorm_method", "n_exact", "n_probes", "approx_check")},
+    "multipeak_max_peaks": ("strategy", "multipeak", "max_peaks"),
+    "multipeak_min_distance": ("strategy", "multipeak", "min_distance"),
+    "ll_detach": ("strategy", "learning_loss", "detach_features"),
+    "ll_objective": ("strategy", "learning_loss", "objective"),
+    "ll_weight": ("strategy", "learning_loss", "weight"),
+    "ll_head_epochs": ("strategy", "learning_loss", "head_epochs"),
+}  # fmt: skip
+
+
+def upgrade_v1(overrides: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 config (flat ``strategy`` section) in today's shape; others unchanged.
+
+    >>> upgrade_v1({"strategy": {"k": 5, "gradnorm": "last"}})
+    {'strategy': {'egl_pp': {'k': 5}}, 'scoring': {'gradnorm': 'last'}}
+    """
+    flat = overrides.get("strategy")
+    if not isinstance(flat, dict) or not set(flat) & set(_V1_STRATEGY_KEYS):
+        return overrides
+    out = {k: v for k, v in overrides.items() if k != "strategy"}
+    for key, value in flat.items():
+        *path, leaf = _V1_STRATEGY_KEYS.get(key, ("strategy", key))
+        node = out
+        for name in path:
+            node = node.setdefault(name, {})
+        node[leaf] = value
+    return out
+
+
 def _apply(base: Any, overrides: dict[str, Any], where: str) -> Any:
+    if isinstance(base, StrategySettings):  # strategies by name: egl++ or egl_pp
+        overrides = {settings_field(k): v for k, v in overrides.items()}
     known = {f.name for f in fields(base)}
     unknown = sorted(set(overrides) - known)
     if unknown:
@@ -264,9 +249,10 @@ def config_from_dict(
     overrides: dict[str, Any], base: ExperimentConfig | None = None, where: str = "config"
 ) -> ExperimentConfig:
     """``base`` (default: the ``quick`` preset) with ``overrides`` applied; nested sections
-    (``model``, ``base_train``, ``cycle_train``, ``strategy``) are mappings. Unknown keys are
-    rejected by name."""
-    return _apply(base or PRESETS["quick"], overrides, where)
+    (``model``, ``base_train``, ``cycle_train``, ``strategy.<name>``, ``scoring``) are mappings.
+    Unknown keys are rejected by name; a version-1 ``strategy`` section is read
+    (:func:`upgrade_v1`)."""
+    return _apply(base or PRESETS["quick"], upgrade_v1(overrides), where)
 
 
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:

@@ -16,8 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-__all__ = ["regression", "summary_table"]
+from eglpp.regression.datasets import load_csv, load_dataset
+from eglpp.regression.ensembles import EnsembleConfig
+from eglpp.regression.experiment import ExperimentConfig, run_experiment
+from eglpp.report.summary import write_summary
+
+__all__ = ["regression", "summary_table", "write_tables"]
 
 
 def regression(
@@ -51,13 +58,6 @@ def regression(
 
     Your own table: eglpp regression --data my.csv --target price --family gp --out runs/mine
     """
-    from rich.console import Console
-
-    from eglpp.regression.datasets import load_csv, load_dataset
-    from eglpp.regression.ensembles import EnsembleConfig
-    from eglpp.regression.experiment import ExperimentConfig, run_experiment
-    from eglpp.stats import summarize
-
     if (data is None) == (dataset is None):
         raise ValueError("give exactly one of --data FILE.csv (with --target) or --dataset NAME")
     if data is not None:
@@ -81,16 +81,24 @@ def regression(
     )
     rmse, nll = run_experiment(table, config, out, progress=progress)
     console = Console()
-    reference = "egl" if "egl" in names else None
-    for results in (rmse, nll):
-        console.print(summary_table(summarize(results, reference)))
+    for results, suffix in ((rmse, ""), (nll, "_nll")):
+        summary, _ = write_summary(
+            results, out, suffix=suffix, curves=f"learning_curves{suffix}.png"
+        )
+        console.print(summary_table(summary))
     console.print(f"full tables: {out}/table.md, table_nll.md (and .csv); curves: {out}/*.png")
+
+
+def write_tables(out: Path, rmse: dict, nll: dict) -> list:
+    """table.md, table.csv, learning_curves.png and their ``_nll`` versions; the summaries."""
+    return [
+        write_summary(results, out, suffix=suffix, curves=f"learning_curves{suffix}.png")[0]
+        for results, suffix in ((rmse, ""), (nll, "_nll"))
+    ]
 
 
 def summary_table(summary):
     """A compact rich table: final value and area under the curve, mean ± std and p-value."""
-    from rich.table import Table
-
     ref = summary.reference or "none"
     table = Table(
         title=f"{summary.metric} (lower is better), {summary.n_runs} runs; p: one-tailed paired "

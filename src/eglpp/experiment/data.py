@@ -15,22 +15,20 @@ Splits are fixed by the experiment's seed (not the run), so all runs share pool 
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from eglpp.pose.experiment import ExperimentConfig
+from eglpp.experiment.config import ExperimentConfig
+from eglpp.pose.datasets import ImagePoseDataset, load_lsp, load_lspet, load_mpii_experiment
+from eglpp.pose.datasets.kinematics import poses_from_array
+from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.skeleton import Skeleton
+from eglpp.seeds import stable_seed
 
-__all__ = ["PoseData", "build_data", "stable_seed", "ground_truth"]
-
-
-def stable_seed(*parts: object) -> int:
-    """A 31-bit seed from any parts (ints, strings), the same on every machine and run."""
-    return zlib.crc32("/".join(map(str, parts)).encode()) & 0x7FFFFFFF
+__all__ = ["PoseData", "build_data", "labelled_set", "experiment_sets"]
 
 
 @dataclass
@@ -49,22 +47,11 @@ class PoseData:
         return 0 if self.base is None else len(self.base)
 
 
-def ground_truth(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """(joints (N, J, 2) input px, visible (N, J) bool) of every item of a pose dataset."""
-    if hasattr(dataset, "joints") and hasattr(dataset, "visible"):
-        return np.asarray(dataset.joints, np.float32), np.asarray(dataset.visible, bool)
-    items = [dataset[i] for i in range(len(dataset))]
-    joints = np.stack([it["joints"].numpy() for it in items]).astype(np.float32)
-    visible = np.stack([it["visible"].numpy() for it in items]).astype(bool)
-    return joints, visible
-
-
 def _cap(n: int, cap: int) -> int:
     return n if cap == 0 else min(n, cap)
 
 
 def _synthetic(cfg: ExperimentConfig, device: str) -> PoseData:
-    from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 
     def render(n: int, domain: str, split: str) -> SyntheticPoseDataset:
         config = RenderConfig(size=cfg.input_size, domain=domain)
@@ -96,9 +83,6 @@ def _require(path: str | None, flag: str, dataset: str) -> Path:
 
 
 def _lsp_lspet_rendered(cfg: ExperimentConfig, device: str) -> PoseData:
-    from eglpp.pose.datasets import load_lsp, load_lspet
-    from eglpp.pose.datasets.kinematics import poses_from_array
-    from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 
     root = _require(cfg.poses, "--poses", cfg.dataset)
     lsp_mat, lspet_mat = root / "lsp" / "joints.mat", root / "lspet" / "joints.mat"
@@ -131,7 +115,6 @@ def _lsp_lspet_rendered(cfg: ExperimentConfig, device: str) -> PoseData:
 
 
 def _real(cfg: ExperimentConfig) -> PoseData:
-    from eglpp.pose.datasets import ImagePoseDataset, load_lsp, load_lspet
 
     root = _require(cfg.data_root, "--data-root", cfg.dataset)
 
@@ -153,9 +136,7 @@ def _real(cfg: ExperimentConfig) -> PoseData:
         test = images(load_lsp(root / "lsp", "test"), cfg.n_test, "test")
         pool = images(load_lspet(root / "lspet"), cfg.n_pool, "pool")
     else:
-        from eglpp.pose.datasets import mpii
-
-        train_ann, val_ann = mpii.load_mpii_experiment(root)
+        train_ann, val_ann = load_mpii_experiment(root)
         pool, test, base = (
             images(train_ann, cfg.n_pool, "pool"),
             images(val_ann, cfg.n_test, "test"),
@@ -197,3 +178,24 @@ def build_data(cfg: ExperimentConfig, device: str = "cpu") -> PoseData:
             "(or use a dataset with a base set)"
         )
     return data
+
+
+def labelled_set(data, labelled_map: np.ndarray):
+    """(dataset of every labelled image, their pool indices): the base set, then the pool's.
+
+    ``data`` is an experiment's :class:`~eglpp.experiment.data.PoseData`.
+    """
+    pool_idx = np.flatnonzero(labelled_map >= 0)
+    parts = ([data.base] if data.base is not None else []) + [Subset(data.pool, pool_idx.tolist())]
+    dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+    if isinstance(dataset, ConcatDataset):  # the training code reads these from the dataset
+        dataset.skeleton, dataset.input_size = data.skeleton, data.input_size
+    return dataset, pool_idx
+
+
+def experiment_sets(data, labelled_map: np.ndarray):
+    """(unlabelled pool set in unlabelled order, labelled set) of an experiment's cycle."""
+    unlabelled = np.flatnonzero(labelled_map < 0)
+    pool_set = Subset(data.pool, unlabelled.tolist())
+    pool_set.skeleton, pool_set.input_size = data.skeleton, data.input_size
+    return pool_set, labelled_set(data, labelled_map)[0]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from eglpp.experiment.rundir import RunPaths
 from eglpp.io import read_json
 
 __all__ = ["PhaseTimer", "timing_rows", "timing_table", "NOTE"]
@@ -58,16 +59,13 @@ def timing_rows(out: str | Path) -> tuple[list[str], list[tuple[str, int, list[f
     """``(phases, rows)``: for each strategy (and "base model") the number of timed cycles and
     the mean seconds per timed cycle of each phase (None: never run), from the ``metrics.json``
     files under ``out``; ``rows`` is empty when nothing was timed."""
-    out = Path(out)
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     counts: dict[str, int] = defaultdict(int)
-    for path in sorted(out.glob("run-*/*/metrics.json")) + sorted(
-        out.glob("run-*/*/cycle-*/metrics.json")
-    ):
+    for step, path in RunPaths(Path(out)).step_metrics():
         seconds = read_json(path).get("seconds")
         if not seconds:
             continue
-        name = "base model" if path.parent.name == "base" else path.parent.parent.name
+        name = "base model" if step == "base" else step
         counts[name] += 1
         for phase, value in seconds.items():
             sums[name][phase] += float(value)

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import vmap
 
-from eglpp.gradnorm import LossFn, cotangents, default_loss, eval_mode, heatmaps_of
+from eglpp.gradnorm.base import LossFn, cotangents, eval_mode, heatmaps_of
 
 __all__ = ["hook_cotangent_norms", "hook_gradnorms"]
 
@@ -176,7 +176,7 @@ def hook_gradnorms(
     weights: Tensor,
     *,
     params: str = "all",
-    loss_fn: LossFn | None = None,
+    loss_fn: LossFn,
     k_chunk: int | None = None,
     max_elements: int = 2**27,
 ) -> Tensor:
@@ -189,7 +189,6 @@ def hook_gradnorms(
     ``max_elements`` output-gradient entries. Layers must not be modified in place after
     they run (an in-place ReLU on a conv output would be differentiated at the wrong point).
     """
-    loss_fn = loss_fn or default_loss()
 
     def make(heatmaps: Tensor) -> Tensor:
         cots = vmap(lambda h, t, w: cotangents(loss_fn, h[None], t, w))(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from eglpp.report.html import write_report
+
 __all__ = ["report"]
 
 
@@ -25,7 +27,6 @@ def report(
     It shows the Table 1 analogue with p-values, the learning curves, the per-joint metric, and
     the galleries and t-SNE maps of the explained selections, skipping what the folder lacks.
     """
-    from eglpp.report.html import write_report
 
     path = write_report(run_dir, out, title=title)
     size = path.stat().st_size / 1e6

@@ -16,20 +16,30 @@ set's joints are known without loading images, timings).
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import typer
+from scipy.io import loadmat
 from torch.utils.data import Dataset
 
 from eglpp.devices import check_device
 from eglpp.io import atomic_write_json
+from eglpp.pose.datasets import load_lsp, load_lspet
+from eglpp.pose.datasets.base import ImagePoseDataset
+from eglpp.pose.datasets.kinematics import PoseSet, poses_from_joints_mat
+from eglpp.pose.datasets.lsp import read_joints_mat, resolve_joints_mat
+from eglpp.pose.datasets.mpii import load_mpii_mat
+from eglpp.pose.datasets.mpii_json import load_mpii_json
+from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.pose.inference import evaluate
 from eglpp.pose.metrics import pck, torso_size
 from eglpp.pose.train import TrainConfig, fit
+from eglpp.practitioner.labelled import load_labelled
 
 __all__ = ["train", "mean_pose_baseline"]
 
@@ -47,9 +57,6 @@ def mean_pose_baseline(train: Dataset, test: Dataset, alpha: float = 0.2) -> flo
 
 
 def _synthetic(args: dict) -> tuple[Dataset, None, Dataset, str]:
-    from eglpp.pose.datasets.kinematics import PoseSet, poses_from_joints_mat
-    from eglpp.pose.datasets.lsp import read_joints_mat, resolve_joints_mat
-    from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 
     render = RenderConfig(size=args["input_size"], domain=args["domain"])
     seed, n_train, n_test = args["seed"], args["n_train"], args["n_test"]
@@ -58,7 +65,6 @@ def _synthetic(args: dict) -> tuple[Dataset, None, Dataset, str]:
         return train, None, SyntheticPoseDataset(n_test, render, seed=2 * seed + 1), "pck"
     path = resolve_joints_mat(args["poses"])
     read_joints_mat(path)  # validates the file, errors name it
-    from scipy.io import loadmat
 
     poses = poses_from_joints_mat(loadmat(path)["joints"])
     half = len(poses) // 2
@@ -72,16 +78,11 @@ def _synthetic(args: dict) -> tuple[Dataset, None, Dataset, str]:
 
 
 def _real(name: str, root: Path, args: dict) -> tuple[Dataset, Dataset | None, Dataset, str]:
-    from eglpp.pose.datasets.base import ImagePoseDataset
 
     if name in ("lsp", "lspet"):
-        from eglpp.pose.datasets import load_lsp, load_lspet
-
         load = load_lsp if name == "lsp" else load_lspet
         train_ann, test_ann, metric = load(root, "train"), load(root, "test"), "pck"
     elif name == "coco":  # e.g. the labelled set merged by `eglpp import`
-        from eglpp.practitioner.labelled import load_labelled
-
         ann = load_labelled(root).annotations
         if len(ann) < 2:
             raise typer.BadParameter(f"{root}: {len(ann)} people; need at least 2 to hold one out")
@@ -89,8 +90,6 @@ def _real(name: str, root: Path, args: dict) -> tuple[Dataset, Dataset | None, D
         n_test = max(1, round(0.1 * len(ann)))  # a seeded 10% test split
         train_ann, test_ann, metric = ann.subset(perm[n_test:]), ann.subset(perm[:n_test]), "pck"
     elif name == "mpii":
-        from eglpp.pose.datasets.mpii import load_mpii_json, load_mpii_mat
-
         load = load_mpii_json if root.suffix == ".json" else load_mpii_mat
         if root.is_dir():
             root = root / "mpii_human_pose_v1_u12_1.mat"
@@ -113,8 +112,6 @@ def _real(name: str, root: Path, args: dict) -> tuple[Dataset, Dataset | None, D
 def _guess(path: Path) -> str:
     """Dataset name of an annotation path: LSP/LSPET by the joints array layout, else MPII."""
     if path.suffix == ".json":
-        import json
-
         try:
             doc = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
@@ -124,9 +121,6 @@ def _guess(path: Path) -> str:
         return "mpii"
     if path.is_dir() and (path / "mpii_human_pose_v1_u12_1.mat").is_file():
         return "mpii"
-    from scipy.io import loadmat
-
-    from eglpp.pose.datasets.lsp import resolve_joints_mat
 
     mat = loadmat(resolve_joints_mat(path))
     if "joints" not in mat:

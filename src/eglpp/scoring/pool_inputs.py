@@ -13,53 +13,17 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, RandomSampler, Subset
+from torch.utils.data import DataLoader, Subset
 
-from eglpp.gradnorm import GradNormConfig
-from eglpp.gradnorm_approx import DEFAULT_N_EXACT
-from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
+from eglpp.gradnorm.approx import DEFAULT_N_EXACT
+from eglpp.gradnorm.base import GradNormConfig
+from eglpp.gradnorm.sharded import sharded_expected_pair_gradnorms, sharded_pair_gradnorms
+from eglpp.pose.heatmaps import heatmap_loss, target_heatmaps
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
 from eglpp.pose.inference import Predictions, predict
 from eglpp.strategies.base import PoolInputs
 
-__all__ = [
-    "LabelledCache",
-    "experiment_sets",
-    "fit_auxiliary",
-    "labelled_set",
-    "pool_inputs",
-    "pool_inputs_and_predictions",
-    "target_heatmaps",
-]
-
-
-def labelled_set(data, labelled_map: np.ndarray):
-    """(dataset of every labelled image, their pool indices): the base set, then the pool's.
-
-    ``data`` is an experiment's :class:`~eglpp.pose.data.PoseData`.
-    """
-    pool_idx = np.flatnonzero(labelled_map >= 0)
-    parts = ([data.base] if data.base is not None else []) + [Subset(data.pool, pool_idx.tolist())]
-    dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
-    if isinstance(dataset, ConcatDataset):  # the training code reads these from the dataset
-        dataset.skeleton, dataset.input_size = data.skeleton, data.input_size
-    return dataset, pool_idx
-
-
-def experiment_sets(data, labelled_map: np.ndarray):
-    """(unlabelled pool set in unlabelled order, labelled set) of an experiment's cycle."""
-    unlabelled = np.flatnonzero(labelled_map < 0)
-    pool_set = Subset(data.pool, unlabelled.tolist())
-    pool_set.skeleton, pool_set.input_size = data.skeleton, data.input_size
-    return pool_set, labelled_set(data, labelled_map)[0]
-
-
-def target_heatmaps(
-    joints: torch.Tensor, visible: torch.Tensor, input_size: int, sigma: float
-) -> torch.Tensor:
-    """Gaussian targets (N, J, h, w) of joints (N, J, 2) given in input pixels."""
-    h = input_size // STRIDE
-    return gaussian_heatmaps(input_to_heatmap(joints, STRIDE), visible, (h, h), sigma)
+__all__ = ["LabelledCache", "pool_inputs", "pool_inputs_and_predictions"]
 
 
 def _stack(dataset, key: str) -> torch.Tensor:
@@ -109,9 +73,8 @@ class LabelledCache:
             visible = _stack(self.labelled, "visible")  # (L, J)
             if label_source == "ground_truth":
                 images = self.labelled[0]["image"]  # (3, S, S)
-                targets = target_heatmaps(
-                    _stack(self.labelled, "joints"), visible, images.shape[-1], self.sigma
-                )
+                joints = _stack(self.labelled, "joints")
+                targets = target_heatmaps(joints, visible, images.shape[-1], self.sigma, STRIDE)
             else:
                 pred = predict(
                     self.model,
@@ -186,7 +149,7 @@ def pool_inputs_and_predictions(
     """
     if cache is None:
         cache = LabelledCache(model, labelled, batch_size=batch_size, device=device, sigma=sigma)
-    fields: dict = {"n_unlabelled": len(pool_set)}
+    fields: dict = {"n_unlabelled": len(pool_set), "device": str(device)}
     pred = None
     if always_predict or needs & {"embeddings", "heatmaps", "predicted_loss"}:
         pred = predict(
@@ -217,10 +180,9 @@ def _gradnorm_fn(model, pool_set, cache: LabelledCache, *, batch_size, device, c
     """``pair_gradnorms(neighbours (U, K), label_source, rows=None) -> (U, K)`` (with ``rows``,
     only those pool rows: ``neighbours`` then has one row each), or, with ``probes`` (n_exact,
     n_probes, seed), ``expected_gradnorms(neighbours, p, label_source) -> (U,)``
-    (``eglpp.gradnorm_approx``); rows sharded across torchrun processes, images streamed."""
-    from eglpp.distributed import sharded_expected_pair_gradnorms, sharded_pair_gradnorms
+    (``eglpp.gradnorm.approx``); rows sharded across torchrun processes, images streamed."""
 
-    kw = {"batch_size": batch_size, "device": device, "config": config}
+    kw = {"batch_size": batch_size, "device": device, "config": config, "loss_fn": heatmap_loss}
 
     def pair_gradnorms(neighbours: np.ndarray, label_source: str, rows=None) -> np.ndarray:
         targets, weights = cache.targets(label_source)
@@ -236,43 +198,3 @@ def _gradnorm_fn(model, pool_set, cache: LabelledCache, *, batch_size, device, c
         )
 
     return pair_gradnorms if probes is None else expected_gradnorms
-
-
-def fit_auxiliary(
-    model: StackedHourglass,
-    aux: torch.nn.Module,
-    dataset,
-    cfg,
-    *,
-    seed: int,
-    epochs: int,
-) -> None:
-    """Train only ``aux`` (e.g. the Learning Loss head) on a frozen ``model`` in eval mode.
-
-    ``cfg`` is the experiment's :class:`~eglpp.pose.experiment.ExperimentConfig`.
-    """
-    device = torch.device(cfg.device)
-    model.to(device).eval()
-    aux.to(device).train()
-    optimizer = torch.optim.Adam(aux.parameters(), lr=cfg.cycle_train.lr)
-    bs = cfg.cycle_train.batch_size
-    loader = DataLoader(
-        dataset,
-        batch_size=bs,
-        drop_last=len(dataset) > bs,
-        sampler=RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)),
-    )
-    for _ in range(epochs):
-        for batch in loader:
-            images = batch["image"].to(device)
-            visible = batch["visible"].to(device)
-            target = target_heatmaps(
-                batch["joints"].to(device), visible, cfg.input_size, cfg.cycle_train.sigma
-            )
-            with torch.no_grad():
-                out = model(images, return_features=True)
-                per_example = heatmap_loss_per_example(out.heatmaps, target, visible)
-            loss = aux(out.features, per_example)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()

@@ -1,0 +1,149 @@
+"""``eglpp select`` and ``eglpp import``: the practitioner's annotation round trip.
+
+select → annotate in a tool (Label Studio, CVAT: import ``selection_coco.json``, export COCO
+keypoints) → import → retrain → select again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import typer
+
+from eglpp.practitioner.merge import merge_annotations
+from eglpp.practitioner.run import run_select
+from eglpp.practitioner.select import SelectConfig
+from eglpp.practitioner.settings import (
+    build_scoring,
+    build_strategy,
+    checkpoint_settings,
+    parse_params,
+)
+
+__all__ = ["select", "import_annotations"]
+
+
+def select(
+    checkpoint: Path = typer.Option(..., help="Model checkpoint (eglpp train / eglpp run)."),
+    labelled: Path = typer.Option(
+        ..., help="Labelled set: COCO keypoints .json, LSP/LSPET joints.mat, MPII .mat/.json."
+    ),
+    pool: Path = typer.Option(..., help="Folder of images, or a .csv/.json list with boxes."),
+    budget: int = typer.Option(..., help="How many images to select."),
+    out: Path = typer.Option(..., help="Output folder (resumable: finished chunks are reused)."),
+    strategy: str = typer.Option(
+        "egl++", help="random | coreset | multipeak | learning-loss | egl++"
+    ),
+    param: list[str] = typer.Option([], help="Strategy hyperparameter NAME=VALUE, repeatable."),
+    estimator: str = typer.Option(
+        "exact", help="EGL++ gradient norms: exact (K products per image) | approx (M + 1 + R)."
+    ),
+    exact_neighbours: int | None = typer.Option(
+        None,
+        help="--estimator approx: the M most probable neighbours taken exactly (default 12).",
+    ),
+    probes: int | None = typer.Option(
+        None, help="--estimator approx: random-sign probes R of the other neighbours (default 0)."
+    ),
+    check_approx: int | None = typer.Option(
+        None,
+        help="--estimator approx: score N random candidates exactly too and report how well "
+        "approx ranks them (Spearman, top-10% overlap; summary.json).",
+    ),
+    gradnorm: str = typer.Option(
+        "all", help="EGL++ gradient-norm parameters: all | conv_linear (the paper's) | last."
+    ),
+    gradnorm_method: str = typer.Option(
+        "vmap", help="EGL++ gradient norms computed by vmap (torch.func) | hooks (per layer)."
+    ),
+    input_size: int | None = typer.Option(None, help="Input px (default: from train.json)."),
+    sigma: float | None = typer.Option(None, help="Label heatmap σ (default: from train.json)."),
+    pre_annotate: str = typer.Option("predicted", help="selection_coco.json: predicted | empty"),
+    images_root: Path | None = typer.Option(None, help="Folder the labelled file names are in."),
+    box_scale: float = typer.Option(1.25, help="Crop side / longer side of a person box."),
+    chunk_size: int = typer.Option(256, help="Pool images per resumable chunk."),
+    batch_size: int = typer.Option(16),
+    neighbours: int = typer.Option(3, help="Labelled neighbours per selected image."),
+    sheet_rows: int = typer.Option(16, help="Selected images on the contact sheet."),
+    device: str = typer.Option("cpu", help="cpu | cuda | cuda:1 ..."),
+    seed: int = typer.Option(0),
+    threads: int | None = typer.Option(None, help="torch CPU threads."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Choose the next images to annotate; writes selection.csv, selection_coco.json (predicted
+    keypoints as pre-annotations, or empty), contact_sheet.png, scores.csv, summary.json.
+
+    Example:
+
+        eglpp select --checkpoint runs/train/model.pt --labelled labelled.json
+        --pool photos/ --budget 50 --strategy egl++ --param k=30 --out sel1
+    """
+
+    if threads:
+        torch.set_num_threads(threads)
+    approx = {"n_exact": exact_neighbours, "n_probes": probes, "approx_check": check_approx}
+    approx = {k: v for k, v in approx.items() if v is not None}  # the approx settings given
+    if approx and estimator != "approx":
+        flags = {"n_exact": "--exact-neighbours", "n_probes": "--probes"}
+        flags["approx_check"] = "--check-approx"
+        given = ", ".join(f"{flags[k]} {v}" for k, v in approx.items())
+        raise ValueError(f"{given}: applies to --estimator approx only")
+    found = checkpoint_settings(checkpoint)
+    size = input_size or found.get("input_size")
+    if size is None:
+        raise ValueError(
+            f"--input-size is needed: no train.json beside {checkpoint} records the input size"
+        )
+    config = SelectConfig(
+        budget=budget, strategy=build_strategy(strategy, parse_params(param), estimator),
+        scoring=build_scoring(gradnorm=gradnorm, gradnorm_method=gradnorm_method, **approx),
+        input_size=int(size), batch_size=batch_size, chunk_size=chunk_size, device=device,
+        sigma=float(sigma or found.get("sigma", 1.0)), seed=seed, box_scale=box_scale,
+        pre_annotate=pre_annotate, n_neighbours=neighbours, sheet_rows=sheet_rows,
+    )  # fmt: skip
+    summary = run_select(
+        checkpoint, labelled, pool, out, config, images_root=images_root, progress=progress,
+        log=typer.echo, warn=lambda message: typer.echo(message, err=True),
+    )  # fmt: skip
+    typer.echo(
+        f"selected {summary['budget']} of {summary['n_candidates']} with {summary['strategy']} "
+        f"({summary['chunks_computed']} chunks scored, {summary['chunks_reused']} reused); "
+        f"wrote {out}/selection.csv, selection_coco.json, contact_sheet.png"
+    )
+    if summary["n_skipped"]:
+        typer.echo(f"skipped {summary['n_skipped']} unreadable pool images: {out}/skipped.json")
+
+
+def import_annotations(
+    labelled: Path = typer.Option(..., help="The labelled set the selection was made against."),
+    annotations: Path = typer.Option(..., help="COCO keypoints exported by the annotation tool."),
+    out: Path = typer.Option(..., help="Merged COCO keypoints .json to write."),
+    selection: Path = typer.Option(
+        ..., help="The selection answered: eglpp select's output folder or its selection_coco.json."
+    ),
+    images_root: Path | None = typer.Option(None, help="Folder the labelled file names are in."),
+    box_scale: float = typer.Option(1.25, help="Crop side / longer side of a person box."),
+) -> None:
+    """Merge annotations returned by an annotation tool into the labelled set (COCO keypoints).
+
+    Example:
+
+        eglpp import --labelled labelled.json --annotations cvat_export.json
+        --selection sel1 --out labelled2.json
+    """
+
+    report = merge_annotations(
+        labelled, annotations, selection, out, images_root=images_root, box_scale=box_scale
+    )
+    typer.echo(
+        f"added {report['added_people']} people on {report['added_images']} images to "
+        f"{report['labelled_images']} labelled images; wrote {out}"
+    )
+    if report["skipped_images"]:
+        typer.echo(f"skipped {len(report['skipped_images'])} returned images without annotations")
+    if report["unchanged_pre_annotations"]:
+        typer.echo(
+            f"note: {report['unchanged_pre_annotations']} annotations are the unchanged "
+            "predicted pre-annotations"
+        )

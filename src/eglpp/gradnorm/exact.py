@@ -1,0 +1,122 @@
+"""Per-example squared gradient norms ‖∇θ ℓ(y_j, f(x_i))‖² for K candidate labels per image.
+
+EGL++ (Eq. 12) needs, for every unlabelled image ``x_i`` and each of its K labelled neighbours
+``j``, the squared norm of the gradient of the training loss with the neighbour's heatmaps
+``y_j`` as target. The loss depends on the image only through the network output ``h_i``, so
+
+.. math::
+
+    \\nabla_\\theta \\ell(y_j, f(x_i)) = J_i^\\top c_{ij},
+    \\qquad c_{ij} = \\partial \\ell / \\partial h \\,(h_i, y_j)
+    \\;(= 2 w (h_i - y_j) / n \\text{ for the heatmap MSE}),
+
+one forward pass (and one linearisation) per image serves all K targets: the K
+vector-Jacobian products ``J_iᵀ c_ij`` are vectorised with ``torch.func.vmap``, and so are the
+images of a batch. Batch norm is in eval mode (running statistics), so each image's output
+depends on that image alone; the model's train/eval flags are restored afterwards.
+
+Parameters covered (``params``):
+
+- ``"all"`` (default): every parameter with ``requires_grad``: the exact norm.
+- ``"conv_linear"``: weights and biases of ``nn.Conv*`` and ``nn.Linear`` layers only: the
+  quantity the paper computes with Goodfellow's per-example trick (no batch-norm parameters).
+- ``"last"``: the parameters of the last parameterised module executed in the forward pass
+  (for the stacked hourglass, the last heatmap head): cheap, a ranking approximation.
+- a tuple of parameter-name prefixes.
+
+``method="hooks"`` computes the same norms from layer activations and output gradients
+(Goodfellow's trick, ``eglpp.gradnorm.hooks``); ``eglpp.gradnorm.approx`` estimates the
+p-weighted EGL++ sum with fewer than K products per image. The pool-level functions
+(:func:`eglpp.gradnorm.pool.pair_gradnorms`, each unlabelled image against its neighbours)
+are in ``eglpp.gradnorm.pool``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.func import vjp, vmap
+
+from eglpp.gradnorm.base import (
+    GradNormConfig,
+    LossFn,
+    cotangents,
+    eval_mode,
+    functional_forward,
+)
+from eglpp.gradnorm.hooks import hook_gradnorms
+
+__all__ = ["per_example_gradnorms"]
+
+
+def per_example_gradnorms(
+    model: nn.Module,
+    images: Tensor,
+    targets: Tensor,
+    weights: Tensor,
+    *,
+    config: GradNormConfig = GradNormConfig(),
+    loss_fn: LossFn,
+) -> Tensor:
+    """Squared per-example gradient norms for K targets per image.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Output a (B, S, J, h, w) tensor or a NamedTuple with ``.heatmaps`` (``HourglassOutput``).
+    images : Tensor (B, C, H, W)
+    targets : Tensor (B, K, J, h, w)
+        Candidate heatmap labels per image.
+    weights : Tensor (B, K, J)
+        Joint weights of each target (1 annotated, 0 missing).
+    config : GradNormConfig
+    loss_fn : callable
+        ``loss_fn(pred (1, S, J, h, w), target (1, J, h, w), weight (1, J)) -> scalar``, the
+        model's training loss of one example (for eglpp's hourglass,
+        :func:`eglpp.pose.heatmaps.heatmap_loss`). Required: this module knows no model.
+
+    Returns
+    -------
+    Tensor (B, K)
+        ``‖∇θ ℓ(y_k, f(x_b))‖²`` over the selected parameters, float32 (the model's dtype).
+    """
+    B, K = targets.shape[:2]
+    if images.dim() != 4 or images.shape[0] != B:
+        raise ValueError(f"images must be (B={B}, C, H, W), got {tuple(images.shape)}")
+    if targets.dim() != 5:
+        raise ValueError(f"targets must be (B, K, J, h, w), got {tuple(targets.shape)}")
+    if weights.shape != targets.shape[:3]:
+        raise ValueError(f"weights must be {tuple(targets.shape[:3])}, got {tuple(weights.shape)}")
+    if config.method == "hooks":
+        return hook_gradnorms(
+            model,
+            images,
+            targets,
+            weights,
+            params=config.params,
+            loss_fn=loss_fn,
+            k_chunk=config.k_chunk,
+            max_elements=config.budget(images.device),
+        )
+    chosen, forward_one = functional_forward(model, images, config.params)
+    b_step, step = config.chunks(B, K, sum(p.numel() for p in chosen.values()), images.device)
+
+    def per_image(image: Tensor, tgt: Tensor, wgt: Tensor) -> Tensor:
+        heatmaps, vjp_fn = vjp(lambda p: forward_one(p, image), chosen)
+        norms = []
+        for s in range(0, K, step):
+            cots = cotangents(loss_fn, heatmaps, tgt[s : s + step], wgt[s : s + step])
+            (grads,) = vmap(vjp_fn)(cots)  # {name: (k, *shape)}
+            norms.append(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
+        return torch.cat(norms)  # (K,)
+
+    weights = weights.to(targets.dtype)
+    with eval_mode(model):
+        return torch.cat(
+            [
+                vmap(per_image)(
+                    images[i : i + b_step], targets[i : i + b_step], weights[i : i + b_step]
+                )
+                for i in range(0, B, b_step)
+            ]
+        )

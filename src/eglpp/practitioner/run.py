@@ -1,0 +1,201 @@
+"""``eglpp select`` as a library: score a pool with a checkpoint and write the selection.
+
+:func:`run_select` reads the labelled set, the pool and the checkpoint, scores the candidates
+chunk by chunk (:func:`~eglpp.practitioner.select.score_pool`, resumable), checks the approximate
+estimator on a sample when asked (:mod:`eglpp.scoring.approx_check`), selects, and writes the
+tables, ``selection_coco.json``, the contact sheet and ``summary.json`` (:mod:`.outputs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from eglpp.devices import check_device
+from eglpp.io import atomic_write_json
+from eglpp.pose.checkpoint import load_checkpoint, load_model
+from eglpp.practitioner import outputs
+from eglpp.practitioner.labelled import LabelledSet, load_labelled
+from eglpp.practitioner.pool import Pool, read_pool
+from eglpp.practitioner.select import Scored, SelectConfig, choose, fingerprint, score_pool
+from eglpp.practitioner.settings import check_estimator, estimator_of
+from eglpp.scoring.approx_check import approx_agreement
+from eglpp.scoring.pool_inputs import pool_inputs
+from eglpp.selection import check_budget
+from eglpp.stats import RANK_GATE as GATE
+
+__all__ = ["run_select", "check_approx"]
+
+Log = Callable[[str], None]
+
+
+def _load(checkpoint: Path, strategy, labelled_skeleton):
+    """The model (and the strategy's auxiliary module) from ``checkpoint``, checked."""
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"--checkpoint {checkpoint}: no such file")
+    model = load_model(checkpoint)
+    if model.config.n_joints != labelled_skeleton.n_joints:
+        raise ValueError(
+            f"--checkpoint {checkpoint}: another architecture: the model predicts "
+            f"{model.config.n_joints} joints but the labelled set is in the "
+            f"{labelled_skeleton.name} skeleton ({labelled_skeleton.n_joints} joints)"
+        )
+    aux = strategy.auxiliary(model.feature_channels())
+    if aux is not None:
+        try:
+            load_checkpoint(checkpoint, model, aux=aux)
+        except (ValueError, RuntimeError) as exc:
+            raise ValueError(
+                f"--checkpoint {checkpoint}: strategy {strategy.name!r} needs the weights of "
+                f"its auxiliary head trained with the model (eglpp run saves them in "
+                f"run-XX/{strategy.name}/cycle-YY/model.pt): {str(exc)[:300]}"
+            ) from exc
+    return model, aux
+
+
+def _candidates(pool, lab: LabelledSet, budget: int) -> tuple[Pool, int]:
+    """The pool's images not already in the labelled set, and the pool's size."""
+    everything = read_pool(pool)
+    labelled_paths = {p.resolve() for p in lab.annotations.image_paths}
+    keep = [i for i, p in enumerate(everything.paths) if p.resolve() not in labelled_paths]
+    if not keep:
+        raise ValueError(f"--pool {pool}: every image is already in the labelled set")
+    candidates = everything.subset(keep)
+    check_budget(budget, len(candidates))
+    return candidates, len(everything)
+
+
+def _score(strategy, model, aux, lab, candidates, out, config, fp, progress, log) -> Scored:
+    partial = out / "partial" / fp
+    partial.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "select_config.json", {**config.to_dict(), "fingerprint": fp})
+    try:
+        return score_pool(
+            strategy, model, aux, lab, candidates, partial, config, progress=progress, log=log
+        )
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(str(exc)) from exc
+
+
+def _report_skipped(out: Path, scored: Scored, n_candidates: int, budget: int, warn: Log):
+    outputs.write_skipped(out, scored.skipped)
+    for s in scored.skipped:
+        where = "" if Path(s["where"]).resolve() == Path(s["path"]) else f" ({s['where']})"
+        warn(f"warning: skipped pool image {s['path']}{where}: {s['reason']}")
+    if scored.skipped and budget > len(scored.scores):
+        raise ValueError(
+            f"--budget {budget}: only {len(scored.scores)} of the {n_candidates} "
+            f"candidates can be read ({len(scored.skipped)} skipped, listed in "
+            f"{out / 'skipped.json'})"
+        )
+
+
+def check_approx(strategy, model, aux, skeleton, scored: Scored, config: SelectConfig) -> dict:
+    """Exact EGL++ on ``config.scoring.approx_check`` sampled candidates of ``scored`` against
+    their approximate scores (:func:`~eglpp.scoring.approx_check.approx_agreement`), with
+    ``"positions"`` (in ``scored``'s rows; sampled from ``config.seed``)."""
+    n = min(config.scoring.approx_check, len(scored.scores))
+    if n < 3:
+        raise ValueError(
+            f"--check-approx {config.scoring.approx_check}: needs at least 3 candidates"
+        )
+    rng = np.random.default_rng([config.seed, 0xC4EC])
+    positions = np.sort(rng.choice(len(scored.scores), size=n, replace=False))
+    sample = scored.pool.subset(positions).dataset(skeleton, config.input_size, config.box_scale)
+    inputs = pool_inputs(
+        frozenset({"pair_gradnorms"}), model, aux, sample, scored.labelled_set,
+        batch_size=config.batch_size, device=config.device, sigma=config.sigma,
+        gradnorm=config.scoring.gradnorm, gradnorm_method=config.scoring.gradnorm_method,
+        cache=scored.labelled_cache,
+    )  # fmt: skip
+    nb, p = scored.details["neighbours"], scored.details["p"]
+
+    def exact_gradnorms(rows: np.ndarray) -> np.ndarray:  # the sample is rows, in order
+        return inputs.pair_gradnorms(nb[rows], strategy.label_source)
+
+    check = approx_agreement(scored.scores, p, nb, exact_gradnorms, positions)
+    del check["rows"], check["exact"]
+    return {**check, "positions": positions.tolist()}
+
+
+def _approx_check(strategy, model, aux, lab, scored, config, log: Log, warn: Log) -> dict:
+    check = check_approx(strategy, model, aux, lab.annotations.skeleton, scored, config)
+    log(
+        f"approx vs exact on {check['n']} sampled candidates: Spearman "
+        f"{check['spearman']:.4f}, top-{check['top']} overlap {check['top_overlap']:.2f}"
+    )
+    if not check["passes"]:
+        warn(
+            f"warning: --estimator approx ranks below the gate (Spearman >= "
+            f"{GATE['spearman']}, top-10% overlap >= {GATE['top_overlap']}) on this pool: "
+            "raise --exact-neighbours or use --estimator exact"
+        )
+    return check
+
+
+def _write(out, scored, query, lab, config, checkpoint, strategy) -> None:
+    nb, weight, kind = outputs.neighbours_of(scored, query, config.n_neighbours)
+    outputs.write_tables(out, scored, query, nb, weight, kind, lab.names)
+    info = {"strategy": strategy.name, "checkpoint": str(checkpoint.resolve()),
+            "pre_annotations": config.pre_annotate}  # fmt: skip
+    doc = outputs.selection_coco(scored, query, lab.annotations.skeleton, config, info)
+    atomic_write_json(out / "selection_coco.json", doc)
+    outputs.contact_sheet(out / "contact_sheet.png", scored, query, nb, weight, kind, lab, config)
+
+
+def run_select(
+    checkpoint: str | Path,
+    labelled: str | Path,
+    pool: str | Path,
+    out: str | Path,
+    config: SelectConfig,
+    *,
+    images_root: str | Path | None = None,
+    progress: bool = True,
+    log: Log = print,
+    warn: Log | None = None,
+) -> dict:
+    """Library entry of ``eglpp select``; returns a summary dict (also ``OUT/summary.json``).
+
+    ``log`` gets progress messages, ``warn`` (default ``log``) one line per pool image that
+    cannot be read and is skipped (all of them are listed in ``OUT/skipped.json``)."""
+    check_device(config.device)
+    checkpoint, out, warn = Path(checkpoint), Path(out), warn or log
+    strategy = config.strategy
+    check_estimator(out, config)
+    lab = load_labelled(labelled, images_root=images_root, box_scale=config.box_scale)
+    model, aux = _load(checkpoint, strategy, lab.annotations.skeleton)
+    candidates, n_pool = _candidates(pool, lab, config.budget)
+    fp = fingerprint(checkpoint, lab, candidates, config)
+    log(
+        f"{len(candidates)} candidates ({n_pool - len(candidates)} pool images already "
+        f"labelled), {len(lab.annotations)} labelled people; scoring with {strategy.name}"
+    )
+    scored = _score(strategy, model, aux, lab, candidates, out, config, fp, progress, log)
+    _report_skipped(out, scored, len(candidates), config.budget, warn)
+    check = None
+    if config.scoring.approx_check:
+        check = _approx_check(strategy, model, aux, lab, scored, config, log, warn)
+    query = choose(strategy, scored, config)
+    _write(out, scored, query, lab, config, checkpoint, strategy)
+    summary = {
+        "strategy": strategy.name,
+        "hyperparameters": strategy.hyperparameters(),
+        "n_candidates": len(candidates),
+        "n_skipped": len(scored.skipped),
+        "estimator": estimator_of(config.to_dict()),
+        **({"approx_check": check} if check is not None else {}),
+        "n_labelled": len(lab.annotations),
+        "budget": config.budget,
+        "selected": [scored.pool.names[i] for i in query],
+        "chunks_reused": scored.reused,
+        "chunks_computed": scored.computed,
+        "fingerprint": fp,
+        "config": config.to_dict(),
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return summary
