@@ -56,7 +56,7 @@ def main() -> None:
         "device": args.device,
         "base_train": {"epochs": args.base_epochs},
         "cycle_train": {"epochs": args.cycle_epochs},
-        "strategy": {"estimator": args.estimator},
+        "strategy": {"egl++": {"estimator": args.estimator}},
     }
     cfg = config_from_dict(overrides, base=preset(args.preset), where="benchmarks/al_cycle.py")
     t0 = time.perf_counter()

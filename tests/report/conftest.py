@@ -32,7 +32,9 @@ def pose_run(tmp_path_factory) -> Path:
     """A finished micro pose run directory (results.json, metrics.json, explain PNGs)."""
     out = tmp_path_factory.mktemp("pose_run")
     run_experiment(
-        config_from_dict(MICRO, base=preset("tiny")), out, log=lambda _m: None,
+        config_from_dict(MICRO, base=preset("tiny")),
+        out,
+        log=lambda _m: None,
         explain=explain_selection,
     )
     return out
