@@ -98,7 +98,7 @@ def load_csv(path: str | Path, target: str) -> Table:
 
 
 def _statsmodels(name: str):
-    import importlib
+    import importlib  # lazy: statsmodels' data sets load only when one is asked for
 
     return importlib.import_module(f"statsmodels.datasets.{name}").load_pandas().data
 

@@ -61,7 +61,7 @@ class FixedRegressor(SkactivemlRegressor):
 
 
 def _probabilistic_surrogate(ensemble):
-    from skactiveml.regressor import SklearnNormalRegressor
+    from skactiveml.regressor import SklearnNormalRegressor  # lazy: heavy, only this path
 
     main = getattr(ensemble, "main", None)
     if isinstance(main, GaussianProcessRegressor):
@@ -85,7 +85,7 @@ class SkactivemlStrategy:
 
     def select(self, state, budget: int, rng: np.random.Generator) -> np.ndarray:
         """``query_indices`` (budget,) into ``state.x_unlabelled``."""
-        from skactiveml import pool
+        from skactiveml import pool  # lazy: heavy, only when a scikit-activeml strategy runs
         from skactiveml.regressor import SklearnRegressor
 
         L, U = len(state.y_labelled), len(state.x_unlabelled)

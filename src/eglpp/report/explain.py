@@ -100,7 +100,7 @@ def embedding_map(
     title: str = "",
 ) -> Path:
     """Save a 2-D t-SNE map: labelled, unlabelled and selected (positions in unlabelled order)."""
-    from openTSNE import TSNE
+    from openTSNE import TSNE  # lazy: heavy (numba), only for the t-SNE map
 
     z = np.concatenate([embeddings_labelled, embeddings_unlabelled]).astype(np.float64)
     perplexity = float(max(2.0, min(30.0, (len(z) - 1) / 3.0)))
