@@ -65,10 +65,7 @@ def scoring_settings(cfg: ExperimentConfig, labelled_map: np.ndarray) -> dict:
         "batch_size": cfg.batch_size,
         "device": cfg.device,
         "sigma": cfg.cycle_train.sigma,
-        "gradnorm": cfg.scoring.gradnorm,
-        "gradnorm_method": cfg.scoring.gradnorm_method,
-        "n_exact": cfg.scoring.n_exact,
-        "n_probes": cfg.scoring.n_probes,
+        "scoring": cfg.scoring,
         "probe_seed": stable_seed(cfg.seed, "probes", zlib.crc32(labelled.tobytes())),
     }
 

@@ -109,8 +109,7 @@ def check_approx(strategy, model, aux, skeleton, scored: Scored, config: SelectC
     inputs = pool_inputs(
         frozenset({"pair_gradnorms"}), model, aux, sample, scored.labelled_set,
         batch_size=config.batch_size, device=config.device, sigma=config.sigma,
-        gradnorm=config.scoring.gradnorm, gradnorm_method=config.scoring.gradnorm_method,
-        cache=scored.labelled_cache,
+        scoring=config.scoring, cache=scored.labelled_cache,
     )  # fmt: skip
     nb, p = scored.details["neighbours"], scored.details["p"]
 

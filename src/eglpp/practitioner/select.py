@@ -170,11 +170,8 @@ def _chunk(strategy, model, aux, pool_set, lab_set, cache, config, c: int) -> di
         batch_size=config.batch_size,
         device=config.device,
         sigma=config.sigma,
-        gradnorm=config.scoring.gradnorm,
-        gradnorm_method=config.scoring.gradnorm_method,
+        scoring=config.scoring,
         cache=cache,
-        n_exact=config.scoring.n_exact,
-        n_probes=config.scoring.n_probes,
         probe_seed=stable_seed(config.seed, "probes", c),
     )
     scores, details = strategy.explain(inputs, np.random.default_rng([config.seed, c]))

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from eglpp.gradnorm.approx import DEFAULT_N_EXACT
 from eglpp.gradnorm.base import GradNormConfig
 from eglpp.gradnorm.sharded import sharded_expected_pair_gradnorms, sharded_pair_gradnorms
 from eglpp.pose.heatmaps import heatmap_loss, target_heatmaps
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
 from eglpp.pose.inference import Predictions, predict
+from eglpp.scoring.settings import ScoringConfig
 from eglpp.strategies.base import PoolInputs
 
 __all__ = ["LabelledCache", "pool_inputs", "pool_inputs_and_predictions"]
@@ -109,12 +109,9 @@ def pool_inputs_and_predictions(
     batch_size: int = 32,
     device: str | torch.device = "cpu",
     sigma: float = 1.0,
-    gradnorm: str = "all",
-    gradnorm_method: str = "vmap",
+    scoring: ScoringConfig = ScoringConfig(),
     cache: LabelledCache | None = None,
     always_predict: bool = True,
-    n_exact: int = DEFAULT_N_EXACT,
-    n_probes: int = 0,
     probe_seed: int = 0,
 ) -> tuple[PoolInputs, Predictions | None]:
     """Compute what ``needs`` asks for, with the model in eval mode, in ``pool_set``'s order,
@@ -131,18 +128,18 @@ def pool_inputs_and_predictions(
     batch_size, device : as for :func:`~eglpp.pose.inference.predict`
     sigma : float
         σ of the labelled set's ground-truth target heatmaps (heatmap px).
-    gradnorm : str
-        Parameters of EGL++'s exact gradient norm (``GradNormConfig.params``).
-    gradnorm_method : str
-        ``GradNormConfig.method``: "vmap" (torch.func) or "hooks" (per-layer norms).
+    scoring : ScoringConfig
+        How the gradient norms are computed: their parameters and method, and
+        ``expected_gradnorms``' neighbours taken exactly and random-sign probes (``approx_check``
+        is the caller's: :mod:`eglpp.scoring.approx_check`).
     cache : LabelledCache, optional
         Reuse the labelled set's embeddings and targets across calls (e.g. pool chunks); by
         default a fresh one for this call.
     always_predict : bool
         Run the forward pass (and return predictions) even when ``needs`` asks for none of its
         outputs; otherwise the predictions are None then.
-    n_exact, n_probes, probe_seed : int
-        ``expected_gradnorms``' neighbours taken exactly, random-sign probes and their seed.
+    probe_seed : int
+        The seed of ``expected_gradnorms``' random-sign probes.
 
     Under ``torchrun`` the gradient norms' rows are sharded across the processes
     (:mod:`eglpp.distributed`); every process must then make the same calls.
@@ -167,11 +164,11 @@ def pool_inputs_and_predictions(
     if "embeddings" in needs:
         fields["embeddings_labelled"] = cache.embeddings()
     kw = {"batch_size": batch_size, "device": device}
-    kw["config"] = GradNormConfig(params=gradnorm, method=gradnorm_method)
+    kw["config"] = GradNormConfig(params=scoring.gradnorm, method=scoring.gradnorm_method)
     if "pair_gradnorms" in needs:
         fields["pair_gradnorms"] = _gradnorm_fn(model, pool_set, cache, **kw)
     if "expected_gradnorms" in needs:
-        probes = {"n_exact": n_exact, "n_probes": n_probes, "seed": probe_seed}
+        probes = {"n_exact": scoring.n_exact, "n_probes": scoring.n_probes, "seed": probe_seed}
         fields["expected_gradnorms"] = _gradnorm_fn(model, pool_set, cache, **kw, probes=probes)
     return PoolInputs(**fields), pred
 
