@@ -1,5 +1,6 @@
 """The pose active-learning loop: resumable after kill -9, deterministic, clear errors."""
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from eglpp.experiment.config import config_from_dict, preset
@@ -138,6 +140,25 @@ def test_kill_minus_nine_then_resume_gives_identical_results(reference_run, tmp_
         assert p.stat().st_mtime_ns == mtime
     assert read_json(out / "results.json")["scores"] == results["scores"]
     assert _selections(out) == _selections(out_ref)
+
+
+def test_resume_with_another_thread_count_is_refused(reference_run):
+    out, _ = reference_run
+    assert json.loads((out / "numerics.json").read_text())["threads"] == 1  # tests: 1 thread
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(ValueError, match=r"1 CPU thread\(s\).*resume with --threads 1"):
+            run_experiment(_cfg(), out, log=_quiet)
+    finally:
+        torch.set_num_threads(1)
+    warnings: list[str] = []
+    numerics = json.loads((out / "numerics.json").read_text())
+    (out / "numerics.json").write_text(json.dumps({**numerics, "torch": "0.0"}))
+    try:
+        run_experiment(_cfg(), out, log=warnings.append)  # finished: nothing recomputed
+    finally:
+        (out / "numerics.json").write_text(json.dumps(numerics))
+    assert any("torch '0.0'" in w for w in warnings), warnings
 
 
 def test_resume_refuses_another_config(reference_run):

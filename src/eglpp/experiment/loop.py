@@ -30,7 +30,14 @@ from eglpp.experiment.auxiliary import fit_auxiliary
 from eglpp.experiment.config import ExperimentConfig, config_to_dict
 from eglpp.experiment.data import PoseData, build_data, labelled_set
 from eglpp.experiment.pool import cycle_pool_inputs
-from eglpp.experiment.rundir import RunPaths, check_config, load_selection, save_selection
+from eglpp.experiment.rundir import (
+    RunPaths,
+    check_config,
+    check_numerics,
+    load_selection,
+    numerics,
+    save_selection,
+)
 from eglpp.experiment.timing import PhaseTimer
 from eglpp.io import atomic_save_npy, atomic_write_json, load_npy, read_json
 from eglpp.pose.checkpoint import load_checkpoint, save_checkpoint
@@ -295,6 +302,8 @@ def run_experiment(
     check_device(cfg.device)  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     check_config(cfg, out)
+    for warning in check_numerics(out, numerics(cfg.device)):
+        log(warning)
     for name in cfg.strategies:  # fail on an unknown strategy before any work
         cfg.strategy.get(name)
     data = data or build_data(cfg, device=cfg.device)

@@ -3,6 +3,7 @@
 Layout (every file written atomically; a step is done when its last file exists)::
 
     OUT/config.json                      the ExperimentConfig (a resume must match it)
+    OUT/numerics.json                    threads, device, torch version (a resume is checked)
     OUT/run-00/initial.npy               pool indices labelled before cycle 1
     OUT/run-00/base/model.pt, metrics.json
     OUT/run-00/<strategy>/cycle-01/selection.npz   scores, query_indices (pool space), details
@@ -24,13 +25,23 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
 from eglpp.experiment.config import ExperimentConfig, config_from_dict, config_to_dict
 from eglpp.io import StateFileError, atomic_write_bytes, atomic_write_json, read_json
 
-__all__ = ["EXTENSIBLE", "RunPaths", "check_config", "save_selection", "load_selection"]
+__all__ = [
+    "EXTENSIBLE",
+    "RunPaths",
+    "check_config",
+    "check_numerics",
+    "numerics",
+    "save_selection",
+    "load_selection",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,10 @@ class RunPaths:
     @property
     def config(self) -> Path:
         return self.root / "config.json"
+
+    @property
+    def numerics(self) -> Path:
+        return self.root / "numerics.json"
 
     @property
     def results(self) -> Path:
@@ -137,7 +152,7 @@ def check_config(cfg: ExperimentConfig, out: Path) -> None:
     path = RunPaths(out).config
     mine = config_to_dict(cfg)
     if path.exists():
-        saved = read_json(path)
+        raw = saved = read_json(path)
         try:
             saved = config_to_dict(config_from_dict(saved, base=cfg, where=str(path)))
         except ValueError as exc:
@@ -148,7 +163,43 @@ def check_config(cfg: ExperimentConfig, out: Path) -> None:
                 f"{out} holds a run of another config (differs in: {', '.join(diff)}); "
                 "use another --out or the same settings"
             )
+        if raw == mine:  # nothing changed: nothing written (a finished run may be read-only)
+            return
     atomic_write_json(path, mine)
+
+
+def numerics(device: str) -> dict[str, Any]:
+    """What changes a run's numbers besides its config: CPU threads, device, torch version."""
+    return {"threads": torch.get_num_threads(), "device": str(device), "torch": torch.__version__}
+
+
+def check_numerics(out: Path, current: dict[str, Any]) -> list[str]:
+    """Write ``numerics.json``, or compare the one there with ``current``.
+
+    A resume with another thread count is refused (the same seed then gives other base models
+    and selections, and the run would mix two trajectories): the message names the ``--threads``
+    to pass. Another device or torch version is allowed (a GPU may pick up a CPU run) and
+    returned as warnings. The file keeps the first values.
+    """
+    path = RunPaths(out).numerics
+    if not path.exists():
+        atomic_write_json(path, current)
+        return []
+    saved = read_json(path)
+    if not isinstance(saved, dict):
+        raise StateFileError(f"{path}: expected a JSON object (threads, device, torch)")
+    if saved.get("threads") != current["threads"]:
+        raise ValueError(
+            f"{out} was computed with {saved.get('threads')} CPU thread(s) ({path}), this "
+            f"process has {current['threads']}: results depend on it, so resume with "
+            f"--threads {saved.get('threads')} (or use another --out)"
+        )
+    return [
+        f"warning: {out} was computed with {key} {saved.get(key)!r} ({path}); this process has "
+        f"{current[key]!r}: later steps may differ in the last digits from an uninterrupted run"
+        for key in ("device", "torch")
+        if saved.get(key) != current[key]
+    ]
 
 
 def save_selection(path: Path, scores, query, unlabelled, details) -> None:
