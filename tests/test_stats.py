@@ -121,3 +121,32 @@ def test_rank_agreement_hand_worked():
     assert np.isnan(rank_agreement([1.0, 2.0], [2.0, 1.0])["spearman"])
     with pytest.raises(ValueError, match="two"):
         rank_agreement([1.0, 2.0], [1.0])
+
+
+def test_detectable_difference_is_where_scipys_paired_test_reaches_alpha():
+    from eglpp.stats import DETECT_ALPHA, detectable_difference
+
+    rng = np.random.default_rng(5)
+    for n in (3, 5, 10):
+        noise = rng.normal(size=n)
+        noise -= noise.mean()
+        d = detectable_difference(noise)
+        shifted = noise + d  # same spread, mean difference exactly d_min
+        p = sps.ttest_1samp(shifted, 0.0, alternative="greater").pvalue
+        assert p == pytest.approx(DETECT_ALPHA, rel=1e-9)
+        bigger = sps.ttest_1samp(noise + 1.01 * d, 0.0, alternative="greater").pvalue
+        assert bigger < DETECT_ALPHA
+    assert np.isnan(detectable_difference(np.array([1.0])))
+
+
+def test_table_states_the_detectable_difference():
+    results = {
+        "task": "t", "metric": "m", "higher_is_better": True, "n_labelled": [1, 2],
+        "scores": {"egl": [[0.0, 1.0], [0.0, 2.0], [0.0, 3.0]], "random": [[0.0, 0.0]] * 3},
+        "config": {},
+    }  # fmt: skip
+    summary = summarize(results, "egl")
+    d = summary.detectable["random"][-1]
+    assert d == pytest.approx(sps.t.ppf(0.9, 2) * 1.0 / np.sqrt(3))
+    text = to_markdown(summary)
+    assert f"random: {d:.3f} at n=2" in text and "p < 0.1" in text

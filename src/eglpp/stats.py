@@ -31,8 +31,11 @@ __all__ = [
     "validate_results",
     "paired_pvalue",
     "area_under_curve",
+    "detectable_difference",
+    "DETECT_ALPHA",
     "summarize",
     "to_markdown",
+    "power_lines",
     "to_csv",
     "rank_agreement",
     "RANK_GATE",
@@ -41,6 +44,8 @@ __all__ = [
 #: What an approximate score must keep of the exact ranking (issue 5's gate): Spearman's ρ and
 #: the share of the exact top 10 % it also puts in its top 10 %.
 RANK_GATE = {"spearman": 0.98, "top_overlap": 0.9}
+#: The significance level at which :func:`detectable_difference` states the runs' power.
+DETECT_ALPHA = 0.1
 
 
 def validate_results(results: dict[str, Any], source: str = "results") -> dict[str, Any]:
@@ -101,6 +106,27 @@ def paired_pvalue(reference: np.ndarray, other: np.ndarray, higher_is_better: bo
     return float(res.pvalue)
 
 
+def detectable_difference(diff: np.ndarray, alpha: float = DETECT_ALPHA) -> float:
+    """The smallest mean paired difference these runs would call significant at ``p < alpha``.
+
+    For n paired differences with standard deviation ``s`` (ddof 1), the one-tailed paired
+    t-test reaches ``p = alpha`` when the mean difference is
+
+    .. math:: d_{\\min} = t_{1-\\alpha,\\, n-1}\\, s / \\sqrt{n}.
+
+    A difference smaller than that can be real and still not be significant with these runs:
+    "no significant difference" reads as "no difference larger than d_min was seen". NaN with
+    fewer than two pairs.
+
+    >>> round(detectable_difference(np.array([1.0, 2.0, 3.0])), 4)  # t_0.9,2 = 1.8856, s = 1
+    1.0887
+    """
+    d = np.asarray(diff, dtype=np.float64)
+    if d.size < 2:
+        return math.nan
+    return float(sps.t.ppf(1.0 - alpha, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size))
+
+
 def area_under_curve(n_labelled: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Normalised area under learning curves: the trapezoid mean of ``values`` over ``n_labelled``.
 
@@ -130,6 +156,9 @@ class Summary:
     n_runs: int
     metric: str
     higher_is_better: bool
+    #: smallest difference from the reference the runs detect at p < DETECT_ALPHA (NaN: none)
+    detectable: dict[str, list[float]] | None = None
+    auc_detectable: dict[str, float] | None = None
 
 
 def summarize(results: dict[str, Any], reference: str | None = None) -> Summary:
@@ -148,7 +177,7 @@ def summarize(results: dict[str, Any], reference: str | None = None) -> Summary:
         raise ValueError(f"reference strategy '{reference}' not in results (have {sorted(scores)})")
     hib = bool(results["higher_is_better"])
     x = np.asarray(results["n_labelled"], dtype=np.float64)
-    mean, std, pval, auc_m, auc_s, auc_p = {}, {}, {}, {}, {}, {}
+    mean, std, pval, auc_m, auc_s, auc_p, det, auc_det = {}, {}, {}, {}, {}, {}, {}, {}
     for s, v in scores.items():
         ddof = 1 if v.shape[0] > 1 else 0
         mean[s] = v.mean(axis=0).tolist()
@@ -157,12 +186,14 @@ def summarize(results: dict[str, Any], reference: str | None = None) -> Summary:
         auc_m[s] = float(auc.mean())
         auc_s[s] = float(auc.std(ddof=ddof))
         if reference is None or s == reference:
-            pval[s] = [math.nan] * v.shape[1]
-            auc_p[s] = math.nan
+            pval[s] = det[s] = [math.nan] * v.shape[1]
+            auc_p[s] = auc_det[s] = math.nan
         else:
             ref = scores[reference]
             pval[s] = [paired_pvalue(ref[:, i], v[:, i], hib) for i in range(v.shape[1])]
             auc_p[s] = paired_pvalue(area_under_curve(x, ref), auc, hib)
+            det[s] = [detectable_difference(ref[:, i] - v[:, i]) for i in range(v.shape[1])]
+            auc_det[s] = detectable_difference(area_under_curve(x, ref) - auc)
     return Summary(
         n_labelled=[int(n) for n in results["n_labelled"]],
         strategies=list(scores),
@@ -176,11 +207,43 @@ def summarize(results: dict[str, Any], reference: str | None = None) -> Summary:
         n_runs=next(iter(n_runs.values())),
         metric=results["metric"],
         higher_is_better=hib,
+        detectable=det,
+        auc_detectable=auc_det,
     )
 
 
 def _fmt_p(p: float) -> str:
-    return "—" if math.isnan(p) else f"{p:.3f}"
+    """``0.047``, ``<0.001``, or ``—`` where there is no test.
+
+    >>> _fmt_p(0.0004), _fmt_p(0.0467), _fmt_p(float("nan"))
+    ('<0.001', '0.047', '—')
+    """
+    if math.isnan(p):
+        return "—"
+    return "<0.001" if p < 0.0005 else f"{p:.3f}"
+
+
+def power_lines(summary: Summary, scale: float = 1.0, digits: int = 3) -> list[str]:
+    """One line per strategy: the smallest difference from the reference that these runs detect
+    at p < DETECT_ALPHA, at the last number labelled and for the AUC (empty without a
+    reference or with fewer than two runs)."""
+    if summary.reference is None or summary.detectable is None or summary.n_runs < 2:
+        return []
+    lines = []
+    for s in summary.strategies:
+        if s == summary.reference:
+            continue
+        final, auc = summary.detectable[s][-1], summary.auc_detectable[s]
+        lines.append(
+            f"- {s}: {final * scale:.{digits}f} at n={summary.n_labelled[-1]}, "
+            f"{auc * scale:.{digits}f} in AUC"
+        )
+    head = (
+        f"Smallest difference from '{summary.reference}' that {summary.n_runs} runs detect at "
+        f"p < {DETECT_ALPHA:g} (one-tailed; t·s/√n of the paired differences): smaller "
+        "differences may be real but cannot show as significant."
+    )
+    return [head, *lines]
 
 
 def _rows(summary: Summary, scale: float, digits: int) -> tuple[list[str], list[list[str]]]:
@@ -212,29 +275,28 @@ def to_markdown(summary: Summary, scale: float = 1.0, digits: int = 3) -> str:
         "|" + "---|" * len(header),
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    power = power_lines(summary, scale, digits)
+    if power:
+        lines += ["", *power]
     return "\n".join(lines) + "\n"
 
 
 def to_csv(summary: Summary) -> str:
-    """Long-format CSV: strategy, n_labelled, mean, std, p_value (AUC rows use n_labelled=AUC)."""
+    """Long-format CSV: strategy, n_labelled, mean, std, p_value, n_runs, detectable (the
+    smallest difference from the reference the runs detect at p < DETECT_ALPHA); AUC rows use
+    n_labelled=AUC."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["strategy", "n_labelled", "mean", "std", "p_value", "n_runs"])
+    w.writerow(["strategy", "n_labelled", "mean", "std", "p_value", "n_runs", "detectable"])
+    nan = math.nan
     for s in summary.strategies:
+        det = (summary.detectable or {}).get(s, [nan] * len(summary.n_labelled))
         for i, n in enumerate(summary.n_labelled):
-            w.writerow(
-                [s, n, summary.mean[s][i], summary.std[s][i], summary.pvalue[s][i], summary.n_runs]
-            )
-        w.writerow(
-            [
-                s,
-                "AUC",
-                summary.auc_mean[s],
-                summary.auc_std[s],
-                summary.auc_pvalue[s],
-                summary.n_runs,
-            ]
-        )
+            w.writerow([s, n, summary.mean[s][i], summary.std[s][i], summary.pvalue[s][i],
+                        summary.n_runs, det[i]])  # fmt: skip
+        auc_det = (summary.auc_detectable or {}).get(s, nan)
+        w.writerow([s, "AUC", summary.auc_mean[s], summary.auc_std[s], summary.auc_pvalue[s],
+                    summary.n_runs, auc_det])  # fmt: skip
     return buf.getvalue()
 
 
