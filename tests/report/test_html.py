@@ -198,3 +198,8 @@ def test_tiny_p_values_shown_as_a_bound_and_escaped(regression_run):
     cells = [c for c in page.cells if c["source"] == "results.json"]
     assert sum(c["p"] == "p<0.001" for c in cells) == 5  # every point of random, and its AUC
     check_table1(cells, results, scale=1.0)
+
+
+def test_table1_states_what_the_runs_can_detect(pose_run):
+    html = write_report(pose_run).read_text()
+    assert 'id="power"' in html and "runs detect at p &lt; 0.1" in html

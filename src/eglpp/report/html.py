@@ -29,6 +29,7 @@ from eglpp.report.gather import (
     gather,
 )
 from eglpp.report.html_style import CSS, PAGE
+from eglpp.stats import power_lines
 
 __all__ = ["decimals_for", "render_html", "write_report"]
 
@@ -136,11 +137,22 @@ def _table1(part: ResultsPart) -> str:
     )
 
 
+def _power(part: ResultsPart) -> str:
+    """What the runs can detect, under Table 1 (empty without a reference or two runs)."""
+    s, k = part.summary, part.scale
+    dec = decimals_for([v * k for st in s.strategies for v in s.mean[st] + [s.auc_mean[st]]])
+    lines = power_lines(s, k, dec)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{_e(line.removeprefix('- '))}</li>" for line in lines[1:])
+    return f'<p class="caption" id="power">{_e(lines[0])}</p><ul class="caption">{items}</ul>'
+
+
 def _results_section(part: ResultsPart, idx: int) -> str:
     s = part.summary
     return (
         f'<section id="results-{idx}"><h2>{_e(s.metric)}: Table 1 analogue</h2>'
-        f"{_table1(part)}"
+        f"{_table1(part)}{_power(part)}"
         f"<h3>Learning curves</h3>"
         f'<p class="caption">Mean over runs with a ±1 standard deviation band '
         f"(from {_e(part.source)}).</p>"
