@@ -72,6 +72,7 @@ def finish_report(results: dict, out: Path, console: Console) -> None:
         atomic_write_text(RunPaths(out).output("timings.md"), timings)
         console.print(timings, soft_wrap=True, markup=False, highlight=False)
     console.print(f"wrote {out / 'results.json'}, table.md, table.csv, curves.png, timings.md")
+    console.print(f"next: eglpp report {out}   (one HTML page: Table 1, curves, what was selected)")
 
 
 def run(
@@ -121,7 +122,7 @@ def run(
             raise typer.BadParameter(f"must be >= 1, got {threads}", param_hint="--threads")
         torch.set_num_threads(threads)
 
-    console = Console()
+    console = Console(log_path=False)  # no source-file column on the log lines
     overrides: dict[str, Any] = _load_yaml(config) if config else {}
     flags = {
         "dataset": dataset,

@@ -68,8 +68,12 @@ def _synthetic(cfg: ExperimentConfig, device: str) -> PoseData:
         base,
         pool.skeleton,
         cfg.input_size,
-        f"rendered people: pool {cfg.n_pool} ({cfg.pool_domain}), test "
-        f"{cfg.n_test}, base {cfg.n_base} ({cfg.base_domain})",
+        f"rendered people: pool {cfg.n_pool} ({cfg.pool_domain} look), test {cfg.n_test}, "
+        + (
+            f"base set {cfg.n_base} ({cfg.base_domain} look, labelled from the start)"
+            if cfg.n_base
+            else "no separate base set (the base model trains on the initial pool images)"
+        ),
     )
 
 

@@ -18,6 +18,7 @@ unlabelled images in ``unlabelled = flatnonzero(labelled_map < 0)`` order and re
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,29 @@ Log = Callable[[str], None]
 Explain = Callable[..., None]
 
 
+class _Clock:
+    """Steps (base models and cycles) done of the experiment's total, with a time estimate."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.timed = total, 0, 0
+        self.start = time.perf_counter()
+
+    def step(self, computed: bool) -> str:
+        """Count one step; ``computed`` steps (not read back) set the pace of the estimate."""
+        self.done += 1
+        self.timed += computed
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / max(self.timed, 1) * (self.total - self.done)
+        return f"[{self.done}/{self.total} steps, {_clock(elapsed)} elapsed, ~{_clock(left)} left]"
+
+
+def _clock(seconds: float) -> str:
+    minutes, sec = divmod(int(round(seconds)), 60)
+    return (
+        f"{minutes // 60}:{minutes % 60:02d}:{sec:02d}" if minutes >= 60 else f"{minutes}:{sec:02d}"
+    )
+
+
 @dataclass(frozen=True)
 class _Run:
     """What every step of run ``r`` reads."""
@@ -66,6 +90,7 @@ class _Run:
     r: int
     log: Log
     explain: Explain | None
+    clock: _Clock
 
 
 def _new_model(cfg: ExperimentConfig, seed: int) -> StackedHourglass:
@@ -82,6 +107,11 @@ def _evaluate(model: StackedHourglass, run: _Run) -> dict:
         batch_size=cfg.batch_size,
         device=cfg.device,
     )
+
+
+def _metric(metrics: dict) -> str:
+    """``PCK@0.2 = 34.12 %``: in percent, as Table 1 shows it."""
+    return f"{metrics['metric']} = {100 * metrics['mean']:.2f} %"
 
 
 def _initial(run: _Run) -> np.ndarray:
@@ -102,6 +132,7 @@ def _base_model(run: _Run, initial: np.ndarray) -> StackedHourglass:
     model = _new_model(cfg, stable_seed(cfg.seed, r, "init"))
     if done.exists():
         load_checkpoint(RunPaths.model(base), model)
+        run.clock.step(computed=False)
         return model
     labelled_map = np.full(len(run.data.pool), -1)
     labelled_map[initial] = 0
@@ -115,7 +146,7 @@ def _base_model(run: _Run, initial: np.ndarray) -> StackedHourglass:
     with timer("evaluate"):
         metrics = _evaluate(model, run)
     atomic_write_json(done, {**metrics, "seconds": timer.seconds})
-    run.log(f"run {r}: base model {metrics['metric']} = {metrics['mean']:.4f}")
+    run.log(f"run {r}: base model {_metric(metrics)} {run.clock.step(computed=True)}")
     return model
 
 
@@ -147,6 +178,7 @@ def _strategy_cycles(run: _Run, name: str, base_model, initial: np.ndarray) -> l
         if done.exists():  # finished earlier: replay its selection only
             state.labelled_map[load_selection(RunPaths.selection(cdir))["query_indices"]] = c
             state.aux_ready = state.aux is not None
+            run.clock.step(computed=False)
         else:
             if c > 1:  # cycle 1 starts from the base model already in memory
                 load_checkpoint(previous, state.model, aux=state.aux if state.aux_ready else None)
@@ -185,7 +217,7 @@ def _cycle(run: _Run, state: _Cycles, c: int, cdir: Path) -> None:
     metrics["seconds"] = timer.seconds
     atomic_save_npy(run.paths.labelled(run.r, name), state.labelled_map)
     atomic_write_json(RunPaths.metrics(cdir), metrics)
-    run.log(f"run {run.r} {name} cycle {c}: {metrics['metric']} = {metrics['mean']:.4f}")
+    run.log(f"run {run.r} {name} cycle {c}: {_metric(metrics)} {run.clock.step(computed=True)}")
     if cfg.keep_checkpoints == "last" and c > 1:
         RunPaths.model(run.paths.cycle(run.r, name, c - 1)).unlink(missing_ok=True)
 
@@ -310,8 +342,9 @@ def run_experiment(
     log(f"data: {data.description}")
     paths = RunPaths(out)
     n_labelled = [data.n_base + cfg.initial + c * cfg.budget for c in range(cfg.cycles + 1)]
+    clock = _Clock(cfg.runs * (1 + len(cfg.strategies) * cfg.cycles))
     for r in range(cfg.runs):
-        run = _Run(cfg, data, paths, r, log, explain)
+        run = _Run(cfg, data, paths, r, log, explain, clock)
         initial = _initial(run)
         base_model = _base_model(run, initial)
         for name in cfg.strategies:
