@@ -30,14 +30,11 @@ from skactiveml.base import SkactivemlRegressor
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.linear_model import BayesianRidge, Ridge
 
+from eglpp.regression.skactiveml import intercept_map
+
 __all__ = ["FixedRegressor", "SkactivemlStrategy", "SKACTIVEML_NAMES", "intercept_map"]
 
 SKACTIVEML_NAMES = ("gsx", "gsy", "igs", "qbc", "emvr", "kldiv", "skal-emc")
-
-
-def intercept_map(x: np.ndarray) -> np.ndarray:
-    """φ(x) = [x, 1]: the gradient of a linear model with intercept w.r.t. its parameters."""
-    return np.hstack([x, np.ones((x.shape[0], 1))])
 
 
 class FixedRegressor(SkactivemlRegressor):
