@@ -181,4 +181,3 @@ def build_scoring(**flags) -> ScoringConfig:
         for key, flag in names.items():
             text = text.replace(f"scoring.{key}", flag)
         raise ValueError(text) from None
-
