@@ -20,18 +20,15 @@ import csv
 import io
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 from eglpp.affinity import nearest_labelled
-from eglpp.io import atomic_write_json, atomic_write_text, save_figure  # noqa: E402
+from eglpp.io import atomic_write_json, atomic_write_text, save_figure
 from eglpp.pose.datasets.base import ImagePoseDataset
-from eglpp.pose.datasets.transforms import crop_affine, person_box  # noqa: E402
-from eglpp.practitioner.coco import bbox_to_crop, coco_document, crop_to_bbox, keypoint_entry  # noqa: E402
-from eglpp.practitioner.labelled import image_size  # noqa: E402
+from eglpp.pose.datasets.transforms import crop_affine, person_box
+from eglpp.practitioner.coco import bbox_to_crop, coco_document, crop_to_bbox, keypoint_entry
+from eglpp.practitioner.labelled import image_size
 
 __all__ = [
     "neighbours_of",
@@ -156,9 +153,8 @@ def contact_sheet(path: Path, scored, query, nb, weight, kind, labelled, config)
     shown = scored.pool.subset(rows).dataset(skeleton, config.input_size, config.box_scale)
     lab = ImagePoseDataset(labelled.annotations, input_size=config.input_size, train=False)
     n_cols = 1 + nb.shape[1]
-    fig, axes = plt.subplots(
-        len(rows), n_cols, figsize=(1.4 * n_cols, 1.55 * len(rows)), squeeze=False, dpi=110
-    )
+    fig = Figure(figsize=(1.4 * n_cols, 1.55 * len(rows)), dpi=110)
+    axes = fig.subplots(len(rows), n_cols, squeeze=False)
     ones = np.ones(skeleton.n_joints, bool)
     for r, i in enumerate(rows):
         item = shown[r]["image"].numpy()
