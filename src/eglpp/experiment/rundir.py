@@ -151,7 +151,13 @@ def check_config(cfg: ExperimentConfig, out: Path) -> None:
     atomic_write_json(path, mine)
 
 
-def save_selection(path: Path, scores, query, unlabelled, details) -> None:
+def save_selection(
+    path: Path,
+    scores: np.ndarray,
+    query: np.ndarray,
+    unlabelled: np.ndarray,
+    details: dict[str, np.ndarray],
+) -> None:
     """Write one cycle's selection as an ``.npz`` file, atomically.
 
     Parameters

@@ -29,6 +29,8 @@ ranked with Spearman 0.88–0.97 against exact, 12 neighbours exactly with no pr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -190,9 +192,9 @@ def probe_signs(n_rows: int, n_probes: int, k: int, seed: int) -> Tensor:
 
 def expected_pair_gradnorms(
     model: nn.Module,
-    images,
-    targets_labelled,
-    weights_labelled,
+    images: Tensor | np.ndarray | Iterable,
+    targets_labelled: Tensor | np.ndarray,
+    weights_labelled: Tensor | np.ndarray,
     neighbours: np.ndarray,
     p: np.ndarray,
     *,

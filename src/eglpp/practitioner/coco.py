@@ -18,8 +18,10 @@ resolved against ``images_root`` (default: the JSON file's folder).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -93,13 +95,13 @@ def coco_category(skeleton: Skeleton) -> dict:
     }
 
 
-def bbox_to_crop(bbox, box_scale: float = BOX_SCALE) -> tuple[np.ndarray, float]:
+def bbox_to_crop(bbox: Sequence[float], box_scale: float = BOX_SCALE) -> tuple[np.ndarray, float]:
     """(centre (2,) in pixel indices, scale in 200-px units) of a COCO box's square crop."""
     x, y, w, h = (float(v) for v in bbox)
     return np.array([x + w / 2 - 0.5, y + h / 2 - 0.5]), box_scale * max(w, h) / 200.0
 
 
-def crop_to_bbox(center, side: float, box_scale: float = BOX_SCALE) -> list[float]:
+def crop_to_bbox(center: Sequence[float], side: float, box_scale: float = BOX_SCALE) -> list[float]:
     """The square COCO box [x, y, w, h] that :func:`bbox_to_crop` turns back into this crop."""
     w = side / box_scale
     cx, cy = float(center[0]) + 0.5, float(center[1]) + 0.5
@@ -264,7 +266,7 @@ def keypoint_entry(
     joints: np.ndarray,
     flags: np.ndarray,
     bbox: list[float] | None,
-    **extra,
+    **extra: Any,
 ) -> dict:
     """A COCO annotation: joints (J, 2) pixel indices and flags (J,) v in {0, 1, 2}, in the
     category's joint order; unlabelled joints are written as (0, 0, 0)."""

@@ -36,9 +36,11 @@ from pathlib import Path
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from torch import nn
 
 from eglpp.io import StateFileError
 from eglpp.pose.datasets.base import ImagePoseDataset
+from eglpp.pose.hourglass import StackedHourglass
 from eglpp.practitioner.chunks import (
     fingerprint,
     load_chunk,
@@ -203,9 +205,9 @@ def _labelled_embeddings(cache, labelled: LabelledSet) -> np.ndarray:
 
 
 def score_pool(
-    strategy,
-    model,
-    aux,
+    strategy: Strategy,
+    model: StackedHourglass,
+    aux: nn.Module | None,
     labelled: LabelledSet,
     pool: Pool,
     partial: Path,
@@ -308,7 +310,7 @@ def _gathered(
     )
 
 
-def choose(strategy, scored: Scored, config: SelectConfig) -> np.ndarray:
+def choose(strategy: Strategy, scored: Scored, config: SelectConfig) -> np.ndarray:
     """``query`` (budget,) candidate positions, best first."""
 
     check_budget(config.budget, len(scored.scores))

@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from eglpp.experiment.data import labelled_set
+from eglpp.experiment.config import ExperimentConfig
+from eglpp.experiment.data import PoseData, labelled_set
 from eglpp.experiment.rundir import RunPaths
 from eglpp.io import save_figure
+from eglpp.strategies import PoolInputs
 
 __all__ = ["neighbour_gallery", "embedding_map", "explain_selection"]
 
@@ -122,7 +124,17 @@ def embedding_map(
     return save_figure(fig, path)
 
 
-def explain_selection(cdir, name, inputs, scores, query, details, data, labelled_map, cfg) -> None:
+def explain_selection(
+    cdir: Path,
+    name: str,
+    inputs: PoolInputs,
+    scores: np.ndarray,
+    query: np.ndarray,
+    details: dict[str, np.ndarray],
+    data: PoseData,
+    labelled_map: np.ndarray,
+    cfg: ExperimentConfig,
+) -> None:
     """The interpretability figures of one selection (drawn before the selection is saved).
 
     Parameters
