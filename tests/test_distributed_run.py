@@ -12,21 +12,12 @@ from test_distributed import _torchrun
 from eglpp.experiment.config import config_from_dict, preset
 from eglpp.experiment.loop import run_experiment
 
-MICRO = {
-    "strategies": ["egl++"],
-    "runs": 1,
-    "cycles": 2,
-    "budget": 5,
-    "initial": 12,
-    "n_pool": 40,
-    "n_test": 12,
-    "input_size": 32,
-    "batch_size": 8,  # 28 unlabelled: shards of 16 and 12 rows
-    "model": {"n_stacks": 1, "channels": 8, "depth": 2},
-    "base_train": {"epochs": 2, "batch_size": 8},
-    "cycle_train": {"epochs": 1, "batch_size": 8},
-    "strategy": {"k": 4, "perplexity": 2.0},
-}
+
+@pytest.fixture(scope="module")
+def micro(micro_config) -> dict:
+    """The micro experiment with EGL++ alone, budget 5 and batch size 8: the 28 unlabelled
+    images of a cycle shard into 16 and 12 rows."""
+    return micro_config(strategies=["egl++"], budget=5, batch_size=8)
 
 
 def _quiet(_msg: str) -> None:
@@ -45,10 +36,10 @@ APPROX = {"estimator": "approx", "n_exact": 1, "n_probes": 0, "approx_check": 10
 
 
 @pytest.mark.parametrize("strategy", [{}, APPROX], ids=["exact", "approx-checked"])
-def test_torchrun_two_processes_select_like_one(tmp_path, strategy):
-    micro = {**MICRO, "strategy": {**MICRO["strategy"], **strategy}}
+def test_torchrun_two_processes_select_like_one(tmp_path, micro, strategy):
+    settings = {**micro, "strategy": {**micro["strategy"], **strategy}}
     config = tmp_path / "micro.yaml"
-    config.write_text(yaml.safe_dump(micro))
+    config.write_text(yaml.safe_dump(settings))
     sharded = tmp_path / "sharded"
     proc = _torchrun(
         2,
@@ -64,7 +55,7 @@ def test_torchrun_two_processes_select_like_one(tmp_path, strategy):
     )
     assert proc.stdout.count("eglpp run") == 1  # only rank 0 prints
     single = tmp_path / "single"
-    results = run_experiment(config_from_dict(micro, base=preset("tiny")), single, log=_quiet)
+    results = run_experiment(config_from_dict(settings, base=preset("tiny")), single, log=_quiet)
     found, expected = _selections(sharded), _selections(single)
     assert sorted(found) == sorted(expected) and len(found) == 2
     for name, sel in expected.items():
@@ -84,13 +75,13 @@ def test_torchrun_two_processes_select_like_one(tmp_path, strategy):
                 assert -1 <= float(a["detail_approx_check_spearman"]) <= 1
 
 
-def test_loop_runs_with_the_approximate_estimator(tmp_path):
+def test_loop_runs_with_the_approximate_estimator(tmp_path, micro):
     cfg = config_from_dict(
         {
-            **MICRO,
+            **micro,
             "cycles": 1,
             "strategy": {
-                **MICRO["strategy"],
+                **micro["strategy"],
                 **APPROX,
                 "n_probes": 2,
                 "n_exact": 4,  # = K: the approximation is exact, and so must the check find it

@@ -13,11 +13,13 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "StateFileError",
@@ -105,15 +107,16 @@ def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def save_figure(fig, path: str | os.PathLike) -> Path:
-    """Write a matplotlib figure atomically (format from the suffix) and close it."""
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write a matplotlib figure atomically (format from the suffix).
 
+    ``fig`` is a :class:`matplotlib.figure.Figure` made directly (``Figure(figsize=...)``), not
+    through pyplot: it needs no backend and nothing to close, and is freed with its last
+    reference.
+    """
     path = Path(path)
     buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format=path.suffix.lstrip(".") or "png")
-    finally:
-        plt.close(fig)
+    fig.savefig(buf, format=path.suffix.lstrip(".") or "png")
     return atomic_write_bytes(path, buf.getvalue())
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats as sps
 from scipy.integrate import trapezoid
 
@@ -300,7 +301,9 @@ def to_csv(summary: Summary) -> str:
     return buf.getvalue()
 
 
-def rank_agreement(reference, estimate, top_fraction: float = 0.1) -> dict[str, Any]:
+def rank_agreement(
+    reference: ArrayLike, estimate: ArrayLike, top_fraction: float = 0.1
+) -> dict[str, Any]:
     """How well ``estimate`` ranks the items that ``reference`` scores (higher = first).
 
     Returns ``n``, Spearman's ``spearman`` (NaN below 3 items), ``top`` (the top

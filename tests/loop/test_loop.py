@@ -18,23 +18,21 @@ from eglpp.experiment.loop import run_experiment
 from eglpp.io import StateFileError, read_json
 from eglpp.report.explain import explain_selection
 
-MICRO = {
-    "runs": 1,
-    "cycles": 2,
-    "budget": 6,
-    "initial": 12,
-    "n_pool": 40,
-    "n_test": 12,
-    "input_size": 32,
-    "model": {"n_stacks": 1, "channels": 8, "depth": 2},
-    "base_train": {"epochs": 2, "batch_size": 8},
-    "cycle_train": {"epochs": 1, "batch_size": 8},
-    "strategy": {"k": 4, "perplexity": 2.0, "ll_head_epochs": 1},
-}
+
+@pytest.fixture(scope="module")
+def micro(micro_config) -> dict:
+    """The micro experiment with every strategy and a one-epoch fit of the Learning Loss head."""
+    return micro_config(strategy={**micro_config()["strategy"], "ll_head_epochs": 1})
 
 
-def _cfg(**extra):
-    return config_from_dict({**MICRO, **extra}, base=preset("tiny"))
+@pytest.fixture(scope="module")
+def cfg(micro):
+    """``cfg(**extra)``: the micro experiment's config, top-level keys replaced by ``extra``."""
+
+    def make(**extra):
+        return config_from_dict({**micro, **extra}, base=preset("tiny"))
+
+    return make
 
 
 def _selections(out: Path) -> dict[str, list[int]]:
@@ -50,9 +48,9 @@ def _quiet(_msg: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference_run(tmp_path_factory):
+def reference_run(tmp_path_factory, cfg):
     out = tmp_path_factory.mktemp("reference")
-    results = run_experiment(_cfg(), out, log=_quiet, explain=explain_selection)
+    results = run_experiment(cfg(), out, log=_quiet, explain=explain_selection)
     return out, results
 
 
@@ -75,7 +73,7 @@ def test_results_schema_and_all_strategies(reference_run):
     assert (out / "run-00" / "egl++" / "cycle-01" / "explain_gallery.png").stat().st_size > 0
 
 
-def test_phases_are_timed_and_tabulated(reference_run):
+def test_phases_are_timed_and_tabulated(reference_run, micro):
     from eglpp.experiment.timing import timing_table
 
     out, results = reference_run
@@ -87,7 +85,7 @@ def test_phases_are_timed_and_tabulated(reference_run):
     assert lines[0].startswith("| step | timed | score s | aux s | train s | evaluate s |")
     rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:] if line.startswith("|")}
     assert set(rows) == {"base model", *results["scores"]}
-    assert rows["egl++"].split(" | ")[1] == str(MICRO["runs"] * MICRO["cycles"])
+    assert rows["egl++"].split(" | ")[1] == str(micro["runs"] * micro["cycles"])
     # the HTML report shows the same table
     from eglpp.report.html import write_report
 
@@ -96,20 +94,20 @@ def test_phases_are_timed_and_tabulated(reference_run):
     assert all(f">{name}</td>" in section for name in rows)
 
 
-def test_same_seed_same_selections_other_seed_differs(reference_run, tmp_path):
+def test_same_seed_same_selections_other_seed_differs(reference_run, cfg, tmp_path):
     out, results = reference_run
-    again = run_experiment(_cfg(strategies=["random", "egl++"]), tmp_path / "a", log=_quiet)
+    again = run_experiment(cfg(strategies=["random", "egl++"]), tmp_path / "a", log=_quiet)
     assert again["scores"]["egl++"] == results["scores"]["egl++"]
     ref = {k: v for k, v in _selections(out).items() if "random" in k or "egl++" in k}
     assert _selections(tmp_path / "a") == ref
-    run_experiment(_cfg(strategies=["random"], seed=1), tmp_path / "b", log=_quiet)
+    run_experiment(cfg(strategies=["random"], seed=1), tmp_path / "b", log=_quiet)
     assert _selections(tmp_path / "b") != {k: v for k, v in ref.items() if "random" in k}
 
 
-def test_kill_minus_nine_then_resume_gives_identical_results(reference_run, tmp_path):
+def test_kill_minus_nine_then_resume_gives_identical_results(reference_run, micro, tmp_path):
     out_ref, results = reference_run
     cfg_path = tmp_path / "micro.yaml"
-    cfg_path.write_text(yaml.safe_dump(MICRO))
+    cfg_path.write_text(yaml.safe_dump(micro))
     out = tmp_path / "killed"
     cmd = [
         sys.executable,
@@ -142,75 +140,75 @@ def test_kill_minus_nine_then_resume_gives_identical_results(reference_run, tmp_
     assert _selections(out) == _selections(out_ref)
 
 
-def test_resume_with_another_thread_count_is_refused(reference_run):
+def test_resume_with_another_thread_count_is_refused(reference_run, cfg):
     out, _ = reference_run
     assert json.loads((out / "numerics.json").read_text())["threads"] == 1  # tests: 1 thread
     torch.set_num_threads(2)
     try:
         with pytest.raises(ValueError, match=r"1 CPU thread\(s\).*resume with --threads 1"):
-            run_experiment(_cfg(), out, log=_quiet)
+            run_experiment(cfg(), out, log=_quiet)
     finally:
         torch.set_num_threads(1)
     warnings: list[str] = []
     numerics = json.loads((out / "numerics.json").read_text())
     (out / "numerics.json").write_text(json.dumps({**numerics, "torch": "0.0"}))
     try:
-        run_experiment(_cfg(), out, log=warnings.append)  # finished: nothing recomputed
+        run_experiment(cfg(), out, log=warnings.append)  # finished: nothing recomputed
     finally:
         (out / "numerics.json").write_text(json.dumps(numerics))
     assert any("torch '0.0'" in w for w in warnings), warnings
 
 
-def test_resume_refuses_another_config(reference_run):
+def test_resume_refuses_another_config(reference_run, cfg):
     out, _ = reference_run
     with pytest.raises(ValueError, match="another config.*budget"):
-        run_experiment(_cfg(budget=7), out, log=_quiet)
+        run_experiment(cfg(budget=7), out, log=_quiet)
 
 
-def test_hooks_gradnorm_method_selects_as_vmap(reference_run, tmp_path):
+def test_hooks_gradnorm_method_selects_as_vmap(reference_run, micro, cfg, tmp_path):
     out, _ = reference_run
-    strategy = {**MICRO["strategy"], "gradnorm_method": "hooks"}
-    run_experiment(_cfg(strategies=["egl++"], cycles=1, strategy=strategy), tmp_path, log=_quiet)
+    strategy = {**micro["strategy"], "gradnorm_method": "hooks"}
+    run_experiment(cfg(strategies=["egl++"], cycles=1, strategy=strategy), tmp_path, log=_quiet)
     name = "run-00/egl++/cycle-01/selection.npz"
     with np.load(out / name) as ref, np.load(tmp_path / name) as got:
         assert got["query_indices"].tolist() == ref["query_indices"].tolist()
         np.testing.assert_allclose(got["scores"], ref["scores"], rtol=1e-3)
 
 
-def test_bad_input_errors(tmp_path):
+def test_bad_input_errors(cfg, tmp_path):
     with pytest.raises(ValueError, match="larger than the pool"):
-        run_experiment(_cfg(budget=100), tmp_path / "a", log=_quiet)
+        run_experiment(cfg(budget=100), tmp_path / "a", log=_quiet)
     with pytest.raises(ValueError, match="unknown strategy.*'nope'|'nope'.*random"):
-        run_experiment(_cfg(strategies=["random", "nope"]), tmp_path / "b", log=_quiet)
+        run_experiment(cfg(strategies=["random", "nope"]), tmp_path / "b", log=_quiet)
     with pytest.raises(ValueError, match="--poses"):
-        run_experiment(_cfg(dataset="lsp-lspet-rendered"), tmp_path / "c", log=_quiet)
+        run_experiment(cfg(dataset="lsp-lspet-rendered"), tmp_path / "c", log=_quiet)
     with pytest.raises(FileNotFoundError, match="no-such-dir"):
         run_experiment(
-            _cfg(dataset="lsp", data_root=str(tmp_path / "no-such-dir")), tmp_path / "d", log=_quiet
+            cfg(dataset="lsp", data_root=str(tmp_path / "no-such-dir")), tmp_path / "d", log=_quiet
         )
     with pytest.raises(ValueError, match="gradnorm_method must be 'vmap' or 'hooks'.*'ghost'"):
         config_from_dict({"strategy": {"gradnorm_method": "ghost"}})
     with pytest.raises(ValueError, match="'hooks' needs scoring.gradnorm"):
         config_from_dict({"strategy": {"gradnorm_method": "hooks", "gradnorm": "last"}})
     with pytest.raises(ValueError, match="calibration"):
-        run_experiment(_cfg(strategy={"calibration": "some"}), tmp_path / "e", log=_quiet)
+        run_experiment(cfg(strategy={"calibration": "some"}), tmp_path / "e", log=_quiet)
     with pytest.raises(ValueError, match="unknown key.*epochz"):
         config_from_dict({"base_train": {"epochz": 3}})
 
 
-def test_corrupt_state_is_named_and_nothing_is_lost(tmp_path):
+def test_corrupt_state_is_named_and_nothing_is_lost(cfg, tmp_path):
     out = tmp_path / "run"
-    cfg = _cfg(strategies=["random"], cycles=1)
-    run_experiment(cfg, out, log=_quiet)
+    config = cfg(strategies=["random"], cycles=1)
+    run_experiment(config, out, log=_quiet)
     cycle = out / "run-00" / "random" / "cycle-01"
     (cycle / "selection.npz").write_bytes(b"garbage")
     (cycle / "metrics.json").unlink()
     with pytest.raises(StateFileError, match="selection.npz"):
-        run_experiment(cfg, out, log=_quiet)
+        run_experiment(config, out, log=_quiet)
     model = out / "run-00" / "base" / "model.pt"
     model.write_bytes(b"not a checkpoint")
     with pytest.raises(StateFileError, match="model.pt"):
-        run_experiment(cfg, out, log=_quiet)
+        run_experiment(config, out, log=_quiet)
     assert (out / "run-00" / "base" / "metrics.json").exists()  # nothing finished is deleted
     assert (out / "run-00" / "initial.npy").exists()
 

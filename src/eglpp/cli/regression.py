@@ -23,6 +23,7 @@ from eglpp.regression.datasets import load_csv, load_dataset
 from eglpp.regression.ensembles import EnsembleConfig
 from eglpp.regression.experiment import ExperimentConfig, run_experiment
 from eglpp.report.summary import write_summary
+from eglpp.stats import Summary
 
 __all__ = ["regression", "summary_table", "write_tables"]
 
@@ -97,7 +98,7 @@ def write_tables(out: Path, rmse: dict, nll: dict) -> list:
     ]
 
 
-def summary_table(summary):
+def summary_table(summary: Summary) -> Table:
     """A compact rich table: final value and area under the curve, mean ± std and p-value."""
     ref = summary.reference or "none"
     table = Table(

@@ -175,29 +175,9 @@ def train(
         torch.set_num_threads(threads)
     model_config = HourglassConfig(n_stacks=stacks, channels=channels, depth=depth)
     start = time.perf_counter()
-    if dataset == "synthetic":
-        train_set, val_set, test_set, metric = _synthetic(args)
-    else:
-        name = dataset if dataset in ("lsp", "lspet", "mpii") else _guess(Path(dataset))
-        root = data_root if dataset in ("lsp", "lspet", "mpii") else Path(dataset)
-        if root is None:
-            raise typer.BadParameter(f"dataset {dataset!r} needs --data-root")
-        train_set, val_set, test_set, metric = _real(name, Path(root), args)
+    train_set, val_set, test_set, metric = _datasets(dataset, data_root, args)
     data_seconds = time.perf_counter() - start
-    alpha = 0.2 if metric == "pck" else 0.5
-    config = TrainConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer=optimizer,
-        schedule=schedule,
-        sigma=sigma,
-        val_fraction=val_fraction,
-        metric=metric,
-        alpha=alpha,
-        flip_test=flip_test,
-        num_workers=num_workers,
-    )
+    config = _train_config(args, metric)
     model = StackedHourglass(model_config).reset_parameters(torch.Generator().manual_seed(seed))
     result = fit(
         model, train_set, config, val_set=val_set, seed=seed, device=device,
@@ -205,9 +185,9 @@ def train(
         log=None if progress else typer.echo,
     )  # fmt: skip
     scores = evaluate(
-        model, test_set, metric=metric, alpha=alpha, device=device, flip_test=flip_test
+        model, test_set, metric=metric, alpha=config.alpha, device=device, flip_test=flip_test
     )
-    baseline = mean_pose_baseline(train_set, test_set, alpha) if metric == "pck" else None
+    baseline = mean_pose_baseline(train_set, test_set, config.alpha) if metric == "pck" else None
     summary = {
         "dataset": dataset,
         "model": dataclasses.asdict(model_config),
@@ -230,4 +210,34 @@ def train(
         + ("" if baseline is None else f" (mean-pose baseline {100 * baseline:.2f})")
         + f"; trained {result.n_train} images × {epochs} epochs in {result.seconds:.0f} s"
         + f"; wrote {out / 'train.json'}"
+    )
+
+
+def _datasets(
+    dataset: str, data_root: Path | None, args: dict
+) -> tuple[Dataset, Dataset | None, Dataset, str]:
+    """(train, validation or None, test, metric) of the DATASET argument."""
+    if dataset == "synthetic":
+        return _synthetic(args)
+    name = dataset if dataset in ("lsp", "lspet", "mpii") else _guess(Path(dataset))
+    root = data_root if dataset in ("lsp", "lspet", "mpii") else Path(dataset)
+    if root is None:
+        raise typer.BadParameter(f"dataset {dataset!r} needs --data-root")
+    return _real(name, Path(root), args)
+
+
+def _train_config(args: dict, metric: str) -> TrainConfig:
+    """The training settings of the flags, validated on ``metric`` at its usual α."""
+    return TrainConfig(
+        epochs=args["epochs"],
+        batch_size=args["batch_size"],
+        lr=args["lr"],
+        optimizer=args["optimizer"],
+        schedule=args["schedule"],
+        sigma=args["sigma"],
+        val_fraction=args["val_fraction"],
+        metric=metric,
+        alpha=0.2 if metric == "pck" else 0.5,
+        flip_test=args["flip_test"],
+        num_workers=args["num_workers"],
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from eglpp.experiment.config import ExperimentConfig
 from eglpp.pose.heatmaps import heatmap_loss_per_example, target_heatmaps
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
 
@@ -14,8 +15,8 @@ __all__ = ["fit_auxiliary"]
 def fit_auxiliary(
     model: StackedHourglass,
     aux: torch.nn.Module,
-    dataset,
-    cfg,
+    dataset: Dataset,
+    cfg: ExperimentConfig,
     *,
     seed: int,
     epochs: int,

@@ -184,7 +184,7 @@ def build_data(cfg: ExperimentConfig, device: str = "cpu") -> PoseData:
     return data
 
 
-def labelled_set(data, labelled_map: np.ndarray):
+def labelled_set(data: PoseData, labelled_map: np.ndarray) -> tuple[Dataset, np.ndarray]:
     """(dataset of every labelled image, their pool indices): the base set, then the pool's.
 
     ``data`` is an experiment's :class:`~eglpp.experiment.data.PoseData`.
@@ -197,7 +197,7 @@ def labelled_set(data, labelled_map: np.ndarray):
     return dataset, pool_idx
 
 
-def experiment_sets(data, labelled_map: np.ndarray):
+def experiment_sets(data: PoseData, labelled_map: np.ndarray) -> tuple[Subset, Dataset]:
     """(unlabelled pool set in unlabelled order, labelled set) of an experiment's cycle."""
     unlabelled = np.flatnonzero(labelled_map < 0)
     pool_set = Subset(data.pool, unlabelled.tolist())

@@ -27,6 +27,7 @@ from datetime import timedelta
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from eglpp.distributed import gather_rows, rank_and_size
 from eglpp.experiment.config import ExperimentConfig
@@ -73,7 +74,7 @@ def scoring_settings(cfg: ExperimentConfig, labelled_map: np.ndarray) -> dict:
 def cycle_pool_inputs(
     needs: frozenset[str],
     model: StackedHourglass,
-    aux,
+    aux: nn.Module | None,
     data: PoseData,
     labelled_map: np.ndarray,
     cfg: ExperimentConfig,

@@ -202,7 +202,13 @@ def check_numerics(out: Path, current: dict[str, Any]) -> list[str]:
     ]
 
 
-def save_selection(path: Path, scores, query, unlabelled, details) -> None:
+def save_selection(
+    path: Path,
+    scores: np.ndarray,
+    query: np.ndarray,
+    unlabelled: np.ndarray,
+    details: dict[str, np.ndarray],
+) -> None:
     """Write one cycle's selection as an ``.npz`` file, atomically.
 
     Parameters

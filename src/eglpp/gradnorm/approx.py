@@ -29,6 +29,8 @@ ranked with Spearman 0.88–0.97 against exact, 12 neighbours exactly with no pr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -93,32 +95,56 @@ def expected_gradnorms(
         raise ValueError(f"n_exact must be non-negative, got {n_exact}")
     m = min(n_exact, K)
     args = (targets, weights.to(targets.dtype), p.to(targets.dtype), signs.to(targets.dtype))
-
-    def vectors(heatmaps: Tensor, *a: Tensor) -> tuple[Tensor, Tensor]:
-        return _head_tail_vectors(loss_fn, heatmaps, *a, m)
-
     if config.method == "hooks":
-        coef = []
+        return _expected_by_hooks(model, images, args, m, config, loss_fn)
+    return _expected_by_vjp(model, images, args, m, config, loss_fn)
 
-        def make(heatmaps: Tensor) -> Tensor:  # (B, S, J, h, w) -> (M, B, S, J, h, w)
-            vecs, c = vmap(lambda h, *a: vectors(h[None], *a))(heatmaps, *args)
-            coef.append(c)  # (B, M)
-            return vecs.transpose(0, 1).reshape(-1, *heatmaps.shape)
 
-        norms = hook_cotangent_norms(
-            model,
-            images,
-            make,
-            params=config.params,
-            m_chunk=config.k_chunk,
-            max_elements=config.budget(images.device),
-        )  # (M, B)
-        return (coef[0] * norms.T).sum(1)
+def _expected_by_hooks(
+    model: nn.Module,
+    images: Tensor,
+    args: tuple[Tensor, Tensor, Tensor, Tensor],
+    m: int,
+    config: GradNormConfig,
+    loss_fn: LossFn,
+) -> Tensor:
+    """:func:`expected_gradnorms` through layer hooks: every image's head, tail-mean and probe
+    vectors pulled back by :func:`~eglpp.gradnorm.hooks.hook_cotangent_norms`."""
+    coef = []
+
+    def make(heatmaps: Tensor) -> Tensor:  # (B, S, J, h, w) -> (M, B, S, J, h, w)
+        vecs, c = vmap(lambda h, *a: _head_tail_vectors(loss_fn, h[None], *a, m))(heatmaps, *args)
+        coef.append(c)  # (B, M)
+        return vecs.transpose(0, 1).reshape(-1, *heatmaps.shape)
+
+    norms = hook_cotangent_norms(
+        model,
+        images,
+        make,
+        params=config.params,
+        m_chunk=config.k_chunk,
+        max_elements=config.budget(images.device),
+    )  # (M, B)
+    return (coef[0] * norms.T).sum(1)
+
+
+def _expected_by_vjp(
+    model: nn.Module,
+    images: Tensor,
+    args: tuple[Tensor, Tensor, Tensor, Tensor],
+    m: int,
+    config: GradNormConfig,
+    loss_fn: LossFn,
+) -> Tensor:
+    """:func:`expected_gradnorms` with torch.func: one linearisation per image, its vectors'
+    products vectorised, images in batches that fit ``config``'s memory budget."""
+    targets, signs = args[0], args[3]
+    B, K = targets.shape[:2]
     chosen, forward_one = functional_forward(model, images, config.params)
 
     def per_image(image: Tensor, *a: Tensor) -> Tensor:
         heatmaps, vjp_fn = vjp(lambda prm: forward_one(prm, image), chosen)
-        vecs, coef = vectors(heatmaps, *a)
+        vecs, coef = _head_tail_vectors(loss_fn, heatmaps, *a, m)
         (grads,) = vmap(vjp_fn)(vecs.reshape(-1, *heatmaps.shape))
         return coef @ sum(g.pow(2).flatten(1).sum(1) for g in grads.values())
 
@@ -166,9 +192,9 @@ def probe_signs(n_rows: int, n_probes: int, k: int, seed: int) -> Tensor:
 
 def expected_pair_gradnorms(
     model: nn.Module,
-    images,
-    targets_labelled,
-    weights_labelled,
+    images: Tensor | np.ndarray | Iterable,
+    targets_labelled: Tensor | np.ndarray,
+    weights_labelled: Tensor | np.ndarray,
     neighbours: np.ndarray,
     p: np.ndarray,
     *,

@@ -7,7 +7,7 @@ takes it as an argument.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -79,7 +79,7 @@ class GradNormConfig:
         return b, k
 
 
-def heatmaps_of(output) -> Tensor:
+def heatmaps_of(output: object) -> Tensor:
     """The (B, S, J, h, w) heatmaps of a model output: a tensor or anything with ``.heatmaps``.
 
     A (B, J, h, w) tensor is read as one stack.
@@ -97,7 +97,7 @@ def heatmaps_of(output) -> Tensor:
 
 
 @contextmanager
-def eval_mode(model: nn.Module):
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Put every submodule in eval mode, restoring each one's own flag on exit."""
     flags = [(m, m.training) for m in model.modules()]
     model.eval()

@@ -80,13 +80,7 @@ def per_example_gradnorms(
     Tensor (B, K)
         ``‖∇θ ℓ(y_k, f(x_b))‖²`` over the selected parameters, float32 (the model's dtype).
     """
-    B, K = targets.shape[:2]
-    if images.dim() != 4 or images.shape[0] != B:
-        raise ValueError(f"images must be (B={B}, C, H, W), got {tuple(images.shape)}")
-    if targets.dim() != 5:
-        raise ValueError(f"targets must be (B, K, J, h, w), got {tuple(targets.shape)}")
-    if weights.shape != targets.shape[:3]:
-        raise ValueError(f"weights must be {tuple(targets.shape[:3])}, got {tuple(weights.shape)}")
+    _check_shapes(images, targets, weights)
     if config.method == "hooks":
         return hook_gradnorms(
             model,
@@ -98,6 +92,31 @@ def per_example_gradnorms(
             k_chunk=config.k_chunk,
             max_elements=config.budget(images.device),
         )
+    return _gradnorms_by_vjp(model, images, targets, weights, config, loss_fn)
+
+
+def _check_shapes(images: Tensor, targets: Tensor, weights: Tensor) -> None:
+    """Raise ValueError unless images (B, C, H, W), targets (B, K, J, h, w), weights (B, K, J)."""
+    B, _ = targets.shape[:2]
+    if images.dim() != 4 or images.shape[0] != B:
+        raise ValueError(f"images must be (B={B}, C, H, W), got {tuple(images.shape)}")
+    if targets.dim() != 5:
+        raise ValueError(f"targets must be (B, K, J, h, w), got {tuple(targets.shape)}")
+    if weights.shape != targets.shape[:3]:
+        raise ValueError(f"weights must be {tuple(targets.shape[:3])}, got {tuple(weights.shape)}")
+
+
+def _gradnorms_by_vjp(
+    model: nn.Module,
+    images: Tensor,
+    targets: Tensor,
+    weights: Tensor,
+    config: GradNormConfig,
+    loss_fn: LossFn,
+) -> Tensor:
+    """:func:`per_example_gradnorms` with torch.func: one linearisation per image, its K
+    products vectorised (``step`` at a time), images in batches of ``b_step``."""
+    B, K = targets.shape[:2]
     chosen, forward_one = functional_forward(model, images, config.params)
     b_step, step = config.chunks(B, K, sum(p.numel() for p in chosen.values()), images.device)
 

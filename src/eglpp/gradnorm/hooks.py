@@ -126,7 +126,25 @@ def hook_cotangent_norms(
     """
     if params not in ("all", "conv_linear"):
         raise ValueError(f"hook_gradnorms: params must be 'all' or 'conv_linear', got {params!r}")
-    layers = _check_layers(model, params)
+    heatmaps, calls = _recorded_forward(model, images, _check_layers(model, params))
+    cots = make_cotangents(heatmaps.detach())
+    if cots.dim() != heatmaps.dim() + 1 or cots.shape[1:] != heatmaps.shape:
+        raise ValueError(
+            f"make_cotangents must return (M, *{tuple(heatmaps.shape)}), got {tuple(cots.shape)}"
+        )
+    per_cotangent = sum(z.numel() for _, _, z in calls)  # output-gradient entries, all B images
+    M = cots.shape[0]
+    step = m_chunk or max(1, min(M, max_elements // max(per_cotangent, 1)))
+    return torch.cat(
+        [_pulled_back_norms(heatmaps, calls, cots, s, step) for s in range(0, M, step)]
+    )
+
+
+def _recorded_forward(
+    model: nn.Module, images: Tensor, layers: list[nn.Module]
+) -> tuple[Tensor, list[tuple[nn.Module, Tensor, Tensor]]]:
+    """The heatmaps (B, S, J, h, w) of one eval-mode forward with a graph, and each covered
+    layer's (module, detached input, output) in the order they ran."""
     calls: list[tuple[nn.Module, Tensor, Tensor]] = []
 
     def record(m, inputs, output):
@@ -141,32 +159,26 @@ def hook_cotangent_norms(
             h.remove()
     if len({id(m) for m, _, _ in calls}) != len(calls):
         raise ValueError("hook_gradnorms: a layer runs twice in forward (shared weights)")
-    cots = make_cotangents(heatmaps.detach())
-    if cots.dim() != heatmaps.dim() + 1 or cots.shape[1:] != heatmaps.shape:
-        raise ValueError(
-            f"make_cotangents must return (M, *{tuple(heatmaps.shape)}), got {tuple(cots.shape)}"
-        )
-    per_cotangent = sum(z.numel() for _, _, z in calls)  # output-gradient entries, all B images
+    return heatmaps, calls
+
+
+def _pulled_back_norms(
+    heatmaps: Tensor, calls: list[tuple[nn.Module, Tensor, Tensor]], cots: Tensor, s: int, step: int
+) -> Tensor:
+    """(step, B) squared norms of cotangents ``s : s + step``: one batched backward to the
+    layer outputs, then every layer's per-example norms (the graph is kept for later chunks)."""
     M = cots.shape[0]
-    step = m_chunk or max(1, min(M, max_elements // max(per_cotangent, 1)))
-    norms = []
-    for s in range(0, M, step):
-        grads = torch.autograd.grad(
-            heatmaps,
-            [z for _, _, z in calls],
-            grad_outputs=cots[s : s + step],
-            is_grads_batched=True,
-            retain_graph=s + step < M,
-            allow_unused=True,
-        )
-        norms.append(
-            sum(
-                _layer_norms(m, a, g)
-                for (m, a, _), g in zip(calls, grads, strict=True)
-                if g is not None
-            )
-        )
-    return torch.cat(norms)  # (M, B)
+    grads = torch.autograd.grad(
+        heatmaps,
+        [z for _, _, z in calls],
+        grad_outputs=cots[s : s + step],
+        is_grads_batched=True,
+        retain_graph=s + step < M,
+        allow_unused=True,
+    )
+    return sum(
+        _layer_norms(m, a, g) for (m, a, _), g in zip(calls, grads, strict=True) if g is not None
+    )
 
 
 def hook_gradnorms(

@@ -77,7 +77,13 @@ def pair_gradnorms(
 
 
 def pool_batches(
-    images, targets_labelled, weights_labelled, neighbours, *, batch_size: int, device
+    images: Tensor | np.ndarray | Iterable,
+    targets_labelled: Tensor | np.ndarray,
+    weights_labelled: Tensor | np.ndarray,
+    neighbours: np.ndarray,
+    *,
+    batch_size: int,
+    device: str | torch.device,
 ) -> Iterator[tuple[slice, Tensor, Tensor, Tensor]]:
     """Batches ``(rows, images (b, C, H, W), targets (b, K, J, h, w), weights (b, K, J))``.
 

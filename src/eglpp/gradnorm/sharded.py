@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from eglpp.distributed import sharded
 from eglpp.gradnorm.approx import DEFAULT_N_EXACT, expected_pair_gradnorms, probe_signs
@@ -36,9 +37,9 @@ def _shard_images(images, rows: slice, batch_size: int):
 
 def sharded_pair_gradnorms(
     model: torch.nn.Module,
-    images,
-    targets_labelled,
-    weights_labelled,
+    images: Tensor | np.ndarray | Dataset,
+    targets_labelled: Tensor | np.ndarray,
+    weights_labelled: Tensor | np.ndarray,
     neighbours: np.ndarray,
     *,
     batch_size: int = 8,
@@ -74,9 +75,9 @@ def sharded_pair_gradnorms(
 
 def sharded_expected_pair_gradnorms(
     model: torch.nn.Module,
-    images,
-    targets_labelled,
-    weights_labelled,
+    images: Tensor | np.ndarray | Dataset,
+    targets_labelled: Tensor | np.ndarray,
+    weights_labelled: Tensor | np.ndarray,
     neighbours: np.ndarray,
     p: np.ndarray,
     *,

@@ -9,8 +9,9 @@ predictions of an auxiliary module (``aux.predict(features) -> (B,)`` if the mod
 with PCK@α (torso normaliser) or PCKh@α (the items' head boxes).
 
 On CUDA, mixed precision (bfloat16 where supported, else float16) is used when ``amp`` is on;
-on CPU it is never used. The helpers that choose and enter it are shared with
-:mod:`eglpp.pose.train`, which imports them from here.
+on CPU it is never used. The helpers that choose and enter it (:func:`amp_dtype`,
+:func:`autocast`) and those that find a dataset's skeleton under ``Subset`` wrappers
+(:func:`base_dataset`, :func:`dataset_skeleton`) are shared with :mod:`eglpp.pose.train`.
 """
 
 from __future__ import annotations
@@ -25,17 +26,29 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from eglpp.pose.heatmaps import decode_heatmaps, flip_heatmaps, heatmap_to_input
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
 from eglpp.pose.metrics import pck, pckh_mean_joints, torso_size
+from eglpp.pose.skeleton import Skeleton
 
-__all__ = ["Predictions", "predict", "evaluate"]
+__all__ = [
+    "Predictions",
+    "predict",
+    "evaluate",
+    "amp_dtype",
+    "autocast",
+    "base_dataset",
+    "dataset_skeleton",
+]
 
 
-def _amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """The mixed-precision dtype on ``device``: None (full precision) off CUDA or without
+    ``amp``, else bfloat16 where the GPU supports it and float16 otherwise."""
     if device.type != "cuda" or not amp:
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None):
+def autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
+    """The autocast context for ``dtype`` from :func:`amp_dtype` (disabled when it is None)."""
     return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
@@ -49,17 +62,21 @@ class Predictions:
     aux: np.ndarray | None = None  # (N,) the aux module's predictions, if given
 
 
-def _base(dataset: Dataset) -> Dataset:
+def base_dataset(dataset: Dataset) -> Dataset:
+    """The dataset under any nesting of ``torch.utils.data.Subset``."""
     while isinstance(dataset, Subset):
         dataset = dataset.dataset
     return dataset
 
 
-def _skeleton(dataset: Dataset):
-    skeleton = getattr(_base(dataset), "skeleton", None)
+def dataset_skeleton(dataset: Dataset) -> Skeleton:
+    """The ``skeleton`` of a pose dataset (or of the dataset under its ``Subset`` wrappers);
+    TypeError for a dataset that does not follow the pose dataset contract."""
+    base = base_dataset(dataset)
+    skeleton = getattr(base, "skeleton", None)
     if skeleton is None:
         raise TypeError(
-            f"{type(_base(dataset)).__name__} has no 'skeleton' attribute: pose datasets must "
+            f"{type(base).__name__} has no 'skeleton' attribute: pose datasets must "
             "follow the dataset contract (items dicts, attributes skeleton and input_size)"
         )
     return skeleton
@@ -70,17 +87,17 @@ def _run(model, dataset, *, batch_size, device, flip_test, heatmaps, embeddings,
     """Forward the whole dataset in order: Predictions plus the ground truth (joints, visible,
     head_size) of every item."""
     device = torch.device(device)
-    perm = _skeleton(dataset).flip_permutation()
+    perm = dataset_skeleton(dataset).flip_permutation()
     model.to(device).eval()
     if aux is not None:
         aux.to(device).eval()
-    amp_dtype = _amp_dtype(device, amp)
+    dtype = amp_dtype(device, amp)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     keep: dict[str, list] = {k: [] for k in ("joints", "maxvals", "indices", "hm", "emb", "aux")}
     truth: dict[str, list] = {"joints": [], "visible": [], "head_size": []}
     for batch in loader:
         images = batch["image"].to(device)  # (B, 3, S, S)
-        with _autocast(device, amp_dtype):
+        with autocast(device, dtype):
             out = model(images, return_features=aux is not None)
             hm = out.heatmaps[:, -1].float()  # (B, J, h, w)
             if flip_test:
@@ -173,7 +190,7 @@ def evaluate(
     if metric not in ("pck", "pckh"):
         raise ValueError(f"evaluate: metric must be 'pck' or 'pckh', got {metric!r}")
     alpha = alpha if alpha is not None else (0.2 if metric == "pck" else 0.5)
-    skeleton = _skeleton(dataset)
+    skeleton = dataset_skeleton(dataset)
     preds, truth = _run(
         model,
         dataset,

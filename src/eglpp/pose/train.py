@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from eglpp.pose.checkpoint import save_checkpoint
 from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
-from eglpp.pose.inference import _amp_dtype, _autocast, _base, _skeleton, evaluate
+from eglpp.pose.inference import amp_dtype, autocast, base_dataset, dataset_skeleton, evaluate
 
 __all__ = ["TrainConfig", "FitResult", "fit"]
 
@@ -174,24 +174,13 @@ def fit(
         raise ValueError("fit: train_set is empty")
     if val_set is None:
         train_set, val_set = _split(train_set, config.val_fraction, seed)
-    _skeleton(train_set)  # fail early on a dataset without one
-    model.to(device)
-    if device.type == "cuda" and config.channels_last:
-        model.to(memory_format=torch.channels_last)
-    if aux is not None:
-        aux.to(device)
+    dataset_skeleton(train_set)  # fail early on a dataset without one
+    _to_device(model, aux, config, device)
     params = list(model.parameters()) + ([] if aux is None else list(aux.parameters()))
     optimizer = _optimizer(params, config)
     scheduler = _scheduler(optimizer, config)
     step = _Step(model, aux, config, optimizer, device)
-    loader = DataLoader(
-        train_set,
-        batch_size=config.batch_size,
-        sampler=RandomSampler(train_set, generator=torch.Generator().manual_seed(seed)),
-        num_workers=config.num_workers,
-        pin_memory=device.type == "cuda",
-        drop_last=len(train_set) > config.batch_size,  # no tiny last batch for batch norm
-    )
+    loader = _loader(train_set, config, seed, device)
     result = FitResult(n_train=len(train_set), n_val=0 if val_set is None else len(val_set))
     best = None  # (model state, aux state) of the best validation epoch
     start = time.perf_counter()
@@ -199,23 +188,14 @@ def fit(
         task = bar.add_task("training", total=config.epochs * len(loader))
         for epoch in range(config.epochs):
             t0 = time.perf_counter()
-            for obj in (_base(train_set), aux):
+            for obj in (base_dataset(train_set), aux):
                 if hasattr(obj, "set_epoch"):
                     obj.set_epoch(epoch)
-            total, count = torch.zeros((), device=device), 0
-            for batch in loader:
-                total += step(batch) * len(batch["index"])
-                count += len(batch["index"])
-                bar.update(task, advance=1, description=f"epoch {epoch + 1}/{config.epochs}")
-            record = {"epoch": epoch, "loss": float(total) / count}
+            record = _train_epoch(step, loader, epoch, config, device, bar, task)
             record["lr"] = optimizer.param_groups[0]["lr"]
             scheduler.step()
-            last = epoch == config.epochs - 1
-            if val_set is not None and ((epoch + 1) % config.val_every == 0 or last):
-                score = _validate(model, val_set, config, device)
-                record[f"val_{config.metric}"] = score
-                if result.best_metric is None or score > result.best_metric:
-                    result.best_metric, result.best_epoch = score, epoch
+            if _validation_due(val_set, epoch, config):
+                if _record_validation(model, val_set, config, device, epoch, record, result):
                     best = (_state(model), _state(aux))
                     if checkpoint_path is not None:
                         save_checkpoint(checkpoint_path, model, aux=aux, extra=record)
@@ -223,6 +203,88 @@ def fit(
             result.history.append(record)
             if log is not None:
                 log(_format(record))
+    _keep(model, aux, best, result, config, checkpoint_path)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _to_device(
+    model: nn.Module, aux: nn.Module | None, config: TrainConfig, device: torch.device
+) -> None:
+    """Move the model (channels_last on CUDA when configured) and the aux module to device."""
+    model.to(device)
+    if device.type == "cuda" and config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if aux is not None:
+        aux.to(device)
+
+
+def _loader(train_set: Dataset, config: TrainConfig, seed: int, device: torch.device) -> DataLoader:
+    """The shuffled training batches (a generator seeded with ``seed``)."""
+    return DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        sampler=RandomSampler(train_set, generator=torch.Generator().manual_seed(seed)),
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+        drop_last=len(train_set) > config.batch_size,  # no tiny last batch for batch norm
+    )
+
+
+def _train_epoch(
+    step: _Step,
+    loader: DataLoader,
+    epoch: int,
+    config: TrainConfig,
+    device: torch.device,
+    bar: Progress,
+    task: TaskID,
+) -> dict:
+    """One pass over the loader (advancing ``task`` of ``bar`` by one a batch); the epoch's
+    record ``{"epoch", "loss"}`` (mean over items)."""
+    total, count = torch.zeros((), device=device), 0
+    for batch in loader:
+        total += step(batch) * len(batch["index"])
+        count += len(batch["index"])
+        bar.update(task, advance=1, description=f"epoch {epoch + 1}/{config.epochs}")
+    return {"epoch": epoch, "loss": float(total) / count}
+
+
+def _validation_due(val_set: Dataset | None, epoch: int, config: TrainConfig) -> bool:
+    """Validate every ``val_every`` epochs and after the last one (with a validation set)."""
+    last = epoch == config.epochs - 1
+    return val_set is not None and ((epoch + 1) % config.val_every == 0 or last)
+
+
+def _record_validation(
+    model: nn.Module,
+    val_set: Dataset,
+    config: TrainConfig,
+    device: torch.device,
+    epoch: int,
+    record: dict,
+    result: FitResult,
+) -> bool:
+    """Validate, put the score in ``record``; True (and ``result``'s best updated) when it is
+    the best so far."""
+    score = _validate(model, val_set, config, device)
+    record[f"val_{config.metric}"] = score
+    if result.best_metric is None or score > result.best_metric:
+        result.best_metric, result.best_epoch = score, epoch
+        return True
+    return False
+
+
+def _keep(
+    model: nn.Module,
+    aux: nn.Module | None,
+    best: tuple | None,
+    result: FitResult,
+    config: TrainConfig,
+    checkpoint_path: str | Path | None,
+) -> None:
+    """End with the best validation weights (saved already); without validation, keep and
+    save the last epoch's."""
     if best is not None:
         model.load_state_dict(best[0])
         if aux is not None:
@@ -231,8 +293,6 @@ def fit(
         result.best_epoch = config.epochs - 1
         if checkpoint_path is not None:
             save_checkpoint(checkpoint_path, model, aux=aux, extra=result.history[-1])
-    result.seconds = time.perf_counter() - start
-    return result
 
 
 def _format(record: dict) -> str:
@@ -263,7 +323,7 @@ class _Step:
     def __init__(self, model, aux, config: TrainConfig, optimizer, device: torch.device):
         self.model, self.aux, self.config = model, aux, config
         self.optimizer, self.device = optimizer, device
-        self.amp_dtype = _amp_dtype(device, config.amp)
+        self.amp_dtype = amp_dtype(device, config.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.channels_last = device.type == "cuda" and config.channels_last
 
@@ -279,7 +339,7 @@ class _Step:
         visible = batch["visible"].to(device)  # (B, J)
         H, W = images.shape[-2] // STRIDE, images.shape[-1] // STRIDE
         target = gaussian_heatmaps(input_to_heatmap(joints, STRIDE), visible, (H, W), config.sigma)
-        with _autocast(device, self.amp_dtype):
+        with autocast(device, self.amp_dtype):
             out = model(images, return_features=aux is not None)
             per_example = heatmap_loss_per_example(out.heatmaps, target, visible)  # (B,)
             loss = per_example.mean()

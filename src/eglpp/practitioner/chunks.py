@@ -21,11 +21,16 @@ import io
 import json
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from eglpp.io import atomic_write_bytes
+from eglpp.practitioner.labelled import LabelledSet
 from eglpp.practitioner.pool import Pool, unreadable
+
+if TYPE_CHECKING:  # select imports this module
+    from eglpp.practitioner.select import SelectConfig
 
 __all__ = ["fingerprint", "save_chunk", "load_chunk", "reusable_chunk", "skipped_entries"]
 
@@ -38,7 +43,7 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def fingerprint(checkpoint: Path, labelled, pool: Pool, config) -> str:
+def fingerprint(checkpoint: Path, labelled: LabelledSet, pool: Pool, config: SelectConfig) -> str:
     """A digest of everything the chunk scores depend on: the name of the chunks' folder.
 
     ``labelled`` is a :class:`~eglpp.practitioner.labelled.LabelledSet`, ``config`` a

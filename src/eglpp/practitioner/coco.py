@@ -18,8 +18,10 @@ resolved against ``images_root`` (default: the JSON file's folder).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -93,13 +95,13 @@ def coco_category(skeleton: Skeleton) -> dict:
     }
 
 
-def bbox_to_crop(bbox, box_scale: float = BOX_SCALE) -> tuple[np.ndarray, float]:
+def bbox_to_crop(bbox: Sequence[float], box_scale: float = BOX_SCALE) -> tuple[np.ndarray, float]:
     """(centre (2,) in pixel indices, scale in 200-px units) of a COCO box's square crop."""
     x, y, w, h = (float(v) for v in bbox)
     return np.array([x + w / 2 - 0.5, y + h / 2 - 0.5]), box_scale * max(w, h) / 200.0
 
 
-def crop_to_bbox(center, side: float, box_scale: float = BOX_SCALE) -> list[float]:
+def crop_to_bbox(center: Sequence[float], side: float, box_scale: float = BOX_SCALE) -> list[float]:
     """The square COCO box [x, y, w, h] that :func:`bbox_to_crop` turns back into this crop."""
     w = side / box_scale
     cx, cy = float(center[0]) + 0.5, float(center[1]) + 0.5
@@ -143,25 +145,12 @@ def read_coco(path: str | Path, *, require_keypoints: bool = True) -> CocoFile:
     path = Path(path)
     data = read_json(path)
     src = str(path)
-    if not isinstance(data, dict):
-        raise AnnotationError(f"{src}: not a COCO file (top level must be an object)")
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(data.get(key), list):
-            raise AnnotationError(f"{src}: not a COCO keypoints file (no '{key}' list)")
-    if not data["categories"]:
-        raise AnnotationError(f"{src}: 'categories' is empty (need one with 'keypoints')")
+    _check_lists(data, src)
     category = data["categories"][0]
     names = _need(category, "keypoints", f"{src}: categories[0]", list)
     skeleton, order = match_skeleton(names, src)
-    J = len(names)
-    images, ids = data["images"], set()
-    for k, im in enumerate(images):
-        where = f"{src}: images[{k}]"
-        iid = _need(im, "id", where, int)
-        _need(im, "file_name", where, str)
-        if iid in ids:
-            raise AnnotationError(f"{where}: duplicate image id {iid}")
-        ids.add(iid)
+    images = data["images"]
+    ids = _image_ids(images, src)
     ann_ids, cat_id = set(), category.get("id", 1)
     for k, ann in enumerate(data["annotations"]):
         where = f"{src}: annotations[{k}]"
@@ -169,33 +158,64 @@ def read_coco(path: str | Path, *, require_keypoints: bool = True) -> CocoFile:
         if aid in ann_ids:
             raise AnnotationError(f"{where}: duplicate annotation id {aid}")
         ann_ids.add(aid)
-        where = f"{where} (id {aid})"
-        if _need(ann, "image_id", where, int) not in ids:
-            raise AnnotationError(f"{where}: image_id {ann['image_id']} is not in 'images'")
-        if ann.get("category_id", cat_id) != cat_id:
-            raise AnnotationError(
-                f"{where}: category_id {ann['category_id']} is not the keypoint category {cat_id}"
-            )
-        kp = _need(ann, "keypoints", where, list)
-        if len(kp) != 3 * J:
-            raise AnnotationError(
-                f"{where}: field 'keypoints' has {len(kp)} values, expected 3 × {J} "
-                f"(x, y, v for each of the {J} joints of categories[0])"
-            )
-        arr = np.asarray(kp, dtype=np.float64).reshape(J, 3)
-        if not np.isfinite(arr).all() or not np.isin(arr[:, 2], (0, 1, 2)).all():
-            raise AnnotationError(f"{where}: 'keypoints' must be finite with v in {{0, 1, 2}}")
-        if require_keypoints and not (arr[:, 2] > 0).any():
-            raise AnnotationError(
-                f"{where}: missing keypoints: no joint is labelled (all v = 0) on image "
-                f"{ann['image_id']}; label it or delete the annotation"
-            )
-        if "bbox" in ann:
-            box = ann["bbox"]
-            if not (isinstance(box, list) and len(box) == 4 and box[2] > 0 and box[3] > 0):
-                raise AnnotationError(f"{where}: 'bbox' must be [x, y, w, h] with w, h > 0")
+        _check_annotation(ann, f"{where} (id {aid})", ids, cat_id, len(names), require_keypoints)
     info = data.get("info") if isinstance(data.get("info"), dict) else {}
     return CocoFile(path, images, data["annotations"], category, skeleton, order, info)
+
+
+def _check_lists(data: object, src: str) -> None:
+    """The top level is an object with the lists ``images``, ``annotations`` and a non-empty
+    ``categories``."""
+    if not isinstance(data, dict):
+        raise AnnotationError(f"{src}: not a COCO file (top level must be an object)")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise AnnotationError(f"{src}: not a COCO keypoints file (no '{key}' list)")
+    if not data["categories"]:
+        raise AnnotationError(f"{src}: 'categories' is empty (need one with 'keypoints')")
+
+
+def _image_ids(images: list, src: str) -> set[int]:
+    """The ids of ``images``, each entry checked for an int ``id`` (unique) and a ``file_name``."""
+    ids = set()
+    for k, im in enumerate(images):
+        where = f"{src}: images[{k}]"
+        iid = _need(im, "id", where, int)
+        _need(im, "file_name", where, str)
+        if iid in ids:
+            raise AnnotationError(f"{where}: duplicate image id {iid}")
+        ids.add(iid)
+    return ids
+
+
+def _check_annotation(
+    ann: dict, where: str, ids: set[int], cat_id: object, J: int, require_keypoints: bool
+) -> None:
+    """One annotation's image, category, 3·J keypoints (labelled if required) and bbox."""
+    if _need(ann, "image_id", where, int) not in ids:
+        raise AnnotationError(f"{where}: image_id {ann['image_id']} is not in 'images'")
+    if ann.get("category_id", cat_id) != cat_id:
+        raise AnnotationError(
+            f"{where}: category_id {ann['category_id']} is not the keypoint category {cat_id}"
+        )
+    kp = _need(ann, "keypoints", where, list)
+    if len(kp) != 3 * J:
+        raise AnnotationError(
+            f"{where}: field 'keypoints' has {len(kp)} values, expected 3 × {J} "
+            f"(x, y, v for each of the {J} joints of categories[0])"
+        )
+    arr = np.asarray(kp, dtype=np.float64).reshape(J, 3)
+    if not np.isfinite(arr).all() or not np.isin(arr[:, 2], (0, 1, 2)).all():
+        raise AnnotationError(f"{where}: 'keypoints' must be finite with v in {{0, 1, 2}}")
+    if require_keypoints and not (arr[:, 2] > 0).any():
+        raise AnnotationError(
+            f"{where}: missing keypoints: no joint is labelled (all v = 0) on image "
+            f"{ann['image_id']}; label it or delete the annotation"
+        )
+    if "bbox" in ann:
+        box = ann["bbox"]
+        if not (isinstance(box, list) and len(box) == 4 and box[2] > 0 and box[3] > 0):
+            raise AnnotationError(f"{where}: 'bbox' must be [x, y, w, h] with w, h > 0")
 
 
 def coco_to_annotations(
@@ -246,7 +266,7 @@ def keypoint_entry(
     joints: np.ndarray,
     flags: np.ndarray,
     bbox: list[float] | None,
-    **extra,
+    **extra: Any,
 ) -> dict:
     """A COCO annotation: joints (J, 2) pixel indices and flags (J,) v in {0, 1, 2}, in the
     category's joint order; unlabelled joints are written as (0, 0, 0)."""

@@ -26,7 +26,12 @@ from eglpp.practitioner.coco import (
     keypoint_entry,
     read_coco,
 )
-from eglpp.practitioner.labelled import load_labelled, relative_name, to_coco_entries
+from eglpp.practitioner.labelled import (
+    LabelledSet,
+    load_labelled,
+    relative_name,
+    to_coco_entries,
+)
 
 __all__ = ["merge_annotations"]
 
@@ -69,19 +74,9 @@ def merge_annotations(
     out = Path(out)
     lab = load_labelled(labelled, images_root=images_root, box_scale=box_scale)
     skeleton = lab.annotations.skeleton
-    if lab.coco is not None:
-        root = Path(images_root) if images_root else _root(lab.coco)
-        images = copy.deepcopy(lab.coco.images)
-        for im in images:
-            im["file_name"] = relative_name(root / im["file_name"], out.parent)
-        annotations = copy.deepcopy(lab.coco.annotations)
-        category, out_order = lab.coco.category, lab.coco.order
-    else:
-        images, annotations = to_coco_entries(lab.annotations, out.parent, box_scale=box_scale)
-        category, out_order = coco_category(skeleton), np.arange(skeleton.n_joints)
+    images, annotations, category, out_order = _labelled_entries(lab, images_root, box_scale, out)
     sel, by_name, by_base = _selection(Path(selection))
     ret = read_coco(returned, require_keypoints=True)
-    src = str(ret.path)
     for other, what in ((sel, "the selection"), (ret, "the returned file")):
         if other.skeleton != skeleton:
             raise AnnotationError(
@@ -90,8 +85,54 @@ def merge_annotations(
                 f"{skeleton.name} joints ({skeleton.n_joints})"
             )
     labelled_paths = {p.resolve() for p in lab.annotations.image_paths}
-    sel_root, sel_anns = _root(sel), {a["image_id"]: a for a in sel.annotations}
-    matched: dict[int, dict] = {}  # returned image id -> selection image
+    matched = _match_images(ret, sel, by_name, by_base, labelled_paths, labelled)
+    new_ids, unchanged = _append_returned(ret, sel, matched, images, annotations, out_order, out)
+    skipped = [im["file_name"] for im in ret.images if im["id"] not in new_ids]
+    src = str(ret.path)
+    doc = coco_document(images, annotations, skeleton, {"merged_from": [str(labelled), src]})
+    doc["categories"] = [category]
+    atomic_write_json(out, doc)
+    return {
+        "labelled_images": len(lab.coco.images)
+        if lab.coco
+        else len(set(lab.annotations.image_paths)),
+        "added_images": len(new_ids),
+        "added_people": len(ret.annotations),
+        "skipped_images": skipped,
+        "unchanged_pre_annotations": unchanged,
+        "out": str(out),
+    }
+
+
+def _labelled_entries(
+    lab: LabelledSet, images_root: str | Path | None, box_scale: float, out: Path
+) -> tuple[list[dict], list[dict], dict, np.ndarray]:
+    """The labelled set's COCO images (file names relative to ``out``'s folder), annotations,
+    category and joint order: copied from its COCO file, or written from its annotations."""
+    skeleton = lab.annotations.skeleton
+    if lab.coco is not None:
+        root = Path(images_root) if images_root else _root(lab.coco)
+        images = copy.deepcopy(lab.coco.images)
+        for im in images:
+            im["file_name"] = relative_name(root / im["file_name"], out.parent)
+        annotations = copy.deepcopy(lab.coco.annotations)
+        return images, annotations, lab.coco.category, lab.coco.order
+    images, annotations = to_coco_entries(lab.annotations, out.parent, box_scale=box_scale)
+    return images, annotations, coco_category(skeleton), np.arange(skeleton.n_joints)
+
+
+def _match_images(
+    ret: CocoFile,
+    sel: CocoFile,
+    by_name: dict[str, dict],
+    by_base: dict[str, list[dict]],
+    labelled_paths: set[Path],
+    labelled: str | Path,
+) -> dict[int, dict]:
+    """Returned image id -> its selection image (with ``path``); errors for an image not
+    selected, selected twice or already labelled."""
+    src, sel_root = str(ret.path), _root(sel)
+    matched: dict[int, dict] = {}
     seen: dict[int, str] = {}
     for k, im in enumerate(ret.images):
         name = im["file_name"]
@@ -114,6 +155,22 @@ def merge_annotations(
                 f"{src}: images[{k}] ({name!r}) is already in the labelled set {labelled}"
             )
         matched[im["id"]] = {**hit, "path": path}
+    return matched
+
+
+def _append_returned(
+    ret: CocoFile,
+    sel: CocoFile,
+    matched: dict[int, dict],
+    images: list[dict],
+    annotations: list[dict],
+    out_order: np.ndarray,
+    out: Path,
+) -> tuple[dict[int, int], int]:
+    """Append the returned people (and their images, once each) to ``images`` and
+    ``annotations`` with new ids, keypoints in ``out_order``. Returns the new id of each
+    returned image id, and how many pre-annotations came back unchanged."""
+    sel_anns = {a["image_id"]: a for a in sel.annotations}
     next_image = 1 + max((im["id"] for im in images), default=0)
     next_ann = 1 + max((a["id"] for a in annotations), default=0)
     new_ids: dict[int, int] = {}
@@ -136,17 +193,4 @@ def merge_annotations(
             keypoint_entry(next_ann, new_ids[ann["image_id"]], kp[:, :2], kp[:, 2], bbox)
         )
         next_ann += 1
-    skipped = [im["file_name"] for im in ret.images if im["id"] not in new_ids]
-    doc = coco_document(images, annotations, skeleton, {"merged_from": [str(labelled), src]})
-    doc["categories"] = [category]
-    atomic_write_json(out, doc)
-    return {
-        "labelled_images": len(lab.coco.images)
-        if lab.coco
-        else len(set(lab.annotations.image_paths)),
-        "added_images": len(new_ids),
-        "added_people": len(ret.annotations),
-        "skipped_images": skipped,
-        "unchanged_pre_annotations": unchanged,
-        "out": str(out),
-    }
+    return new_ids, unchanged

@@ -20,18 +20,18 @@ import csv
 import io
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 from eglpp.affinity import nearest_labelled
-from eglpp.io import atomic_write_json, atomic_write_text, save_figure  # noqa: E402
+from eglpp.io import atomic_write_json, atomic_write_text, save_figure
 from eglpp.pose.datasets.base import ImagePoseDataset
-from eglpp.pose.datasets.transforms import crop_affine, person_box  # noqa: E402
-from eglpp.practitioner.coco import bbox_to_crop, coco_document, crop_to_bbox, keypoint_entry  # noqa: E402
-from eglpp.practitioner.labelled import image_size  # noqa: E402
+from eglpp.pose.datasets.transforms import crop_affine, person_box
+from eglpp.pose.skeleton import Skeleton
+from eglpp.practitioner.coco import bbox_to_crop, coco_document, crop_to_bbox, keypoint_entry
+from eglpp.practitioner.labelled import LabelledSet, image_size
+from eglpp.practitioner.pool import Pool
+from eglpp.practitioner.select import Scored, SelectConfig
 
 __all__ = [
     "neighbours_of",
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-def neighbours_of(scored, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, str]:
+def neighbours_of(scored: Scored, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, str]:
     """(labelled positions (B, n'), weights (B, n'), "p" or "distance") for the selected rows."""
 
     if "neighbours" in scored.details and "p" in scored.details:
@@ -54,7 +54,15 @@ def neighbours_of(scored, query: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
     return nb, np.sqrt(sq), "distance"
 
 
-def write_tables(out: Path, scored, query, nb, weight, kind: str, labelled_names) -> None:
+def write_tables(
+    out: Path,
+    scored: Scored,
+    query: np.ndarray,
+    nb: np.ndarray,
+    weight: np.ndarray,
+    kind: str,
+    labelled_names: list[str],
+) -> None:
     """``selection.csv`` (selected, best first) and ``scores.csv`` (every candidate)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -84,7 +92,9 @@ def write_skipped(out: Path, skipped: list[dict]) -> None:
     atomic_write_json(out / "skipped.json", skipped)
 
 
-def original_crop(pool, i: int, input_size: int, box_scale: float):
+def original_crop(
+    pool: Pool, i: int, input_size: int, box_scale: float
+) -> tuple[np.ndarray, np.ndarray, float, tuple[int, int]]:
     """(affine (2, 3) original px → input px, crop centre, side, image size) of pool item i."""
     size = image_size(pool.paths[i])
     if size is None:
@@ -98,7 +108,9 @@ def original_crop(pool, i: int, input_size: int, box_scale: float):
     return crop_affine(center, side, input_size), center, side, size
 
 
-def selection_coco(scored, query, skeleton, config, info: dict) -> dict:
+def selection_coco(
+    scored: Scored, query: np.ndarray, skeleton: Skeleton, config: SelectConfig, info: dict
+) -> dict:
     """The COCO keypoints document of the selected images (see the module docstring)."""
     images, annotations = [], []
     J = skeleton.n_joints
@@ -148,7 +160,16 @@ def _draw(ax, image: np.ndarray, joints, visible, limbs, title: str, colour: str
     ax.set_yticks([])
 
 
-def contact_sheet(path: Path, scored, query, nb, weight, kind, labelled, config) -> Path:
+def contact_sheet(
+    path: Path,
+    scored: Scored,
+    query: np.ndarray,
+    nb: np.ndarray,
+    weight: np.ndarray,
+    kind: str,
+    labelled: LabelledSet,
+    config: SelectConfig,
+) -> Path:
     """Save the contact sheet of the first ``config.sheet_rows`` selected images."""
 
     rows = query[: config.sheet_rows]
@@ -156,9 +177,8 @@ def contact_sheet(path: Path, scored, query, nb, weight, kind, labelled, config)
     shown = scored.pool.subset(rows).dataset(skeleton, config.input_size, config.box_scale)
     lab = ImagePoseDataset(labelled.annotations, input_size=config.input_size, train=False)
     n_cols = 1 + nb.shape[1]
-    fig, axes = plt.subplots(
-        len(rows), n_cols, figsize=(1.4 * n_cols, 1.55 * len(rows)), squeeze=False, dpi=110
-    )
+    fig = Figure(figsize=(1.4 * n_cols, 1.55 * len(rows)), dpi=110)
+    axes = fig.subplots(len(rows), n_cols, squeeze=False)
     ones = np.ones(skeleton.n_joints, bool)
     for r, i in enumerate(rows):
         item = shown[r]["image"].numpy()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from eglpp.io import read_json
 from eglpp.pose.datasets.base import ImagePoseDataset, PoseAnnotations, load_image
@@ -77,7 +78,7 @@ class Pool:
             keys.append(str(path.resolve()) + (f"#{k}" if k else ""))
         return keys
 
-    def subset(self, indices) -> Pool:
+    def subset(self, indices: ArrayLike) -> Pool:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         return Pool(
             self.root,

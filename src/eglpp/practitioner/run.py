@@ -12,10 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from eglpp.devices import check_device
 from eglpp.io import atomic_write_json
 from eglpp.pose.checkpoint import load_checkpoint, load_model
+from eglpp.pose.hourglass import StackedHourglass
+from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner import outputs
 from eglpp.practitioner.labelled import LabelledSet, load_labelled
 from eglpp.practitioner.pool import Pool, read_pool
@@ -25,6 +28,7 @@ from eglpp.scoring.approx_check import approx_agreement
 from eglpp.scoring.pool_inputs import pool_inputs
 from eglpp.selection import check_budget
 from eglpp.stats import RANK_GATE as GATE
+from eglpp.strategies import Strategy
 
 __all__ = ["run_select", "check_approx"]
 
@@ -94,7 +98,14 @@ def _report_skipped(out: Path, scored: Scored, n_candidates: int, budget: int, w
         )
 
 
-def check_approx(strategy, model, aux, skeleton, scored: Scored, config: SelectConfig) -> dict:
+def check_approx(
+    strategy: Strategy,
+    model: StackedHourglass,
+    aux: nn.Module | None,
+    skeleton: Skeleton,
+    scored: Scored,
+    config: SelectConfig,
+) -> dict:
     """Exact EGL++ on ``config.scoring.approx_check`` sampled candidates of ``scored`` against
     their approximate scores (:func:`~eglpp.scoring.approx_check.approx_agreement`), with
     ``"positions"`` (in ``scored``'s rows; sampled from ``config.seed``)."""

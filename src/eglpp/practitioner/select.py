@@ -36,9 +36,11 @@ from pathlib import Path
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from torch import nn
 
 from eglpp.io import StateFileError
 from eglpp.pose.datasets.base import ImagePoseDataset
+from eglpp.pose.hourglass import StackedHourglass
 from eglpp.practitioner.chunks import (
     fingerprint,
     load_chunk,
@@ -200,9 +202,9 @@ def _labelled_embeddings(cache, labelled: LabelledSet) -> np.ndarray:
 
 
 def score_pool(
-    strategy,
-    model,
-    aux,
+    strategy: Strategy,
+    model: StackedHourglass,
+    aux: nn.Module | None,
     labelled: LabelledSet,
     pool: Pool,
     partial: Path,
@@ -239,26 +241,49 @@ def score_pool(
                 reused += 1
             else:
                 chunk = pool.subset(range(lo, hi))
-                reasons = unreadable(chunk)
-                usable = np.array([not r for r in reasons])
-                part = {"usable": usable, "reasons": np.array(reasons).astype(str)}
-                if usable.any():
-                    pool_set = chunk.subset(np.flatnonzero(usable)).dataset(
-                        skeleton, config.input_size, config.box_scale
-                    )
-                    part |= _chunk(strategy, model, aux, pool_set, lab_set, cache, config, c)
+                part = _chunk_part(strategy, model, aux, chunk, skeleton, lab_set, cache, config, c)
                 save_chunk(path, part)
             parts.append(part)
             bar.update(task, advance=hi - lo)
-    computed = len(parts) - reused
     if reused:
         log(f"reused {reused} of {len(parts)} scored chunks from {partial}")
+    return _gathered(parts, pool, partial, reused, embeddings_labelled, lab_set, cache)
+
+
+def _chunk_part(
+    strategy, model, aux, chunk: Pool, skeleton, lab_set, cache, config, c: int
+) -> dict:
+    """Chunk ``c``'s file content: which images are usable (with the reasons of the others)
+    and the scores of the usable ones."""
+    reasons = unreadable(chunk)
+    usable = np.array([not r for r in reasons])
+    part = {"usable": usable, "reasons": np.array(reasons).astype(str)}
+    if usable.any():
+        pool_set = chunk.subset(np.flatnonzero(usable)).dataset(
+            skeleton, config.input_size, config.box_scale
+        )
+        part |= _chunk(strategy, model, aux, pool_set, lab_set, cache, config, c)
+    return part
+
+
+def _gathered(
+    parts: list[dict],
+    pool: Pool,
+    partial: Path,
+    reused: int,
+    embeddings_labelled: np.ndarray,
+    lab_set: ImagePoseDataset,
+    cache: LabelledCache,
+) -> Scored:
+    """The chunks' usable rows concatenated into one :class:`Scored`; an error if no image of
+    the pool can be read, or if the chunk files do not hold the same arrays."""
+    computed = len(parts) - reused
     usable = np.concatenate([p["usable"] for p in parts])
     skipped = skipped_entries(pool, usable, np.concatenate([p["reasons"] for p in parts]))
     if not usable.any():
         first = skipped[0]
         raise ValueError(
-            f"--pool {pool.source}: none of the {U} candidate images can be read, e.g. "
+            f"--pool {pool.source}: none of the {len(pool)} candidate images can be read, e.g. "
             f"{first['where']}: {first['reason']}; nothing to select"
         )
     parts = [{k: v for k, v in p.items() if k not in ("usable", "reasons")} for p in parts]
@@ -282,7 +307,7 @@ def score_pool(
     )
 
 
-def choose(strategy, scored: Scored, config: SelectConfig) -> np.ndarray:
+def choose(strategy: Strategy, scored: Scored, config: SelectConfig) -> np.ndarray:
     """``query`` (budget,) candidate positions, best first."""
 
     check_budget(config.budget, len(scored.scores))

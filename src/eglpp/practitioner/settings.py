@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from eglpp.io import read_json
+from eglpp.practitioner.select import SelectConfig
 from eglpp.scoring.settings import ScoringConfig
 from eglpp.strategies import STRATEGIES, Strategy, make_strategy
 
@@ -100,7 +102,7 @@ def _recorded_estimator(saved: dict) -> str:
     return hyper.get("estimator", saved.get("estimator", "exact"))
 
 
-def check_estimator(out: Path, config) -> None:
+def check_estimator(out: Path, config: SelectConfig) -> None:
     """Refuse to go on in a folder whose selection was scored with another EGL++ estimator (or
     with one this version does not know)."""
     for name in ("select_config.json", "summary.json"):
@@ -162,7 +164,7 @@ def build_strategy(name: str, params: tuple[tuple[str, object], ...], estimator:
     return make_strategy(name, **params)
 
 
-def build_scoring(**flags) -> ScoringConfig:
+def build_scoring(**flags: Any) -> ScoringConfig:
     """:class:`~eglpp.scoring.settings.ScoringConfig` from select's flags, each bad value
     named by its flag (``n_exact=-1`` -> ``--exact-neighbours -1``)."""
     names = {**_SCORING_FLAGS, "approx_check": "--check-approx"}

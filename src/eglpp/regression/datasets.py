@@ -20,6 +20,7 @@ macrodata  203 × 11 real private investment (realinv)      statsmodels ``macrod
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,9 @@ def dataset_names() -> tuple[str, ...]:
     return ("diabetes", "star98", "randhie", "fair", "grunfeld", "engel", "macrodata")
 
 
-def table_from_frame(frame, target: str, source: str, features=None) -> Table:
+def table_from_frame(
+    frame: pd.DataFrame, target: str, source: str, features: Sequence[str] | None = None
+) -> Table:
     """Check a pandas DataFrame and turn it into a :class:`Table`.
 
     Raises ``ValueError`` naming the source and the column (and first bad row) when the target

@@ -77,7 +77,9 @@ class LinearEnsemble:
     sigma2_main: float
 
     @classmethod
-    def fit(cls, x, y, config: EnsembleConfig, rng: np.random.Generator) -> LinearEnsemble:
+    def fit(
+        cls, x: np.ndarray, y: np.ndarray, config: EnsembleConfig, rng: np.random.Generator
+    ) -> LinearEnsemble:
         theta, s2 = fit_ridge(x, y, config.ridge)
         fits = [
             fit_ridge(x[i], y[i], config.ridge)
@@ -125,7 +127,9 @@ class GPEnsemble:
     noise_in_variance: bool
 
     @classmethod
-    def fit(cls, x, y, config: EnsembleConfig, rng: np.random.Generator) -> GPEnsemble:
+    def fit(
+        cls, x: np.ndarray, y: np.ndarray, config: EnsembleConfig, rng: np.random.Generator
+    ) -> GPEnsemble:
         seed = int(rng.integers(2**31 - 1))
         with warnings.catch_warnings():  # length scales at their bounds are expected here
             warnings.simplefilter("ignore", ConvergenceWarning)

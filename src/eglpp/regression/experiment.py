@@ -17,6 +17,7 @@ configuration reuses them. The experiment writes ``results.json`` (RMSE) and
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -85,7 +86,12 @@ def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
 
 
-def run_one(table: Table, config: ExperimentConfig, run: int, on_cycle=None) -> dict:
+def run_one(
+    table: Table,
+    config: ExperimentConfig,
+    run: int,
+    on_cycle: Callable[[], object] | None = None,
+) -> dict:
     """One run: ``{"rmse": {strategy: [..]}, "nll": {...}, "n_labelled": [...]}``."""
     n_test, n_pool = check_protocol(len(table), config, table.source)
     rng = np.random.default_rng(_seed(config.seed, run))

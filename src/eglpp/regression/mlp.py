@@ -109,7 +109,9 @@ class MLPEnsemble:
     y_std: float
 
     @classmethod
-    def fit(cls, x, y, config: EnsembleConfig, rng: np.random.Generator) -> MLPEnsemble:
+    def fit(
+        cls, x: np.ndarray, y: np.ndarray, config: EnsembleConfig, rng: np.random.Generator
+    ) -> MLPEnsemble:
         x_mean, x_std = x.mean(0), x.std(0)
         x_std = np.where(x_std > 1e-12, x_std, 1.0)
         y_mean, y_std = float(y.mean()), float(y.std()) or 1.0

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 from skactiveml.base import SkactivemlRegressor
@@ -31,6 +32,9 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.linear_model import BayesianRidge, Ridge
 
 from eglpp.regression.skactiveml import intercept_map
+
+if TYPE_CHECKING:  # the registry imports this module
+    from eglpp.regression.registry import PoolState
 
 __all__ = ["FixedRegressor", "SkactivemlStrategy", "SKACTIVEML_NAMES", "intercept_map"]
 
@@ -50,10 +54,12 @@ class FixedRegressor(SkactivemlRegressor):
         self.predict_fn = predict_fn
         self.fitted_ = True
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> NoReturn:
         raise NotImplementedError("FixedRegressor is already fitted; pass fit_reg=False")
 
-    def predict(self, X):
+    def predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.predict_fn(np.asarray(X, dtype=np.float64)))
 
 
@@ -80,7 +86,7 @@ class SkactivemlStrategy:
         if self.name not in SKACTIVEML_NAMES:
             raise ValueError(f"unknown scikit-activeml strategy '{self.name}'")
 
-    def select(self, state, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, state: PoolState, budget: int, rng: np.random.Generator) -> np.ndarray:
         """``query_indices`` (budget,) into ``state.x_unlabelled``."""
         from skactiveml import pool  # lazy: heavy, only when a scikit-activeml strategy runs
         from skactiveml.regressor import SklearnRegressor

@@ -122,7 +122,10 @@ def random_scores(n_unlabelled: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def pool_density(
-    x_pool: np.ndarray, n_neighbours: int = 10, max_reference: int = 2000, rng=None
+    x_pool: np.ndarray,
+    n_neighbours: int = 10,
+    max_reference: int = 2000,
+    rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """Information density of each pool item (Settles & Craven): a kNN density in (0, 1].
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from eglpp.io import save_figure  # noqa: E402
-from eglpp.stats import validate_results  # noqa: E402
+from eglpp.io import save_figure
+from eglpp.stats import validate_results
 
 __all__ = ["plot_learning_curves"]
 
@@ -23,7 +20,8 @@ def plot_learning_curves(
     """Plot mean ± one standard deviation over runs for every strategy and save a PNG."""
     validate_results(results)
     x = np.asarray(results["n_labelled"], dtype=float)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    fig = Figure(figsize=(6.4, 4.2), dpi=120)
+    ax = fig.subplots()
     for strategy, runs in results["scores"].items():
         v = np.asarray(runs, dtype=float) * scale
         mean = v.mean(axis=0)

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from eglpp.experiment.data import labelled_set  # noqa: E402
-from eglpp.experiment.rundir import RunPaths  # noqa: E402
-from eglpp.io import save_figure  # noqa: E402
+from eglpp.experiment.config import ExperimentConfig
+from eglpp.experiment.data import PoseData, labelled_set
+from eglpp.experiment.rundir import RunPaths
+from eglpp.io import save_figure
+from eglpp.strategies import PoolInputs
 
 __all__ = ["neighbour_gallery", "embedding_map", "explain_selection"]
 
@@ -67,9 +66,8 @@ def neighbour_gallery(
     else:  # no neighbours: the highest scores in the top row, the lowest below
         n_cols = n_rows
         grid = [rows[:n_rows], rows[n_rows:]]
-    fig, axes = plt.subplots(
-        len(grid), n_cols, figsize=(1.5 * n_cols, 1.6 * len(grid)), squeeze=False, dpi=110
-    )
+    fig = Figure(figsize=(1.5 * n_cols, 1.6 * len(grid)), dpi=110)
+    axes = fig.subplots(len(grid), n_cols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for r, cells in enumerate(grid):
@@ -113,7 +111,8 @@ def embedding_map(
     lab, unl = xy[:n_l], xy[n_l:]
     mask = np.zeros(len(unl), bool)
     mask[np.asarray(selected, dtype=int)] = True
-    fig, ax = plt.subplots(figsize=(5.2, 4.6), dpi=120)
+    fig = Figure(figsize=(5.2, 4.6), dpi=120)
+    ax = fig.subplots()
     ax.scatter(*unl[~mask].T, s=5, c="#bbbbbb", label=f"unlabelled ({(~mask).sum()})")
     ax.scatter(*lab.T, s=7, c="#1f77b4", label=f"labelled ({n_l})")
     ax.scatter(*unl[mask].T, s=16, c="#d62728", marker="x", label=f"selected ({mask.sum()})")
@@ -125,7 +124,17 @@ def embedding_map(
     return save_figure(fig, path)
 
 
-def explain_selection(cdir, name, inputs, scores, query, details, data, labelled_map, cfg) -> None:
+def explain_selection(
+    cdir: Path,
+    name: str,
+    inputs: PoolInputs,
+    scores: np.ndarray,
+    query: np.ndarray,
+    details: dict[str, np.ndarray],
+    data: PoseData,
+    labelled_map: np.ndarray,
+    cfg: ExperimentConfig,
+) -> None:
     """The interpretability figures of one selection (drawn before the selection is saved).
 
     Parameters

@@ -11,9 +11,12 @@ time, sharing one :class:`LabelledCache`) call the same code.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from eglpp.gradnorm.base import GradNormConfig
 from eglpp.gradnorm.sharded import sharded_expected_pair_gradnorms, sharded_pair_gradnorms
@@ -90,7 +93,12 @@ class LabelledCache:
 
 
 def pool_inputs(
-    needs: frozenset[str], model: StackedHourglass, aux, pool_set, labelled, **settings
+    needs: frozenset[str],
+    model: StackedHourglass,
+    aux: nn.Module | None,
+    pool_set: Dataset,
+    labelled: Dataset,
+    **settings: Any,
 ) -> PoolInputs:
     """What ``needs`` asks for: :func:`pool_inputs_and_predictions` without the predictions
     (no forward pass unless a need asks for one); ``settings`` are its keyword arguments."""
@@ -102,9 +110,9 @@ def pool_inputs(
 def pool_inputs_and_predictions(
     needs: frozenset[str],
     model: StackedHourglass,
-    aux,
-    pool_set,
-    labelled,
+    aux: nn.Module | None,
+    pool_set: Dataset,
+    labelled: Dataset,
     *,
     batch_size: int = 32,
     device: str | torch.device = "cpu",

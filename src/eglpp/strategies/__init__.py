@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from eglpp.strategies.base import NEEDS, PoolInputs, Strategy
 from eglpp.strategies.coreset import CoreSet, k_center_greedy
@@ -42,7 +43,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 
-def make_strategy(name: str, **hyperparameters) -> Strategy:
+def make_strategy(name: str, **hyperparameters: Any) -> Strategy:
     """Build a strategy by name, e.g. ``make_strategy("egl++", k=10)``.
 
     Raises

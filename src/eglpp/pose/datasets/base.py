@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.io
 import torch
+from numpy.typing import ArrayLike
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
@@ -111,7 +113,7 @@ class PoseAnnotations:
     def __len__(self) -> int:
         return len(self.joints)
 
-    def subset(self, indices) -> PoseAnnotations:
+    def subset(self, indices: ArrayLike) -> PoseAnnotations:
         """The annotations at ``indices`` (positions or a boolean mask), in that order."""
         idx = np.asarray(indices)
         if idx.dtype == bool:
@@ -163,7 +165,7 @@ def check_image_files(paths: list[Path], source: str) -> None:
         )
 
 
-def read_mat(path: str | os.PathLike, **kwargs) -> dict:
+def read_mat(path: str | os.PathLike, **kwargs: Any) -> dict:
     """``scipy.io.loadmat`` with errors that name the file: missing, not a (v5) ``.mat``."""
     path = Path(path)
     if not path.is_file():

@@ -22,7 +22,6 @@ __all__ = [
     "normalise_pose",
     "body_axes",
     "facing_cosine",
-    "poses_from_annotations",
 ]
 
 # MPII joint index for each LSP joint (LSP "neck" ↔ MPII "upper_neck").
@@ -264,8 +263,3 @@ def poses_from_joints_mat(array: np.ndarray) -> PoseSet:
         "poses_from_joints_mat: expected LSP's 3×14×N or LSPET's 14×3×N joints array, "
         f"got shape {array.shape}"
     )
-
-
-def poses_from_annotations(annotations) -> PoseSet:
-    """Poses of a :class:`~eglpp.pose.datasets.base.PoseAnnotations` (LSP or MPII skeleton)."""
-    return poses_from_array(annotations.joints, annotations.visible, skeleton=annotations.skeleton)

@@ -26,7 +26,7 @@ from eglpp.pose.datasets.base import (
 )
 from eglpp.pose.skeleton import LSP
 
-__all__ = ["load_lsp", "read_joints_mat", "resolve_joints_mat"]
+__all__ = ["load_lsp", "load_joints_mat", "read_joints_mat", "resolve_joints_mat"]
 
 
 def resolve_joints_mat(path: str | os.PathLike) -> Path:
@@ -128,19 +128,51 @@ def load_lsp(
     one_based : bool
         Subtract 1 from MATLAB's 1-based coordinates.
     """
+    return load_joints_mat(
+        path,
+        split,
+        flag="occluded",
+        digits=4,
+        images_dir=images_dir,
+        check_images=check_images,
+        one_based=one_based,
+    )
+
+
+def load_joints_mat(
+    path: str | os.PathLike,
+    split: str,
+    *,
+    flag: str,
+    digits: int,
+    images_dir: str | os.PathLike | None,
+    check_images: bool,
+    one_based: bool,
+) -> PoseAnnotations:
+    """The reader that :func:`load_lsp` and :func:`eglpp.pose.datasets.lspet.load_lspet` share:
+    a ``joints.mat`` and its numbered images ``im`` + ``digits`` digits + ``.jpg``.
+
+    ``flag`` says what the file's flag 1 means: ``"occluded"`` (LSP: every joint is annotated,
+    1 marks an occluded one) or ``"annotated"`` (LSPET: 0 marks a joint that is not annotated,
+    which gets ``visible = False`` and coordinates (0, 0)).
+    """
+    if flag not in ("occluded", "annotated"):
+        raise ValueError(f"flag must be 'occluded' or 'annotated', got {flag!r}")
     mat_path = resolve_joints_mat(path)
     xyf = read_joints_mat(mat_path, LSP.n_joints)
     n = len(xyf)
     folder = Path(images_dir) if images_dir is not None else mat_path.parent / "images"
     if check_images:
-        check_numbered_images(folder, n, 4, mat_path)
-    joints = xyf[:, :, :2] - (1.0 if one_based else 0.0)
+        check_numbered_images(folder, n, digits, mat_path)
+    flagged = xyf[:, :, 2] == 1
+    visible = np.ones((n, LSP.n_joints), bool) if flag == "occluded" else flagged
+    joints = np.where(visible[:, :, None], xyf[:, :, :2] - (1.0 if one_based else 0.0), 0.0)
     annotations = PoseAnnotations(
         skeleton=LSP,
         joints=joints,
-        visible=np.ones((n, LSP.n_joints), bool),
-        occluded=xyf[:, :, 2] == 1,
-        image_paths=image_paths_for(folder, n, 4),
+        visible=visible,
+        occluded=flagged if flag == "occluded" else None,
+        image_paths=image_paths_for(folder, n, digits),
         source=str(mat_path),
     )
     return annotations.subset(split_indices(n, split, mat_path))

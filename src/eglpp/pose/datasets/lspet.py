@@ -11,19 +11,9 @@ test split: ``split="all"`` (in the paper it is the unlabelled pool); take subse
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
-import numpy as np
 
 from eglpp.pose.datasets.base import PoseAnnotations
-from eglpp.pose.datasets.lsp import (
-    check_numbered_images,
-    image_paths_for,
-    read_joints_mat,
-    resolve_joints_mat,
-    split_indices,
-)
-from eglpp.pose.skeleton import LSP
+from eglpp.pose.datasets.lsp import load_joints_mat
 
 __all__ = ["load_lspet"]
 
@@ -51,19 +41,12 @@ def load_lspet(
     one_based : bool
         Subtract 1 from MATLAB's 1-based coordinates of annotated joints.
     """
-    mat_path = resolve_joints_mat(path)
-    xyf = read_joints_mat(mat_path, LSP.n_joints)
-    n = len(xyf)
-    folder = Path(images_dir) if images_dir is not None else mat_path.parent / "images"
-    if check_images:
-        check_numbered_images(folder, n, 5, mat_path)
-    visible = xyf[:, :, 2] == 1
-    joints = np.where(visible[:, :, None], xyf[:, :, :2] - (1.0 if one_based else 0.0), 0.0)
-    annotations = PoseAnnotations(
-        skeleton=LSP,
-        joints=joints,
-        visible=visible,
-        image_paths=image_paths_for(folder, n, 5),
-        source=str(mat_path),
+    return load_joints_mat(
+        path,
+        split,
+        flag="annotated",
+        digits=5,
+        images_dir=images_dir,
+        check_images=check_images,
+        one_based=one_based,
     )
-    return annotations.subset(split_indices(n, split, mat_path))

@@ -29,6 +29,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from eglpp.pose.datasets.base import (
     AnnotationError,
@@ -123,7 +124,12 @@ def _mat_person(rect, where: str, n_joints: int) -> dict | None:
 
 
 def split_people(
-    names: list[str], known: set[str], split, valid_images, flags, source
+    names: list[str],
+    known: set[str],
+    split: str,
+    valid_images: str | os.PathLike | None,
+    flags: ArrayLike | None,
+    source: str,
 ) -> np.ndarray:
     """Positions of the people in ``split`` (``flags``: per-person isValidation, or None)."""
     if split not in ("all", "train", "valid"):
@@ -147,7 +153,15 @@ def split_people(
     return np.flatnonzero(keep)
 
 
-def assemble(people, names, source, images_dir, check_images, one_based, adjust) -> dict:
+def assemble(
+    people: list[dict],
+    names: list[str],
+    source: str,
+    images_dir: str | os.PathLike | None,
+    check_images: bool,
+    one_based: bool,
+    adjust: bool,
+) -> dict:
     """Arrays of a PoseAnnotations from per-person dicts, with the coordinate conventions."""
     if not people:
         raise AnnotationError(f"{source}: no annotated people found")

@@ -13,14 +13,13 @@ import numpy as np
 
 from eglpp.pose.datasets.kinematics import body_axes, facing_cosine, normalise_pose
 
-__all__ = ["DomainStyle", "domain_style", "sample_scene", "PART_NAMES", "JOINT_PARTS"]
+__all__ = ["DomainStyle", "domain_style", "sample_scene", "JOINT_PARTS"]
 
 SIDES = ((0, 1, 2, 8, 7, 6), (5, 4, 3, 9, 10, 11))  # ankle, knee, hip, shoulder, elbow, wrist
-PART_NAMES = (
-    "right_shin", "right_thigh", "left_thigh", "left_shin", "right_forearm", "right_upper_arm",
-    "left_upper_arm", "left_forearm", "waist", "chest", "pelvis", "shoulders", "logo", "neck",
-    "hair", "face", "right_foot", "left_foot", "right_hand", "left_hand",
-)  # fmt: skip
+# Part ids of the person's layers: 0 right_shin, 1 right_thigh, 2 left_thigh, 3 left_shin,
+# 4 right_forearm, 5 right_upper_arm, 6 left_upper_arm, 7 left_forearm, 8 waist, 9 chest,
+# 10 pelvis, 11 shoulders, 12 logo, 13 neck, 14 hair, 15 face, 16 right_foot, 17 left_foot,
+# 18 right_hand, 19 left_hand.
 # Parts that draw each LSP joint: a joint whose topmost covering layer is not one of them is
 # occluded (by an object, a distractor or the person's own body).
 JOINT_PARTS = (
@@ -181,6 +180,92 @@ def _person(rng, joints, style, colours) -> list[tuple]:
     return [layer + (p,) for p in order for layer in parts[p]]
 
 
+def _garment(rng: np.random.Generator, style: DomainStyle) -> np.ndarray:
+    """One clothes colour of the domain."""
+    return _hsv(rng, style.garment_hue, style.garment_sat, style.garment_val)
+
+
+def _background(rng: np.random.Generator, style: DomainStyle) -> np.ndarray:
+    """One background colour of the domain (ground, clutter, occluders)."""
+    return _hsv(rng, style.background_hue, style.background_sat, style.background_val)
+
+
+def _place(
+    rng: np.random.Generator, pose: np.ndarray, style: DomainStyle
+) -> tuple[np.ndarray, float]:
+    """The person's joints (14, 2) in normalised image units, and its scale (box side)."""
+    angle = np.radians(rng.normal(0.0, style.rotation_jitter_deg))
+    c, s = np.cos(angle), np.sin(angle)
+    pose = normalise_pose(pose @ np.array([[c, s], [-s, c]]))
+    scale = rng.uniform(*style.scale)
+    joints = 0.5 + rng.uniform(-1, 1, size=2) * max(0.0, 1.0 - scale) * 0.45 + scale * pose
+    return joints, scale
+
+
+def _colours(rng: np.random.Generator, style: DomainStyle) -> tuple[np.ndarray, ...]:
+    """skin, shirt, pants, shoes, hair, logo, sleeve, leg_lower: the person's colours."""
+    skin = _hsv(rng, (0.02, 0.09), (0.25, 0.6), (0.3, 0.95))
+    shirt, pants, logo = _garment(rng, style), _garment(rng, style), _garment(rng, style)
+    shoes = _hsv(rng, (0.0, 1.0), (0.0, 0.6), (0.05, 0.9))
+    hair = _hsv(rng, (0.02, 0.12), (0.2, 0.8), (0.05, 0.5 if rng.random() < 0.8 else 0.9))
+    sleeve = shirt if rng.random() < 0.5 else skin
+    leg_lower = pants if rng.random() < 0.6 else skin
+    return skin, shirt, pants, shoes, hair, logo, sleeve, leg_lower
+
+
+def _clutter(rng: np.random.Generator, style: DomainStyle) -> list[tuple]:
+    """Background shapes and stripes (part −1), each shown with probability 0.8."""
+    layers = []
+    for _ in range(style.clutter):
+        start = rng.uniform(-0.1, 1.1, size=2)
+        stripe = rng.random() < 0.25
+        length = rng.uniform(1.0, 1.6) if stripe else rng.uniform(0.0, 0.5)
+        direction = rng.normal(size=2)
+        end = start + length * direction / np.hypot(*direction)
+        radius = rng.uniform(0.01, 0.04) if stripe else rng.uniform(0.02, 0.15)
+        box, shown = stripe or rng.random() < 0.5, float(rng.random() < 0.8)
+        texture = _texture(rng, style.texture)
+        colour = _background(rng, style)
+        layer = _layer(start, end, radius, colour, box=box, opacity=shown, texture=texture)
+        layers.append(layer + (-1,))
+    return layers
+
+
+def _distractors(rng: np.random.Generator, style: DomainStyle, extent: float, colours) -> list:
+    """Two-segment limbs of other people (part −1), some in the person's own colours."""
+    skin, shirt, sleeve = colours[0], colours[1], colours[6]
+    layers = []
+    for _ in range(style.n_distractors):
+        ref = 0.3 * extent * rng.uniform(0.8, 1.2)
+        look_alike = rng.random() < style.look_alike_prob
+        first = shirt if look_alike else _garment(rng, style)
+        second = sleeve if look_alike else rng.choice([first, skin])
+        a = rng.uniform(0.0, 1.0, size=2)
+        angles = rng.uniform(0, 2 * np.pi) + np.array([0.0, rng.uniform(-2.0, 2.0)])
+        b = a + 0.62 * ref * np.array([np.cos(angles[0]), np.sin(angles[0])])
+        c = b + 0.55 * ref * np.array([np.cos(angles[1]), np.sin(angles[1])])
+        layers.append(_layer(a, b, 0.12 * ref, first) + (-1,))
+        layers.append(_layer(b, c, 0.1 * ref, second) + (-1,))
+    return layers
+
+
+def _occluders(rng: np.random.Generator, style: DomainStyle, joints, extent: float) -> list:
+    """Two objects in front of the person (part −1), present with the domain's probability."""
+    layers = []
+    for k in range(2):
+        present = rng.random() < style.occlusion_prob * (1.0 if k == 0 else 1.0 / 3.0)
+        ref = 0.3 * extent
+        centre = joints[rng.integers(14)] + rng.normal(0, 0.2 * ref, size=2)
+        direction = rng.normal(size=2)
+        half = rng.uniform(0.15, 0.5) * ref * direction / np.hypot(*direction)
+        radius, box = rng.uniform(0.1, 0.35) * ref, rng.random() < 0.6
+        texture = _texture(rng, style.texture)
+        layer = _layer(centre - half, centre + half, radius, _background(rng, style), box=box,
+                       opacity=float(present), texture=texture, shade=0.15)  # fmt: skip
+        layers.append(layer + (-1,))
+    return layers
+
+
 def sample_scene(rng: np.random.Generator, pose: np.ndarray, style: DomainStyle) -> dict:
     """Draw one scene around a person-frame pose (14, 2).
 
@@ -193,60 +278,14 @@ def sample_scene(rng: np.random.Generator, pose: np.ndarray, style: DomainStyle)
         ``coarse`` (3, 4, 4) and ``fine`` (3, 12, 12) background grids; ``blur`` (σ in image
         widths), ``noise`` (σ), ``gain`` and ``bias``.
     """
-    angle = np.radians(rng.normal(0.0, style.rotation_jitter_deg))
-    c, s = np.cos(angle), np.sin(angle)
-    pose = normalise_pose(pose @ np.array([[c, s], [-s, c]]))
-    scale = rng.uniform(*style.scale)
-    joints = 0.5 + rng.uniform(-1, 1, size=2) * max(0.0, 1.0 - scale) * 0.45 + scale * pose
-    skin = _hsv(rng, (0.02, 0.09), (0.25, 0.6), (0.3, 0.95))
-    garment = lambda: _hsv(rng, style.garment_hue, style.garment_sat, style.garment_val)  # noqa: E731
-    shirt, pants, logo = garment(), garment(), garment()
-    shoes = _hsv(rng, (0.0, 1.0), (0.0, 0.6), (0.05, 0.9))
-    hair = _hsv(rng, (0.02, 0.12), (0.2, 0.8), (0.05, 0.5 if rng.random() < 0.8 else 0.9))
-    sleeve = shirt if rng.random() < 0.5 else skin
-    leg_lower = pants if rng.random() < 0.6 else skin
-    colours = (skin, shirt, pants, shoes, hair, logo, sleeve, leg_lower)
+    joints, extent = _place(rng, pose, style)
+    colours = _colours(rng, style)
     person = _person(rng, joints, style, colours)
-    extent = scale
-    background = lambda: _hsv(rng, style.background_hue, style.background_sat, style.background_val)  # noqa: E731
-    layers = []
-    for _ in range(style.clutter):  # shapes and stripes
-        start = rng.uniform(-0.1, 1.1, size=2)
-        stripe = rng.random() < 0.25
-        length = rng.uniform(1.0, 1.6) if stripe else rng.uniform(0.0, 0.5)
-        direction = rng.normal(size=2)
-        end = start + length * direction / np.hypot(*direction)
-        radius = rng.uniform(0.01, 0.04) if stripe else rng.uniform(0.02, 0.15)
-        box, shown = stripe or rng.random() < 0.5, float(rng.random() < 0.8)
-        texture = _texture(rng, style.texture)
-        layer = _layer(start, end, radius, background(), box=box, opacity=shown, texture=texture)
-        layers.append(layer + (-1,))
-    for _ in range(style.n_distractors):  # limbs of other people
-        ref = 0.3 * extent * rng.uniform(0.8, 1.2)
-        look_alike = rng.random() < style.look_alike_prob
-        first = shirt if look_alike else garment()
-        second = sleeve if look_alike else rng.choice([first, skin])
-        a = rng.uniform(0.0, 1.0, size=2)
-        angles = rng.uniform(0, 2 * np.pi) + np.array([0.0, rng.uniform(-2.0, 2.0)])
-        b = a + 0.62 * ref * np.array([np.cos(angles[0]), np.sin(angles[0])])
-        c = b + 0.55 * ref * np.array([np.cos(angles[1]), np.sin(angles[1])])
-        layers.append(_layer(a, b, 0.12 * ref, first) + (-1,))
-        layers.append(_layer(b, c, 0.1 * ref, second) + (-1,))
-    layers += person
-    for k in range(2):  # occluding objects in front of the person
-        present = rng.random() < style.occlusion_prob * (1.0 if k == 0 else 1.0 / 3.0)
-        ref = 0.3 * extent
-        centre = joints[rng.integers(14)] + rng.normal(0, 0.2 * ref, size=2)
-        direction = rng.normal(size=2)
-        half = rng.uniform(0.15, 0.5) * ref * direction / np.hypot(*direction)
-        radius, box = rng.uniform(0.1, 0.35) * ref, rng.random() < 0.6
-        texture = _texture(rng, style.texture)
-        layer = _layer(centre - half, centre + half, radius, background(), box=box,
-                       opacity=float(present), texture=texture, shade=0.15)  # fmt: skip
-        layers.append(layer + (-1,))
+    layers = _clutter(rng, style) + _distractors(rng, style, extent, colours) + person
+    layers += _occluders(rng, style, joints, extent)
     fields = ("start", "end", "radius", "box", "colour", "opacity", "texture", "shading", "part")
     stacked = {name: np.stack([layer[k] for layer in layers]) for k, name in enumerate(fields)}
-    base = background()
+    base = _background(rng, style)
     return {
         "joints": joints,
         "layers": {k: v for k, v in stacked.items() if k != "part"},

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -100,7 +101,7 @@ def _check_seed(seed: int) -> None:
 
 
 def sample_items(
-    indices, config: RenderConfig, seed: int, poses: PoseSet | None = None
+    indices: ArrayLike, config: RenderConfig, seed: int, poses: PoseSet | None = None
 ) -> tuple[list[dict], np.ndarray]:
     """Each item's scene (see `sample_scene`) and annotated-joint mask (B, 14), from its own rng.
 
@@ -146,7 +147,7 @@ def annotate(
 
 
 def render_items(
-    indices,
+    indices: ArrayLike,
     config: RenderConfig,
     seed: int,
     poses: PoseSet | None = None,
@@ -166,7 +167,7 @@ def render_items(
 
 def render_scenes(
     scenes: list[dict],
-    indices,
+    indices: ArrayLike,
     seed: int,
     size: int,
     *,
@@ -288,7 +289,7 @@ class SyntheticPoseDataset(Dataset):
             "head_size": torch.tensor(float("nan"), dtype=torch.float32),
         }
 
-    def annotations(self):
+    def annotations(self) -> PoseAnnotations:
         """The annotations as a :class:`~eglpp.pose.datasets.base.PoseAnnotations`."""
 
         return PoseAnnotations(
