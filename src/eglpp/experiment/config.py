@@ -53,6 +53,9 @@ class ExperimentConfig:
     base_train: TrainConfig = field(default_factory=TrainConfig)  # the shared base model
     cycle_train: TrainConfig = field(default_factory=TrainConfig)  # each cycle's retraining
     retrain: str = "finetune"  # "finetune" from the previous cycle (fresh optimizer) | "scratch"
+    common_random_numbers: bool = True  # every strategy of a (run, cycle) retrains with the same
+    # randomness: one seed per (run, cycle) and shuffles keyed by pool index, so the paired
+    # t-test compares selections, not training noise; False: seeds per strategy (as before)
     strategy: StrategySettings = field(default_factory=StrategySettings)  # each strategy's own
     # settings object, by name: strategy.egl++.k (or strategy.egl_pp.k), strategy.multipeak.…
     scoring: ScoringConfig = field(default_factory=ScoringConfig)  # how EGL++'s norms are computed

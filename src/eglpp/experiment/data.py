@@ -28,7 +28,7 @@ from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.skeleton import Skeleton
 from eglpp.seeds import stable_seed
 
-__all__ = ["PoseData", "build_data", "labelled_set", "experiment_sets"]
+__all__ = ["PoseData", "build_data", "labelled_set", "labelled_keys", "experiment_sets"]
 
 
 @dataclass
@@ -195,6 +195,12 @@ def labelled_set(data: PoseData, labelled_map: np.ndarray) -> tuple[Dataset, np.
     if isinstance(dataset, ConcatDataset):  # the training code reads these from the dataset
         dataset.skeleton, dataset.input_size = data.skeleton, data.input_size
     return dataset, pool_idx
+
+
+def labelled_keys(data: PoseData, pool_idx: np.ndarray) -> np.ndarray:
+    """An identity per item of :func:`labelled_set`'s dataset: ``-1 - i`` for base item i, the
+    pool index for pool items (the keys of ``fit``'s common-random-numbers shuffle)."""
+    return np.concatenate([-1 - np.arange(data.n_base), np.asarray(pool_idx)]).astype(np.int64)
 
 
 def experiment_sets(data: PoseData, labelled_map: np.ndarray) -> tuple[Subset, Dataset]:

@@ -7,7 +7,10 @@ on which strategy it runs. The run directory's files are named by
 :class:`~eglpp.experiment.rundir.RunPaths`; a step is done when its ``metrics.json`` exists.
 
 Every random choice draws from a generator seeded by (seed, run, strategy, cycle, step), so a
-resumed run makes exactly the choices of an uninterrupted one.
+resumed run makes exactly the choices of an uninterrupted one. With ``common_random_numbers``
+(the default) the retraining of a cycle draws from (seed, run, cycle) only, and shuffles the
+labelled images by their pool index (``fit(keys=...)``): every strategy of a (run, cycle) trains
+with the same randomness, and the paired differences measure the selections.
 
 Index spaces: ``labelled_map`` is over the pool (pool indices); a strategy scores the
 unlabelled images in ``unlabelled = flatnonzero(labelled_map < 0)`` order and returns
@@ -29,7 +32,7 @@ import torch
 from eglpp.devices import check_device
 from eglpp.experiment.auxiliary import fit_auxiliary
 from eglpp.experiment.config import ExperimentConfig, config_to_dict
-from eglpp.experiment.data import PoseData, build_data, labelled_set
+from eglpp.experiment.data import PoseData, build_data, labelled_keys, labelled_set
 from eglpp.experiment.pool import cycle_pool_inputs
 from eglpp.experiment.rundir import (
     RunPaths,
@@ -202,14 +205,15 @@ def _cycle(run: _Run, state: _Cycles, c: int, cdir: Path) -> None:
         pool_indices = _select(run, state, c, cdir, timer)
     state.labelled_map[pool_indices] = c
     if cfg.retrain == "scratch":
-        state.model = _new_model(cfg, stable_seed(cfg.seed, run.r, name, c, "init"))
+        state.model = _new_model(cfg, _cycle_seed(run, name, c, "init"))
         if state.aux is not None:
-            state.aux = _fresh(state.aux, stable_seed(cfg.seed, run.r, name, c, "aux"))
-    train_set, _ = labelled_set(run.data, state.labelled_map)
+            state.aux = _fresh(state.aux, _cycle_seed(run, name, c, "aux"))
+    train_set, pool_idx = labelled_set(run.data, state.labelled_map)
+    keys = labelled_keys(run.data, pool_idx) if cfg.common_random_numbers else None
     run.log(f"run {run.r} {name} cycle {c}: retraining on {len(train_set)} images")
     with timer("train"):
-        fit(state.model, train_set, cfg.cycle_train, seed=stable_seed(cfg.seed, run.r, name, c),
-            device=cfg.device, aux=state.aux, progress=True)  # fmt: skip
+        fit(state.model, train_set, cfg.cycle_train, seed=_cycle_seed(run, name, c),
+            device=cfg.device, aux=state.aux, progress=True, keys=keys)  # fmt: skip
     save_checkpoint(RunPaths.model(cdir), state.model, aux=state.aux)
     with timer("evaluate"):
         metrics = _evaluate(state.model, run)
@@ -220,6 +224,15 @@ def _cycle(run: _Run, state: _Cycles, c: int, cdir: Path) -> None:
     run.log(f"run {run.r} {name} cycle {c}: {_metric(metrics)} {run.clock.step(computed=True)}")
     if cfg.keep_checkpoints == "last" and c > 1:
         RunPaths.model(run.paths.cycle(run.r, name, c - 1)).unlink(missing_ok=True)
+
+
+def _cycle_seed(run: _Run, name: str, c: int, *parts: str) -> int:
+    """The seed of cycle ``c``'s retraining: shared by every strategy of the (run, cycle) with
+    common random numbers, the strategy's own otherwise."""
+    cfg = run.cfg
+    if cfg.common_random_numbers:
+        return stable_seed(cfg.seed, run.r, "common", c, *parts)
+    return stable_seed(cfg.seed, run.r, name, c, *parts)
 
 
 def _fit_head(run: _Run, state: _Cycles, timer: PhaseTimer) -> None:

@@ -127,6 +127,10 @@ def _index(name: str) -> int:
     return int(re.fullmatch(r"(?:run|cycle)-(\d+)", name).group(1))
 
 
+#: Settings added after run folders were first written, with the value that reproduces a folder
+#: written before them (read when the saved config.json lacks the key).
+LEGACY_DEFAULTS = {"common_random_numbers": False}
+
 #: Settings a resumed experiment may change: it adds runs, strategies or cycles to what is
 #: there, or runs on another device, without invalidating anything already computed.
 EXTENSIBLE = frozenset({"strategies", "runs", "cycles", "reference", "device", "explain_cycle"})
@@ -152,16 +156,19 @@ def check_config(cfg: ExperimentConfig, out: Path) -> None:
     path = RunPaths(out).config
     mine = config_to_dict(cfg)
     if path.exists():
-        raw = saved = read_json(path)
+        raw = read_json(path)
+        saved = {**LEGACY_DEFAULTS, **raw} if isinstance(raw, dict) else raw
         try:
             saved = config_to_dict(config_from_dict(saved, base=cfg, where=str(path)))
         except ValueError as exc:
             raise StateFileError(f"{path}: not a readable experiment config ({exc})") from exc
         diff = sorted(k for k in mine if saved.get(k) != mine[k] and k not in EXTENSIBLE)
         if diff:
+            legacy = [f"--set {k}={str(saved[k]).lower()}" for k in diff if k in LEGACY_DEFAULTS]
+            hint = f" (this folder predates the setting: resume with {' '.join(legacy)})"
             raise ValueError(
                 f"{out} holds a run of another config (differs in: {', '.join(diff)}); "
-                "use another --out or the same settings"
+                f"use another --out or the same settings{hint if legacy else ''}"
             )
         if raw == mine:  # nothing changed: nothing written (a finished run may be read-only)
             return

@@ -24,21 +24,22 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Subset
 
 from eglpp.pose.checkpoint import save_checkpoint
 from eglpp.pose.heatmaps import gaussian_heatmaps, heatmap_loss_per_example, input_to_heatmap
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
 from eglpp.pose.inference import amp_dtype, autocast, base_dataset, dataset_skeleton, evaluate
 
-__all__ = ["TrainConfig", "FitResult", "fit"]
+__all__ = ["TrainConfig", "FitResult", "fit", "KeyedShuffle"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,18 @@ def _split(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Datas
     return Subset(dataset, perm[n_val:]), Subset(dataset, perm[:n_val])
 
 
+def _train_val(
+    train_set: Dataset, val_set: Dataset | None, config: TrainConfig, seed: int, keys
+) -> tuple[Dataset, Dataset | None, np.ndarray | None]:
+    """Without ``val_set``, split ``config.val_fraction`` off ``train_set`` (keys follow)."""
+    if val_set is not None:
+        return train_set, val_set, keys
+    kept, val_set = _split(train_set, config.val_fraction, seed)
+    if keys is not None and kept is not train_set:  # the keys of the examples kept
+        keys = np.asarray(keys)[np.asarray(kept.indices)]
+    return kept, val_set, keys
+
+
 def _optimizer(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -148,6 +161,7 @@ def fit(
     progress: bool = True,
     checkpoint_path: str | Path | None = None,
     log: Callable[[str], None] | None = None,
+    keys: np.ndarray | None = None,
 ) -> FitResult:
     """Train ``model`` (and ``aux``) in place; the model ends with its best validation weights.
 
@@ -168,19 +182,22 @@ def fit(
         Where the kept weights are written (:func:`save_checkpoint`).
     log : callable, optional
         Receives one line per epoch (loss, validation metric, seconds), e.g. ``print``.
+    keys : (N,) int array, optional
+        An identity per example (e.g. pool indices): each epoch's order is then
+        :class:`KeyedShuffle`'s, the same for the examples two training sets share (common
+        random numbers for paired comparisons). Without keys, a seeded permutation.
     """
     device = torch.device(device)
     if len(train_set) == 0:
         raise ValueError("fit: train_set is empty")
-    if val_set is None:
-        train_set, val_set = _split(train_set, config.val_fraction, seed)
+    train_set, val_set, keys = _train_val(train_set, val_set, config, seed, keys)
     dataset_skeleton(train_set)  # fail early on a dataset without one
     _to_device(model, aux, config, device)
     params = list(model.parameters()) + ([] if aux is None else list(aux.parameters()))
     optimizer = _optimizer(params, config)
     scheduler = _scheduler(optimizer, config)
     step = _Step(model, aux, config, optimizer, device)
-    loader = _loader(train_set, config, seed, device)
+    loader = _loader(train_set, config, seed, device, keys)
     result = FitResult(n_train=len(train_set), n_val=0 if val_set is None else len(val_set))
     best = None  # (model state, aux state) of the best validation epoch
     start = time.perf_counter()
@@ -188,7 +205,7 @@ def fit(
         task = bar.add_task("training", total=config.epochs * len(loader))
         for epoch in range(config.epochs):
             t0 = time.perf_counter()
-            for obj in (base_dataset(train_set), aux):
+            for obj in (base_dataset(train_set), aux, loader.sampler):
                 if hasattr(obj, "set_epoch"):
                     obj.set_epoch(epoch)
             record = _train_epoch(step, loader, epoch, config, device, bar, task)
@@ -208,6 +225,41 @@ def fit(
     return result
 
 
+class KeyedShuffle(Sampler[int]):
+    """Positions in the order of a hash of (seed, epoch, key): the same keys in any training
+    set come in the same relative order, so adding examples only inserts them.
+
+    >>> order = list(KeyedShuffle(np.array([10, 11, 12, 13]), seed=0))
+    >>> sub = list(KeyedShuffle(np.array([11, 13]), seed=0))
+    >>> [k for k in (10 + i for i in order) if k in (11, 13)] == [11 + 2 * i for i in sub]
+    True
+    """
+
+    def __init__(self, keys: np.ndarray, seed: int) -> None:
+        self.keys = np.asarray(keys, dtype=np.int64)
+        self.seed, self.epoch = int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __iter__(self) -> Iterator[int]:
+        priority = _mix(_mix(np.uint64(self.seed) * np.uint64(0x9E3779B97F4A7C15)
+                             + np.uint64(self.epoch)) ^ self.keys.astype(np.uint64))  # fmt: skip
+        return iter(np.argsort(priority, kind="stable").tolist())
+
+
+def _mix(x: np.ndarray | np.uint64) -> np.ndarray:
+    """splitmix64's finaliser: a bijective scramble of 64-bit integers (wraps around)."""
+    with np.errstate(over="ignore"):
+        x = np.asarray(x, dtype=np.uint64)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
 def _to_device(
     model: nn.Module, aux: nn.Module | None, config: TrainConfig, device: torch.device
 ) -> None:
@@ -219,12 +271,25 @@ def _to_device(
         aux.to(device)
 
 
-def _loader(train_set: Dataset, config: TrainConfig, seed: int, device: torch.device) -> DataLoader:
-    """The shuffled training batches (a generator seeded with ``seed``)."""
+def _loader(
+    train_set: Dataset,
+    config: TrainConfig,
+    seed: int,
+    device: torch.device,
+    keys: np.ndarray | None = None,
+) -> DataLoader:
+    """The shuffled training batches: a permutation seeded with ``seed``, or with ``keys`` the
+    :class:`KeyedShuffle` of the examples' identities."""
+    if keys is None:
+        sampler = RandomSampler(train_set, generator=torch.Generator().manual_seed(seed))
+    else:
+        if len(keys) != len(train_set):
+            raise ValueError(f"fit: {len(keys)} keys for {len(train_set)} training examples")
+        sampler = KeyedShuffle(keys, seed)
     return DataLoader(
         train_set,
         batch_size=config.batch_size,
-        sampler=RandomSampler(train_set, generator=torch.Generator().manual_seed(seed)),
+        sampler=sampler,
         num_workers=config.num_workers,
         pin_memory=device.type == "cuda",
         drop_last=len(train_set) > config.batch_size,  # no tiny last batch for batch norm
