@@ -16,6 +16,7 @@ import json
 import time
 from pathlib import Path
 
+import torch
 from rich.console import Console
 
 from eglpp.cli.run import finish_report
@@ -59,9 +60,13 @@ def main() -> None:
         "n_test": args.n_test,
         "strategies": args.strategies,
         "seed": args.seed,
+        "base_train": {"epochs": args.base_epochs},
+        "cycle_train": {"epochs": args.cycle_epochs},
     }
     if args.device:
         overrides["device"] = args.device
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     cfg = config_from_dict(overrides, base=preset(args.preset), where="pose_al flags")
     console = Console()
     start = time.perf_counter()
