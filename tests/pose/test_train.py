@@ -291,3 +291,18 @@ def test_keyed_shuffle_trains_by_example_identity_not_position():
     assert not torch.allclose(trained(shuffled, None), trained(data, None), atol=1e-4)
     with pytest.raises(ValueError, match="3 keys for 12 training examples"):
         trained(data, np.arange(3))
+
+
+def test_warmup_scales_the_first_steps_and_restores_the_schedule():
+    from eglpp.pose.train import _warmup
+
+    w = nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=1.0)
+    seen = []
+    for step in range(5):
+        with _warmup(opt, step, 4):
+            seen.append(opt.param_groups[0]["lr"])
+        assert opt.param_groups[0]["lr"] == 1.0  # the schedule's own lr, untouched
+    assert seen == [0.25, 0.5, 0.75, 1.0, 1.0]
+    with pytest.raises(ValueError, match="warmup_steps"):
+        TrainConfig(warmup_steps=-1)

@@ -25,6 +25,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,8 @@ class TrainConfig:
     schedule: str = "constant"  # "constant" | "step" (× lr_gamma at lr_steps) | "cosine"
     lr_steps: tuple[int, ...] = ()  # epochs at which "step" multiplies the lr by lr_gamma
     lr_gamma: float = 0.1
+    warmup_steps: int = 0  # the lr rises linearly over the first optimizer steps (0: none):
+    # fine-tuning with a fresh optimizer then does not jolt a converged model
     weight_decay: float = 0.0
     sigma: float = 1.0  # target std in heatmap px: Newell 1 at 64×64, the paper's code 1.75
     grad_clip: float | None = None  # max gradient norm, None: no clipping
@@ -77,6 +80,7 @@ class TrainConfig:
             "alpha": self.alpha > 0,
             "num_workers": self.num_workers >= 0,
             "grad_clip": self.grad_clip is None or self.grad_clip > 0,
+            "warmup_steps": self.warmup_steps >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -223,6 +227,23 @@ def fit(
     _keep(model, aux, best, result, config, checkpoint_path)
     result.seconds = time.perf_counter() - start
     return result
+
+
+@contextmanager
+def _warmup(optimizer: torch.optim.Optimizer, step: int, steps: int) -> Iterator[None]:
+    """During the first ``steps`` optimizer steps, step with the schedule's lr times
+    ``(step + 1) / steps``; the schedule's own lr is restored after (it never sees this)."""
+    if step >= steps:
+        yield
+        return
+    scheduled = [group["lr"] for group in optimizer.param_groups]
+    for group, lr in zip(optimizer.param_groups, scheduled, strict=True):
+        group["lr"] = lr * (step + 1) / steps
+    try:
+        yield
+    finally:
+        for group, lr in zip(optimizer.param_groups, scheduled, strict=True):
+            group["lr"] = lr
 
 
 class KeyedShuffle(Sampler[int]):
@@ -391,6 +412,7 @@ class _Step:
         self.amp_dtype = amp_dtype(device, config.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.channels_last = device.type == "cuda" and config.channels_last
+        self.steps = 0
 
     def __call__(self, batch: dict) -> torch.Tensor:
         model, aux, config, device = self.model, self.aux, self.config, self.device
@@ -415,6 +437,8 @@ class _Step:
             self.scaler.unscale_(self.optimizer)
             params = [p for group in self.optimizer.param_groups for p in group["params"]]
             nn.utils.clip_grad_norm_(params, config.grad_clip)
-        self.scaler.step(self.optimizer)
+        with _warmup(self.optimizer, self.steps, config.warmup_steps):
+            self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.steps += 1
         return loss.detach()
