@@ -267,8 +267,9 @@ class KeyedShuffle(Sampler[int]):
         return len(self.keys)
 
     def __iter__(self) -> Iterator[int]:
-        priority = _mix(_mix(np.uint64(self.seed) * np.uint64(0x9E3779B97F4A7C15)
-                             + np.uint64(self.epoch)) ^ self.keys.astype(np.uint64))  # fmt: skip
+        with np.errstate(over="ignore"):  # 64-bit hashing wraps around on purpose
+            state = np.uint64(self.seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(self.epoch)
+            priority = _mix(_mix(state) ^ self.keys.astype(np.uint64))
         return iter(np.argsort(priority, kind="stable").tolist())
 
 
