@@ -107,6 +107,11 @@ def _strategies(k: int, perplexity: float, head_epochs: int) -> StrategySettings
 
 
 _QUICK_TRAIN = TrainConfig(epochs=8, batch_size=16, lr=1e-3, optimizer="adam", sigma=1.5)
+#: Each cycle's fine-tuning: cosine decay after a linear warm-up of about one epoch of the
+#: first cycle, so the fresh optimizer does not jolt the converged base model. Measured on
+#: rendered LSP→LSPET (benchmarks/finetune_dip.py, 3 runs, the same 100 random labels for every
+#: recipe): cycle-1 change +1.07 ± 0.67 PCK points, against +0.15 ± 1.07 with a constant lr.
+_FINETUNE = replace(_QUICK_TRAIN, schedule="cosine", warmup_steps=20)
 PRESETS: dict[str, ExperimentConfig] = {
     # ≤ 1 minute on 2 CPU cores: a smoke test, not a result.
     "tiny": ExperimentConfig(
@@ -119,7 +124,7 @@ PRESETS: dict[str, ExperimentConfig] = {
         input_size=32,
         model=HourglassConfig(n_stacks=1, channels=16, depth=2),
         base_train=replace(_QUICK_TRAIN, epochs=3),
-        cycle_train=replace(_QUICK_TRAIN, epochs=2),
+        cycle_train=replace(_FINETUNE, epochs=2),
         strategy=_strategies(k=5, perplexity=3.0, head_epochs=2),
     ),
     # ≤ 10 minutes on 2 CPU cores: 64-px images, a 2-stack 32-channel hourglass, a pool of
@@ -134,7 +139,7 @@ PRESETS: dict[str, ExperimentConfig] = {
         input_size=64,
         model=HourglassConfig(n_stacks=2, channels=32, depth=3),
         base_train=replace(_QUICK_TRAIN, epochs=40, lr=2e-3, schedule="cosine"),
-        cycle_train=replace(_QUICK_TRAIN, epochs=6),
+        cycle_train=replace(_FINETUNE, epochs=6),
         strategy=_strategies(k=10, perplexity=7.0, head_epochs=5),
     ),
     # The paper's protocol: 1000 initial + 5 cycles × 1000, 5 runs, 2-stack 256-channel
