@@ -133,8 +133,9 @@ _LAYOUTS = {
 
 
 def _check_layout(root: Path, dataset: str) -> None:
-    """``root`` holds the annotation files of ``dataset`` (MPII looks for several layouts)."""
-    needed, layout = _LAYOUTS.get(dataset, ((), ""))
+    """``root`` holds the annotation files of ``dataset`` (MPII looks for several layouts; a
+    file is the annotation file itself)."""
+    needed, layout = _LAYOUTS.get(dataset, ((), "")) if root.is_dir() else ((), "")
     missing = [name for name in needed if not (root / name).is_file()]
     if missing:
         raise FileNotFoundError(

@@ -39,7 +39,8 @@ def people(draw, n_joints: int, max_n: int = 7):
 def _write_mat(folder: Path, xy: np.ndarray, flags: np.ndarray, layout: str) -> Path:
     xyf = np.concatenate([xy, flags[..., None]], axis=2)  # (N, J, 3)
     joints = xyf.transpose(2, 1, 0) if layout == "3xJxN" else xyf.transpose(1, 2, 0)
-    assert joints.shape[-1] == len(xy)
+    if len(xy) == 1:  # MATLAB drops a trailing singleton dimension: one person is 3×14
+        joints = joints[:, :, 0]
     scipy.io.savemat(folder / "joints.mat", {"joints": joints})
     return folder / "joints.mat"
 
