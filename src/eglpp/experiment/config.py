@@ -101,8 +101,9 @@ class ExperimentConfig:
         """This config with ``metric`` and ``alpha`` filled in where they are None: PCKh@0.5
         on MPII (the MPII evaluation tool's metric), PCK@0.2 on the other datasets.
 
-        >>> ExperimentConfig(dataset="mpii").resolved().metric, ExperimentConfig().resolved().alpha
-        ('pckh', 0.2)
+        >>> cfg = ExperimentConfig(dataset="mpii").resolved()
+        >>> cfg.metric, cfg.alpha
+        ('pckh', 0.5)
         """
         metric = self.metric or ("pckh" if self.dataset == "mpii" else "pck")
         alpha = self.alpha if self.alpha is not None else (0.5 if metric == "pckh" else 0.2)

@@ -8,9 +8,12 @@
 |                       | in the "lsp" domain             | "lspet" domain      | poses, "lsp"    |
 | lsp                   | none                            | LSP train images    | LSP test images |
 | lspet                 | LSP train images                | LSPET images        | LSP test images |
+| mpii                  | none                            | MPII train people   | Newell's valid  |
 +-----------------------+---------------------------------+---------------------+-----------------+
 
 Splits are fixed by the experiment's seed (not the run), so all runs share pool and test set.
+Real images are opened (headers only) before anything trains, so that an empty or foreign file
+is named up front; PCKh (MPII's default metric) needs the test people's head boxes.
 """
 
 from __future__ import annotations
