@@ -21,6 +21,7 @@ from eglpp.cli.run import run
 from eglpp.cli.select import import_annotations, select
 from eglpp.cli.train import train
 from eglpp.io import StateFileError
+from eglpp.pose.datasets.base import ImageError
 
 __all__ = ["app", "main"]
 
@@ -61,7 +62,7 @@ def main() -> None:
     """Run the CLI; bad input ends with a one-line error naming what is wrong (exit code 2)."""
     try:
         app()
-    except (ValueError, FileNotFoundError, StateFileError, KeyError) as exc:
+    except (ValueError, FileNotFoundError, ImageError, StateFileError, KeyError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import typer
 
+from eglpp.devices import check_device
 from eglpp.practitioner.merge import merge_annotations
 from eglpp.practitioner.run import run_select
 from eglpp.practitioner.select import SelectConfig
@@ -80,6 +81,7 @@ def select(
         --pool photos/ --budget 50 --strategy egl++ --param k=30 --out sel1
     """
 
+    check_device(device)  # before any file is read
     if threads:
         torch.set_num_threads(threads)
     approx = {"n_exact": exact_neighbours, "n_probes": probes, "approx_check": check_approx}

@@ -23,13 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import typer
-from scipy.io import loadmat
 from torch.utils.data import Dataset
 
 from eglpp.devices import check_device
 from eglpp.io import atomic_write_json
 from eglpp.pose.datasets import load_lsp, load_lspet
-from eglpp.pose.datasets.base import ImagePoseDataset
+from eglpp.pose.datasets.base import ImagePoseDataset, check_image_headers, read_mat
 from eglpp.pose.datasets.kinematics import PoseSet, poses_from_joints_mat
 from eglpp.pose.datasets.lsp import read_joints_mat, resolve_joints_mat
 from eglpp.pose.datasets.mpii import load_mpii_mat
@@ -66,7 +65,7 @@ def _synthetic(args: dict) -> tuple[Dataset, None, Dataset, str]:
     path = resolve_joints_mat(args["poses"])
     read_joints_mat(path)  # validates the file, errors name it
 
-    poses = poses_from_joints_mat(loadmat(path)["joints"])
+    poses = poses_from_joints_mat(read_mat(path)["joints"])
     half = len(poses) // 2
 
     def part(lo: int, hi: int) -> PoseSet:
@@ -99,6 +98,8 @@ def _real(name: str, root: Path, args: dict) -> tuple[Dataset, Dataset | None, D
     else:
         raise typer.BadParameter(f"unknown dataset {name!r}", param_hint="DATASET")
     size, seed = args["input_size"], args["seed"]
+    for ann in (train_ann, test_ann):  # before any training: empty, foreign or folder "images"
+        check_image_headers(ann.image_paths, ann.source)
     val = None
     if args["val_fraction"] > 0:  # an unaugmented validation set, split off by the seed
         perm = np.random.default_rng(seed).permutation(len(train_ann))
@@ -122,7 +123,7 @@ def _guess(path: Path) -> str:
     if path.is_dir() and (path / "mpii_human_pose_v1_u12_1.mat").is_file():
         return "mpii"
 
-    mat = loadmat(resolve_joints_mat(path))
+    mat = read_mat(resolve_joints_mat(path))
     if "joints" not in mat:
         return "mpii"
     return "lsp" if mat["joints"].shape[0] == 3 else "lspet"

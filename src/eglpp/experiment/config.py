@@ -59,8 +59,9 @@ class ExperimentConfig:
     strategy: StrategySettings = field(default_factory=StrategySettings)  # each strategy's own
     # settings object, by name: strategy.egl++.k (or strategy.egl_pp.k), strategy.multipeak.…
     scoring: ScoringConfig = field(default_factory=ScoringConfig)  # how EGL++'s norms are computed
-    metric: str = "pck"  # "pck" (torso, α 0.2) | "pckh" (head box, α 0.5)
-    alpha: float = 0.2
+    metric: str | None = None  # "pck" (torso) | "pckh" (head box); None: the dataset's usual,
+    # PCKh on mpii (its evaluation tool's), PCK elsewhere (see resolved())
+    alpha: float | None = None  # the metric's threshold; None: 0.5 for PCKh, 0.2 for PCK
     seed: int = 0
     device: str = "cpu"
     batch_size: int = 32  # inference and scoring batch
@@ -83,8 +84,10 @@ class ExperimentConfig:
             problems.append(f"strategies={list(self.strategies)} has duplicates")
         if self.retrain not in ("finetune", "scratch"):
             problems.append(f"retrain={self.retrain!r} (expected 'finetune' or 'scratch')")
-        if self.metric not in ("pck", "pckh"):
+        if self.metric not in (None, "pck", "pckh"):
             problems.append(f"metric={self.metric!r} (expected 'pck' or 'pckh')")
+        if self.alpha is not None and not self.alpha > 0:
+            problems.append(f"alpha={self.alpha} (expected > 0)")
         if self.keep_checkpoints not in ("last", "all"):
             problems.append(f"keep_checkpoints={self.keep_checkpoints!r} ('last' or 'all')")
         if not 1 <= self.explain_cycle <= max(self.cycles, 1):
@@ -96,6 +99,18 @@ class ExperimentConfig:
             )
         if problems:
             raise ValueError("invalid experiment config: " + "; ".join(problems))
+
+    def resolved(self) -> ExperimentConfig:
+        """This config with ``metric`` and ``alpha`` filled in where they are None: PCKh@0.5
+        on MPII (the MPII evaluation tool's metric), PCK@0.2 on the other datasets.
+
+        >>> cfg = ExperimentConfig(dataset="mpii").resolved()
+        >>> cfg.metric, cfg.alpha
+        ('pckh', 0.5)
+        """
+        metric = self.metric or ("pckh" if self.dataset == "mpii" else "pck")
+        alpha = self.alpha if self.alpha is not None else (0.5 if metric == "pckh" else 0.2)
+        return replace(self, metric=metric, alpha=alpha)
 
 
 def _strategies(k: int, perplexity: float, head_epochs: int) -> StrategySettings:

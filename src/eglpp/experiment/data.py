@@ -8,9 +8,12 @@
 |                       | in the "lsp" domain             | "lspet" domain      | poses, "lsp"    |
 | lsp                   | none                            | LSP train images    | LSP test images |
 | lspet                 | LSP train images                | LSPET images        | LSP test images |
+| mpii                  | none                            | MPII train people   | Newell's valid  |
 +-----------------------+---------------------------------+---------------------+-----------------+
 
 Splits are fixed by the experiment's seed (not the run), so all runs share pool and test set.
+Real images are opened (headers only) before anything trains, so that an empty or foreign file
+is named up front; PCKh (MPII's default metric) needs the test people's head boxes.
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ import numpy as np
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from eglpp.experiment.config import ExperimentConfig
-from eglpp.pose.datasets import ImagePoseDataset, load_lsp, load_lspet, load_mpii_experiment
+from eglpp.pose.datasets import (
+    ImagePoseDataset,
+    check_image_headers,
+    load_lsp,
+    load_lspet,
+    load_mpii_experiment,
+)
 from eglpp.pose.datasets.kinematics import poses_from_array
 from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.skeleton import Skeleton
@@ -118,17 +127,35 @@ def _lsp_lspet_rendered(cfg: ExperimentConfig, device: str) -> PoseData:
     )
 
 
+#: What ``--data-root`` holds for each real dataset: (annotation files, layout in words).
+_LAYOUTS = {
+    "lsp": (("joints.mat",), "LSP's joints.mat and images/"),
+    "lspet": (("lsp/joints.mat", "lspet/joints.mat"), "lsp/ and lspet/, each with joints.mat "
+              "and images/ (LSP train as the base set, LSPET as the pool, LSP test)"),
+}  # fmt: skip
+
+
+def _check_layout(root: Path, dataset: str) -> None:
+    """``root`` holds the annotation files of ``dataset`` (MPII looks for several layouts; a
+    file is the annotation file itself)."""
+    needed, layout = _LAYOUTS.get(dataset, ((), "")) if root.is_dir() else ((), "")
+    missing = [name for name in needed if not (root / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"--data-root {root}: no {missing[0]} (dataset '{dataset}' expects {layout})"
+        )
+
+
 def _real(cfg: ExperimentConfig) -> PoseData:
 
     root = _require(cfg.data_root, "--data-root", cfg.dataset)
+    _check_layout(root, cfg.dataset)
 
     def images(ann, cap: int, split: str) -> ImagePoseDataset:
-        idx = np.arange(_cap(len(ann), cap))
+        ann = ann.subset(np.arange(_cap(len(ann), cap)))
+        check_image_headers(ann.image_paths, f"{ann.source} ({split})")
         return ImagePoseDataset(
-            ann.subset(idx),
-            input_size=cfg.input_size,
-            seed=stable_seed(cfg.seed, split),
-            train=False,
+            ann, input_size=cfg.input_size, seed=stable_seed(cfg.seed, split), train=False
         )
 
     if cfg.dataset == "lsp":
@@ -168,7 +195,13 @@ def build_data(cfg: ExperimentConfig, device: str = "cpu") -> PoseData:
     if data.skeleton.n_joints != cfg.model.n_joints:
         raise ValueError(
             f"model.n_joints={cfg.model.n_joints} but dataset '{cfg.dataset}' has "
-            f"{data.skeleton.n_joints} joints"
+            f"{data.skeleton.n_joints} joints (--set model.n_joints={data.skeleton.n_joints})"
+        )
+    if cfg.resolved().metric == "pckh" and not _has_head_boxes(data.test):
+        raise ValueError(
+            f"metric 'pckh' needs head boxes and the test set of dataset '{cfg.dataset}' has "
+            "none (MPII's come from its .mat release, annot/gt_valid.mat or the JSON's "
+            "head_box); use --set metric=pck"
         )
     need = cfg.initial + cfg.cycles * cfg.budget
     if need > len(data.pool):
@@ -182,6 +215,13 @@ def build_data(cfg: ExperimentConfig, device: str = "cpu") -> PoseData:
             "(or use a dataset with a base set)"
         )
     return data
+
+
+def _has_head_boxes(test: Dataset) -> bool:
+    """Whether a test set's people carry head boxes (the PCKh normaliser)."""
+    ann = getattr(test, "annotations", None)
+    boxes = None if ann is None else ann.head_boxes
+    return boxes is not None and bool(np.isfinite(boxes).all(axis=1).any())
 
 
 def labelled_set(data: PoseData, labelled_map: np.ndarray) -> tuple[Dataset, np.ndarray]:

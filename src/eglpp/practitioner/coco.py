@@ -124,13 +124,26 @@ class CocoFile:
         return {im["id"]: im for im in self.images}
 
 
-def _need(entry: dict, key: str, where: str, kind: type | tuple[type, ...]):
+_KINDS = {int: "an integer", str: "a string", list: "a list"}
+
+
+def _need(entry: dict, key: str, where: str, kind: type):
     if not isinstance(entry, dict) or key not in entry:
         raise AnnotationError(f"{where}: field '{key}' is missing")
     value = entry[key]
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise AnnotationError(f"{where}: field '{key}' must be {kind}, got {value!r:.60}")
+        raise AnnotationError(
+            f"{where}: field '{key}' must be {_KINDS.get(kind, kind.__name__)}, got {value!r:.60}"
+        )
     return value
+
+
+def _numbers(values: list, where: str, key: str) -> np.ndarray:
+    """``values`` as float64; a string, null or nested list in it raises AnnotationError."""
+    bad = [v for v in values if not isinstance(v, (int, float)) or isinstance(v, bool)]
+    if bad:
+        raise AnnotationError(f"{where}: '{key}' must hold numbers only, found {bad[0]!r:.40}")
+    return np.asarray(values, dtype=np.float64)
 
 
 def read_coco(path: str | Path, *, require_keypoints: bool = True) -> CocoFile:
@@ -204,7 +217,7 @@ def _check_annotation(
             f"{where}: field 'keypoints' has {len(kp)} values, expected 3 × {J} "
             f"(x, y, v for each of the {J} joints of categories[0])"
         )
-    arr = np.asarray(kp, dtype=np.float64).reshape(J, 3)
+    arr = _numbers(kp, where, "keypoints").reshape(J, 3)
     if not np.isfinite(arr).all() or not np.isin(arr[:, 2], (0, 1, 2)).all():
         raise AnnotationError(f"{where}: 'keypoints' must be finite with v in {{0, 1, 2}}")
     if require_keypoints and not (arr[:, 2] > 0).any():
@@ -214,7 +227,10 @@ def _check_annotation(
         )
     if "bbox" in ann:
         box = ann["bbox"]
-        if not (isinstance(box, list) and len(box) == 4 and box[2] > 0 and box[3] > 0):
+        if not (isinstance(box, list) and len(box) == 4):
+            raise AnnotationError(f"{where}: 'bbox' must be [x, y, w, h], got {box!r:.60}")
+        x, y, w, h = _numbers(box, where, "bbox")
+        if not (np.isfinite([x, y, w, h]).all() and w > 0 and h > 0):
             raise AnnotationError(f"{where}: 'bbox' must be [x, y, w, h] with w, h > 0")
 
 

@@ -145,6 +145,13 @@ def _folder(root: Path) -> Pool:
 
 
 def _csv(path: Path) -> list[tuple[str, np.ndarray | None, str]]:
+    try:
+        return _csv_rows(path)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{path}: not a readable CSV pool list ({err})") from err
+
+
+def _csv_rows(path: Path) -> list[tuple[str, np.ndarray | None, str]]:
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         cols = reader.fieldnames or []

@@ -50,7 +50,8 @@ _SCORING_FLAGS = {
 def checkpoint_settings(checkpoint: Path) -> dict:
     """``input_size`` and ``sigma`` of the training that wrote ``checkpoint``, where recorded:
     ``train.json`` beside it (``eglpp train``) or an ``eglpp run`` ``config.json`` above it."""
-
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"--checkpoint {checkpoint}: no such file")
     found: dict = {}
     train_json = checkpoint.parent / "train.json"
     if train_json.is_file():

@@ -63,6 +63,8 @@ def table_from_frame(
         raise ValueError(
             f"{source}: target column '{target}' not found; columns are {list(frame.columns)}"
         )
+    if frame.empty:
+        raise ValueError(f"{source}: no data rows (only a header)")
     features = [c for c in frame.columns if c != target] if features is None else list(features)
     if not features:
         raise ValueError(f"{source}: no feature columns besides the target '{target}'")

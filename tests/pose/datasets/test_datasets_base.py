@@ -5,14 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from pose_dataset_fixtures import lsp_arrays, make_lsp
 from torch.utils.data import DataLoader
 
 from eglpp.pose.datasets import (
     AnnotationError,
     CropAugment,
+    ImageError,
     ImagePoseDataset,
     PoseAnnotations,
+    check_image_headers,
     load_lsp,
 )
 from eglpp.pose.skeleton import LSP, MPII
@@ -115,3 +118,30 @@ def test_image_errors_name_the_file(lsp_root):
         ImagePoseDataset(small_annotations(), input_size=16)
     with pytest.raises(ValueError, match="seed"):
         ImagePoseDataset(ann, input_size=16, seed=-1)
+
+
+def test_image_headers_are_checked_before_any_decoding(lsp_root):
+    images = lsp_root / "images"
+    paths = sorted(images.glob("im*.jpg"))
+    check_image_headers(paths + paths[:1], "joints.mat")  # every header reads
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(images / "im0005.jpg")
+    whole = (images / "im0005.jpg").read_bytes()
+    (images / "im0005.jpg").write_bytes(whole[: len(whole) // 2])  # pixels cut, header intact
+    check_image_headers(paths, "joints.mat")  # a header check cannot see this one ...
+    with pytest.raises(ImageError, match=r"cannot decode image .*im0005\.jpg"):
+        ImagePoseDataset(load_lsp(lsp_root), input_size=16)[4]  # ... decoding does
+    (images / "im0003.jpg").write_bytes(b"")
+    (images / "im0004.jpg").write_text("<html>not found</html>")
+    (images / "im0002.jpg").unlink()
+    (images / "im0002.jpg").mkdir()
+    with pytest.raises(ImageError, match=r"^test: 3 image file\(s\) cannot be read, first "
+                       r".*im0002\.jpg \(a folder, not a file\)$"):  # fmt: skip
+        check_image_headers(paths, "test")
+    with pytest.raises(ImageError, match=r"im0003\.jpg \(empty\)"):
+        check_image_headers(paths[2:], "test")
+    with pytest.raises(ImageError, match=r"im0004\.jpg \(not an image PIL can read\)"):
+        check_image_headers(paths[3:], "test")
+    with pytest.raises(ImageError, match=r"im0009\.jpg \(file not found\)"):
+        check_image_headers([images / "im0009.jpg"], "test")
+    assert issubclass(ImageError, OSError)

@@ -2,8 +2,10 @@
 
 from eglpp.pose.datasets.base import (
     AnnotationError,
+    ImageError,
     ImagePoseDataset,
     PoseAnnotations,
+    check_image_headers,
     load_image,
 )
 from eglpp.pose.datasets.lsp import load_lsp
@@ -17,8 +19,10 @@ __all__ = [
     "AnnotationError",
     "AugmentSample",
     "CropAugment",
+    "ImageError",
     "ImagePoseDataset",
     "PoseAnnotations",
+    "check_image_headers",
     "crop_and_augment",
     "load_image",
     "load_lsp",

@@ -33,16 +33,22 @@ from eglpp.pose.skeleton import Skeleton
 
 __all__ = [
     "AnnotationError",
+    "ImageError",
     "PoseAnnotations",
     "ImagePoseDataset",
     "load_image",
     "check_image_files",
+    "check_image_headers",
     "read_mat",
 ]
 
 
 class AnnotationError(ValueError):
     """An annotation file is unreadable or does not have the expected content."""
+
+
+class ImageError(OSError):
+    """An image file exists but cannot be decoded (empty, truncated, not an image)."""
 
 
 def _optional(array, dtype, shape: tuple[int, ...], name: str, source: str) -> np.ndarray | None:
@@ -179,14 +185,46 @@ def read_mat(path: str | os.PathLike, **kwargs: Any) -> dict:
 
 
 def load_image(path: Path) -> Image.Image:
-    """Open an image as RGB; a missing or undecodable file raises an error naming it."""
+    """Open an image as RGB; a missing file raises FileNotFoundError, an undecodable one
+    :class:`ImageError`, both naming it."""
     try:
         with Image.open(path) as image:
             return image.convert("RGB")
     except FileNotFoundError:
         raise FileNotFoundError(f"image file not found: {path}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise OSError(f"cannot decode image {path}: {err}") from err
+        raise ImageError(f"cannot decode image {path}: {err}") from err
+
+
+def _header_problem(path: Path) -> str:
+    """Why ``path`` does not open as an image ("" where its header reads)."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except FileNotFoundError:
+        return "file not found"
+    except IsADirectoryError:
+        return "a folder, not a file"
+    except UnidentifiedImageError:
+        return "empty" if path.stat().st_size == 0 else "not an image PIL can read"
+    except (OSError, SyntaxError, ValueError) as err:
+        return f"{type(err).__name__}: {err}"
+    return "" if width > 0 and height > 0 else f"size {width}×{height}"
+
+
+def check_image_headers(paths: list[Path], source: str) -> None:
+    """Raise :class:`ImageError` naming the images of ``paths`` whose header does not read.
+
+    Opens each distinct file and reads its header only (no pixels are decoded): catches empty
+    files, folders and files that are not images before any training starts; a file truncated
+    inside its pixel data still raises later, when :func:`load_image` decodes it.
+    """
+    bad = [(p, why) for p in dict.fromkeys(paths) if (why := _header_problem(p))]
+    if bad:
+        first, why = bad[0]
+        raise ImageError(
+            f"{source}: {len(bad)} image file(s) cannot be read, first {first} ({why})"
+        )
 
 
 class ImagePoseDataset(Dataset):
