@@ -31,6 +31,7 @@ from eglpp.pose.skeleton import LSP, MPII, Skeleton
 
 __all__ = [
     "CocoFile",
+    "image_root",
     "match_skeleton",
     "read_coco",
     "coco_to_annotations",
@@ -122,6 +123,24 @@ class CocoFile:
 
     def image_by_id(self) -> dict[int, dict]:
         return {im["id"]: im for im in self.images}
+
+
+def image_root(coco: CocoFile, images_root: str | Path | None = None) -> Path:
+    """The folder ``coco``'s relative ``file_name`` values resolve against: ``images_root``
+    (a flag: relative to the working directory), else ``info.images_root`` (relative to the
+    file's folder), else the file's folder.
+
+    >>> def coco(info):
+    ...     return CocoFile(Path("data/labelled.json"), [], [], {}, LSP, np.arange(14), info)
+    >>> image_root(coco({})).as_posix(), image_root(coco({}), "photos").as_posix()
+    ('data', 'photos')
+    >>> image_root(coco({"images_root": "img"})).as_posix()
+    'data/img'
+    """
+    if images_root is not None:
+        return Path(images_root)
+    root = Path(coco.info.get("images_root") or ".")
+    return root if root.is_absolute() else coco.path.parent / root
 
 
 def _need(entry: dict, key: str, where: str, kind: type | tuple[type, ...]):
@@ -226,12 +245,9 @@ def coco_to_annotations(
 ) -> PoseAnnotations:
     """One :class:`PoseAnnotations` entry per annotation, joints in the matched skeleton.
 
-    Relative ``file_name`` values resolve against ``images_root``, else the file's
-    ``info.images_root``, else the file's folder.
+    Relative ``file_name`` values resolve against :func:`image_root`.
     """
-    root = Path(images_root or coco.info.get("images_root") or coco.path.parent)
-    if not root.is_absolute():
-        root = coco.path.parent / root
+    root = image_root(coco, images_root)
     by_id = coco.image_by_id()
     J = coco.skeleton.n_joints
     n = len(coco.annotations)

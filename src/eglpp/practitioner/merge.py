@@ -23,6 +23,7 @@ from eglpp.practitioner.coco import (
     CocoFile,
     coco_category,
     coco_document,
+    image_root,
     keypoint_entry,
     read_coco,
 )
@@ -34,11 +35,6 @@ from eglpp.practitioner.labelled import (
 )
 
 __all__ = ["merge_annotations"]
-
-
-def _root(coco: CocoFile) -> Path:
-    root = Path(coco.info.get("images_root") or coco.path.parent)
-    return root if root.is_absolute() else coco.path.parent / root
 
 
 def _selection(path: Path) -> tuple[CocoFile, dict[str, dict], dict[str, list[dict]]]:
@@ -111,7 +107,7 @@ def _labelled_entries(
     category and joint order: copied from its COCO file, or written from its annotations."""
     skeleton = lab.annotations.skeleton
     if lab.coco is not None:
-        root = Path(images_root) if images_root else _root(lab.coco)
+        root = image_root(lab.coco, images_root)
         images = copy.deepcopy(lab.coco.images)
         for im in images:
             im["file_name"] = relative_name(root / im["file_name"], out.parent)
@@ -131,7 +127,7 @@ def _match_images(
 ) -> dict[int, dict]:
     """Returned image id -> its selection image (with ``path``); errors for an image not
     selected, selected twice or already labelled."""
-    src, sel_root = str(ret.path), _root(sel)
+    src, sel_root = str(ret.path), image_root(sel)
     matched: dict[int, dict] = {}
     seen: dict[int, str] = {}
     for k, im in enumerate(ret.images):
