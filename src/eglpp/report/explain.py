@@ -32,10 +32,15 @@ from eglpp.io import atomic_write_json
 from eglpp.pose.checkpoint import load_model
 from eglpp.pose.hourglass import StackedHourglass
 from eglpp.pose.inference import predict
-from eglpp.report.gallery import Tile, embedding_map, neighbour_gallery
+from eglpp.report.gallery import Tile, embedding_map, neighbour_gallery, weight_text
 from eglpp.strategies import PoolInputs
 
-__all__ = ["explain_selection", "gallery_rows", "gallery_record", "labelled_names"]
+__all__ = [
+    "explain_selection",
+    "gallery_rows",
+    "gallery_record",
+    "labelled_names",
+]
 
 N_ROWS = 3  # highest and lowest scores each (or 2 × N_ROWS selected images)
 N_NEIGHBOURS = 3  # labelled neighbours beside each image
@@ -127,7 +132,7 @@ def _tiles(record, rows, pool_set, lab_set, nb, predicted) -> list[list[Tile]]:
         tiles = [Tile(pool_set[i]["image"].numpy(), head, joints)]
         for j, (name, w) in zip(nb[r], row["neighbours"], strict=True):
             item = lab_set[int(j)]
-            caption = f"{name}\n{record['weight']} {w:.2f}"
+            caption = f"{name}\n{record['weight']} {weight_text(record['weight'], w)}"
             joints_j, visible_j = item["joints"].numpy(), item["visible"].numpy()
             tiles.append(Tile(item["image"].numpy(), caption, joints_j, visible_j, labelled=True))
         out.append(tiles)

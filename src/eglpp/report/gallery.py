@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from eglpp.io import save_figure
 from eglpp.pose.draw import LABEL_COLOUR, PREDICTION_COLOUR, draw_pose, pose_grid
 
-__all__ = ["Tile", "neighbour_gallery", "embedding_map", "TSNE_COLOURS"]
+__all__ = ["Tile", "neighbour_gallery", "embedding_map", "weight_text", "TSNE_COLOURS"]
 
 #: Unlabelled, labelled and selected points of the t-SNE map.
 TSNE_COLOURS = {"unlabelled": "#b5b5b5", "labelled": "#1f77b4", "selected": "#d62728"}
@@ -41,6 +41,16 @@ class Tile:
     joints: np.ndarray | None = None
     visible: np.ndarray | None = None
     labelled: bool = False
+
+
+def weight_text(weight: str, w: float) -> str:
+    """A neighbour's weight as the gallery and the report show it: p(j|i) to 2 decimals, a
+    distance to 3 significant digits.
+
+    >>> weight_text("p(j|i)", 0.504), weight_text("distance", 0.01234)
+    ('0.50', '0.0123')
+    """
+    return f"{w:.2f}" if weight == "p(j|i)" else f"{w:.3g}"
 
 
 def neighbour_gallery(

@@ -20,6 +20,7 @@ from typing import Any
 from eglpp import __version__
 from eglpp.experiment.timing import NOTE
 from eglpp.io import atomic_write_text
+from eglpp.report.gallery import weight_text
 from eglpp.report.gather import (
     Figure,
     JointTable,
@@ -215,38 +216,42 @@ def _selection_table(table: SelectionTable) -> str:
     with_nb = any(r.neighbours for r in table.rows)
     body = []
     for r in table.rows:
-        mark = '<span class="tag">selected</span>' if r.selected else ""
-        nb = "<br>".join(f"{_e(n)} <small>{w:.2f}</small>" for n, w in r.neighbours) or "—"
+        mark = (
+            "" if not r.selected or r.shown_as == "selected" else " <span class=tag>selected</span>"
+        )
+        nb = " · ".join(
+            f"{_e(n)} <small>{weight_text(table.weight, w)}</small>" for n, w in r.neighbours
+        )
         body.append(
             f'<tr><td class="left">{_e(r.shown_as)}</td><td class="left">{_e(r.image)}{mark}</td>'
-            f"<td>{r.score:.4g}</td>" + (f'<td class="left">{nb}</td>' if with_nb else "") + "</tr>"
+            f"<td>{r.score:.4g}</td>"
+            + (f'<td class="left">{nb or "—"}</td>' if with_nb else "")
+            + "</tr>"
         )
-    weight = f" ({_e(table.weight)})" if table.weight else ""
-    nb_head = f'<th class="left">labelled neighbours{weight}</th>' if with_nb else ""
+    weight = f", {_e(table.weight)}" if table.weight else ""
+    nb_head = f'<th class="left">labelled neighbours (pool image{weight})</th>' if with_nb else ""
     return (
-        '<table class="selection"><thead><tr><th class="left">row</th>'
+        '<table class="selection"><thead><tr><th class="left">row of the gallery</th>'
         f'<th class="left">pool image</th><th>score</th>{nb_head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
     )
 
 
 def _explained_block(st: str, run: int, cycle: int, figs: list[Figure], table) -> str:
+    """A strategy's explained cycle: the gallery beside the t-SNE map, the gallery's table
+    below."""
     by_kind = {f.kind: f for f in figs}
-    gallery = by_kind.get("gallery")
-    tsne = by_kind.get("tsne")
-    side = "" if table is None else f'<div class="scroll">{_selection_table(table)}</div>'
-    if tsne is not None:
-        side += (
-            f'<div class="fig">{_img(tsne.png, f"{st} run {run} cycle {cycle} tsne")}'
-            f'<div class="caption">{TSNE_CAPTION}</div></div>'
-        )
-    left = "" if gallery is None else (
-        f'<div class="fig gallery">{_img(gallery.png, f"{st} run {run} cycle {cycle} gallery")}'
-        "</div>"
-    )  # fmt: skip
+    parts = []
+    if "gallery" in by_kind:
+        png = _img(by_kind["gallery"].png, f"{st} run {run} cycle {cycle} gallery")
+        parts.append(f'<div class="fig gallery">{png}</div>')
+    if "tsne" in by_kind:
+        png = _img(by_kind["tsne"].png, f"{st} run {run} cycle {cycle} tsne")
+        parts.append(f'<div class="fig side">{png}<div class="caption">{TSNE_CAPTION}</div></div>')
+    below = "" if table is None else f'<div class="scroll">{_selection_table(table)}</div>'
     return (
         f'<h3 id="sel-{_e(st)}">{_e(st)} <small>run {run}, cycle {cycle}</small></h3>'
-        f'<div class="explained">{left}<div class="side">{side}</div></div>'
+        f'<div class="explained">{"".join(parts)}</div>{below}'
     )
 
 

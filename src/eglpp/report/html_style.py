@@ -53,8 +53,8 @@ tr.pooled td { border-top:2px solid #b9c0cc; font-weight:600; }
 .explained .gallery { flex:0 0 auto; max-width:100%; margin-top:0; }
 .explained .gallery img { width:auto; }
 .explained .side { flex:1 1 300px; min-width:0; }
-.explained .side .fig img { width:100%; max-width:420px; }
-table.selection td { white-space:normal; }
+.explained .side img { width:100%; max-width:400px; }
+table.selection { margin-bottom:6px; }
 table.selection small { color:var(--muted); }
 .notes { background:#fff8e6; border-color:#f0d48a; }
 .notes li { font-size:13px; }

@@ -11,10 +11,19 @@ time, sharing one :class:`LabelledCache`) call the same code.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
@@ -26,7 +35,7 @@ from eglpp.pose.inference import Predictions, predict
 from eglpp.scoring.settings import ScoringConfig
 from eglpp.strategies.base import PoolInputs
 
-__all__ = ["LabelledCache", "pool_inputs", "pool_inputs_and_predictions"]
+__all__ = ["LabelledCache", "pool_inputs", "pool_inputs_and_predictions", "gradnorm_bar"]
 
 
 def _stack(dataset, key: str) -> torch.Tensor:
@@ -121,6 +130,7 @@ def pool_inputs_and_predictions(
     cache: LabelledCache | None = None,
     always_predict: bool = True,
     probe_seed: int = 0,
+    progress: bool = False,
 ) -> tuple[PoolInputs, Predictions | None]:
     """Compute what ``needs`` asks for, with the model in eval mode, in ``pool_set``'s order,
     and the pool's :class:`~eglpp.pose.inference.Predictions` (decoded joints, maxima) from the
@@ -148,6 +158,9 @@ def pool_inputs_and_predictions(
         outputs; otherwise the predictions are None then.
     probe_seed : int
         The seed of ``expected_gradnorms``' random-sign probes.
+    progress : bool
+        Show a progress bar while the gradient-norm functions run (EGL++'s minutes); off where
+        the caller has its own (``eglpp select``: one per chunk).
 
     Under ``torchrun`` the gradient norms' rows are sharded across the processes
     (:mod:`eglpp.distributed`); every process must then make the same calls.
@@ -171,7 +184,7 @@ def pool_inputs_and_predictions(
         fields["predicted_loss"] = pred.aux
     if "embeddings" in needs:
         fields["embeddings_labelled"] = cache.embeddings()
-    kw = {"batch_size": batch_size, "device": device}
+    kw = {"batch_size": batch_size, "device": device, "progress": progress}
     kw["config"] = GradNormConfig(params=scoring.gradnorm, method=scoring.gradnorm_method)
     if "pair_gradnorms" in needs:
         fields["pair_gradnorms"] = _gradnorm_fn(model, pool_set, cache, **kw)
@@ -181,11 +194,31 @@ def pool_inputs_and_predictions(
     return PoolInputs(**fields), pred
 
 
-def _gradnorm_fn(model, pool_set, cache: LabelledCache, *, batch_size, device, config, probes=None):
+@contextmanager
+def gradnorm_bar(enabled: bool, what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar of gradient-norm rows (the ``progress`` callback of
+    :mod:`eglpp.gradnorm.pool`), or None when not ``enabled``."""
+    if not enabled:
+        yield None
+        return
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _gradnorm_fn(
+    model, pool_set, cache: LabelledCache, *, batch_size, device, config, progress, probes=None
+):
     """``pair_gradnorms(neighbours (U, K), label_source, rows=None) -> (U, K)`` (with ``rows``,
     only those pool rows: ``neighbours`` then has one row each), or, with ``probes`` (n_exact,
     n_probes, seed), ``expected_gradnorms(neighbours, p, label_source) -> (U,)``
-    (``eglpp.gradnorm.approx``); rows sharded across torchrun processes, images streamed."""
+    (``eglpp.gradnorm.approx``); rows sharded across torchrun processes, images streamed; a
+    progress bar of the rows while each call runs when ``progress``."""
 
     kw = {"batch_size": batch_size, "device": device, "config": config, "loss_fn": heatmap_loss}
 
@@ -193,13 +226,18 @@ def _gradnorm_fn(model, pool_set, cache: LabelledCache, *, batch_size, device, c
         targets, weights = cache.targets(label_source)
         model.to(device)
         images = pool_set if rows is None else Subset(pool_set, np.asarray(rows).tolist())
-        return sharded_pair_gradnorms(model, images, targets, weights, neighbours, **kw)
+        what = f"gradient norms, {np.shape(neighbours)[1]} neighbours per image"
+        with gradnorm_bar(progress, what) as bar:
+            return sharded_pair_gradnorms(
+                model, images, targets, weights, neighbours, progress=bar, **kw
+            )
 
     def expected_gradnorms(neighbours: np.ndarray, p: np.ndarray, label_source: str):
         targets, weights = cache.targets(label_source)
         model.to(device)
-        return sharded_expected_pair_gradnorms(
-            model, pool_set, targets, weights, neighbours, p, **probes, **kw
-        )
+        with gradnorm_bar(progress, "gradient norms (approx)") as bar:
+            return sharded_expected_pair_gradnorms(
+                model, pool_set, targets, weights, neighbours, p, **probes, **kw, progress=bar
+            )
 
     return pair_gradnorms if probes is None else expected_gradnorms
