@@ -38,11 +38,6 @@ from eglpp.strategies.base import PoolInputs
 __all__ = ["LabelledCache", "pool_inputs", "pool_inputs_and_predictions", "gradnorm_bar"]
 
 
-def _stack(dataset, key: str) -> torch.Tensor:
-    loader = DataLoader(dataset, batch_size=256, shuffle=False)
-    return torch.cat([batch[key] for batch in loader])
-
-
 class LabelledCache:
     """The labelled set's embeddings and heatmap labels, each computed once when first asked.
 
@@ -60,20 +55,33 @@ class LabelledCache:
     def __init__(self, model, labelled, *, batch_size: int, device, sigma: float) -> None:
         self.model, self.labelled = model, labelled
         self.batch_size, self.device, self.sigma = batch_size, device, sigma
-        self._embeddings: np.ndarray | None = None
+        self._predictions: Predictions | None = None
+        self._truth: tuple[torch.Tensor, torch.Tensor] | None = None
         self._targets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def embeddings(self) -> np.ndarray:
-        """(L, C) embeddings of the labelled images."""
-        if self._embeddings is None:
-            self._embeddings = predict(
+    def predictions(self) -> Predictions:
+        """The model's predictions of the labelled images, with their (L, C) embeddings."""
+        if self._predictions is None:
+            self._predictions = predict(
                 self.model,
                 self.labelled,
                 return_embeddings=True,
                 batch_size=self.batch_size,
                 device=self.device,
-            ).embeddings
-        return self._embeddings
+            )
+        return self._predictions
+
+    def embeddings(self) -> np.ndarray:
+        """(L, C) embeddings of the labelled images."""
+        return self.predictions().embeddings
+
+    def truth(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(joints (L, J, 2) input px, visible (L, J) bool) of the labelled set, read once."""
+        if self._truth is None:
+            loader = DataLoader(self.labelled, batch_size=256, shuffle=False)
+            batches = [(b["joints"], b["visible"]) for b in loader]
+            self._truth = (torch.cat([j for j, _ in batches]), torch.cat([v for _, v in batches]))
+        return self._truth
 
     def targets(self, label_source: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(heatmap labels (L, J, h, w), joint weights (L, J) float) for ``label_source``."""
@@ -82,10 +90,9 @@ class LabelledCache:
                 f"label_source must be 'ground_truth' or 'prediction', got {label_source!r}"
             )
         if label_source not in self._targets:
-            visible = _stack(self.labelled, "visible")  # (L, J)
+            joints, visible = self.truth()  # (L, J, 2), (L, J)
             if label_source == "ground_truth":
                 images = self.labelled[0]["image"]  # (3, S, S)
-                joints = _stack(self.labelled, "joints")
                 targets = target_heatmaps(joints, visible, images.shape[-1], self.sigma, STRIDE)
             else:
                 pred = predict(
