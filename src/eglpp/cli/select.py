@@ -71,13 +71,15 @@ def select(
     threads: int | None = typer.Option(None, help="torch CPU threads."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Choose the next images to annotate; writes selection.csv, selection_coco.json (predicted
-    keypoints as pre-annotations, or empty), contact_sheet.png, scores.csv, summary.json.
+    """Choose the next images to annotate from a pool, with a trained checkpoint.
+
+    Writes selection.csv, selection_coco.json (to annotate: predicted keypoints as
+    pre-annotations, or empty), contact_sheet.png, scores.csv and summary.json.
 
     Example:
 
-        eglpp select --checkpoint runs/train/model.pt --labelled labelled.json
-        --pool photos/ --budget 50 --strategy egl++ --param k=30 --out sel1
+        eglpp select --checkpoint runs/train/model.pt --labelled labelled.json \\
+            --pool photos/ --budget 50 --strategy egl++ --param k=30 --out sel1
     """
 
     if threads:
@@ -133,10 +135,13 @@ def import_annotations(
 ) -> None:
     """Merge annotations returned by an annotation tool into the labelled set (COCO keypoints).
 
+    People whose keypoints are still the predicted pre-annotations are refused unless
+    --accept-unchanged.
+
     Example:
 
-        eglpp import --labelled labelled.json --annotations cvat_export.json
-        --selection sel1 --out labelled2.json
+        eglpp import --labelled labelled.json --annotations cvat_export.json \\
+            --selection sel1 --out labelled2.json
     """
 
     report = merge_annotations(

@@ -185,11 +185,16 @@ def train(
 ) -> None:
     """Train a stacked hourglass and report test PCK (LSP, synthetic) or PCKh (MPII).
 
-    Example: eglpp train synthetic --n-train 500 --epochs 5 --threads 1 --out runs/train
+    Prints where model.pt is and its test metric beside the mean-pose baseline (the training
+    set's average pose for every image): a model no better than that is not ready for select.
 
-    Real data: eglpp train lsp --data-root /data/leeds --device cuda --out runs/lsp
+    Examples:
 
-    After `eglpp import`: eglpp train labelled2.json --input-size 64 --out runs/retrain
+        eglpp train synthetic --n-train 500 --epochs 5 --out runs/train
+        eglpp train lsp --data-root /data/leeds --device cuda --out runs/lsp
+        eglpp train labelled2.json --epochs 40 --out runs/retrain
+
+    The last one retrains on the labelled set that eglpp import merged.
     """
     args = dict(locals())
     check_device(device)
