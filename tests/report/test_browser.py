@@ -38,7 +38,7 @@ if MISSING and REQUIRED:
 pytestmark = pytest.mark.skipif(
     bool(MISSING),
     reason=f"the browser test needs {MISSING} (apt-get install chromium chromium-driver; "
-    "pip install selenium)",
+    'pip install -e ".[browser]")',
 )
 
 
