@@ -202,15 +202,18 @@ def pool_inputs_and_predictions(
 
 
 @contextmanager
-def gradnorm_bar(enabled: bool, what: str) -> Iterator[Callable[[int, int], None] | None]:
+def gradnorm_bar(
+    enabled: bool, what: str, rows: int | None = None
+) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar of gradient-norm rows (the ``progress`` callback of
-    :mod:`eglpp.gradnorm.pool`), or None when not ``enabled``."""
+    :mod:`eglpp.gradnorm.pool`, which also sets the total: this process's rows), or None when
+    not ``enabled``."""
     if not enabled:
         yield None
         return
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as bar:
-        task = bar.add_task(what, total=None)
+        task = bar.add_task(what, total=rows)
 
         def update(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
@@ -234,7 +237,7 @@ def _gradnorm_fn(
         model.to(device)
         images = pool_set if rows is None else Subset(pool_set, np.asarray(rows).tolist())
         what = f"gradient norms, {np.shape(neighbours)[1]} neighbours per image"
-        with gradnorm_bar(progress, what) as bar:
+        with gradnorm_bar(progress, what, len(neighbours)) as bar:
             return sharded_pair_gradnorms(
                 model, images, targets, weights, neighbours, progress=bar, **kw
             )
@@ -242,7 +245,7 @@ def _gradnorm_fn(
     def expected_gradnorms(neighbours: np.ndarray, p: np.ndarray, label_source: str):
         targets, weights = cache.targets(label_source)
         model.to(device)
-        with gradnorm_bar(progress, "gradient norms (approx)") as bar:
+        with gradnorm_bar(progress, "gradient norms (approx)", len(neighbours)) as bar:
             return sharded_expected_pair_gradnorms(
                 model, pool_set, targets, weights, neighbours, p, **probes, **kw, progress=bar
             )
