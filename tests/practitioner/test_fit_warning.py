@@ -4,8 +4,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from conftest import SIZE, select_config
+from conftest import SIZE, TINY, select_config
 
+from eglpp.pose.checkpoint import save_checkpoint
+from eglpp.pose.hourglass import StackedHourglass
 from eglpp.pose.skeleton import LSP
 from eglpp.practitioner.run import labelled_fit, run_select
 
@@ -52,11 +54,6 @@ def test_select_warns_exactly_when_no_better_than_the_mean_pose(world, tmp_path)
 
 
 def test_an_untrained_checkpoint_is_called_undertrained(world, tmp_path):
-    from conftest import TINY
-
-    from eglpp.pose.checkpoint import save_checkpoint
-    from eglpp.pose.hourglass import StackedHourglass
-
     fresh = StackedHourglass(TINY).reset_parameters(torch.Generator().manual_seed(5))
     checkpoint = save_checkpoint(tmp_path / "untrained.pt", fresh)
     warnings = []
