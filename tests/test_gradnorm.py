@@ -345,3 +345,28 @@ def test_hooks_reject_unsupported_layers():
         hook_gradnorms(model, x, y, w, loss_fn=_mse)
     with pytest.raises(ValueError, match="hooks"):
         GradNormConfig(method="hooks", params="last")
+
+
+def test_progress_counts_the_rows_after_each_batch():
+    from eglpp.gradnorm.approx import expected_pair_gradnorms
+    from eglpp.gradnorm.sharded import sharded_pair_gradnorms
+
+    model, g = _model(8)
+    images = torch.randn(5, 3, 8, 8, generator=g)
+    y, w = torch.rand(6, 3, 4, 4, generator=g), torch.ones(6, 3)
+    nb = np.array([[0, 1], [5, 2], [3, 3], [4, 0], [1, 5]])
+    seen = []
+
+    def record(done, total):
+        seen.append((done, total))
+
+    quiet = pair_gradnorms(model, images, y, w, nb, batch_size=2, loss_fn=_mse)
+    told = sharded_pair_gradnorms(
+        model, images, y, w, nb, batch_size=2, loss_fn=_mse, progress=record
+    )
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    np.testing.assert_array_equal(told, quiet)  # the callback changes nothing
+    seen.clear()
+    p = np.full(nb.shape, 0.5)
+    expected_pair_gradnorms(model, images, y, w, nb, p, batch_size=3, loss_fn=_mse, progress=record)
+    assert seen == [(3, 5), (5, 5)]

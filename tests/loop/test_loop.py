@@ -233,3 +233,46 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     )
     assert proc.returncode == 2
     assert "bogus" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_egl_pp_scoring_in_a_run_shows_a_progress_bar(monkeypatch, micro_config):
+    """`eglpp run` shows a bar while EGL++'s gradient norms run (minutes on a real pool)."""
+    import eglpp.scoring.pool_inputs as pool_inputs_module
+    from eglpp.experiment.data import build_data
+    from eglpp.experiment.pool import cycle_pool_inputs
+    from eglpp.pose.hourglass import StackedHourglass
+
+    updates = []
+
+    class Recorder:  # rich.progress.Progress as the bar uses it
+        def __init__(self, *columns, **options):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def add_task(self, what, total=None):
+            updates.append(what)
+            return 0
+
+        def update(self, task, completed, total):
+            updates.append((completed, total))
+
+    monkeypatch.setattr(pool_inputs_module, "Progress", Recorder)
+    cfg = config_from_dict(micro_config(strategies=["egl++"]), base=preset("tiny"))
+    data = build_data(cfg)
+    labelled_map = np.full(len(data.pool), -1)
+    labelled_map[:12] = 0
+    model = StackedHourglass(cfg.model)
+    inputs = cycle_pool_inputs(frozenset({"pair_gradnorms"}), model, None, data, labelled_map, cfg)
+    inputs.pair_gradnorms(np.zeros((28, 2), np.int64), "ground_truth")
+    assert updates[0].startswith("gradient norms") and updates[-1] == (28, 28)
+    assert [d for d, _ in updates[1:]] == sorted(d for d, _ in updates[1:])
+    updates.clear()
+    inputs = cycle_pool_inputs(frozenset({"pair_gradnorms"}), model, None, data, labelled_map, cfg,
+                               progress=False)  # fmt: skip
+    inputs.pair_gradnorms(np.zeros((28, 2), np.int64), "ground_truth")
+    assert not updates

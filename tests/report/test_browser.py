@@ -38,7 +38,7 @@ if MISSING and REQUIRED:
 pytestmark = pytest.mark.skipif(
     bool(MISSING),
     reason=f"the browser test needs {MISSING} (apt-get install chromium chromium-driver; "
-    "pip install selenium)",
+    'pip install -e ".[browser]")',
 )
 
 
@@ -116,6 +116,8 @@ def test_report_in_headless_chromium(browser, pose_run, tmp_path):
         assert img["complete"] and img["width"] > 0, f"{img['alt']}: did not load"
         assert img["shown"] > 0, f"{img['alt']}: not displayed"
         assert img["variance"] > 25.0, f"{img['alt']}: blank (luminance variance {img['variance']})"
+        if img["alt"].endswith("gallery"):  # legible: shown at its own size, not scaled down
+            assert img["shown"] >= 0.95 * img["width"], f"{img['alt']}: shown {img['shown']} px"
 
     cells = browser.execute_script(CELLS_JS)
     results = read_json(pose_run / "results.json")

@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import math
+import re
 from html.parser import HTMLParser
 
 import numpy as np
@@ -108,7 +109,7 @@ def test_per_joint_table_equals_metrics_json(pose_page, pose_run):
 def test_images_are_embedded_pngs_that_are_not_blank(pose_page, pose_run):
     path, page = pose_page
     on_disk = sorted(pose_run.glob("run-*/*/cycle-*/explain_*.png"))
-    assert len(on_disk) == 3  # random: gallery; egl++: gallery and t-SNE (run 0, cycle 1)
+    assert len(on_disk) == 4  # random and egl++: a gallery and a t-SNE map each (run 0, cycle 1)
     assert len(page.images) == 1 + len(on_disk)  # plus the learning curves
     embedded = set()
     for src in page.images:
@@ -124,23 +125,49 @@ def test_images_are_embedded_pngs_that_are_not_blank(pose_page, pose_run):
 
 
 def test_selection_table_lists_highest_scores_and_neighbours(pose_page, pose_run):
+    """The gallery's rows (explain_gallery.json) are the selection's highest and lowest scores
+    with EGL++'s most probable neighbours, named by pool index, and the page's table shows
+    them."""
     path, _ = pose_page
-    with np.load(pose_run / "run-00" / "egl++" / "cycle-01" / "selection.npz") as z:
+    cycle = pose_run / "run-00" / "egl++" / "cycle-01"
+    with np.load(cycle / "selection.npz") as z:
         scores, unlabelled = z["scores"], z["unlabelled"]
-        nb, p = z["detail_neighbours"], z["detail_p"]
-    top = int(np.argmax(scores))
-    j = int(np.argmax(p[top]))
+        p, chosen = z["detail_p"], set(z["query_indices"].tolist())
+    rows = read_json(cycle / "explain_gallery.json")
+    assert rows["weight"] == "p(j|i)"
+    order = np.argsort(-scores, kind="stable")
+    shown = [int(r["image"].removeprefix("pool #")) for r in rows["rows"]]
+    assert shown == unlabelled[np.concatenate([order[:3], order[::-1][:3]])].tolist()
+    top = rows["rows"][0]
+    assert top["shown_as"] == "highest score" and top["selected"] == (shown[0] in chosen)
+    assert top["score"] == pytest.approx(scores[order[0]])
+    weights = [w for _, w in top["neighbours"]]
+    assert weights == pytest.approx(np.sort(p[order[0]])[::-1][:3].tolist())
+    labelled_pool = set(np.setdiff1d(np.arange(40), unlabelled).tolist())
+    for name, _ in top["neighbours"]:  # pool images labelled before the cycle
+        assert int(name.removeprefix("pool #")) in labelled_pool
     text = path.read_text()
-    assert f"<td>#{top}" in text and f"<td>{unlabelled[top]}</td>" in text
-    assert f"#{nb[top, j]} (p={p[top, j]:.2f})" in text
+    assert f"pool #{shown[0]}" in text and f"{top['neighbours'][0][0]} <small>" in text
+
+
+def test_every_strategy_gets_poses_and_a_map_random_shows_what_it_selected(pose_run):
+    with np.load(pose_run / "run-00" / "random" / "cycle-01" / "selection.npz") as z:
+        selected = z["query_indices"][:6].tolist()
+    rows = read_json(pose_run / "run-00" / "random" / "cycle-01" / "explain_gallery.json")
+    assert [r["shown_as"] for r in rows["rows"]] == ["selected"] * 6
+    assert [int(r["image"].removeprefix("pool #")) for r in rows["rows"]] == selected
+    assert rows["weight"] == "distance" and all(len(r["neighbours"]) == 3 for r in rows["rows"])
+    assert (pose_run / "run-00" / "random" / "cycle-01" / "explain_tsne.png").is_file()
 
 
 def test_regression_folder_shows_both_metrics_and_skips_pose_parts(regression_run):
     data = gather(regression_run)
     assert [p.source for p in data.parts] == ["results.json", "results_nll.json"]
     assert data.joints is None and not data.figures
-    assert any("per-joint" in n for n in data.notes)
-    page = _parse(render_html(data))
+    assert not data.notes, "a regression folder lacks nothing a pose run has: no note"
+    html = render_html(data)
+    assert "Left out" not in html and "Not in this folder" not in html
+    page = _parse(html)
     for part in data.parts:
         cells = [c for c in page.cells if c["source"] == part.source]
         assert check_table1(cells, part.results, scale=1.0) == 3 * (4 + 1)
@@ -197,9 +224,33 @@ def test_tiny_p_values_shown_as_a_bound_and_escaped(regression_run):
     page = _parse(text)
     cells = [c for c in page.cells if c["source"] == "results.json"]
     assert sum(c["p"] == "p<0.001" for c in cells) == 5  # every point of random, and its AUC
+    first = text.split('data-source="results_nll.json"')[0]  # the RMSE table
+    assert first.count('class="num lost" data-strategy="random"') == 5, "random lost: red"
     check_table1(cells, results, scale=1.0)
 
 
 def test_table1_states_what_the_runs_can_detect(pose_run):
     html = write_report(pose_run).read_text()
     assert 'id="power"' in html and "runs detect at p &lt; 0.1" in html
+
+
+def test_p_values_are_coloured_by_who_is_better_and_auc_comes_first(regression_run):
+    """▼ red where the reference wins significantly, ▲ green where the row's strategy does."""
+    results = json.loads((regression_run / "results.json").read_text())
+    runs = np.array(results["scores"]["egl"])  # lower is better (RMSE)
+    results["scores"]["random"] = (runs + 5.0 + 1e-3 * np.arange(4)[:, None]).tolist()
+    results["scores"]["emcm"] = (runs - 5.0 + 1e-3 * np.arange(4)[:, None]).tolist()
+    (regression_run / "results.json").write_text(json.dumps(results))
+    text = render_html(gather(regression_run)).split('data-source="results_nll.json"')[0]
+    assert len(re.findall(r'class="num[\w ]* lost" data-strategy="random"', text)) == 5
+    assert len(re.findall(r'class="num[\w ]* won" data-strategy="emcm"', text)) == 5
+    assert 'data-strategy="egl"' in text and 'lost" data-strategy="egl"' not in text
+    assert "▼ red</span>: egl is significantly better" in text
+    head = text[text.index('<table class="table1"') :]
+    assert head.index(">AUC</th>") < head.index(">20</th>"), "AUC first: wide tables scroll"
+
+
+def test_header_cards_use_words_not_keys(pose_run):
+    text = write_report(pose_run).read_text()
+    assert "<b>input size (px)</b>" in text and "<b>input_size</b>" not in text
+    assert "text-transform:uppercase" not in text

@@ -5,7 +5,8 @@ and passes them to the library. One module per command:
 
 - ``train``: :mod:`eglpp.cli.train`;  ``run``: :mod:`eglpp.cli.run`;
 - ``regression``: :mod:`eglpp.cli.regression`;  ``report``: :mod:`eglpp.cli.report`;
-- ``select`` and ``import``: :mod:`eglpp.cli.select`.
+- ``select`` and ``import``: :mod:`eglpp.cli.select`;
+- ``demo-data`` and ``demo-annotate``: :mod:`eglpp.cli.demo`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sys
 import typer
 
 from eglpp import __version__
+from eglpp.cli.demo import demo_annotate, demo_data
+from eglpp.cli.help import Command, Group
 from eglpp.cli.regression import regression
 from eglpp.cli.report import report
 from eglpp.cli.run import run
@@ -32,6 +35,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
 )
 
 
@@ -50,12 +54,14 @@ def _root(
     """Active learning with Expected Gradient Length."""
 
 
-app.command("train")(train)
-app.command("run")(run)
-app.command("regression")(regression)
-app.command("report")(report)
-app.command("select")(select)
-app.command("import")(import_annotations)
+app.command("train", cls=Command)(train)
+app.command("run", cls=Command)(run)
+app.command("regression", cls=Command)(regression)
+app.command("report", cls=Command)(report)
+app.command("select", cls=Command)(select)
+app.command("import", cls=Command)(import_annotations)
+app.command("demo-data", cls=Command)(demo_data)
+app.command("demo-annotate", cls=Command)(demo_annotate)
 
 
 def main() -> None:

@@ -22,7 +22,9 @@ def report(
 ) -> None:
     """Write one self-contained HTML page of an experiment (no network; images embedded).
 
-    Example: eglpp report runs/quick   (writes runs/quick/report.html)
+    Example:
+
+        eglpp report runs/quick    # writes runs/quick/report.html
 
     It shows the Table 1 analogue with p-values, the learning curves, the per-joint metric, and
     the galleries and t-SNE maps of the explained selections, skipping what the folder lacks.

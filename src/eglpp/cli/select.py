@@ -72,13 +72,15 @@ def select(
     threads: int | None = typer.Option(None, help="torch CPU threads."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Choose the next images to annotate; writes selection.csv, selection_coco.json (predicted
-    keypoints as pre-annotations, or empty), contact_sheet.png, scores.csv, summary.json.
+    """Choose the next images to annotate from a pool, with a trained checkpoint.
+
+    Writes selection.csv, selection_coco.json (to annotate: predicted keypoints as
+    pre-annotations, or empty), contact_sheet.png, scores.csv and summary.json.
 
     Example:
 
-        eglpp select --checkpoint runs/train/model.pt --labelled labelled.json
-        --pool photos/ --budget 50 --strategy egl++ --param k=30 --out sel1
+        eglpp select --checkpoint runs/train/model.pt --labelled labelled.json \\
+            --pool photos/ --budget 50 --strategy egl++ --param k=30 --out sel1
     """
 
     check_device(device)  # before any file is read
@@ -126,26 +128,35 @@ def import_annotations(
     ),
     images_root: Path | None = typer.Option(None, help="Folder the labelled file names are in."),
     box_scale: float = typer.Option(1.25, help="Crop side / longer side of a person box."),
+    accept_unchanged: bool = typer.Option(
+        False,
+        "--accept-unchanged",
+        help="Merge people whose keypoints are still the predicted pre-annotations (refused "
+        "by default: uncorrected guesses would become labels).",
+    ),
 ) -> None:
     """Merge annotations returned by an annotation tool into the labelled set (COCO keypoints).
 
+    People whose keypoints are still the predicted pre-annotations are refused unless
+    --accept-unchanged.
+
     Example:
 
-        eglpp import --labelled labelled.json --annotations cvat_export.json
-        --selection sel1 --out labelled2.json
+        eglpp import --labelled labelled.json --annotations cvat_export.json \\
+            --selection sel1 --out labelled2.json
     """
 
     report = merge_annotations(
-        labelled, annotations, selection, out, images_root=images_root, box_scale=box_scale
-    )
+        labelled, annotations, selection, out, images_root=images_root, box_scale=box_scale,
+        accept_unchanged=accept_unchanged,
+    )  # fmt: skip
+    unchanged = report["unchanged_pre_annotations"]
     typer.echo(
         f"added {report['added_people']} people on {report['added_images']} images to "
-        f"{report['labelled_images']} labelled images; wrote {out}"
+        f"{report['labelled_images']} labelled images"
+        + (f" ({unchanged} of them unchanged pre-annotations, accepted)" if unchanged else "")
+        + f"; wrote {out}"
     )
     if report["skipped_images"]:
         typer.echo(f"skipped {len(report['skipped_images'])} returned images without annotations")
-    if report["unchanged_pre_annotations"]:
-        typer.echo(
-            f"note: {report['unchanged_pre_annotations']} annotations are the unchanged "
-            "predicted pre-annotations"
-        )
+    typer.echo(f"next: eglpp train {out} --out … (retrain), then eglpp select --labelled {out} …")

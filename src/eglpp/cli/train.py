@@ -35,24 +35,46 @@ from eglpp.pose.datasets.mpii import load_mpii_mat
 from eglpp.pose.datasets.mpii_json import load_mpii_json
 from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
-from eglpp.pose.inference import evaluate
-from eglpp.pose.metrics import pck, torso_size
+from eglpp.pose.inference import dataset_joints, evaluate
+from eglpp.pose.metrics import mean_pose
 from eglpp.pose.train import TrainConfig, fit
 from eglpp.practitioner.labelled import load_labelled
 
-__all__ = ["train", "mean_pose_baseline"]
+__all__ = ["train", "training_mean_pose"]
 
 
-def mean_pose_baseline(train: Dataset, test: Dataset, alpha: float = 0.2) -> float | None:
-    """PCK@α of predicting the training set's mean joint positions (input px) for every test
-    image; None where a dataset does not expose ``joints``/``visible`` arrays."""
-    if not all(hasattr(d, "joints") and hasattr(d, "visible") for d in (train, test)):
-        return None
-    joints, visible = np.asarray(train.joints, np.float64), np.asarray(train.visible, bool)
-    mean = (joints * visible[..., None]).sum(0) / np.maximum(visible.sum(0), 1)[:, None]
-    gt, vis = np.asarray(test.joints, np.float64), np.asarray(test.visible, bool)
-    norm = torso_size(gt, test.skeleton, visible=vis)
-    return pck(np.broadcast_to(mean, gt.shape), gt, vis, norm, alpha).mean
+def training_mean_pose(train: Dataset) -> np.ndarray:
+    """(J, 2) the training set's mean pose in input px (read without augmentation): the
+    mean-pose baseline predicts it for every test image."""
+    if isinstance(train, ImagePoseDataset) and train.train:
+        train = ImagePoseDataset(
+            train.annotations, input_size=train.input_size, seed=train.seed, train=False
+        )
+    return mean_pose(*dataset_joints(train))
+
+
+def _report(scores: dict, n_test: int, result, epochs: int, out: Path) -> None:
+    """Where the model is, its test metric against the mean-pose baseline, and what next."""
+    metric, value, base = scores["metric"], 100 * scores["mean"], scores.get("baseline")
+    line = f"{metric} on {n_test} test images: {value:.2f} %"
+    if base is not None:
+        line += "; mean-pose baseline (the training set's average pose for every image) "
+        line += f"{100 * base:.2f} %"
+    typer.echo(line)
+    if base is not None and scores["mean"] <= base:
+        typer.secho(
+            f"warning: the model is no better than the mean-pose baseline: it has not learnt to "
+            f"read the images yet. Train longer (--epochs, {epochs} now) or on more images "
+            "before eglpp select: its scores and pre-annotations would be noise.",
+            fg="yellow",
+            err=True,
+        )
+    model = out / "model.pt"
+    typer.echo(f"model: {model}   (next: eglpp select --checkpoint {model} …)")
+    typer.echo(
+        f"trained {result.n_train} images × {epochs} epochs in {result.seconds:.0f} s; "
+        f"wrote {out / 'train.json'}"
+    )
 
 
 def _synthetic(args: dict) -> tuple[Dataset, None, Dataset, str]:
@@ -164,11 +186,16 @@ def train(
 ) -> None:
     """Train a stacked hourglass and report test PCK (LSP, synthetic) or PCKh (MPII).
 
-    Example: eglpp train synthetic --n-train 500 --epochs 5 --threads 1 --out runs/train
+    Prints where model.pt is and its test metric beside the mean-pose baseline (the training
+    set's average pose for every image): a model no better than that is not ready for select.
 
-    Real data: eglpp train lsp --data-root /data/leeds --device cuda --out runs/lsp
+    Examples:
 
-    After `eglpp import`: eglpp train labelled2.json --input-size 64 --out runs/retrain
+        eglpp train synthetic --n-train 500 --epochs 5 --out runs/train
+        eglpp train lsp --data-root /data/leeds --device cuda --out runs/lsp
+        eglpp train labelled2.json --epochs 40 --out runs/retrain
+
+    The last one retrains on the labelled set that eglpp import merged.
     """
     args = dict(locals())
     check_device(device)
@@ -186,9 +213,10 @@ def train(
         log=None if progress else typer.echo,
     )  # fmt: skip
     scores = evaluate(
-        model, test_set, metric=metric, alpha=config.alpha, device=device, flip_test=flip_test
-    )
-    baseline = mean_pose_baseline(train_set, test_set, config.alpha) if metric == "pck" else None
+        model, test_set, metric=metric, alpha=config.alpha, device=device, flip_test=flip_test,
+        baseline=training_mean_pose(train_set),
+    )  # fmt: skip
+    baseline = scores.pop("baseline")
     summary = {
         "dataset": dataset,
         "model": dataclasses.asdict(model_config),
@@ -206,12 +234,7 @@ def train(
         "threads": torch.get_num_threads(),
     }
     atomic_write_json(out / "train.json", summary)
-    typer.echo(
-        f"{scores['metric']} on {len(test_set)} test images: {100 * scores['mean']:.2f}"
-        + ("" if baseline is None else f" (mean-pose baseline {100 * baseline:.2f})")
-        + f"; trained {result.n_train} images × {epochs} epochs in {result.seconds:.0f} s"
-        + f"; wrote {out / 'train.json'}"
-    )
+    _report({**scores, "baseline": baseline}, len(test_set), result, epochs, out)
 
 
 def _datasets(

@@ -78,17 +78,20 @@ def cycle_pool_inputs(
     data: PoseData,
     labelled_map: np.ndarray,
     cfg: ExperimentConfig,
+    progress: bool = True,
 ) -> PoolInputs:
     """The experiment loop's :func:`~eglpp.scoring.pool_inputs.pool_inputs` for one cycle.
 
     On the leader of a distributed run, each gradient-norm function first calls the workers
-    in (:func:`serve`); elsewhere the functions are those of ``pool_inputs``.
+    in (:func:`serve`); elsewhere the functions are those of ``pool_inputs``. With
+    ``progress``, the leader (or the only process) shows a bar of its gradient-norm rows.
     """
     pool_set, labelled = experiment_sets(data, labelled_map)
-    inputs = pool_inputs(
-        needs, model, aux, pool_set, labelled, **scoring_settings(cfg, labelled_map)
-    )
     rank, world = rank_and_size()
+    inputs = pool_inputs(
+        needs, model, aux, pool_set, labelled, **scoring_settings(cfg, labelled_map),
+        progress=progress and rank == 0,
+    )  # fmt: skip
     if world == 1 or rank != 0:
         return inputs
     wrapped = {
@@ -128,8 +131,9 @@ def serve(cfg: ExperimentConfig, data: PoseData) -> int:
             model.load_state_dict(request.state)
             model.to(cfg.device)
             inputs = cycle_pool_inputs(
-                frozenset({request.field}), model, None, data, request.labelled_map, cfg
-            )
+                frozenset({request.field}), model, None, data, request.labelled_map, cfg,
+                progress=False,
+            )  # fmt: skip
             fn = getattr(inputs, request.field)
         except Exception as exc:  # the leader is waiting in the gather: tell it
             try:

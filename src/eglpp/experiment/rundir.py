@@ -103,6 +103,20 @@ class RunPaths:
         """``explain_gallery.png`` (kind "gallery") or ``explain_tsne.png`` ("tsne")."""
         return cycle / f"explain_{kind}.png"
 
+    @staticmethod
+    def explain_rows(cycle: Path) -> Path:
+        """``explain_gallery.json``: what each row of the gallery shows, for the report's table."""
+        return cycle / "explain_gallery.json"
+
+    @staticmethod
+    def scoring_model(cycle: Path) -> Path:
+        """The checkpoint that scored ``cycle``'s pool: the previous cycle's, or for cycle 1 the
+        run's base model (``cycle`` is ``cycle(r, s, c)``)."""
+        c = _index(cycle.name)
+        if c <= 1:
+            return cycle.parent.parent / "base" / "model.pt"
+        return cycle.parent / f"cycle-{c - 1:02d}" / "model.pt"
+
     def finished_bases(self) -> list[Path]:
         """The base folders whose metrics.json exists, in run order."""
         return sorted(p.parent for p in self.root.glob("run-[0-9]*/base/metrics.json"))

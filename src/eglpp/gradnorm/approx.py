@@ -44,7 +44,7 @@ from eglpp.gradnorm.base import (
     functional_forward,
 )
 from eglpp.gradnorm.hooks import hook_cotangent_norms
-from eglpp.gradnorm.pool import pool_batches
+from eglpp.gradnorm.pool import Progress, pool_batches
 
 __all__ = ["DEFAULT_N_EXACT", "expected_gradnorms", "expected_pair_gradnorms", "probe_signs"]
 
@@ -206,6 +206,7 @@ def expected_pair_gradnorms(
     device: str | torch.device = "cpu",
     config: GradNormConfig = GradNormConfig(),
     loss_fn: LossFn,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """EGL++ scores ``Σ_j p(j|i) ‖∇θ ℓ(y_j, f(x_i))‖²`` (U,) with ``n_exact + 1 + n_probes``
     products each (:func:`expected_gradnorms`).
@@ -213,8 +214,9 @@ def expected_pair_gradnorms(
     Arguments as :func:`eglpp.gradnorm.pool.pair_gradnorms`, plus ``p`` (U, K), the neighbours taken
     exactly, the probe count and the seed of the signs (:func:`probe_signs`, drawn for the
     whole pool at once, so batching does not change them), or the (U, R, K) ``signs``
-    themselves (a shard's rows of the pool's signs). The defaults (``DEFAULT_N_EXACT`` exact,
-    no probes) kept the exact ranking on trained models in ``benchmarks/egl_speed.py``.
+    themselves (a shard's rows of the pool's signs); ``progress`` as in ``pair_gradnorms``.
+    The defaults (``DEFAULT_N_EXACT`` exact, no probes) kept the exact ranking on trained
+    models in ``benchmarks/egl_speed.py``.
     """
     p = np.asarray(p, dtype=np.float64)
     if p.shape != np.shape(neighbours) or (p < 0).any():
@@ -227,8 +229,9 @@ def expected_pair_gradnorms(
         raise ValueError(f"signs must be (U={U}, R, K={K}), got {tuple(signs.shape)}")
     out = np.zeros(U, dtype=np.float64)
     for rows, batch, y, w in pool_batches(
-        images, targets_labelled, weights_labelled, neighbours, batch_size=batch_size, device=device
-    ):
+        images, targets_labelled, weights_labelled, neighbours, batch_size=batch_size,
+        device=device, progress=progress,
+    ):  # fmt: skip
         pk = torch.as_tensor(p[rows], dtype=torch.float32, device=batch.device)
         eps = signs[rows].to(batch.device)
         s = expected_gradnorms(

@@ -9,7 +9,7 @@ same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -18,7 +18,10 @@ from torch import Tensor, nn
 from eglpp.gradnorm.base import GradNormConfig, LossFn
 from eglpp.gradnorm.exact import per_example_gradnorms
 
-__all__ = ["pair_gradnorms", "pool_batches"]
+__all__ = ["pair_gradnorms", "pool_batches", "Progress"]
+
+#: ``progress(rows_done, rows)`` after each batch: this call's (or process's) rows so far.
+Progress = Callable[[int, int], None]
 
 
 def _image_batches(images, batch_size: int) -> Iterable[Tensor]:
@@ -42,6 +45,7 @@ def pair_gradnorms(
     device: str | torch.device = "cpu",
     config: GradNormConfig = GradNormConfig(),
     loss_fn: LossFn,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """``‖∇θ ℓ(y_j, f(x_i))‖²`` for every unlabelled image i and each of its neighbours j.
 
@@ -62,6 +66,8 @@ def pair_gradnorms(
         Images per vectorised batch when ``images`` is an array.
     device, config, loss_fn
         See :func:`eglpp.gradnorm.per_example_gradnorms`.
+    progress : callable, optional
+        ``progress(rows_done, U)`` after each batch (e.g. a progress bar's update).
 
     Returns
     -------
@@ -69,8 +75,9 @@ def pair_gradnorms(
     """
     out = np.zeros(np.shape(neighbours), dtype=np.float64)
     for rows, batch, y, w in pool_batches(
-        images, targets_labelled, weights_labelled, neighbours, batch_size=batch_size, device=device
-    ):
+        images, targets_labelled, weights_labelled, neighbours, batch_size=batch_size,
+        device=device, progress=progress,
+    ):  # fmt: skip
         g = per_example_gradnorms(model, batch, y, w, config=config, loss_fn=loss_fn)
         out[rows] = g.double().cpu().numpy()
     return out
@@ -84,10 +91,12 @@ def pool_batches(
     *,
     batch_size: int,
     device: str | torch.device,
+    progress: Progress | None = None,
 ) -> Iterator[tuple[slice, Tensor, Tensor, Tensor]]:
     """Batches ``(rows, images (b, C, H, W), targets (b, K, J, h, w), weights (b, K, J))``.
 
-    Checks the arguments of :func:`pair_gradnorms` and that ``images`` yields exactly U rows.
+    Checks the arguments of :func:`pair_gradnorms` and that ``images`` yields exactly U rows;
+    ``progress(rows_done, U)`` is called once a batch has been used (when the next is asked).
     """
     neighbours = np.asarray(neighbours)
     if neighbours.ndim != 2 or not np.issubdtype(neighbours.dtype, np.integer):
@@ -111,5 +120,7 @@ def pool_batches(
         nb = torch.as_tensor(neighbours[done : done + b], device=dev)
         yield slice(done, done + b), batch.to(dev, torch.float32), y[nb], w[nb]
         done += b
+        if progress is not None:
+            progress(done, U)
     if done != U:
         raise ValueError(f"images yielded {done} rows but neighbours has {U}")

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from eglpp.distributed import sharded
 from eglpp.gradnorm.approx import DEFAULT_N_EXACT, expected_pair_gradnorms, probe_signs
 from eglpp.gradnorm.base import GradNormConfig, LossFn
-from eglpp.gradnorm.pool import pair_gradnorms
+from eglpp.gradnorm.pool import Progress, pair_gradnorms
 
 __all__ = ["sharded_pair_gradnorms", "sharded_expected_pair_gradnorms"]
 
@@ -46,12 +46,14 @@ def sharded_pair_gradnorms(
     device: str | torch.device = "cpu",
     config: GradNormConfig = GradNormConfig(),
     loss_fn: LossFn,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """:func:`eglpp.gradnorm.pool.pair_gradnorms` (U, K) with the rows split across processes.
 
     ``images`` is a (U, C, H, W) tensor/array or a map-style dataset of the pool (items are
     dicts with ``"image"``); the other arguments are those of ``pair_gradnorms``. Every rank
     must call this with the same arguments; every rank gets the whole (U, K) array.
+    ``progress(rows_done, rows)`` counts this rank's shard.
     """
     neighbours = np.asarray(neighbours)
     if neighbours.ndim != 2:
@@ -68,6 +70,7 @@ def sharded_pair_gradnorms(
             device=device,
             config=config,
             loss_fn=loss_fn,
+            progress=progress,
         )
 
     return sharded(local, neighbours.shape[0], align=batch_size)
@@ -88,6 +91,7 @@ def sharded_expected_pair_gradnorms(
     device: str | torch.device = "cpu",
     config: GradNormConfig = GradNormConfig(),
     loss_fn: LossFn,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """:func:`eglpp.gradnorm.approx.expected_pair_gradnorms` (U,) with the rows sharded.
 
@@ -117,6 +121,7 @@ def sharded_expected_pair_gradnorms(
             device=device,
             config=config,
             loss_fn=loss_fn,
+            progress=progress,
         )
 
     return sharded(local, U, align=batch_size)

@@ -36,6 +36,7 @@ __all__ = [
     "autocast",
     "base_dataset",
     "dataset_skeleton",
+    "dataset_joints",
 ]
 
 
@@ -181,11 +182,14 @@ def evaluate(
     flip_test: bool = False,
     torso_mode: str = "lsp",
     amp: bool = True,
+    baseline: np.ndarray | None = None,
 ) -> dict:
     """PCK@α (``metric="pck"``, torso normaliser, default α 0.2) or PCKh@α (``"pckh"``, the
     items' ``head_size``, default α 0.5, mean without pelvis and thorax) of ``model``.
 
-    Returns ``{"metric": "PCK@0.2", "mean": float, "per_joint": {joint: float}, "n": int}``.
+    Returns ``{"metric": "PCK@0.2", "mean": float, "per_joint": {joint: float}, "n": int}``,
+    and with ``baseline`` (J, 2), e.g. the training set's :func:`~eglpp.pose.metrics.mean_pose`,
+    ``"baseline"``: the same metric of predicting that pose for every image.
     """
     if metric not in ("pck", "pckh"):
         raise ValueError(f"evaluate: metric must be 'pck' or 'pckh', got {metric!r}")
@@ -211,9 +215,27 @@ def evaluate(
             raise ValueError("evaluate: metric 'pckh' needs head boxes; this dataset has none")
         mean_joints = pckh_mean_joints(skeleton)
     res = pck(preds.joints, truth["joints"], truth["visible"], norm, alpha, mean_joints=mean_joints)
-    return {
+    out = {
         "metric": f"{'PCK' if metric == 'pck' else 'PCKh'}@{alpha:g}",
         "mean": res.mean,
         "per_joint": dict(zip(skeleton.joints, res.per_joint.tolist(), strict=True)),
         "n": len(preds.joints),
     }
+    if baseline is not None:
+        constant = np.broadcast_to(np.asarray(baseline, np.float64), preds.joints.shape)
+        out["baseline"] = pck(constant, truth["joints"], truth["visible"], norm, alpha,
+                              mean_joints=mean_joints).mean  # fmt: skip
+    return out
+
+
+def dataset_joints(dataset: Dataset, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(joints (N, J, 2) input px, visible (N, J) bool) of a pose dataset: its ``joints`` and
+    ``visible`` arrays where it has them (rendered people: no image drawn), else read from its
+    items (the images are decoded)."""
+    if hasattr(dataset, "joints") and hasattr(dataset, "visible"):
+        return np.asarray(dataset.joints, np.float64), np.asarray(dataset.visible, bool)
+    joints, visible = [], []
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        joints.append(batch["joints"].double().numpy())
+        visible.append(batch["visible"].bool().numpy())
+    return np.concatenate(joints), np.concatenate(visible)

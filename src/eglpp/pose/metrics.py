@@ -38,6 +38,7 @@ __all__ = [
     "torso_size",
     "head_size",
     "pckh_mean_joints",
+    "mean_pose",
 ]
 
 
@@ -166,6 +167,19 @@ def torso_size(
             out = np.fmax(both[0], both[1])  # NaN only where both are NaN
         return out
     raise ValueError(f"torso_size mode must be 'lsp' or 'max_diagonal', got {mode!r}")
+
+
+def mean_pose(joints: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """(J, 2) the mean of each joint over the examples where it is annotated (0 where never):
+    the mean-pose baseline predicts it for every image, and a model no better than that has
+    learnt nothing about the image.
+
+    >>> mean_pose(np.array([[[0.0, 2.0]], [[4.0, 6.0]]]), np.array([[True], [False]]))
+    array([[0., 2.]])
+    """
+    joints, visible = np.asarray(joints, np.float64), np.asarray(visible, bool)
+    total = (joints * visible[..., None]).sum(0)
+    return total / np.maximum(visible.sum(0), 1)[:, None]
 
 
 def head_size(head_boxes: np.ndarray, factor: float = 0.6) -> np.ndarray:

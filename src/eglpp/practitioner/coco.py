@@ -31,6 +31,7 @@ from eglpp.pose.skeleton import LSP, MPII, Skeleton
 
 __all__ = [
     "CocoFile",
+    "image_root",
     "match_skeleton",
     "read_coco",
     "coco_to_annotations",
@@ -127,13 +128,37 @@ class CocoFile:
 _KINDS = {int: "an integer", str: "a string", list: "a list"}
 
 
-def _need(entry: dict, key: str, where: str, kind: type):
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    """``an integer``, ``a string or an integer``: what a field must be, in words."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(_KINDS.get(k, k.__name__) for k in kinds)
+
+
+def image_root(coco: CocoFile, images_root: str | Path | None = None) -> Path:
+    """The folder ``coco``'s relative ``file_name`` values resolve against: ``images_root``
+    (a flag: relative to the working directory), else ``info.images_root`` (relative to the
+    file's folder), else the file's folder.
+
+    >>> def coco(info):
+    ...     return CocoFile(Path("data/labelled.json"), [], [], {}, LSP, np.arange(14), info)
+    >>> image_root(coco({})).as_posix(), image_root(coco({}), "photos").as_posix()
+    ('data', 'photos')
+    >>> image_root(coco({"images_root": "img"})).as_posix()
+    'data/img'
+    """
+    if images_root is not None:
+        return Path(images_root)
+    root = Path(coco.info.get("images_root") or ".")
+    return root if root.is_absolute() else coco.path.parent / root
+
+
+def _need(entry: dict, key: str, where: str, kind: type | tuple[type, ...]):
     if not isinstance(entry, dict) or key not in entry:
         raise AnnotationError(f"{where}: field '{key}' is missing")
     value = entry[key]
     if not isinstance(value, kind) or isinstance(value, bool):
         raise AnnotationError(
-            f"{where}: field '{key}' must be {_KINDS.get(kind, kind.__name__)}, got {value!r:.60}"
+            f"{where}: field '{key}' must be {_kind_name(kind)}, got {value!r:.60}"
         )
     return value
 
@@ -242,12 +267,9 @@ def coco_to_annotations(
 ) -> PoseAnnotations:
     """One :class:`PoseAnnotations` entry per annotation, joints in the matched skeleton.
 
-    Relative ``file_name`` values resolve against ``images_root``, else the file's
-    ``info.images_root``, else the file's folder.
+    Relative ``file_name`` values resolve against :func:`image_root`.
     """
-    root = Path(images_root or coco.info.get("images_root") or coco.path.parent)
-    if not root.is_absolute():
-        root = coco.path.parent / root
+    root = image_root(coco, images_root)
     by_id = coco.image_by_id()
     J = coco.skeleton.n_joints
     n = len(coco.annotations)

@@ -5,8 +5,11 @@ The returned COCO file is checked against the labelled set and the selection it 
 matched by name), every image one of the selection (matched by ``file_name``, else by base name,
 since tools may prefix folders), none already labelled, no image twice, every annotation with
 3·J keypoint values and at least one labelled joint. Returned images without annotations are
-skipped (reported). The merged file is COCO keypoints in the labelled set's joint order, with
-image file names relative to the merged file's folder.
+skipped (reported). A returned person whose keypoints are still the model's predicted
+pre-annotation (every value within :data:`UNCHANGED_ATOL`) was not corrected: such people are
+refused unless ``accept_unchanged`` (``--accept-unchanged``), since merging them would make the
+model's guesses ground truth. The merged file is COCO keypoints in the labelled set's joint
+order, with image file names relative to the merged file's folder.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from eglpp.practitioner.coco import (
     CocoFile,
     coco_category,
     coco_document,
+    image_root,
     keypoint_entry,
     read_coco,
 )
@@ -33,12 +37,10 @@ from eglpp.practitioner.labelled import (
     to_coco_entries,
 )
 
-__all__ = ["merge_annotations"]
+__all__ = ["merge_annotations", "UNCHANGED_ATOL"]
 
-
-def _root(coco: CocoFile) -> Path:
-    root = Path(coco.info.get("images_root") or coco.path.parent)
-    return root if root.is_absolute() else coco.path.parent / root
+#: A returned keypoint value (x, y in px, or v) within this of the pre-annotation is unchanged.
+UNCHANGED_ATOL = 0.01
 
 
 def _selection(path: Path) -> tuple[CocoFile, dict[str, dict], dict[str, list[dict]]]:
@@ -69,8 +71,12 @@ def merge_annotations(
     *,
     images_root: str | Path | None = None,
     box_scale: float = BOX_SCALE,
+    accept_unchanged: bool = False,
 ) -> dict:
-    """Write the merged COCO file ``out``; returns counts (see ``eglpp import``)."""
+    """Write the merged COCO file ``out``; returns counts (see ``eglpp import``).
+
+    Raises AnnotationError when a returned person is its unchanged pre-annotation, unless
+    ``accept_unchanged``."""
     out = Path(out)
     lab = load_labelled(labelled, images_root=images_root, box_scale=box_scale)
     skeleton = lab.annotations.skeleton
@@ -86,7 +92,10 @@ def merge_annotations(
             )
     labelled_paths = {p.resolve() for p in lab.annotations.image_paths}
     matched = _match_images(ret, sel, by_name, by_base, labelled_paths, labelled)
-    new_ids, unchanged = _append_returned(ret, sel, matched, images, annotations, out_order, out)
+    unchanged = _unchanged(ret, sel, matched, out_order)
+    if unchanged and not accept_unchanged:
+        _refuse_unchanged(ret, unchanged, matched, sel)
+    new_ids = _append_returned(ret, sel, matched, images, annotations, out_order, out)
     skipped = [im["file_name"] for im in ret.images if im["id"] not in new_ids]
     src = str(ret.path)
     doc = coco_document(images, annotations, skeleton, {"merged_from": [str(labelled), src]})
@@ -99,7 +108,8 @@ def merge_annotations(
         "added_images": len(new_ids),
         "added_people": len(ret.annotations),
         "skipped_images": skipped,
-        "unchanged_pre_annotations": unchanged,
+        "unchanged_pre_annotations": len(unchanged),
+        "accepted_unchanged": bool(unchanged) and accept_unchanged,
         "out": str(out),
     }
 
@@ -111,7 +121,7 @@ def _labelled_entries(
     category and joint order: copied from its COCO file, or written from its annotations."""
     skeleton = lab.annotations.skeleton
     if lab.coco is not None:
-        root = Path(images_root) if images_root else _root(lab.coco)
+        root = image_root(lab.coco, images_root)
         images = copy.deepcopy(lab.coco.images)
         for im in images:
             im["file_name"] = relative_name(root / im["file_name"], out.parent)
@@ -131,7 +141,7 @@ def _match_images(
 ) -> dict[int, dict]:
     """Returned image id -> its selection image (with ``path``); errors for an image not
     selected, selected twice or already labelled."""
-    src, sel_root = str(ret.path), _root(sel)
+    src, sel_root = str(ret.path), image_root(sel)
     matched: dict[int, dict] = {}
     seen: dict[int, str] = {}
     for k, im in enumerate(ret.images):
@@ -158,6 +168,37 @@ def _match_images(
     return matched
 
 
+def _unchanged(
+    ret: CocoFile, sel: CocoFile, matched: dict[int, dict], out_order: np.ndarray
+) -> list[int]:
+    """Positions in ``ret.annotations`` of the people whose keypoints are their image's
+    predicted pre-annotation in the selection (all values within :data:`UNCHANGED_ATOL`)."""
+    sel_anns = {a["image_id"]: a for a in sel.annotations}
+    unchanged = []
+    for k, ann in enumerate(ret.annotations):
+        pre = sel_anns.get(matched[ann["image_id"]]["id"])
+        if pre is None or not (np.asarray(pre["keypoints"], float) > 0).any():
+            continue  # empty pre-annotation: anything returned was typed by the annotator
+        kp = _reorder(ann["keypoints"], ret.order, out_order)
+        pre_kp = _reorder(pre["keypoints"], sel.order, out_order)
+        if np.allclose(pre_kp, kp, rtol=0.0, atol=UNCHANGED_ATOL):
+            unchanged.append(k)
+    return unchanged
+
+
+def _refuse_unchanged(
+    ret: CocoFile, unchanged: list[int], matched: dict[int, dict], sel: CocoFile
+) -> None:
+    names = [matched[ret.annotations[k]["image_id"]]["file_name"] for k in unchanged]
+    shown = ", ".join(names[:5]) + (f", … ({len(names) - 5} more)" if len(names) > 5 else "")
+    raise AnnotationError(
+        f"{ret.path}: {len(unchanged)} of {len(ret.annotations)} returned people are the "
+        f"unchanged predicted pre-annotations of {sel.path} ({shown}): the model's guesses, "
+        "not labels. Correct them in the annotation tool, delete them from the export, or pass "
+        "--accept-unchanged if they are right"
+    )
+
+
 def _append_returned(
     ret: CocoFile,
     sel: CocoFile,
@@ -166,15 +207,14 @@ def _append_returned(
     annotations: list[dict],
     out_order: np.ndarray,
     out: Path,
-) -> tuple[dict[int, int], int]:
+) -> dict[int, int]:
     """Append the returned people (and their images, once each) to ``images`` and
     ``annotations`` with new ids, keypoints in ``out_order``. Returns the new id of each
-    returned image id, and how many pre-annotations came back unchanged."""
+    returned image id."""
     sel_anns = {a["image_id"]: a for a in sel.annotations}
     next_image = 1 + max((im["id"] for im in images), default=0)
     next_ann = 1 + max((a["id"] for a in annotations), default=0)
     new_ids: dict[int, int] = {}
-    unchanged = 0
     for ann in ret.annotations:
         hit = matched[ann["image_id"]]
         if ann["image_id"] not in new_ids:
@@ -184,13 +224,9 @@ def _append_returned(
             images.append(entry)
             next_image += 1
         kp = _reorder(ann["keypoints"], ret.order, out_order)
-        pre = sel_anns.get(hit["id"])
-        if pre is not None and (np.asarray(pre["keypoints"], float) > 0).any():
-            pre_kp = _reorder(pre["keypoints"], sel.order, out_order)
-            unchanged += bool(np.allclose(pre_kp, kp, atol=0.01))
-        bbox = ann.get("bbox") or (pre or {}).get("bbox")
+        bbox = ann.get("bbox") or (sel_anns.get(hit["id"]) or {}).get("bbox")
         annotations.append(
             keypoint_entry(next_ann, new_ids[ann["image_id"]], kp[:, :2], kp[:, 2], bbox)
         )
         next_ann += 1
-    return new_ids, unchanged
+    return new_ids

@@ -8,8 +8,9 @@
   predicted keypoints as pre-annotations (``pre_annotate="predicted"``, every joint v = 2, to
   correct in the tool) or no keypoints (``"empty"``, every joint v = 0), and the person box whose
   crop was scored (import it back unchanged and the crop is the same);
-- ``contact_sheet.png``: each selected image (predicted pose drawn) beside its neighbours
-  (annotated pose drawn);
+- ``contact_sheet.png``: the first ``sheet_rows`` selected images (the title says how many of
+  the selection), each with its predicted pose (yellow) beside its neighbours with their
+  labelled poses (cyan), a legend saying so;
 - ``skipped.json``: the candidates whose image cannot be read (never scored nor selected), each
   ``{"image", "path", "where", "reason"}``; ``[]`` when every image was read.
 """
@@ -21,12 +22,12 @@ import io
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from eglpp.affinity import nearest_labelled
 from eglpp.io import atomic_write_json, atomic_write_text, save_figure
 from eglpp.pose.datasets.base import ImagePoseDataset
 from eglpp.pose.datasets.transforms import crop_affine, person_box
+from eglpp.pose.draw import LABEL_COLOUR, PREDICTION_COLOUR, draw_pose, pose_grid
 from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner.coco import bbox_to_crop, coco_document, crop_to_bbox, keypoint_entry
 from eglpp.practitioner.labelled import LabelledSet, image_size
@@ -149,17 +150,6 @@ def selection_coco(
     return coco_document(images, annotations, skeleton, info)
 
 
-def _draw(ax, image: np.ndarray, joints, visible, limbs, title: str, colour: str) -> None:
-    ax.imshow(np.clip(np.transpose(image, (1, 2, 0)), 0, 1), interpolation="nearest")
-    if joints is not None:
-        for a, b in limbs:
-            if visible[a] and visible[b]:
-                ax.plot(*joints[[a, b]].T, c=colour, lw=0.8)
-    ax.set_title(title, fontsize=6)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def contact_sheet(
     path: Path,
     scored: Scored,
@@ -170,29 +160,30 @@ def contact_sheet(
     labelled: LabelledSet,
     config: SelectConfig,
 ) -> Path:
-    """Save the contact sheet of the first ``config.sheet_rows`` selected images."""
+    """Save the contact sheet of the first ``config.sheet_rows`` selected images: each with its
+    predicted pose beside its labelled neighbours with their labelled poses; the title says
+    how many of the selection it shows and the legend what the colours are."""
 
     rows = query[: config.sheet_rows]
     skeleton = labelled.annotations.skeleton
     shown = scored.pool.subset(rows).dataset(skeleton, config.input_size, config.box_scale)
     lab = ImagePoseDataset(labelled.annotations, input_size=config.input_size, train=False)
-    n_cols = 1 + nb.shape[1]
-    fig = Figure(figsize=(1.4 * n_cols, 1.55 * len(rows)), dpi=110)
-    axes = fig.subplots(len(rows), n_cols, squeeze=False)
-    ones = np.ones(skeleton.n_joints, bool)
+    what = "most probable labelled neighbours" if kind == "p" else "nearest labelled images"
+    n, total = len(rows), len(query)
+    rest = f"; the other {total - n}: selection.csv (--sheet-rows shows more)" if n < total else ""
+    title = (
+        f"{config.strategy.name}: {'all ' if n == total else ''}{n} of the {total} selected "
+        f"images, best first (left column),\nbeside their {what}{rest}"
+    )
+    fig, axes = pose_grid(n, 1 + nb.shape[1], title)
     for r, i in enumerate(rows):
-        item = shown[r]["image"].numpy()
-        title = (
-            f"#{r + 1} {Path(scored.pool.names[i]).name[:18]}\nscore {scored.scores[i]:.3g} (pred.)"
-        )
-        _draw(axes[r, 0], item, scored.joints[i], ones, skeleton.limbs, title, "yellow")
+        caption = f"#{r + 1} {Path(scored.pool.names[i]).name[:22]}\nscore {scored.scores[i]:.3g}"
+        draw_pose(axes[r, 0], shown[r]["image"].numpy(), scored.joints[i], None, skeleton.limbs,
+                  caption, PREDICTION_COLOUR)  # fmt: skip
         for c, (j, w) in enumerate(zip(nb[r], weight[r], strict=True), start=1):
             it = lab[int(j)]
-            name = Path(labelled.names[j]).name[:18]
-            label = f"p(j|i)={w:.2f}" if kind == "p" else f"dist {w:.3g}"
-            _draw(axes[r, c], it["image"].numpy(), it["joints"].numpy(), it["visible"].numpy(),
-                  skeleton.limbs, f"{name}\n{label}", "cyan")  # fmt: skip
-    what = "most probable labelled neighbours" if kind == "p" else "nearest labelled images"
-    fig.suptitle(f"{config.strategy}: selected images (left) and their {what}", fontsize=8)
-    fig.tight_layout()
+            label = f"p(j|i) = {w:.2f}" if kind == "p" else f"distance {w:.3g}"
+            draw_pose(axes[r, c], it["image"].numpy(), it["joints"].numpy(),
+                      it["visible"].numpy(), skeleton.limbs,
+                      f"{Path(labelled.names[j]).name[:22]}\n{label}", LABEL_COLOUR)  # fmt: skip
     return save_figure(fig, path)

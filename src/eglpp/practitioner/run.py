@@ -18,6 +18,7 @@ from eglpp.devices import check_device
 from eglpp.io import atomic_write_json
 from eglpp.pose.checkpoint import load_checkpoint, load_model
 from eglpp.pose.hourglass import StackedHourglass
+from eglpp.pose.metrics import mean_pose, pck, torso_size
 from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner import outputs
 from eglpp.practitioner.labelled import LabelledSet, load_labelled
@@ -25,12 +26,12 @@ from eglpp.practitioner.pool import Pool, read_pool
 from eglpp.practitioner.select import Scored, SelectConfig, choose, fingerprint, score_pool
 from eglpp.practitioner.settings import check_estimator, estimator_of
 from eglpp.scoring.approx_check import approx_agreement
-from eglpp.scoring.pool_inputs import pool_inputs
+from eglpp.scoring.pool_inputs import LabelledCache, pool_inputs
 from eglpp.selection import check_budget
 from eglpp.stats import RANK_GATE as GATE
 from eglpp.strategies import Strategy
 
-__all__ = ["run_select", "check_approx"]
+__all__ = ["run_select", "check_approx", "labelled_fit"]
 
 Log = Callable[[str], None]
 
@@ -83,6 +84,36 @@ def _score(strategy, model, aux, lab, candidates, out, config, fp, progress, log
         if isinstance(exc, FileNotFoundError):
             raise
         raise ValueError(str(exc)) from exc
+
+
+def labelled_fit(cache: LabelledCache, skeleton: Skeleton, alpha: float = 0.2) -> dict | None:
+    """PCK@α (torso) on the labelled set of the checkpoint (``"model"``) and of the mean-pose
+    baseline (``"mean_pose"``: the labelled set's average pose for every image), fractions;
+    None where no labelled person has both torso ends annotated."""
+    joints, visible = (t.numpy() for t in cache.truth())
+    norm = torso_size(joints, skeleton, visible=visible)
+    if not np.isfinite(norm).any():
+        return None
+    baseline = np.broadcast_to(mean_pose(joints, visible), joints.shape)
+    predicted = cache.predictions().joints
+    return {
+        "metric": f"PCK@{alpha:g}",
+        "model": float(pck(predicted, joints, visible, norm, alpha).mean),
+        "mean_pose": float(pck(baseline, joints, visible, norm, alpha).mean),
+    }
+
+
+def _check_fit(scored: Scored, skeleton: Skeleton, checkpoint: Path, warn: Log) -> dict | None:
+    fit = labelled_fit(scored.labelled_cache, skeleton)
+    if fit is not None and fit["model"] <= fit["mean_pose"]:
+        warn(
+            f"warning: on its own labelled set, {checkpoint} reaches {fit['metric']} "
+            f"{100 * fit['model']:.1f} %, no better than the mean-pose baseline (the labelled "
+            f"set's average pose for every image: {100 * fit['mean_pose']:.1f} %). It is "
+            "undertrained: its scores and pre-annotations are close to noise. Train longer "
+            "(eglpp train --epochs) and select again."
+        )
+    return fit
 
 
 def _report_skipped(out: Path, scored: Scored, n_candidates: int, budget: int, warn: Log):
@@ -172,7 +203,9 @@ def run_select(
     """Library entry of ``eglpp select``; returns a summary dict (also ``OUT/summary.json``).
 
     ``log`` gets progress messages, ``warn`` (default ``log``) one line per pool image that
-    cannot be read and is skipped (all of them are listed in ``OUT/skipped.json``)."""
+    cannot be read and is skipped (all of them are listed in ``OUT/skipped.json``), and one
+    when the checkpoint is no better than the mean-pose baseline on the labelled set
+    (:func:`labelled_fit`, also in the summary as ``labelled_fit``)."""
     check_device(config.device)
     checkpoint, out, warn = Path(checkpoint), Path(out), warn or log
     strategy = config.strategy
@@ -190,6 +223,7 @@ def run_select(
     check = None
     if config.scoring.approx_check:
         check = _approx_check(strategy, model, aux, lab, scored, config, log, warn)
+    fit = _check_fit(scored, lab.annotations.skeleton, checkpoint, warn)
     query = choose(strategy, scored, config)
     _write(out, scored, query, lab, config, checkpoint, strategy)
     summary = {
@@ -200,6 +234,7 @@ def run_select(
         "estimator": estimator_of(config.to_dict()),
         **({"approx_check": check} if check is not None else {}),
         "n_labelled": len(lab.annotations),
+        "labelled_fit": fit,
         "budget": config.budget,
         "selected": [scored.pool.names[i] for i in query],
         "chunks_reused": scored.reused,

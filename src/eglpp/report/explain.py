@@ -1,10 +1,20 @@
-"""Pictures that explain a selection (the paper's Figs. 2–3).
+"""What explains one selection of an experiment (the paper's Figs. 2–3), for every strategy.
 
-- :func:`neighbour_gallery`: the highest- and lowest-scoring unlabelled images, each beside its
-  most probable labelled neighbours with p(j|i) (EGL++), or alone for other strategies.
-- :func:`embedding_map`: a 2-D t-SNE map (openTSNE) of labelled, unlabelled and selected
-  embeddings.
-- :func:`explain_selection`: both, for one cycle of an experiment (the loop's ``explain``).
+:func:`explain_selection` is the loop's ``explain``: for one cycle it writes
+
+- ``explain_gallery.png``: the images with the highest and the lowest scores (a strategy whose
+  scores are draws, random sampling, shows images it selected instead), each with the pose
+  the scoring model predicts, beside its labelled neighbours with their labelled poses;
+  EGL++'s neighbours are its most probable ones with p(j|i) (Eq. 13), the other strategies'
+  the nearest labelled images in embedding space;
+- ``explain_gallery.json``: the same rows as data (:func:`gallery_record`), which the report's
+  table shows;
+- ``explain_tsne.png``: a t-SNE map of the labelled, unlabelled and selected embeddings.
+
+Every image is named by one index system: ``pool #i`` (its index in the experiment's pool) or,
+for a separate base set, ``base #k``. Predictions and embeddings come from the checkpoint that
+scored the cycle (:meth:`eglpp.experiment.rundir.RunPaths.scoring_model`), so every strategy
+gets its poses and its map, whatever it asked the loop for.
 """
 
 from __future__ import annotations
@@ -12,116 +22,132 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
+from torch.utils.data import Dataset, Subset
 
+from eglpp.affinity import nearest_labelled
 from eglpp.experiment.config import ExperimentConfig
-from eglpp.experiment.data import PoseData, labelled_set
+from eglpp.experiment.data import PoseData, experiment_sets, labelled_set
 from eglpp.experiment.rundir import RunPaths
-from eglpp.io import save_figure
+from eglpp.io import atomic_write_json
+from eglpp.pose.checkpoint import load_model
+from eglpp.pose.hourglass import StackedHourglass
+from eglpp.pose.inference import predict
+from eglpp.report.gallery import Tile, embedding_map, neighbour_gallery, weight_text
 from eglpp.strategies import PoolInputs
 
-__all__ = ["neighbour_gallery", "embedding_map", "explain_selection"]
+__all__ = [
+    "explain_selection",
+    "gallery_rows",
+    "gallery_record",
+    "labelled_names",
+]
+
+N_ROWS = 3  # highest and lowest scores each (or 2 × N_ROWS selected images)
+N_NEIGHBOURS = 3  # labelled neighbours beside each image
 
 
-def _show(ax, image: np.ndarray, title: str, joints: np.ndarray | None = None) -> None:
-    """Draw one (3, S, S) float image in [0, 1]."""
-    ax.imshow(np.clip(np.transpose(image, (1, 2, 0)), 0, 1), interpolation="nearest")
-    if joints is not None:
-        ax.scatter(joints[:, 0], joints[:, 1], s=4, c="yellow", linewidths=0)
-    ax.set_title(title, fontsize=7)
-    ax.set_xticks([])
-    ax.set_yticks([])
+def gallery_rows(
+    scores: np.ndarray, query: np.ndarray, informative: bool, n: int = N_ROWS
+) -> list[tuple[str, int]]:
+    """(what the row shows, position in unlabelled order) of the gallery's rows.
 
-
-def neighbour_gallery(
-    unlabelled_images: np.ndarray,
-    labelled_images: np.ndarray,
-    scores: np.ndarray,
-    path: str | Path,
-    neighbours: np.ndarray | None = None,
-    p: np.ndarray | None = None,
-    n_rows: int = 4,
-    n_neighbours: int = 4,
-    title: str = "",
-) -> Path:
-    """Save a gallery: the ``n_rows`` highest- then lowest-scoring unlabelled images.
-
-    Parameters
-    ----------
-    unlabelled_images : (U, 3, S, S) float array in [0, 1]
-    labelled_images : (L, 3, S, S) float array in [0, 1]
-    scores : (U,) array
-    neighbours, p : (U, K) arrays, optional
-        Positions in the labelled set and their p(j|i); the ``n_neighbours`` most probable are
-        shown beside each image.
+    >>> gallery_rows(np.array([0.1, 0.9, 0.5, 0.3]), np.array([1, 2]), True, n=1)
+    [('highest score', 1), ('lowest score', 0)]
+    >>> gallery_rows(np.array([0.1, 0.9, 0.5, 0.3]), np.array([3, 0]), False, n=1)
+    [('selected', 3), ('selected', 0)]
     """
-    scores = np.asarray(scores)
-    order = np.argsort(-scores, kind="stable")
-    n_rows = min(n_rows, len(order) // 2 or 1)
-    rows = [("high", i) for i in order[:n_rows]] + [("low", i) for i in order[::-1][:n_rows]]
-    show_nb = neighbours is not None and p is not None
-    if show_nb:  # one row per image: the image, then its most probable labelled neighbours
-        n_cols = 1 + min(n_neighbours, neighbours.shape[1])
-        grid = [[(kind, i)] for kind, i in rows]
-    else:  # no neighbours: the highest scores in the top row, the lowest below
-        n_cols = n_rows
-        grid = [rows[:n_rows], rows[n_rows:]]
-    fig = Figure(figsize=(1.5 * n_cols, 1.6 * len(grid)), dpi=110)
-    axes = fig.subplots(len(grid), n_cols, squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for r, cells in enumerate(grid):
-        for c, (kind, i) in enumerate(cells):
-            axes[r, c].axis("on")
-            _show(axes[r, c], unlabelled_images[i], f"{kind} #{i}\nscore {scores[i]:.3g}")
-        if show_nb:
-            i = cells[0][1]
-            top = np.argsort(-p[i], kind="stable")[: n_cols - 1]
-            for c, t in enumerate(top, start=1):
-                axes[r, c].axis("on")
-                _show(
-                    axes[r, c],
-                    labelled_images[neighbours[i, t]],
-                    f"labelled #{neighbours[i, t]}\np(j|i)={p[i, t]:.2f}",
-                )
-    fig.suptitle(title or "highest (top) and lowest (bottom) scores", fontsize=9)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    if not informative:
+        return [("selected", int(i)) for i in np.asarray(query)[: 2 * n]]
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    n = min(n, max(len(order) // 2, 1))
+    high = [("highest score", int(i)) for i in order[:n]]
+    return high + [("lowest score", int(i)) for i in order[::-1][:n]]
 
 
-def embedding_map(
-    embeddings_labelled: np.ndarray,
-    embeddings_unlabelled: np.ndarray,
-    selected: np.ndarray,
-    path: str | Path,
-    seed: int = 0,
-    title: str = "",
-) -> Path:
-    """Save a 2-D t-SNE map: labelled, unlabelled and selected (positions in unlabelled order)."""
-    from openTSNE import TSNE  # lazy: heavy (numba), only for the t-SNE map
+def labelled_names(n_base: int, pool_indices: np.ndarray) -> list[str]:
+    """The name of each labelled image, in labelled-set order (the base set, then the pool's).
 
-    z = np.concatenate([embeddings_labelled, embeddings_unlabelled]).astype(np.float64)
-    perplexity = float(max(2.0, min(30.0, (len(z) - 1) / 3.0)))
-    xy = np.asarray(
-        TSNE(n_components=2, perplexity=perplexity, random_state=seed, n_jobs=1, verbose=False).fit(
-            z
-        )
+    >>> labelled_names(1, np.array([4, 9]))
+    ['base #0', 'pool #4', 'pool #9']
+    """
+    return [f"base #{k}" for k in range(n_base)] + [f"pool #{int(i)}" for i in pool_indices]
+
+
+def _neighbours(positions, details, emb_u, emb_l, n: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """(labelled positions (R, n), weights (R, n), the weight's name) for gallery rows."""
+    if "neighbours" in details and "p" in details:  # EGL++: its most probable neighbours
+        nb, p = details["neighbours"][positions], details["p"][positions]
+        top = np.argsort(-p, axis=1, kind="stable")[:, :n]
+        return np.take_along_axis(nb, top, 1), np.take_along_axis(p, top, 1), "p(j|i)"
+    if emb_u is None or emb_l is None:
+        return np.zeros((len(positions), 0), np.int64), np.zeros((len(positions), 0)), ""
+    sq, nb = nearest_labelled(emb_u[positions], emb_l, min(n, len(emb_l)))
+    return nb, np.sqrt(sq), "distance"
+
+
+def gallery_record(rows, unlabelled, scores, query, nb, weights, weight, names) -> dict:
+    """``explain_gallery.json``: for each gallery row what it shows, the pool index, the
+    score, whether it was selected, and its neighbours (name, weight)."""
+    chosen = set(np.asarray(query).tolist())
+    return {
+        "weight": weight,
+        "rows": [
+            {
+                "shown_as": kind,
+                "image": f"pool #{int(unlabelled[i])}",
+                "score": float(scores[i]),
+                "selected": i in chosen,
+                "neighbours": [
+                    [names[j], float(w)] for j, w in zip(nb[r], weights[r], strict=True)
+                ],
+            }
+            for r, (kind, i) in enumerate(rows)
+        ],
+    }
+
+
+def _scoring_model(cdir: Path, cfg: ExperimentConfig) -> StackedHourglass | None:
+    path = RunPaths.scoring_model(cdir)
+    return load_model(path).to(cfg.device) if path.is_file() else None
+
+
+def _embeddings(inputs: PoolInputs, model, pool_set: Dataset, lab_set: Dataset, cfg):
+    """(unlabelled, labelled) embeddings: the strategy's, else the scoring model's."""
+    if inputs.embeddings_unlabelled is not None and inputs.embeddings_labelled is not None:
+        return inputs.embeddings_unlabelled, inputs.embeddings_labelled
+    if model is None:
+        return None, None
+    kw = {"return_embeddings": True, "batch_size": cfg.batch_size, "device": cfg.device}
+    return predict(model, pool_set, **kw).embeddings, predict(model, lab_set, **kw).embeddings
+
+
+def _tiles(record, rows, pool_set, lab_set, nb, predicted) -> list[list[Tile]]:
+    out = []
+    for r, ((_, i), row) in enumerate(zip(rows, record["rows"], strict=True)):
+        mark = " · selected" if row["selected"] else ""
+        head = f"{row['image']}{mark}\n{row['shown_as']} {row['score']:.3g}"
+        if row["shown_as"] == "selected":
+            head = f"{row['image']} (selected)\nscore {row['score']:.3g}"
+        joints = None if predicted is None else predicted[r]
+        tiles = [Tile(pool_set[i]["image"].numpy(), head, joints)]
+        for j, (name, w) in zip(nb[r], row["neighbours"], strict=True):
+            item = lab_set[int(j)]
+            caption = f"{name}\n{record['weight']} {weight_text(record['weight'], w)}"
+            joints_j, visible_j = item["joints"].numpy(), item["visible"].numpy()
+            tiles.append(Tile(item["image"].numpy(), caption, joints_j, visible_j, labelled=True))
+        out.append(tiles)
+    return out
+
+
+def _title(name: str, cycle: str, informative: bool, weight: str, n_query: int, n: int) -> str:
+    shown = (
+        f"the {N_ROWS} highest and {N_ROWS} lowest scores"
+        if informative
+        else f"{n} of its {n_query} selected images (its scores are random draws)"
     )
-    n_l = len(embeddings_labelled)
-    lab, unl = xy[:n_l], xy[n_l:]
-    mask = np.zeros(len(unl), bool)
-    mask[np.asarray(selected, dtype=int)] = True
-    fig = Figure(figsize=(5.2, 4.6), dpi=120)
-    ax = fig.subplots()
-    ax.scatter(*unl[~mask].T, s=5, c="#bbbbbb", label=f"unlabelled ({(~mask).sum()})")
-    ax.scatter(*lab.T, s=7, c="#1f77b4", label=f"labelled ({n_l})")
-    ax.scatter(*unl[mask].T, s=16, c="#d62728", marker="x", label=f"selected ({mask.sum()})")
-    ax.legend(fontsize=7, loc="best")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title or "t-SNE of the pooled embeddings", fontsize=9)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    beside = {"p(j|i)": "most probable labelled neighbours (p(j|i), Eq. 13)",
+              "distance": "nearest labelled images (embedding distance)"}.get(weight)  # fmt: skip
+    return f"{name}, cycle {cycle}: {shown}" + (f",\nbeside their {beside}" if beside else "")
 
 
 def explain_selection(
@@ -135,55 +161,28 @@ def explain_selection(
     labelled_map: np.ndarray,
     cfg: ExperimentConfig,
 ) -> None:
-    """The interpretability figures of one selection (drawn before the selection is saved).
-
-    Parameters
-    ----------
-    cdir : Path
-        The cycle directory: ``explain_gallery.png`` is written there, and
-        ``explain_tsne.png`` when the strategy used pool embeddings.
-    name : str
-        The strategy's name, for the titles.
-    inputs : PoolInputs
-        The pool outputs the strategy scored.
-    scores : array (U,)
-        The strategy's score of each unlabelled image.
-    query : int array (budget,)
-        The selected images, as positions among the unlabelled images.
-    details : dict of str to array
-        The strategy's explanation arrays; ``neighbours`` (U, K) and ``p`` (U, K), when present,
-        are drawn in the gallery.
-    data : PoseData
-        The pool, read for the images the gallery shows.
-    labelled_map : int array (N,)
-        The labelled-cycle array before this selection (-1 for unlabelled).
-    cfg : ExperimentConfig
-        Its ``seed`` seeds the t-SNE map.
-    """
+    """The pictures of one selection (drawn before the selection is saved); see the module
+    docstring. ``scores`` (U,) and ``query`` (positions, best first) are in unlabelled order;
+    ``details`` may hold EGL++'s ``neighbours`` and ``p`` (U, K); ``labelled_map`` is the
+    labelled-cycle array before this selection."""
+    informative = cfg.strategy.get(name).informative_scores
+    pool_set, lab_set = experiment_sets(data, labelled_map)
+    model = _scoring_model(cdir, cfg)
+    emb_u, emb_l = _embeddings(inputs, model, pool_set, lab_set, cfg)
+    rows = gallery_rows(scores, query, informative)
+    positions = np.array([i for _, i in rows], np.int64)
+    nb, weights, weight = _neighbours(positions, details, emb_u, emb_l, N_NEIGHBOURS)
+    names = labelled_names(data.n_base, labelled_set(data, labelled_map)[1])
     unlabelled = np.flatnonzero(labelled_map < 0)
-    lab_set, _ = labelled_set(data, labelled_map)
-    lab_images = None
-    if "neighbours" in details:
-        lab_images = np.stack([lab_set[i]["image"].numpy() for i in range(len(lab_set))])
-    shown = np.unique(np.concatenate([np.argsort(-scores)[:8], np.argsort(scores)[:8]]))
-    unl_images = np.zeros((len(unlabelled), 3, data.input_size, data.input_size), np.float32)
-    for i in shown:  # only the images the gallery shows are read
-        unl_images[i] = data.pool[int(unlabelled[i])]["image"].numpy()
-    neighbour_gallery(
-        unl_images,
-        lab_images,
-        scores,
-        RunPaths.explain(cdir, "gallery"),
-        neighbours=details.get("neighbours"),
-        p=details.get("p"),
-        title=f"{name}, cycle {cdir.name[-2:]}: highest and lowest scores",
-    )
-    if inputs.embeddings_unlabelled is not None:
-        embedding_map(
-            inputs.embeddings_labelled,
-            inputs.embeddings_unlabelled,
-            query,
-            RunPaths.explain(cdir, "tsne"),
-            seed=cfg.seed,
-            title=f"{name}, cycle {cdir.name[-2:]}: pooled embeddings (t-SNE)",
-        )
+    record = gallery_record(rows, unlabelled, scores, query, nb, weights, weight, names)
+    atomic_write_json(RunPaths.explain_rows(cdir), record)
+    predicted = None
+    if model is not None:
+        shown = Subset(pool_set, positions.tolist())
+        predicted = predict(model, shown, batch_size=cfg.batch_size, device=cfg.device).joints
+    title = _title(name, cdir.name[-2:], informative, weight, len(query), len(rows))
+    tiles = _tiles(record, rows, pool_set, lab_set, nb, predicted)
+    neighbour_gallery(tiles, data.skeleton.limbs, RunPaths.explain(cdir, "gallery"), title)
+    if emb_u is not None:
+        embedding_map(emb_l, emb_u, query, RunPaths.explain(cdir, "tsne"), seed=cfg.seed,
+                      title=f"{name}, cycle {cdir.name[-2:]}: embeddings (t-SNE)")  # fmt: skip

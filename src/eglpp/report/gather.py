@@ -30,6 +30,7 @@ __all__ = [
     "JointTable",
     "Figure",
     "SelectionRow",
+    "SelectionTable",
     "ReportData",
     "gather",
     "display_scale",
@@ -75,14 +76,21 @@ class Figure:
 
 @dataclass(frozen=True)
 class SelectionRow:
-    """One of the highest- or lowest-scoring unlabelled images of an explained selection."""
+    """One row of an explained selection's gallery (``explain_gallery.json``)."""
 
-    kind: str  # "high" | "low"
-    position: int  # position in the unlabelled set (the gallery's "#i")
-    pool_index: int
+    shown_as: str  # "highest score" | "lowest score" | "selected"
+    image: str  # "pool #i": the image's index in the experiment's pool
     score: float
     selected: bool
-    neighbours: list[tuple[int, float]]  # (position in the labelled set, p(j|i)), most probable
+    neighbours: list[tuple[str, float]]  # (labelled image, weight), as the gallery shows them
+
+
+@dataclass(frozen=True)
+class SelectionTable:
+    """The rows of one gallery and what the neighbours' weight is ("p(j|i)", "distance")."""
+
+    weight: str
+    rows: list[SelectionRow]
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,7 @@ class ReportData:
     parts: list[ResultsPart]
     joints: JointTable | None
     figures: list[Figure]
-    selections: dict[tuple[str, int, int], list[SelectionRow]]  # (strategy, run, cycle) -> rows
+    selections: dict[tuple[str, int, int], SelectionTable]  # (strategy, run, cycle) -> table
     notes: list[str] = field(default_factory=list)  # what was left out, and why
     timings: tuple = ([], [])  # eglpp.experiment.timing.timing_rows of the run directory
 
@@ -182,25 +190,36 @@ def _png(path: Path, notes: list[str]) -> bytes | None:
     return data
 
 
-def _selection_rows(path: Path, n: int = 4) -> list[SelectionRow]:
-    sel = load_selection(path)
+def _selection_table(folder: Path) -> SelectionTable | None:
+    """The gallery's rows from ``explain_gallery.json``; for a run written before that file,
+    from ``selection.npz`` (the 4 highest and lowest scores, EGL++'s neighbours named by their
+    position in the labelled set); None when neither is there."""
+    rows_file, selection = RunPaths.explain_rows(folder), RunPaths.selection(folder)
+    if rows_file.is_file():
+        doc = read_json(rows_file)
+        rows = [SelectionRow(r["shown_as"], r["image"], float(r["score"]), bool(r["selected"]),
+                             [(str(n), float(w)) for n, w in r["neighbours"]])
+                for r in doc["rows"]]  # fmt: skip
+        return SelectionTable(str(doc["weight"]), rows)
+    if not selection.is_file():
+        return None
+    sel = load_selection(selection)
     scores, unlabelled = sel["scores"], sel["unlabelled"]
     chosen = set(np.asarray(sel["query_indices"]).tolist())
     nb, p = sel.get("detail_neighbours"), sel.get("detail_p")
     order = np.argsort(-scores, kind="stable")
-    n = min(n, max(len(order) // 2, 1))
+    n = min(4, max(len(order) // 2, 1))
     rows = []
-    for kind, idx in (("high", order[:n]), ("low", order[::-1][:n])):
+    for kind, idx in (("highest score", order[:n]), ("lowest score", order[::-1][:n])):
         for i in idx:
             neighbours = []
             if nb is not None and p is not None:
                 top = np.argsort(-p[i], kind="stable")[:4]
-                neighbours = [(int(nb[i, t]), float(p[i, t])) for t in top]
+                neighbours = [(f"labelled-set #{int(nb[i, t])}", float(p[i, t])) for t in top]
             pool = int(unlabelled[i])
-            rows.append(
-                SelectionRow(kind, int(i), pool, float(scores[i]), pool in chosen, neighbours)
-            )
-    return rows
+            rows.append(SelectionRow(kind, f"pool #{pool}", float(scores[i]), pool in chosen,
+                                     neighbours))  # fmt: skip
+    return SelectionTable("p(j|i)" if nb is not None else "", rows)
 
 
 def gather(run_dir: str | Path) -> ReportData:
@@ -218,9 +237,21 @@ def gather(run_dir: str | Path) -> ReportData:
     parts = [part for p in sources if p.is_file() and (part := _part(p, notes)) is not None]
     strategies = list(parts[0].results["scores"]) if parts else []
     n_initial = parts[0].summary.n_labelled[0] if parts else None
-    joints = _joint_table(run_dir, strategies, n_initial, notes)
+    pose = bool(parts) and display_scale(parts[0].results) == 100.0  # a pose run's folder
+    joints = _joint_table(run_dir, strategies, n_initial, notes) if pose else None
+    figures, selections = _explained(run_dir, strategies, notes)
+    if joints is not None and not figures:
+        notes.append("selection figures: no explain_gallery.png / explain_tsne.png found")
+    timings = timing_rows(run_dir)
+    return ReportData(run_dir, parts, joints, figures, selections, notes, timings)
+
+
+def _explained(
+    run_dir: Path, strategies: list[str], notes: list[str]
+) -> tuple[list[Figure], dict[tuple[str, int, int], SelectionTable]]:
+    """The explain figures of every finished cycle that has them, and their galleries' rows."""
     figures: list[Figure] = []
-    selections: dict[tuple[str, int, int], list[SelectionRow]] = {}
+    selections: dict[tuple[str, int, int], SelectionTable] = {}
     paths = RunPaths(run_dir)
     for s in strategies:
         for run, cycles in sorted(paths.finished_cycles(s).items()):
@@ -229,10 +260,7 @@ def gather(run_dir: str | Path) -> ReportData:
                     path = paths.explain(folder, kind)
                     if path.is_file() and (png := _png(path, notes)) is not None:
                         figures.append(Figure(kind, s, run, cycle, png))
-                selection = paths.selection(folder)
-                if paths.explain(folder, "gallery").is_file() and selection.is_file():
-                    selections[(s, run, cycle)] = _selection_rows(selection)
-    if joints is not None and not figures:
-        notes.append("selection figures: no explain_gallery.png / explain_tsne.png found")
-    timings = timing_rows(run_dir)
-    return ReportData(run_dir, parts, joints, figures, selections, notes, timings)
+                gallery = paths.explain(folder, "gallery").is_file()
+                if gallery and (table := _selection_table(folder)) is not None:
+                    selections[(s, run, cycle)] = table
+    return figures, selections

@@ -20,12 +20,13 @@ from typing import Any
 from eglpp import __version__
 from eglpp.experiment.timing import NOTE
 from eglpp.io import atomic_write_text
+from eglpp.report.gallery import weight_text
 from eglpp.report.gather import (
     Figure,
     JointTable,
     ReportData,
     ResultsPart,
-    SelectionRow,
+    SelectionTable,
     gather,
 )
 from eglpp.report.html_style import CSS, PAGE
@@ -33,9 +34,22 @@ from eglpp.stats import power_lines
 
 __all__ = ["decimals_for", "render_html", "write_report"]
 
-FACT_KEYS = ("dataset", "family", "cycles", "budget", "initial", "input_size", "seed", "device")
+#: The header's cards: configuration key -> what the card says.
+FACTS = {
+    "dataset": "data set",
+    "family": "model family",
+    "cycles": "cycles",
+    "budget": "labelled per cycle",
+    "initial": "initial labelled",
+    "input_size": "input size (px)",
+    "seed": "seed",
+    "device": "device",
+}
 SIGNIFICANT = 0.05
-TSNE_CAPTION = "t-SNE of the embeddings: grey unlabelled, blue labelled, red × selected."
+TSNE_CAPTION = (
+    "t-SNE of the embeddings of the model that scored the cycle: grey unlabelled, blue "
+    "labelled, red × selected."
+)
 
 
 def decimals_for(values: list[float]) -> int:
@@ -76,14 +90,42 @@ def _best(value: float, column: list[float], pick) -> bool:
     return len(set(finite)) > 1 and value == pick(finite)
 
 
+def _verdict(p: float) -> tuple[str, str]:
+    """(css class, mark) of a cell's test: the reference significantly better than the row's
+    strategy (one-tailed ``p`` < SIGNIFICANT), the row's strategy significantly better (the
+    reverse one-tailed test, 1 − p < SIGNIFICANT), or neither."""
+    if math.isnan(p):
+        return "", ""
+    if p < SIGNIFICANT:
+        return " lost", ' <span class="mark" title="the reference is better">▼</span>'
+    if 1.0 - p < SIGNIFICANT:
+        return " won", ' <span class="mark" title="better than the reference">▲</span>'
+    return "", ""
+
+
 def _cell(strategy: str, n: str, m: float, sd: float, p: float, dec: int, best: bool) -> str:
-    cls = ' class="best"' if best else ""
-    sig = " sig" if not math.isnan(p) and p < SIGNIFICANT else ""
+    cls, mark = _verdict(p)
+    best_cls = " best" if best else ""
     return (
-        f'<td{cls} data-strategy="{_e(strategy)}" data-n="{n}">'
+        f'<td class="num{best_cls}{cls}" data-strategy="{_e(strategy)}" data-n="{n}">'
         f'<span class="mean">{m:.{dec}f}</span> ± <span class="std">{sd:.{dec}f}</span>'
-        f'<span class="p{sig}">{_e(_fmt_p(p))}</span></td>'
+        f'<span class="pline"><span class="p">{_e(_fmt_p(p))}</span>{mark}</span></td>'
     )
+
+
+def _row(part: ResultsPart, st: str, dec: int, pick) -> str:
+    """One strategy's row of Table 1: its AUC first (wide tables scroll), then each point."""
+    s, k = part.summary, part.scale
+    best = _best(s.auc_mean[st], [s.auc_mean[x] for x in s.strategies], pick)
+    cells = [_cell(st, "AUC", s.auc_mean[st] * k, s.auc_std[st] * k, s.auc_pvalue[st], dec, best)]
+    for i, n in enumerate(s.n_labelled):
+        best = _best(s.mean[st][i], [s.mean[x][i] for x in s.strategies], pick)
+        cells.append(
+            _cell(st, str(n), s.mean[st][i] * k, s.std[st][i] * k, s.pvalue[st][i], dec, best)
+        )
+    ref = ' class="reference"' if st == s.reference else ""
+    tag = '<span class="tag">reference</span>' if st == s.reference else ""
+    return f"<tr{ref}><td>{_e(st)}{tag}</td>{''.join(cells)}</tr>"
 
 
 def _table1(part: ResultsPart) -> str:
@@ -91,46 +133,19 @@ def _table1(part: ResultsPart) -> str:
     means = [v * k for st in s.strategies for v in s.mean[st] + [s.auc_mean[st]]]
     dec = decimals_for(means)
     pick = max if s.higher_is_better else min
-    head = "".join(f"<th>{n}</th>" for n in s.n_labelled) + "<th>AUC</th>"
-    rows = []
-    for st in s.strategies:
-        cells = []
-        for i, n in enumerate(s.n_labelled):
-            best = _best(s.mean[st][i], [s.mean[x][i] for x in s.strategies], pick)
-            cells.append(
-                _cell(
-                    st,
-                    str(n),
-                    s.mean[st][i] * k,
-                    s.std[st][i] * k,
-                    s.pvalue[st][i],
-                    dec,
-                    best,
-                )
-            )
-        best = _best(s.auc_mean[st], [s.auc_mean[x] for x in s.strategies], pick)
-        cells.append(
-            _cell(
-                st,
-                "AUC",
-                s.auc_mean[st] * k,
-                s.auc_std[st] * k,
-                s.auc_pvalue[st],
-                dec,
-                best,
-            )
-        )
-        ref = ' class="reference"' if st == s.reference else ""
-        tag = '<span class="tag">reference</span>' if st == s.reference else ""
-        rows.append(f"<tr{ref}><td>{_e(st)}{tag}</td>{''.join(cells)}</tr>")
+    head = '<th class="auc">AUC</th>' + "".join(f"<th>{n}</th>" for n in s.n_labelled)
+    rows = [_row(part, st, dec, pick) for st in s.strategies]
     unit = " (%)" if k == 100 else ""
     arrow = "higher is better" if s.higher_is_better else "lower is better"
     ref = _e(s.reference) if s.reference else "none"
     return (
-        f'<p class="caption">{_e(s.metric)}{unit}, {arrow}: mean ± std over {s.n_runs} runs per '
-        f"number of labelled items, and the area under the curve (AUC, in the metric's unit). "
-        f"p: one-tailed paired t-test (pairs = runs) that <b>{ref}</b> is better; "
-        f"bold: the best mean of a column; green: p &lt; {SIGNIFICANT}.</p>"
+        f'<p class="caption">{_e(s.metric)}{unit}, {arrow}: the area under the learning curve '
+        f"(AUC, in the metric's unit), then the mean ± std over {s.n_runs} runs at each number "
+        f"of labelled items. p: one-tailed paired t-test (pairs = runs) that <b>{ref}</b> is "
+        f"better than the row's strategy. Bold: the best mean of a column. "
+        f'<span class="lost">▼ red</span>: {ref} is significantly better (p &lt; {SIGNIFICANT}); '
+        f'<span class="won">▲ green</span>: the row\'s strategy is significantly better than '
+        f"{ref} (p &gt; {1 - SIGNIFICANT:g}, the reverse test's p &lt; {SIGNIFICANT}).</p>"
         f'<div class="scroll"><table class="table1" data-source="{_e(part.source)}" '
         f'data-scale="{k:g}"><thead><tr><th>strategy \\ labelled</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
@@ -196,22 +211,47 @@ def _joint_section(t: JointTable, scale: float) -> str:
     )
 
 
-def _selection_table(rows: list[SelectionRow]) -> str:
-    with_nb = any(r.neighbours for r in rows)
+def _selection_table(table: SelectionTable) -> str:
+    """The gallery's rows as a table: one index system (pool #i, base #k), its neighbours."""
+    with_nb = any(r.neighbours for r in table.rows)
     body = []
-    for r in rows:
-        mark = '<span class="tag">selected</span>' if r.selected else ""
-        nb = ", ".join(f"#{j} (p={p:.2f})" for j, p in r.neighbours) or "—"
-        body.append(
-            f"<tr><td>{r.kind}</td><td>#{r.position}{mark}</td><td>{r.pool_index}</td>"
-            f"<td>{r.score:.4g}</td>" + (f'<td class="left">{nb}</td>' if with_nb else "") + "</tr>"
+    for r in table.rows:
+        mark = (
+            "" if not r.selected or r.shown_as == "selected" else " <span class=tag>selected</span>"
         )
-    nb_head = '<th class="left">most probable labelled neighbours #j, p(j|i)</th>'
+        nb = " · ".join(
+            f"{_e(n)} <small>{weight_text(table.weight, w)}</small>" for n, w in r.neighbours
+        )
+        body.append(
+            f'<tr><td class="left">{_e(r.shown_as)}</td><td class="left">{_e(r.image)}{mark}</td>'
+            f"<td>{r.score:.4g}</td>"
+            + (f'<td class="left">{nb or "—"}</td>' if with_nb else "")
+            + "</tr>"
+        )
+    weight = f", {_e(table.weight)}" if table.weight else ""
+    nb_head = f'<th class="left">labelled neighbours (pool image{weight})</th>' if with_nb else ""
     return (
-        '<div class="scroll"><table class="selection"><thead><tr><th>score</th>'
-        "<th>unlabelled #</th><th>pool index</th><th>value</th>"
-        + (nb_head if with_nb else "")
-        + f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        '<table class="selection"><thead><tr><th class="left">row of the gallery</th>'
+        f'<th class="left">pool image</th><th>score</th>{nb_head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _explained_block(st: str, run: int, cycle: int, figs: list[Figure], table) -> str:
+    """A strategy's explained cycle: the gallery beside the t-SNE map, the gallery's table
+    below."""
+    by_kind = {f.kind: f for f in figs}
+    parts = []
+    if "gallery" in by_kind:
+        png = _img(by_kind["gallery"].png, f"{st} run {run} cycle {cycle} gallery")
+        parts.append(f'<div class="fig gallery">{png}</div>')
+    if "tsne" in by_kind:
+        png = _img(by_kind["tsne"].png, f"{st} run {run} cycle {cycle} tsne")
+        parts.append(f'<div class="fig side">{png}<div class="caption">{TSNE_CAPTION}</div></div>')
+    below = "" if table is None else f'<div class="scroll">{_selection_table(table)}</div>'
+    return (
+        f'<h3 id="sel-{_e(st)}">{_e(st)} <small>run {run}, cycle {cycle}</small></h3>'
+        f'<div class="explained">{"".join(parts)}</div>{below}'
     )
 
 
@@ -219,25 +259,29 @@ def _figures_section(data: ReportData) -> str:
     groups: dict[tuple[str, int, int], list[Figure]] = {}
     for f in data.figures:
         groups.setdefault((f.strategy, f.run, f.cycle), []).append(f)
-    blocks = []
-    for (st, run, cycle), figs in groups.items():
-        imgs = "".join(
-            f'<div class="fig">{_img(f.png, f"{st} run {run} cycle {cycle} {f.kind}")}'
-            + (f'<div class="caption">{TSNE_CAPTION}</div>' if f.kind == "tsne" else "")
-            + "</div>"
-            for f in sorted(figs, key=lambda f: f.kind)
-        )
-        rows = data.selections.get((st, run, cycle))
-        table = _selection_table(rows) if rows else ""
-        blocks.append(
-            f'<h3 id="sel-{_e(st)}">{_e(st)} <small>run {run}, cycle {cycle}</small></h3>'
-            f'<div class="figs">{imgs}<div class="seltable">{table}</div></div>'
-        )
+    blocks = [
+        _explained_block(st, run, cycle, figs, data.selections.get((st, run, cycle)))
+        for (st, run, cycle), figs in groups.items()
+    ]
+    same = {cycle for _, _, cycle in groups} == {1}
     return (
         '<section id="selections"><h2>What was selected, and why</h2>'
-        '<p class="caption">For the explained cycle: the unlabelled images with the highest and '
-        "lowest scores (EGL++: beside their most probable labelled neighbours, with p(j|i) of "
-        "Eq. 13) and a t-SNE map of the pooled embeddings.</p>" + "".join(blocks) + "</section>"
+        '<p class="caption">For the explained cycle of each strategy: the pool images with the '
+        "highest and lowest scores (random sampling, whose scores are draws: images it "
+        "selected), each with the pose predicted by the model that scored them (yellow), "
+        "beside its labelled neighbours with their labelled poses (cyan): EGL++'s most "
+        "probable neighbours with p(j|i) of Eq. 13, the other strategies' nearest labelled "
+        "images in embedding space. Images are named by their index in the pool (pool #i; "
+        "base #k for a separate base set), in the pictures and the tables alike."
+        + (
+            " Cycle 1 of every strategy is scored by the same base model on the same pool, so "
+            "their t-SNE maps are the same map: compare where each strategy selects."
+            if same
+            else ""
+        )
+        + "</p>"
+        + "".join(blocks)
+        + "</section>"
     )
 
 
@@ -270,7 +314,8 @@ def _facts(data: ReportData) -> list[tuple[str, str]]:
         ("labelled", f"{n[0]} → {n[-1]} ({len(n)} points)"),
     ]
     cfg = res["config"]
-    facts += [(k, str(cfg[k])) for k in FACT_KEYS if k in cfg and not isinstance(cfg[k], dict)]
+    facts += [(label, str(cfg[k])) for k, label in FACTS.items()
+              if k in cfg and not isinstance(cfg[k], dict)]  # fmt: skip
     model = cfg.get("model")
     if isinstance(model, dict) and {"n_stacks", "channels"} <= set(model):
         facts.append(("model", f"{model['n_stacks']}-stack hourglass, {model['channels']} ch"))
@@ -282,9 +327,6 @@ def render_html(data: ReportData, title: str | None = None) -> str:
     task = data.parts[0].results["task"] if data.parts else data.run_dir.name
     title = title or f"eglpp report — {task}"
     body, nav = [], []
-    if data.notes:
-        items = "".join(f"<li>{_e(n)}</li>" for n in data.notes)
-        body.append(f'<section class="notes"><h2>Not in this folder</h2><ul>{items}</ul></section>')
     for i, part in enumerate(data.parts):
         body.append(_results_section(part, i))
         nav.append((f"results-{i}", part.summary.metric))
@@ -307,6 +349,12 @@ def render_html(data: ReportData, title: str | None = None) -> str:
             f'</summary><dl class="config">{rows}</dl></details></section>'
         )
         nav.append(("config", "configuration"))
+    if data.notes:
+        items = "".join(f"<li>{_e(n)}</li>" for n in data.notes)
+        body.append(
+            f'<section id="left-out" class="notes"><h2>Left out of this page</h2><ul>{items}</ul>'
+            "</section>"
+        )
     facts = "".join(
         f'<div class="fact{" wide" * (len(str(v)) > 40)}"><b>{_e(k)}</b><span>{_e(v)}</span></div>'
         for k, v in _facts(data)

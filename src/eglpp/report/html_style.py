@@ -6,7 +6,7 @@ __all__ = ["CSS", "PAGE"]
 
 CSS = """
 :root { --ink:#1d2330; --muted:#5c6577; --line:#dde1e8; --bg:#f4f5f8; --card:#fff;
-        --accent:#2c5cc5; --good:#1a7f37; --hi:#eef3ff; }
+        --accent:#2c5cc5; --good:#1a7f37; --bad:#b42318; --hi:#eef3ff; }
 * { box-sizing: border-box; }
 body { margin:0; background:var(--bg); color:var(--ink);
        font:15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
@@ -17,8 +17,7 @@ header .sub { color:#c5cde0; font-size:13px; }
 .facts { display:grid; grid-template-columns:repeat(auto-fill, minmax(170px, 1fr)); gap:8px;
          margin-top:14px; }
 .fact { background:rgba(255,255,255,.08); border-radius:6px; padding:6px 10px; }
-.fact b { display:block; font-size:11px; font-weight:500; color:#aeb8cf; text-transform:uppercase;
-          letter-spacing:.04em; }
+.fact b { display:block; font-size:12px; font-weight:500; color:#aeb8cf; }
 .fact span { font-size:14px; overflow-wrap:anywhere; }
 .fact.wide { grid-column:span 2; }
 nav { margin:14px 0 0; font-size:13px; }
@@ -39,8 +38,10 @@ thead th:first-child { background:#f0f2f6; }
 tbody tr { background:#fff; }
 tbody tr:nth-child(even) { background:#fafbfc; }
 tr.reference td { background:var(--hi); }
-td .p { display:block; color:var(--muted); font-size:11px; }
-td .p.sig { color:var(--good); font-weight:600; }
+td .pline { display:block; color:var(--muted); font-size:11px; }
+td.lost .pline, span.lost { color:var(--bad); font-weight:600; }
+td.won .pline, span.won { color:var(--good); font-weight:600; }
+th.auc, td[data-n="AUC"] { border-right:2px solid #b9c0cc; }
 td.best .mean { font-weight:700; }
 td.na { color:var(--muted); }
 th.left, td.left { text-align:left; }
@@ -48,9 +49,13 @@ tr.pooled td { border-top:2px solid #b9c0cc; font-weight:600; }
 .fig { margin:8px 0 4px; }
 .fig img { max-width:100%; height:auto; border:1px solid var(--line); border-radius:4px;
            background:#fff; }
-.figs { display:flex; flex-wrap:wrap; gap:18px; align-items:flex-start; }
-.figs .fig { flex:1 1 420px; }
-.figs .seltable { flex:0 1 auto; max-width:100%; }
+.explained { display:flex; flex-wrap:wrap; gap:18px; align-items:flex-start; }
+.explained .gallery { flex:0 0 auto; max-width:100%; margin-top:0; }
+.explained .gallery img { width:auto; }
+.explained .side { flex:1 1 300px; min-width:0; }
+.explained .side img { width:100%; max-width:400px; }
+table.selection { margin-bottom:6px; }
+table.selection small { color:var(--muted); }
 .notes { background:#fff8e6; border-color:#f0d48a; }
 .notes li { font-size:13px; }
 details { margin-top:10px; }

@@ -11,10 +11,19 @@ time, sharing one :class:`LabelledCache`) call the same code.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
@@ -26,12 +35,7 @@ from eglpp.pose.inference import Predictions, predict
 from eglpp.scoring.settings import ScoringConfig
 from eglpp.strategies.base import PoolInputs
 
-__all__ = ["LabelledCache", "pool_inputs", "pool_inputs_and_predictions"]
-
-
-def _stack(dataset, key: str) -> torch.Tensor:
-    loader = DataLoader(dataset, batch_size=256, shuffle=False)
-    return torch.cat([batch[key] for batch in loader])
+__all__ = ["LabelledCache", "pool_inputs", "pool_inputs_and_predictions", "gradnorm_bar"]
 
 
 class LabelledCache:
@@ -51,20 +55,33 @@ class LabelledCache:
     def __init__(self, model, labelled, *, batch_size: int, device, sigma: float) -> None:
         self.model, self.labelled = model, labelled
         self.batch_size, self.device, self.sigma = batch_size, device, sigma
-        self._embeddings: np.ndarray | None = None
+        self._predictions: Predictions | None = None
+        self._truth: tuple[torch.Tensor, torch.Tensor] | None = None
         self._targets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def embeddings(self) -> np.ndarray:
-        """(L, C) embeddings of the labelled images."""
-        if self._embeddings is None:
-            self._embeddings = predict(
+    def predictions(self) -> Predictions:
+        """The model's predictions of the labelled images, with their (L, C) embeddings."""
+        if self._predictions is None:
+            self._predictions = predict(
                 self.model,
                 self.labelled,
                 return_embeddings=True,
                 batch_size=self.batch_size,
                 device=self.device,
-            ).embeddings
-        return self._embeddings
+            )
+        return self._predictions
+
+    def embeddings(self) -> np.ndarray:
+        """(L, C) embeddings of the labelled images."""
+        return self.predictions().embeddings
+
+    def truth(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(joints (L, J, 2) input px, visible (L, J) bool) of the labelled set, read once."""
+        if self._truth is None:
+            loader = DataLoader(self.labelled, batch_size=256, shuffle=False)
+            batches = [(b["joints"], b["visible"]) for b in loader]
+            self._truth = (torch.cat([j for j, _ in batches]), torch.cat([v for _, v in batches]))
+        return self._truth
 
     def targets(self, label_source: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(heatmap labels (L, J, h, w), joint weights (L, J) float) for ``label_source``."""
@@ -73,10 +90,9 @@ class LabelledCache:
                 f"label_source must be 'ground_truth' or 'prediction', got {label_source!r}"
             )
         if label_source not in self._targets:
-            visible = _stack(self.labelled, "visible")  # (L, J)
+            joints, visible = self.truth()  # (L, J, 2), (L, J)
             if label_source == "ground_truth":
                 images = self.labelled[0]["image"]  # (3, S, S)
-                joints = _stack(self.labelled, "joints")
                 targets = target_heatmaps(joints, visible, images.shape[-1], self.sigma, STRIDE)
             else:
                 pred = predict(
@@ -121,6 +137,7 @@ def pool_inputs_and_predictions(
     cache: LabelledCache | None = None,
     always_predict: bool = True,
     probe_seed: int = 0,
+    progress: bool = False,
 ) -> tuple[PoolInputs, Predictions | None]:
     """Compute what ``needs`` asks for, with the model in eval mode, in ``pool_set``'s order,
     and the pool's :class:`~eglpp.pose.inference.Predictions` (decoded joints, maxima) from the
@@ -148,6 +165,9 @@ def pool_inputs_and_predictions(
         outputs; otherwise the predictions are None then.
     probe_seed : int
         The seed of ``expected_gradnorms``' random-sign probes.
+    progress : bool
+        Show a progress bar while the gradient-norm functions run (EGL++'s minutes); off where
+        the caller has its own (``eglpp select``: one per chunk).
 
     Under ``torchrun`` the gradient norms' rows are sharded across the processes
     (:mod:`eglpp.distributed`); every process must then make the same calls.
@@ -171,7 +191,7 @@ def pool_inputs_and_predictions(
         fields["predicted_loss"] = pred.aux
     if "embeddings" in needs:
         fields["embeddings_labelled"] = cache.embeddings()
-    kw = {"batch_size": batch_size, "device": device}
+    kw = {"batch_size": batch_size, "device": device, "progress": progress}
     kw["config"] = GradNormConfig(params=scoring.gradnorm, method=scoring.gradnorm_method)
     if "pair_gradnorms" in needs:
         fields["pair_gradnorms"] = _gradnorm_fn(model, pool_set, cache, **kw)
@@ -181,11 +201,34 @@ def pool_inputs_and_predictions(
     return PoolInputs(**fields), pred
 
 
-def _gradnorm_fn(model, pool_set, cache: LabelledCache, *, batch_size, device, config, probes=None):
+@contextmanager
+def gradnorm_bar(
+    enabled: bool, what: str, rows: int | None = None
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar of gradient-norm rows (the ``progress`` callback of
+    :mod:`eglpp.gradnorm.pool`, which also sets the total: this process's rows), or None when
+    not ``enabled``."""
+    if not enabled:
+        yield None
+        return
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task(what, total=rows)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _gradnorm_fn(
+    model, pool_set, cache: LabelledCache, *, batch_size, device, config, progress, probes=None
+):
     """``pair_gradnorms(neighbours (U, K), label_source, rows=None) -> (U, K)`` (with ``rows``,
     only those pool rows: ``neighbours`` then has one row each), or, with ``probes`` (n_exact,
     n_probes, seed), ``expected_gradnorms(neighbours, p, label_source) -> (U,)``
-    (``eglpp.gradnorm.approx``); rows sharded across torchrun processes, images streamed."""
+    (``eglpp.gradnorm.approx``); rows sharded across torchrun processes, images streamed; a
+    progress bar of the rows while each call runs when ``progress``."""
 
     kw = {"batch_size": batch_size, "device": device, "config": config, "loss_fn": heatmap_loss}
 
@@ -193,13 +236,18 @@ def _gradnorm_fn(model, pool_set, cache: LabelledCache, *, batch_size, device, c
         targets, weights = cache.targets(label_source)
         model.to(device)
         images = pool_set if rows is None else Subset(pool_set, np.asarray(rows).tolist())
-        return sharded_pair_gradnorms(model, images, targets, weights, neighbours, **kw)
+        what = f"gradient norms, {np.shape(neighbours)[1]} neighbours per image"
+        with gradnorm_bar(progress, what, len(neighbours)) as bar:
+            return sharded_pair_gradnorms(
+                model, images, targets, weights, neighbours, progress=bar, **kw
+            )
 
     def expected_gradnorms(neighbours: np.ndarray, p: np.ndarray, label_source: str):
         targets, weights = cache.targets(label_source)
         model.to(device)
-        return sharded_expected_pair_gradnorms(
-            model, pool_set, targets, weights, neighbours, p, **probes, **kw
-        )
+        with gradnorm_bar(progress, "gradient norms (approx)", len(neighbours)) as bar:
+            return sharded_expected_pair_gradnorms(
+                model, pool_set, targets, weights, neighbours, p, **probes, **kw, progress=bar
+            )
 
     return pair_gradnorms if probes is None else expected_gradnorms

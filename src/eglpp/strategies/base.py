@@ -117,6 +117,9 @@ class Strategy(ABC):
     needs: ClassVar[frozenset[str]]
     #: Epochs the experiment fits :meth:`auxiliary` on the frozen base model before cycle 1.
     head_epochs: ClassVar[int] = 0
+    #: Whether a score says how much an item is wanted (pictures of the highest and lowest
+    #: scores explain the selection); False where scores are mere draws (random sampling).
+    informative_scores: ClassVar[bool] = True
 
     @abstractmethod
     def score(self, inputs: PoolInputs, rng: np.random.Generator) -> np.ndarray:

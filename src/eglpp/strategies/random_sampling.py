@@ -25,6 +25,7 @@ class RandomSampling(Strategy):
 
     name: ClassVar[str] = "random"
     needs: ClassVar[frozenset[str]] = frozenset()
+    informative_scores: ClassVar[bool] = False
 
     def score(self, inputs: PoolInputs, rng: np.random.Generator) -> np.ndarray:
         self.check_inputs(inputs)

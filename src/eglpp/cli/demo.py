@@ -1,0 +1,62 @@
+"""``eglpp demo-data`` and ``eglpp demo-annotate``: the practitioner's loop without own data.
+
+``demo-data`` writes rendered people as a user's files would be (a COCO labelled set, a pool
+folder of JPEGs) plus the pool's truth; ``demo-annotate`` plays the annotator for a selection.
+See :mod:`eglpp.practitioner.demo`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from eglpp.practitioner.demo import simulate_annotation, write_demo_data
+
+__all__ = ["demo_data", "demo_annotate"]
+
+
+def demo_data(
+    out: Path = typer.Argument(..., help="Folder to write (created)."),
+    n_labelled: int = typer.Option(200, help="Labelled people (labelled.json)."),
+    n_pool: int = typer.Option(400, help="Unlabelled pool images (pool/)."),
+    size: int = typer.Option(64, help="Image side in px."),
+    seed: int = typer.Option(0, help="Same seed, same images."),
+) -> None:
+    """Write demo data for eglpp select: rendered people as JPEGs, a COCO keypoints labelled
+    set and a pool folder.
+
+    Writes OUT/labelled.json (+ OUT/labelled_images/), OUT/pool/ and OUT/pool_truth.json (the
+    pool's true keypoints: eglpp demo-annotate answers a selection with them).
+
+    Example:
+
+        eglpp demo-data demo
+        eglpp train demo/labelled.json --epochs 40 --out demo/model
+    """
+    done = write_demo_data(out, n_labelled=n_labelled, n_pool=n_pool, size=size, seed=seed)
+    typer.echo(
+        f"wrote {done['n_labelled']} labelled people ({done['labelled']}), a pool of "
+        f"{done['n_pool']} images ({done['pool']}/) and the pool's truth ({done['truth']}); "
+        f"{done['size']} px"
+    )
+    typer.echo(f"next: eglpp train {done['labelled']} --out {Path(out) / 'model'}")
+
+
+def demo_annotate(
+    selection: Path = typer.Argument(
+        ..., help="What to annotate: eglpp select's output folder or its selection_coco.json."
+    ),
+    truth: Path = typer.Option(..., help="The pool's truth that eglpp demo-data wrote."),
+    out: Path = typer.Option(..., help="The COCO keypoints export to write."),
+) -> None:
+    """Play the annotator for demo data: answer a selection with the pool's true keypoints, as
+    an annotation tool's COCO export would.
+
+    Example:
+
+        eglpp demo-annotate demo/sel1 --truth demo/pool_truth.json \\
+            --out demo/export.json
+    """
+    done = simulate_annotation(selection, truth, out)
+    typer.echo(f"annotated {done['images']} images (simulated); wrote {done['out']}")

@@ -1,0 +1,120 @@
+"""Demo data for the practitioner's loop: rendered people written as a user's files would be.
+
+:func:`write_demo_data` writes, into one folder,
+
+- ``labelled_images/person_NNN.jpg`` and ``labelled.json``: the labelled set, COCO keypoints
+  (LSP's 14 joints) whose ``file_name`` values are relative to the file's folder;
+- ``pool/pool_NNN.jpg``: the unlabelled pool, a folder of person crops;
+- ``pool_truth.json``: the pool's true keypoints (COCO), which a real user does not have: it
+  stands in for the annotator (:func:`simulate_annotation`).
+
+:func:`simulate_annotation` answers a selection (``selection_coco.json`` of ``eglpp select``)
+as an annotation tool's export would: the same images and person boxes, the keypoints from
+``pool_truth.json``. The images are rendered people (:mod:`eglpp.pose.datasets.synthetic`),
+deterministic from the seed; every box is the whole image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from eglpp.io import atomic_write_json
+from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
+from eglpp.pose.skeleton import LSP
+from eglpp.practitioner.coco import (
+    BOX_SCALE,
+    coco_document,
+    crop_to_bbox,
+    image_root,
+    keypoint_entry,
+    read_coco,
+)
+from eglpp.seeds import stable_seed
+
+__all__ = ["write_demo_data", "simulate_annotation"]
+
+
+def _write_images(data: SyntheticPoseDataset, folder: Path, prefix: str) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i in range(len(data.images)):
+        name = f"{prefix}_{i:03d}.jpg"
+        Image.fromarray(data.images[i].permute(1, 2, 0).numpy()).save(folder / name, quality=95)
+        names.append(name)
+    return names
+
+
+def _coco(data: SyntheticPoseDataset, file_names: list[str], what: str) -> dict:
+    """The COCO keypoints document of a rendering (one person per image, the whole image its
+    box; v = 1 for occluded joints, 2 for visible ones, 0 for joints outside the image)."""
+    S = data.config.size
+    box = crop_to_bbox(((S - 1) / 2, (S - 1) / 2), S, BOX_SCALE)
+    images, annotations = [], []
+    for k, name in enumerate(file_names):
+        images.append({"id": k + 1, "file_name": name, "width": S, "height": S})
+        flags = np.where(data.visible[k], np.where(data.occluded[k], 1, 2), 0)
+        annotations.append(keypoint_entry(k + 1, k + 1, data.joints[k], flags, box))
+    return coco_document(images, annotations, LSP, {"description": f"eglpp demo data: {what}"})
+
+
+def write_demo_data(
+    out: str | Path, *, n_labelled: int = 200, n_pool: int = 400, size: int = 64, seed: int = 0
+) -> dict:
+    """Write the demo folder (see the module docstring); returns what was written.
+
+    The labelled set and the pool are rendered from different seeds (``stable_seed(seed,
+    "labelled")``, ``"pool"``) in the same appearance domain (``"lsp"``).
+    """
+    for name, value, least in (("n_labelled", n_labelled, 2), ("n_pool", n_pool, 1),
+                               ("size", size, 16)):  # fmt: skip
+        if value < least:
+            raise ValueError(f"--{name.replace('_', '-')} {value}: must be >= {least}")
+    out = Path(out)
+    config = RenderConfig(size=size, domain="lsp")
+    labelled = SyntheticPoseDataset(n_labelled, config, seed=stable_seed(seed, "labelled"))
+    pool = SyntheticPoseDataset(n_pool, config, seed=stable_seed(seed, "pool"))
+    lab_names = _write_images(labelled, out / "labelled_images", "person")
+    pool_names = _write_images(pool, out / "pool", "pool")
+    lab_doc = _coco(labelled, [f"labelled_images/{n}" for n in lab_names], "the labelled set")
+    atomic_write_json(out / "labelled.json", lab_doc)
+    truth = _coco(pool, [f"pool/{n}" for n in pool_names], "the pool's truth (the annotator)")
+    atomic_write_json(out / "pool_truth.json", truth)
+    return {
+        "labelled": str(out / "labelled.json"),
+        "pool": str(out / "pool"),
+        "truth": str(out / "pool_truth.json"),
+        "n_labelled": n_labelled,
+        "n_pool": n_pool,
+        "size": size,
+    }
+
+
+def simulate_annotation(selection: str | Path, truth: str | Path, out: str | Path) -> dict:
+    """Write ``out``: the COCO export an annotator would return for ``selection`` (an ``eglpp
+    select`` folder or its ``selection_coco.json``), with the keypoints of ``truth``
+    (``pool_truth.json``; images matched by their resolved path)."""
+    selection = Path(selection)
+    sel_path = selection / "selection_coco.json" if selection.is_dir() else selection
+    sel = read_coco(sel_path, require_keypoints=False)
+    known = read_coco(truth)
+    root = image_root(known)
+    by_path = {(root / im["file_name"]).resolve(): im["id"] for im in known.images}
+    person = {a["image_id"]: a for a in known.annotations}
+    sel_root = image_root(sel)
+    boxes = {a["image_id"]: a.get("bbox") for a in sel.annotations}
+    images, annotations = [], []
+    for im in sel.images:
+        path = Path(im.get("eglpp_path") or sel_root / im["file_name"]).resolve()
+        if path not in by_path:
+            raise ValueError(f"{sel_path}: {im['file_name']} is not an image of {truth}")
+        kp = np.asarray(person[by_path[path]]["keypoints"], np.float64).reshape(-1, 3)
+        joints, flags = np.zeros_like(kp[:, :2]), np.zeros(len(kp), np.int64)
+        joints[known.order], flags[known.order] = kp[:, :2], kp[:, 2]  # into LSP's order
+        images.append({k: im[k] for k in ("id", "file_name", "width", "height") if k in im})
+        annotations.append(keypoint_entry(im["id"], im["id"], joints, flags, boxes.get(im["id"])))
+    doc = coco_document(images, annotations, LSP, {"description": "simulated annotation"})
+    atomic_write_json(out, doc)
+    return {"images": len(images), "out": str(out)}
