@@ -16,7 +16,9 @@ def pose_run(tmp_path_factory, micro_config) -> Path:
     """A finished micro pose run directory (results.json, metrics.json, explain PNGs): random
     and EGL++, two runs so that p-values exist."""
     out = tmp_path_factory.mktemp("pose_run")
-    micro = micro_config(strategies=["random", "egl++"], runs=2)
+    # per-strategy training noise: the micro models score near 0 % PCK, and under common random
+    # numbers both strategies can tie in every run, leaving the p-values undefined
+    micro = micro_config(strategies=["random", "egl++"], runs=2, common_random_numbers=False)
     run_experiment(
         config_from_dict(micro, base=preset("tiny")),
         out,
