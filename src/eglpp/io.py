@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "StateFileError",
+    "PathError",
+    "check_output",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
@@ -39,6 +41,32 @@ class StateFileError(RuntimeError):
     """A persisted file exists but cannot be read back (corrupt, truncated, wrong content)."""
 
 
+class PathError(ValueError):
+    """A path the user gave is of the wrong kind (a file where a folder goes, …) or unusable."""
+
+
+def check_output(path: str | os.PathLike, flag: str = "--out", *, folder: bool = True) -> Path:
+    """Make ``path`` ready to be written: a folder (``folder=True``, created) or a file (its
+    folder created), before any work. Raises :class:`PathError` naming ``flag``, the path and
+    what was expected when a file stands where a folder is needed (or the reverse) or the
+    folder cannot be created (permissions, a read-only disk).
+    """
+    path = Path(path)
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise PathError(f"{flag} {path}: {parent} is a file, not a folder")
+    if folder and path.exists() and not path.is_dir():
+        raise PathError(f"{flag} {path}: is a file; expected a folder (new or existing)")
+    if not folder and path.is_dir():
+        raise PathError(f"{flag} {path}: is a folder; expected a file name")
+    target = path if folder else path.parent
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PathError(f"{flag} {path}: cannot create {target} ({exc.strerror or exc})") from exc
+    return path
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -48,8 +76,11 @@ def _umask() -> int:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _naming(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; use open()'s mode
@@ -57,11 +88,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from exc
         raise
     return path
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` about ``path`` itself (not the temporary file next to it), same errno and type."""
+    return exc if exc.errno is None else OSError(exc.errno, exc.strerror, str(path))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -111,7 +111,8 @@ CASES = [  # (group, argv given the folder, what the one line says)
      r"--data-root .*lsp: no lsp/joints.mat \(dataset 'lspet' expects lsp/ and lspet/"),
     (1, lambda b: RUN + ["--dataset", "lsp", "--data-root", f"{b}/empty", "--out", f"{b}/o2"],
      r"--data-root .*empty: no joints.mat \(dataset 'lsp' expects LSP's joints.mat and images/"),
-    (1, lambda b: _select(b, checkpoint=b / "nowhere.pt"), r"--checkpoint .*nowhere.pt: no such"),
+    (1, lambda b: _select(b, checkpoint=b / "empty" / "model.pt"),  # no train.json there either
+     r"--checkpoint .*empty/model.pt: no such file"),
     (2, lambda b: RUN + ["--dataset", "lsp", "--data-root", f"{b}/garbage", "--out", f"{b}/o3"],
      r"garbage/joints.mat: not a readable MATLAB .mat file"),
     (2, lambda b: ["train", f"{b}/garbage/joints.mat"], r"garbage/joints.mat: not a readable MAT"),

@@ -71,6 +71,11 @@ def main() -> None:
     except (ValueError, FileNotFoundError, ImageError, StateFileError, KeyError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)
+    except OSError as exc:  # a path that cannot be written or read (permissions, a full disk)
+        if exc.filename is None:
+            raise
+        typer.secho(f"error: {exc.filename}: {exc.strerror or exc}", fg="red", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from eglpp.io import check_output
 from eglpp.regression.datasets import load_csv, load_dataset
 from eglpp.regression.ensembles import EnsembleConfig
 from eglpp.regression.experiment import ExperimentConfig, run_experiment
@@ -117,7 +118,7 @@ def regression(
         max_rows=max_rows,
         task=task,
     )
-    rmse, nll = run_experiment(table, config, out, progress=progress)
+    rmse, nll = run_experiment(table, config, check_output(out), progress=progress)
     console = Console()
     for results, suffix in ((rmse, ""), (nll, "_nll")):
         summary, _ = write_summary(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from eglpp.io import check_output
 from eglpp.report.html import write_report
 
 __all__ = ["report"]
@@ -30,6 +31,8 @@ def report(
     the galleries and t-SNE maps of the explained selections, skipping what the folder lacks.
     """
 
+    if out is not None:
+        check_output(out, folder=False)
     path = write_report(run_dir, out, title=title)
     size = path.stat().st_size / 1e6
     typer.echo(f"wrote {path} ({size:.1f} MB); open it in any browser")

@@ -16,7 +16,7 @@ from eglpp.experiment.config import PRESETS, config_from_dict, preset
 from eglpp.experiment.rundir import RunPaths
 from eglpp.experiment.sharded import run_sharded
 from eglpp.experiment.timing import timing_table
-from eglpp.io import atomic_write_text
+from eglpp.io import atomic_write_text, check_output
 from eglpp.report.explain import explain_selection
 from eglpp.report.summary import write_summary
 
@@ -145,6 +145,7 @@ def run(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     check_device(cfg.device)  # before a process group or any data
+    check_output(out)
     if launch_rank() == 0:  # under torchrun only rank 0 prints and writes (distributed_run)
         console.print(f"[bold]eglpp run[/bold] preset={preset_name} → {out}")
     results = run_sharded(cfg, out, log=console.log, explain=explain_selection)

@@ -12,6 +12,7 @@ import torch
 import typer
 
 from eglpp.devices import check_device
+from eglpp.io import check_output
 from eglpp.practitioner.merge import merge_annotations
 from eglpp.practitioner.run import run_select
 from eglpp.practitioner.select import SelectConfig
@@ -107,8 +108,8 @@ def select(
         pre_annotate=pre_annotate, n_neighbours=neighbours, sheet_rows=sheet_rows,
     )  # fmt: skip
     summary = run_select(
-        checkpoint, labelled, pool, out, config, images_root=images_root, progress=progress,
-        log=typer.echo, warn=lambda message: typer.echo(message, err=True),
+        checkpoint, labelled, pool, check_output(out), config, images_root=images_root,
+        progress=progress, log=typer.echo, warn=lambda message: typer.echo(message, err=True),
     )  # fmt: skip
     typer.echo(
         f"selected {summary['budget']} of {summary['n_candidates']} with {summary['strategy']} "
@@ -146,6 +147,7 @@ def import_annotations(
             --selection sel1 --out labelled2.json
     """
 
+    check_output(out, folder=False)
     report = merge_annotations(
         labelled, annotations, selection, out, images_root=images_root, box_scale=box_scale,
         accept_unchanged=accept_unchanged,

@@ -26,7 +26,7 @@ import typer
 from torch.utils.data import Dataset
 
 from eglpp.devices import check_device
-from eglpp.io import atomic_write_json
+from eglpp.io import atomic_write_json, check_output
 from eglpp.pose.datasets import load_lsp, load_lspet
 from eglpp.pose.datasets.base import ImagePoseDataset, check_image_headers, read_mat
 from eglpp.pose.datasets.kinematics import PoseSet, poses_from_joints_mat
@@ -206,6 +206,7 @@ def train(
     train_set, val_set, test_set, metric = _datasets(dataset, data_root, args)
     data_seconds = time.perf_counter() - start
     config = _train_config(args, metric)
+    check_output(out)
     model = StackedHourglass(model_config).reset_parameters(torch.Generator().manual_seed(seed))
     result = fit(
         model, train_set, config, val_set=val_set, seed=seed, device=device,
