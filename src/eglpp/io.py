@@ -30,6 +30,7 @@ __all__ = [
     "PathError",
     "check_output",
     "run_lock",
+    "LOCK_NAME",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
