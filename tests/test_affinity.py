@@ -143,3 +143,33 @@ def test_non_finite_row_in_a_later_chunk_is_reported():
         nearest_labelled(zu, _points(18, 5, 3), 2, chunk_size=3)
     with pytest.raises(ValueError, match="embeddings_labelled contains NaN"):
         nearest_labelled(_points(19, 2, 3), np.full((3, 3), np.nan), 2)
+
+
+def test_rows_no_beta_can_calibrate_stop_at_once():
+    """Identical embeddings, one labelled point, fewer candidates than the perplexity: no β
+    reaches the target, so the row gets the uniform p (β = 0) without 200 halvings."""
+    d = torch.tensor([[4.0, 4.0, 4.0], [0.0, 1.0, 9.0], [2.0, 2.0, 2.0]], dtype=torch.float64)
+    p, beta = calibrate_perplexity(d, perplexity=2.0)
+    assert beta[0] == 0 and beta[2] == 0 and 0 < beta[1] < 1e3
+    torch.testing.assert_close(p[0], torch.full((3,), 1 / 3, dtype=torch.float64))
+    p, beta = calibrate_perplexity(torch.tensor([[5.0]]), perplexity=3.0)  # one labelled point
+    assert beta.tolist() == [0.0] and p.tolist() == [[1.0]]
+    p, beta = calibrate_perplexity(torch.tensor([[0.0, 1.0, 4.0]]), perplexity=5.0)  # 5 > M = 3
+    assert beta.tolist() == [0.0]
+    zu, zl = np.ones((4, 3)), np.ones((6, 3))  # identical embeddings, through the public call
+    a = tsne_affinities(zu, zl, AffinityConfig(perplexity=3.0, k=2))
+    assert np.all(a.beta == 0) and np.allclose(a.p, 1 / 6)
+
+
+def test_calibrated_rows_hit_the_target_perplexity():
+    """2^H of each row is the target to the bisection's tolerance (a loose tolerance fails)."""
+    rng = np.random.default_rng(3)
+    zu, zl = rng.normal(size=(30, 4)), rng.normal(size=(80, 4))
+    d = torch.as_tensor(cdist(zu, zl, "sqeuclidean"))
+    for perplexity in (5.0, 20.0):
+        p, _ = calibrate_perplexity(d, perplexity)
+        entropy_bits = -(p * torch.log2(p.clamp_min(1e-300))).sum(dim=1)
+        np.testing.assert_allclose(2 ** entropy_bits.numpy(), perplexity, rtol=1e-4)
+    a = tsne_affinities(zu, zl, AffinityConfig(perplexity=7.0, k=80))  # every point kept
+    entropy_bits = -(a.p * np.log2(np.clip(a.p, 1e-300, None))).sum(axis=1)
+    np.testing.assert_allclose(2**entropy_bits, 7.0, rtol=1e-4)

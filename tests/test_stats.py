@@ -150,3 +150,10 @@ def test_table_states_the_detectable_difference():
     assert d == pytest.approx(sps.t.ppf(0.9, 2) * 1.0 / np.sqrt(3))
     text = to_markdown(summary)
     assert f"random: {d:.3f} at n=2" in text and "p < 0.1" in text
+
+
+def test_select_top_refuses_infinite_scores():
+    rng = np.random.default_rng(0)
+    for bad in (np.inf, -np.inf, np.nan):
+        with pytest.raises(ValueError, match=r"scores contain \d NaN and \d infinite values"):
+            select_top(np.array([0.5, bad, 0.1]), 1, rng)

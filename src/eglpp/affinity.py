@@ -130,7 +130,9 @@ def calibrate_perplexity(
     p : (N, M) float64 tensor
         Each row sums to one.
     beta : (N,) float64 tensor
-        ``1 / (2 σ_i²)``.
+        ``1 / (2 σ_i²)``; 0 (p uniform, at once) for a row that no β calibrates: every
+        candidate at the same distance (identical embeddings, one labelled point), or a target
+        perplexity the M candidates cannot reach (≥ M).
     """
     d = torch.as_tensor(sq_distances).to(torch.float64)
     if d.ndim != 2:
@@ -145,7 +147,9 @@ def calibrate_perplexity(
     beta = torch.ones(N, dtype=torch.float64, device=d.device)
     lo = torch.full_like(beta, -math.inf)
     hi = torch.full_like(beta, math.inf)
-    rows = torch.arange(N, device=d.device)  # rows still searching
+    stuck = (d.max(dim=1).values == 0) | (target >= math.log(d.shape[1]) - tol)
+    beta[stuck] = 0.0  # H cannot reach the target: the uniform p is the nearest (H = ln M)
+    rows = torch.arange(N, device=d.device)[~stuck]  # rows still searching
     for _ in range(max_iter):
         if rows.numel() == 0:
             break

@@ -11,7 +11,11 @@ import io
 import json
 import math
 import os
+import socket
 import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +29,8 @@ __all__ = [
     "StateFileError",
     "PathError",
     "check_output",
+    "run_lock",
+    "LOCK_NAME",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
@@ -71,6 +77,80 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+LOCK_NAME = ".eglpp.lock"
+
+
+def _alive(holder: dict) -> bool:
+    """Whether the process that wrote a lock still runs (on another host: assumed so)."""
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
+
+
+def _holder(lock: Path) -> dict | None:
+    """The lock's {"pid", "host", "since"}, None while it is being written (or unreadable)."""
+    try:
+        holder = json.loads(lock.read_text())
+        return holder if isinstance(holder, dict) and "pid" in holder else None
+    except (OSError, ValueError):
+        return None
+
+
+@contextmanager
+def run_lock(folder: str | os.PathLike, log: Callable[[str], None] = print) -> Iterator[Path]:
+    """Hold ``folder/.eglpp.lock`` (this process's id, host and start time) while a command
+    writes ``folder``, so that two commands never interleave in one run folder.
+
+    A lock of a process that still runs raises :class:`PathError` naming it; a lock left by a
+    process that is gone (killed, crashed) is reported through ``log`` and taken over.
+    """
+    folder = Path(folder)
+    lock = folder / LOCK_NAME
+    mine = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _holder(lock)
+            young = time.time() - _mtime(lock) < 10
+            if holder is None and young or holder is not None and _alive(holder):
+                who = "another process" if holder is None else (
+                    f"process {holder['pid']} on {holder.get('host')} since "
+                    f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(holder.get('since', 0)))}"
+                )  # fmt: skip
+                raise PathError(
+                    f"{folder} is in use by {who}; wait for it to end, or delete {lock} if "
+                    "that process is gone"
+                ) from None
+            what = "unreadable" if holder is None else f"of process {holder['pid']}, gone"
+            log(f"note: removed a stale lock ({what}) from {lock}")
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(mine))
+        break
+    else:
+        raise PathError(f"{folder}: could not take the lock {lock}")
+    try:
+        yield lock
+    finally:
+        if (_holder(lock) or {}).get("pid") == mine["pid"]:
+            lock.unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -30,7 +30,7 @@ def select_top(scores: np.ndarray, budget: int, rng: np.random.Generator) -> np.
     Parameters
     ----------
     scores : (n_unlabelled,) array of float
-        One score per candidate; higher means more wanted. NaN is an error.
+        One score per candidate; higher means more wanted. NaN or ±inf is an error.
     budget : int
         How many to select.
     rng : numpy.random.Generator
@@ -49,8 +49,13 @@ def select_top(scores: np.ndarray, budget: int, rng: np.random.Generator) -> np.
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 1:
         raise ValueError(f"scores must be 1-D (n_unlabelled,), got shape {scores.shape}")
-    if np.isnan(scores).any():
-        raise ValueError(f"scores contain {int(np.isnan(scores).sum())} NaN values")
+    if not np.isfinite(scores).all():  # inf would outrank every real score, -inf never win
+        n_nan, n_inf = int(np.isnan(scores).sum()), int(np.isinf(scores).sum())
+        first = int(np.flatnonzero(~np.isfinite(scores))[0])
+        raise ValueError(
+            f"scores contain {n_nan} NaN and {n_inf} infinite values (first at position "
+            f"{first}: {scores[first]}); a strategy's scores must be finite"
+        )
     check_budget(budget, scores.shape[0])
     tiebreak = rng.random(scores.shape[0])
     order = np.lexsort((tiebreak, -scores))  # last key is primary: highest score first

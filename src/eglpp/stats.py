@@ -69,6 +69,7 @@ def validate_results(results: dict[str, Any], source: str = "results") -> dict[s
     n_points = len(results["n_labelled"])
     if n_points == 0:
         raise ValueError(f"{source}: field 'n_labelled' is empty")
+    _check_numbers(results["n_labelled"], f"{source}: n_labelled", allow_null=False)
     for strategy, runs in results["scores"].items():
         if not isinstance(runs, list) or not runs:
             raise ValueError(f"{source}: scores['{strategy}'] must be a non-empty list of runs")
@@ -78,7 +79,16 @@ def validate_results(results: dict[str, Any], source: str = "results") -> dict[s
                     f"{source}: scores['{strategy}'][{r}] must list {n_points} values "
                     f"(one per n_labelled), got {values!r:.80}"
                 )
+            _check_numbers(values, f"{source}: scores['{strategy}'][{r}]", allow_null=True)
     return results
+
+
+def _check_numbers(values: list, where: str, allow_null: bool) -> None:
+    """Each of ``values`` is a number (or null, JSON's NaN, where ``allow_null``)."""
+    for k, v in enumerate(values):
+        if (v is None and allow_null) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+            continue
+        raise ValueError(f"{where}[{k}] is {v!r:.40}, not a number")
 
 
 def paired_pvalue(reference: np.ndarray, other: np.ndarray, higher_is_better: bool) -> float:

@@ -2,7 +2,10 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
+from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
+from eglpp.pose.inference import evaluate, predict
 from eglpp.pose.metrics import PCKMetric, head_size, pck, pckh_mean_joints, torso_size
 from eglpp.pose.skeleton import LSP, MPII
 
@@ -111,3 +114,38 @@ def test_bad_shapes_raise():
         pck(np.zeros((2, 3, 2)), np.zeros((2, 3, 2)), np.ones((2, 3), bool), np.ones(3), 0.2)
     with pytest.raises(ValueError, match="alpha"):
         pck(np.zeros((2, 3, 2)), np.zeros((2, 3, 2)), np.ones((2, 3), bool), np.ones(2), 0.0)
+
+
+class _Fixed(torch.utils.data.Dataset):
+    """Items of the pose dataset contract with the joints and head sizes given (MPII)."""
+
+    skeleton = MPII
+
+    def __init__(self, images, joints, head_size):
+        self.images, self.joints, self.head_size = images, joints, head_size
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return {"image": self.images[i], "joints": torch.as_tensor(self.joints[i]).float(),
+                "visible": torch.ones(16, dtype=torch.bool), "index": torch.tensor(i),
+                "head_size": torch.tensor(float(self.head_size))}  # fmt: skip
+
+
+def test_evaluate_pckh_is_mpiis_at_half_the_head_without_pelvis_and_thorax():
+    """Ground truth placed from the model's own predictions: every joint 0.3 head sizes off
+    (a hit at α = 0.5, a miss at 0.2), pelvis and thorax 2 head sizes off (misses, which MPII's
+    mean leaves out): PCKh@0.5 must be exactly 1."""
+    model = StackedHourglass(HourglassConfig(n_stacks=1, channels=8, depth=2, n_joints=16))
+    model.reset_parameters(torch.Generator().manual_seed(0))
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    pred = predict(model, _Fixed(images, np.zeros((3, 16, 2)), np.nan)).joints.astype(np.float64)
+    hs = 10.0
+    offset = np.full(16, 0.3 * hs)
+    offset[[MPII.index("pelvis"), MPII.index("thorax")]] = 2.0 * hs
+    gt = pred + np.stack([offset, np.zeros(16)], axis=1)[None]
+    res = evaluate(model, _Fixed(images, gt, hs), metric="pckh")
+    assert res["metric"] == "PCKh@0.5" and res["mean"] == 1.0
+    assert res["per_joint"]["pelvis"] == 0.0 and res["per_joint"]["head_top"] == 1.0
+    assert evaluate(model, _Fixed(images, gt, hs), metric="pckh", alpha=0.2)["mean"] == 0.0

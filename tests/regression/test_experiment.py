@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -193,3 +194,51 @@ def test_cli_on_a_user_csv(tmp_path):
     assert res.exit_code == 0, res.output
     assert "egl" in res.output and (out / "results.json").is_file()
     assert json.loads((out / "results.json").read_text())["config"]["data"]["target"] == "target"
+
+
+def test_each_cycle_labels_the_rows_the_strategy_chose(monkeypatch):
+    """The rows added to the labelled set are the unlabelled rows the strategy picked (its
+    positions among the unlabelled, mapped back to the pool), never other rows."""
+    import eglpp.regression.experiment as experiment
+
+    seen = []
+
+    class Recording:
+        def __init__(self, name):
+            self.inner = make_strategy(name)
+
+        def select(self, state, budget, rng):
+            query = self.inner.select(state, budget, rng)
+            seen.append((state.x_labelled.copy(), state.x_unlabelled.copy(), np.asarray(query)))
+            return query
+
+    monkeypatch.setattr(experiment, "make_strategy", Recording)
+    config = ExperimentConfig(strategies=("egl",), ensemble=EnsembleConfig(n_members=3), runs=1,
+                              initial=10, budget=5, cycles=3)  # fmt: skip
+    run_experiment(load_dataset("diabetes"), config, None, progress=False)
+
+    def rows(a):
+        return sorted(map(tuple, np.round(a, 12)))
+
+    assert len(seen) == 3
+    for (lab, unl, query), (lab_next, unl_next, _) in zip(seen, seen[1:], strict=False):
+        assert rows(lab_next) == rows(np.concatenate([lab, unl[query]]))
+        assert rows(unl_next) == rows(np.delete(unl, query, axis=0))
+
+
+def test_a_folder_of_another_config_is_refused_more_runs_reuse(tmp_path):
+    table = load_dataset("engel")
+    config = ExperimentConfig(strategies=("egl", "random"), ensemble=EnsembleConfig(n_members=3),
+                              runs=2, initial=8, budget=3, cycles=2)  # fmt: skip
+    first, _ = run_experiment(table, config, tmp_path, progress=False)
+    stamp = (tmp_path / "runs" / "run_001.json").stat().st_mtime_ns
+    more, _ = run_experiment(table, replace(config, runs=3), tmp_path, progress=False)
+    assert (tmp_path / "runs" / "run_001.json").stat().st_mtime_ns == stamp  # reused
+    assert more["scores"]["egl"][:2] == first["scores"]["egl"]
+    with pytest.raises(ValueError, match=r"holds results of another configuration \(results.json"
+                       r" differs in: budget\); use another --out"):  # fmt: skip
+        run_experiment(table, replace(config, budget=4), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="max_rows must be at least 1"):
+        replace(config, max_rows=0)
+    with pytest.raises(ValueError, match=r"data.csv: target column 'y' is constant \(2 in"):
+        load_csv(_csv(tmp_path, "a,y\n1,2\n3,2\n5,2\n"), "y")

@@ -68,6 +68,19 @@ class TestEGLPlusPlus(StrategyTemplate):
         g = inputs.pair_gradnorms(nb, "ground_truth")
         np.testing.assert_allclose(scores, (np.take_along_axis(P, nb, 1) * g).sum(1), atol=1e-6)
 
+    def test_default_settings_calibrate_the_perplexity(self):
+        """EGL++ as configured by default (its own bisection tolerance) reaches the target
+        perplexity on every row: 2^H of p over all labelled points equals it."""
+        inputs = self.inputs(seed=3)
+        n_labelled = len(inputs.embeddings_labelled)
+        _, d = make_strategy("egl++", k=n_labelled, perplexity=3.0).explain(
+            inputs, np.random.default_rng(0)
+        )
+        p = d["p"]
+        np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-12)
+        perplexity = 2 ** -(p * np.log2(np.clip(p, 1e-300, None))).sum(1)
+        np.testing.assert_allclose(perplexity, 3.0, rtol=1e-4)
+
     def test_bad_hyperparameters_and_gradnorms(self):
         with pytest.raises(ValueError, match="label_source"):
             make_strategy("egl++", label_source="oracle")

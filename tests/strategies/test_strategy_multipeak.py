@@ -68,3 +68,14 @@ class TestMultiPeak(StrategyTemplate):
             make_strategy("multipeak", min_distance=0)
         with pytest.raises(ValueError, match="heatmaps"):
             multi_peak_entropy(np.zeros((3, 4, 4)))
+
+
+def test_nan_heatmaps_are_refused_not_scored_zero():
+    hm = np.zeros((3, 2, 16, 16))
+    hm[:, :, 4, 4] = hm[:, :, 11, 11] = 1.0
+    hm[1, 1, 7, 7] = np.nan
+    with pytest.raises(ValueError, match=r"heatmaps of 1 image\(s\) hold NaN .*first: image 1"):
+        multi_peak_entropy(hm)
+    hm[1, 1, 7, 7] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        multi_peak_entropy(hm)

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from eglpp.io import check_output
+from eglpp.io import check_output, run_lock
 from eglpp.regression.datasets import load_csv, load_dataset
 from eglpp.regression.ensembles import EnsembleConfig
 from eglpp.regression.experiment import ExperimentConfig, run_experiment
@@ -118,12 +118,11 @@ def regression(
         max_rows=max_rows,
         task=task,
     )
-    rmse, nll = run_experiment(table, config, check_output(out), progress=progress)
     console = Console()
-    for results, suffix in ((rmse, ""), (nll, "_nll")):
-        summary, _ = write_summary(
-            results, out, suffix=suffix, curves=f"learning_curves{suffix}.png"
-        )
+    with run_lock(check_output(out), log=console.print):
+        rmse, nll = run_experiment(table, config, out, progress=progress)
+        summaries = write_tables(out, rmse, nll)
+    for summary in summaries:
         console.print(summary_table(summary))
     console.print(f"full tables: {out}/table.md, table_nll.md (and .csv); curves: {out}/*.png")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from eglpp.experiment.config import PRESETS, config_from_dict, preset
 from eglpp.experiment.rundir import RunPaths
 from eglpp.experiment.sharded import run_sharded
 from eglpp.experiment.timing import timing_table
-from eglpp.io import atomic_write_text, check_output
+from eglpp.io import atomic_write_text, check_output, run_lock
 from eglpp.report.explain import explain_selection
 from eglpp.report.summary import write_summary
 
@@ -146,8 +147,10 @@ def run(
         raise typer.BadParameter(str(exc)) from exc
     check_device(cfg.device)  # before a process group or any data
     check_output(out)
-    if launch_rank() == 0:  # under torchrun only rank 0 prints and writes (distributed_run)
+    leader = launch_rank() == 0  # under torchrun only rank 0 prints and writes
+    if leader:
         console.print(f"[bold]eglpp run[/bold] preset={preset_name} → {out}")
-    results = run_sharded(cfg, out, log=console.log, explain=explain_selection)
-    if results is not None:
-        finish_report(results, out, console)
+    with run_lock(out, log=console.print) if leader else contextlib.nullcontext():
+        results = run_sharded(cfg, out, log=console.log, explain=explain_selection)
+        if results is not None:
+            finish_report(results, out, console)

@@ -12,7 +12,7 @@ import torch
 import typer
 
 from eglpp.devices import check_device
-from eglpp.io import check_output
+from eglpp.io import check_output, run_lock
 from eglpp.practitioner.merge import merge_annotations
 from eglpp.practitioner.run import run_select
 from eglpp.practitioner.select import SelectConfig
@@ -107,10 +107,11 @@ def select(
         sigma=float(sigma or found.get("sigma", 1.0)), seed=seed, box_scale=box_scale,
         pre_annotate=pre_annotate, n_neighbours=neighbours, sheet_rows=sheet_rows,
     )  # fmt: skip
-    summary = run_select(
-        checkpoint, labelled, pool, check_output(out), config, images_root=images_root,
-        progress=progress, log=typer.echo, warn=lambda message: typer.echo(message, err=True),
-    )  # fmt: skip
+    with run_lock(check_output(out), log=typer.echo):
+        summary = run_select(
+            checkpoint, labelled, pool, out, config, images_root=images_root, progress=progress,
+            log=typer.echo, warn=lambda message: typer.echo(message, err=True),
+        )  # fmt: skip
     typer.echo(
         f"selected {summary['budget']} of {summary['n_candidates']} with {summary['strategy']} "
         f"({summary['chunks_computed']} chunks scored, {summary['chunks_reused']} reused); "

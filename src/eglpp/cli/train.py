@@ -28,7 +28,12 @@ from torch.utils.data import Dataset
 from eglpp.devices import check_device
 from eglpp.io import atomic_write_json, check_output
 from eglpp.pose.datasets import load_lsp, load_lspet
-from eglpp.pose.datasets.base import ImagePoseDataset, check_image_headers, read_mat
+from eglpp.pose.datasets.base import (
+    ImagePoseDataset,
+    check_image_headers,
+    check_joints_inside,
+    read_mat,
+)
 from eglpp.pose.datasets.kinematics import PoseSet, poses_from_joints_mat
 from eglpp.pose.datasets.lsp import read_joints_mat, resolve_joints_mat
 from eglpp.pose.datasets.mpii import load_mpii_mat
@@ -120,8 +125,9 @@ def _real(name: str, root: Path, args: dict) -> tuple[Dataset, Dataset | None, D
     else:
         raise typer.BadParameter(f"unknown dataset {name!r}", param_hint="DATASET")
     size, seed = args["input_size"], args["seed"]
-    for ann in (train_ann, test_ann):  # before any training: empty, foreign or folder "images"
-        check_image_headers(ann.image_paths, ann.source)
+    for ann in (train_ann, test_ann):  # before any training: unreadable images, far-off joints
+        sizes = check_image_headers(ann.image_paths, ann.source)
+        check_joints_inside(ann, [sizes[p] for p in ann.image_paths])
     val = None
     if args["val_fraction"] > 0:  # an unaugmented validation set, split off by the seed
         perm = np.random.default_rng(seed).permutation(len(train_ann))
@@ -198,6 +204,7 @@ def train(
     The last one retrains on the labelled set that eglpp import merged.
     """
     args = dict(locals())
+    _check_flags(args)
     check_device(device)
     if threads:
         torch.set_num_threads(threads)
@@ -236,6 +243,36 @@ def train(
     }
     atomic_write_json(out / "train.json", summary)
     _report({**scores, "baseline": baseline}, len(test_set), result, epochs, out)
+
+
+#: Each counting flag of ``eglpp train`` and its smallest value.
+_AT_LEAST = {"n_train": 1, "n_test": 1, "stacks": 1, "channels": 4, "depth": 1,
+             "input_size": 16, "epochs": 1, "batch_size": 1, "num_workers": 0}  # fmt: skip
+
+
+def _check_flags(args: dict) -> None:
+    """Refuse out-of-range flags by their flag name, before any data is read."""
+
+    def bad(name: str, why: str) -> typer.BadParameter:
+        return typer.BadParameter(
+            f"{why}, got {args[name]}", param_hint="--" + name.replace("_", "-")
+        )
+
+    for name, least in _AT_LEAST.items():
+        if args[name] < least:
+            raise bad(name, f"must be >= {least}")
+    for name in ("lr", "sigma"):
+        if not args[name] > 0:
+            raise bad(name, "must be > 0")
+    if not 0 <= args["val_fraction"] < 1:
+        raise bad("val_fraction", "must be in [0, 1)")
+    if args["channels"] % 4:
+        raise bad("channels", "must be a multiple of 4")
+    multiple = 4 * 2 ** args["depth"]
+    if args["input_size"] % multiple:
+        raise bad(
+            "input_size", f"must be divisible by 4·2^depth = {multiple} (--depth {args['depth']})"
+        )
 
 
 def _datasets(

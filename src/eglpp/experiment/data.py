@@ -28,6 +28,7 @@ from eglpp.experiment.config import ExperimentConfig
 from eglpp.pose.datasets import (
     ImagePoseDataset,
     check_image_headers,
+    check_joints_inside,
     load_lsp,
     load_lspet,
     load_mpii_experiment,
@@ -153,7 +154,8 @@ def _real(cfg: ExperimentConfig) -> PoseData:
 
     def images(ann, cap: int, split: str) -> ImagePoseDataset:
         ann = ann.subset(np.arange(_cap(len(ann), cap)))
-        check_image_headers(ann.image_paths, f"{ann.source} ({split})")
+        sizes = check_image_headers(ann.image_paths, f"{ann.source} ({split})")
+        check_joints_inside(ann, [sizes[p] for p in ann.image_paths])
         return ImagePoseDataset(
             ann, input_size=cfg.input_size, seed=stable_seed(cfg.seed, split), train=False
         )

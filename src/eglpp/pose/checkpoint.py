@@ -42,7 +42,25 @@ def _read(path: str | Path) -> dict:
     payload = torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise StateFileError(f"{path}: not an eglpp hourglass checkpoint (format {_FORMAT})")
+    for key, kind in (("config", dict), ("model", dict), ("extra", dict)):
+        if not isinstance(payload.get(key), kind):
+            raise StateFileError(
+                f"{path}: checkpoint field '{key}' is missing or not a {kind.__name__}"
+            )
     return payload
+
+
+def _load_weights(path: str | Path, module: nn.Module, weights: dict, what: str) -> None:
+    """``module.load_state_dict(weights)``; weights of other shapes or names raise
+    StateFileError naming the file and the first mismatch."""
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = "; ".join(lines[1:3] or lines[:1])[:300]
+        raise StateFileError(
+            f"{path}: the {what} weights do not fit the architecture stored with them ({detail})"
+        ) from exc
 
 
 def load_checkpoint(
@@ -62,11 +80,11 @@ def load_checkpoint(
             if payload["config"].get(k) != mine.get(k)
         ]
         raise ValueError(f"{path}: checkpoint is of another architecture ({'; '.join(diff)})")
-    model.load_state_dict(payload["model"])
+    _load_weights(path, model, payload["model"], "model")
     if aux is not None:
-        if payload["aux"] is None:
+        if not isinstance(payload.get("aux"), dict):
             raise ValueError(f"{path}: checkpoint has no aux module weights")
-        aux.load_state_dict(payload["aux"])
+        _load_weights(path, aux, payload["aux"], "aux module")
     return payload["extra"]
 
 
@@ -75,7 +93,7 @@ def load_model(path: str | Path) -> StackedHourglass:
     payload = _read(path)
     try:
         config = HourglassConfig(**payload["config"])
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise StateFileError(f"{path}: stored config is not a HourglassConfig ({exc})") from exc
     model = StackedHourglass(config)
     load_checkpoint(path, model)

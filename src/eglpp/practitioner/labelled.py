@@ -14,11 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from eglpp.io import read_json
 from eglpp.pose.datasets import load_lsp, load_lspet, load_mpii_json, load_mpii_mat
-from eglpp.pose.datasets.base import AnnotationError, PoseAnnotations, read_mat
+from eglpp.pose.datasets.base import (
+    AnnotationError,
+    PoseAnnotations,
+    check_joints_inside,
+    image_size,
+    read_mat,
+)
 from eglpp.practitioner.coco import (
     BOX_SCALE,
     CocoFile,
@@ -28,7 +33,14 @@ from eglpp.practitioner.coco import (
     read_coco,
 )
 
-__all__ = ["LabelledSet", "load_labelled", "to_coco_entries", "image_size", "relative_name"]
+__all__ = [
+    "LabelledSet",
+    "load_labelled",
+    "check_labelled_joints",
+    "to_coco_entries",
+    "image_size",
+    "relative_name",
+]
 
 
 @dataclass(frozen=True)
@@ -103,13 +115,15 @@ def load_labelled(
     return LabelledSet(ann, [p.name for p in ann.image_paths], None, kind)
 
 
-def image_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from the image header, None when the file cannot be read."""
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (OSError, ValueError):
-        return None
+def check_labelled_joints(lab: LabelledSet) -> None:
+    """Refuse labelled people whose joints lie far outside their image (header sizes; an image
+    that does not read is left to the error that names it when it is used)."""
+    where = "annotations" if lab.format == "coco" else "person"
+    check_joints_inside(
+        lab.annotations,
+        [image_size(p) for p in lab.annotations.image_paths],
+        [f"{where}[{k}] (image {name})" for k, name in enumerate(lab.names)],
+    )
 
 
 def relative_name(path: Path, folder: Path) -> str:

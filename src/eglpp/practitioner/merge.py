@@ -20,7 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from eglpp.io import atomic_write_json
-from eglpp.pose.datasets.base import AnnotationError
+from eglpp.pose.datasets.base import (
+    AnnotationError,
+    PoseAnnotations,
+    check_joints_inside,
+    image_size,
+)
 from eglpp.practitioner.coco import (
     BOX_SCALE,
     CocoFile,
@@ -92,6 +97,7 @@ def merge_annotations(
             )
     labelled_paths = {p.resolve() for p in lab.annotations.image_paths}
     matched = _match_images(ret, sel, by_name, by_base, labelled_paths, labelled)
+    _check_returned_joints(ret, matched)
     unchanged = _unchanged(ret, sel, matched, out_order)
     if unchanged and not accept_unchanged:
         _refuse_unchanged(ret, unchanged, matched, sel)
@@ -197,6 +203,24 @@ def _refuse_unchanged(
         "not labels. Correct them in the annotation tool, delete them from the export, or pass "
         "--accept-unchanged if they are right"
     )
+
+
+def _check_returned_joints(ret: CocoFile, matched: dict[int, dict]) -> None:
+    """Refuse returned people whose joints lie far outside their selected image."""
+    if not ret.annotations:
+        return
+    J = ret.skeleton.n_joints
+    kp = np.stack([_reorder(a["keypoints"], ret.order, np.arange(J)) for a in ret.annotations])
+    hits = [matched[a["image_id"]] for a in ret.annotations]
+    sizes = [
+        (hit["width"], hit["height"])
+        if {"width", "height"} <= set(hit)
+        else image_size(hit["path"])
+        for hit in hits
+    ]
+    people = PoseAnnotations(ret.skeleton, kp[:, :, :2], kp[:, :, 2] > 0, source=str(ret.path))
+    names = [f"annotations[{k}] (image {hit['file_name']})" for k, hit in enumerate(hits)]
+    check_joints_inside(people, sizes, names)
 
 
 def _append_returned(

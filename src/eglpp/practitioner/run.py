@@ -21,7 +21,7 @@ from eglpp.pose.hourglass import StackedHourglass
 from eglpp.pose.metrics import mean_pose, pck, torso_size
 from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner import outputs
-from eglpp.practitioner.labelled import LabelledSet, load_labelled
+from eglpp.practitioner.labelled import LabelledSet, check_labelled_joints, load_labelled
 from eglpp.practitioner.pool import Pool, read_pool
 from eglpp.practitioner.select import Scored, SelectConfig, choose, fingerprint, score_pool
 from eglpp.practitioner.settings import check_estimator, estimator_of
@@ -211,6 +211,7 @@ def run_select(
     strategy = config.strategy
     check_estimator(out, config)
     lab = load_labelled(labelled, images_root=images_root, box_scale=config.box_scale)
+    check_labelled_joints(lab)
     model, aux = _load(checkpoint, strategy, lab.annotations.skeleton)
     candidates, n_pool = _candidates(pool, lab, config.budget)
     fp = fingerprint(checkpoint, lab, candidates, config)

@@ -86,6 +86,11 @@ def table_from_frame(
             )
     x = frame[features].apply(pd.to_numeric).to_numpy(dtype=np.float64)
     y = pd.to_numeric(frame[target]).to_numpy(dtype=np.float64)
+    if np.ptp(y) == 0:
+        raise ValueError(
+            f"{source}: target column '{target}' is constant ({y[0]:g} in every row): "
+            "there is nothing to learn"
+        )
     return Table(x, y, tuple(str(c) for c in features), str(target), source)
 
 

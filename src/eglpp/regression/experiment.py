@@ -29,7 +29,14 @@ from eglpp.regression.datasets import Table
 from eglpp.regression.ensembles import EnsembleConfig, fit_ensemble
 from eglpp.regression.registry import PoolState, make_strategy
 
-__all__ = ["ExperimentConfig", "check_protocol", "gaussian_nll", "run_one", "run_experiment"]
+__all__ = [
+    "ExperimentConfig",
+    "check_folder",
+    "check_protocol",
+    "gaussian_nll",
+    "run_one",
+    "run_experiment",
+]
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,8 @@ class ExperimentConfig:
         for name in ("runs", "initial", "budget", "cycles"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_rows is not None and self.max_rows < 1:
+            raise ValueError(f"max_rows must be at least 1 (None: every row), got {self.max_rows}")
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
         if not self.strategies:
@@ -167,6 +176,8 @@ def run_experiment(
 
     check_protocol(len(table), config, table.source)
     cfg = _config_dict(config, table)
+    if out_dir is not None:
+        check_folder(Path(out_dir), cfg)
     runs_dir = Path(out_dir) / "runs" if out_dir is not None else None
     per_run = []
     total = config.runs * len(config.strategies) * config.cycles
@@ -176,7 +187,7 @@ def run_experiment(
             path = runs_dir / f"run_{r:03d}.json" if runs_dir is not None else None
             if path is not None and path.is_file():
                 saved = read_json(path)
-                if saved.get("config") == cfg:
+                if not _differences(saved.get("config"), cfg):
                     per_run.append(saved)
                     bar.advance(task, len(config.strategies) * config.cycles)
                     continue
@@ -201,6 +212,28 @@ def run_experiment(
     if out_dir is not None:
         _write_outputs(Path(out_dir), *results)
     return results[0], results[1]
+
+
+def _differences(saved: object, cfg: dict) -> list[str]:
+    """The settings in which a saved config differs from ``cfg``; the number of runs may grow
+    (run r depends only on the seed and r)."""
+    saved = saved if isinstance(saved, dict) else {}
+    return sorted(k for k in set(cfg) | set(saved) if k != "runs" and cfg.get(k) != saved.get(k))
+
+
+def check_folder(out: Path, cfg: dict) -> None:
+    """Refuse a folder whose results (or finished runs) come from another configuration: they
+    would be overwritten (a rerun of the same one, or with more runs, reuses its runs)."""
+    saved = [out / "results.json", *sorted((out / "runs").glob("run_*.json"))]
+    for path in saved:
+        if not path.is_file():
+            continue
+        diff = _differences(read_json(path).get("config"), cfg)
+        if diff:
+            raise ValueError(
+                f"{out} holds results of another configuration ({path.name} differs in: "
+                f"{', '.join(diff)}); use another --out or the same settings"
+            )
 
 
 def _write_outputs(out: Path, rmse: dict, nll: dict) -> None:

@@ -109,6 +109,12 @@ def multi_peak_entropy(
     if heatmaps.ndim != 4:
         raise ValueError(f"heatmaps must be (U, J, h, w), got shape {heatmaps.shape}")
     U, J, h, w = heatmaps.shape
+    bad = ~np.isfinite(heatmaps).all(axis=(1, 2, 3))
+    if bad.any():  # a NaN is never a peak: the image would score 0 without a word
+        raise ValueError(
+            f"heatmaps of {int(bad.sum())} image(s) hold NaN or infinite values (first: image "
+            f"{int(np.flatnonzero(bad)[0])}); multi-peak entropy needs finite heatmaps"
+        )
     if min_distance is None:
         min_distance = max(1, round(REFERENCE_MIN_DISTANCE * h / 64))
     maps = torch.as_tensor(heatmaps).reshape(U * J, 1, h, w)

@@ -6,6 +6,8 @@ from eglpp.pose.datasets.base import (
     ImagePoseDataset,
     PoseAnnotations,
     check_image_headers,
+    check_joints_inside,
+    image_size,
     load_image,
 )
 from eglpp.pose.datasets.lsp import load_lsp
@@ -23,7 +25,9 @@ __all__ = [
     "ImagePoseDataset",
     "PoseAnnotations",
     "check_image_headers",
+    "check_joints_inside",
     "crop_and_augment",
+    "image_size",
     "load_image",
     "load_lsp",
     "load_lspet",

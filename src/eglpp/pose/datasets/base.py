@@ -39,6 +39,8 @@ __all__ = [
     "load_image",
     "check_image_files",
     "check_image_headers",
+    "check_joints_inside",
+    "image_size",
     "read_mat",
 ]
 
@@ -196,34 +198,76 @@ def load_image(path: Path) -> Image.Image:
         raise ImageError(f"cannot decode image {path}: {err}") from err
 
 
-def _header_problem(path: Path) -> str:
-    """Why ``path`` does not open as an image ("" where its header reads)."""
+def _header(path: Path) -> tuple[str, tuple[int, int] | None]:
+    """(why ``path`` does not open as an image, "" where it does; its (width, height))."""
     try:
         with Image.open(path) as image:
             width, height = image.size
     except FileNotFoundError:
-        return "file not found"
+        return "file not found", None
     except IsADirectoryError:
-        return "a folder, not a file"
+        return "a folder, not a file", None
     except UnidentifiedImageError:
-        return "empty" if path.stat().st_size == 0 else "not an image PIL can read"
+        return ("empty" if path.stat().st_size == 0 else "not an image PIL can read"), None
     except (OSError, SyntaxError, ValueError) as err:
-        return f"{type(err).__name__}: {err}"
-    return "" if width > 0 and height > 0 else f"size {width}×{height}"
+        return f"{type(err).__name__}: {err}", None
+    if width < 1 or height < 1:
+        return f"size {width}×{height}", None
+    return "", (width, height)
 
 
-def check_image_headers(paths: list[Path], source: str) -> None:
-    """Raise :class:`ImageError` naming the images of ``paths`` whose header does not read.
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the image header, None when the file cannot be read."""
+    return _header(Path(path))[1]
 
-    Opens each distinct file and reads its header only (no pixels are decoded): catches empty
-    files, folders and files that are not images before any training starts; a file truncated
-    inside its pixel data still raises later, when :func:`load_image` decodes it.
+
+def check_image_headers(paths: list[Path], source: str) -> dict[Path, tuple[int, int]]:
+    """The (width, height) of each distinct image of ``paths``, read from its header only (no
+    pixels are decoded); raises :class:`ImageError` naming those whose header does not read.
+
+    Catches empty files, folders and files that are not images before any training starts; a
+    file truncated inside its pixel data still raises later, when :func:`load_image` decodes it.
     """
-    bad = [(p, why) for p in dict.fromkeys(paths) if (why := _header_problem(p))]
+    headers = {p: _header(p) for p in dict.fromkeys(paths)}
+    bad = [(p, why) for p, (why, _) in headers.items() if why]
     if bad:
         first, why = bad[0]
         raise ImageError(
             f"{source}: {len(bad)} image file(s) cannot be read, first {first} ({why})"
+        )
+    return {p: size for p, (_, size) in headers.items()}
+
+
+def check_joints_inside(
+    ann: PoseAnnotations,
+    sizes: list[tuple[int, int] | None],
+    names: list[str] | None = None,
+) -> None:
+    """Refuse people whose annotated joints lie far outside their image: more than half the
+    image's width (height) beyond its left or right (top or bottom) edge, the mark of swapped
+    x and y, another image's annotation or coordinates in other units. Joints slightly outside
+    (a limb leaving the frame) are kept.
+
+    ``sizes``: (width, height) of each person's image (None: not checked); ``names``: how to name
+    each person in the error (default ``person k``). Raises :class:`AnnotationError`.
+    """
+    far = []
+    for k, size in enumerate(sizes):
+        if size is None:
+            continue
+        w, h = size
+        x, y = ann.joints[k, :, 0], ann.joints[k, :, 1]
+        out = ann.visible[k] & ((x < -w / 2) | (x > 1.5 * w) | (y < -h / 2) | (y > 1.5 * h))
+        far += [(k, j) for j in np.flatnonzero(out)]
+    if far:
+        k, j = far[0]
+        who = names[k] if names is not None else f"person {k}"
+        w, h = sizes[k]
+        x, y = ann.joints[k, j]
+        raise AnnotationError(
+            f"{ann.source}: {len(far)} annotated joint(s) of {len({k for k, _ in far})} "
+            f"people lie far outside their image (more than half its size beyond the border); "
+            f"first {who}: {ann.skeleton.joints[j]} at ({x:.1f}, {y:.1f}) in a {w}×{h} image"
         )
 
 
