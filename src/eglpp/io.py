@@ -1,8 +1,10 @@
-"""Atomic file writes and validated reads for run state.
+"""Atomic file writes and validated reads for run state; the output paths a user gives.
 
 Every file a run persists goes through these helpers: the content is written to a temporary
 file in the same folder and renamed over the target, so a process killed at any moment leaves
-either the old file or the new one, never a torn one.
+either the old file or the new one, never a torn one (an OSError names the target, not the
+temporary). :func:`check_output` checks an ``--out`` before any work; :func:`run_lock` keeps two
+commands from writing one run folder at once.
 """
 
 from __future__ import annotations
@@ -99,9 +101,10 @@ def _holder(lock: Path) -> dict | None:
     """The lock's {"pid", "host", "since"}, None while it is being written (or unreadable)."""
     try:
         holder = json.loads(lock.read_text())
-        return holder if isinstance(holder, dict) and "pid" in holder else None
     except (OSError, ValueError):
         return None
+    ok = isinstance(holder, dict) and isinstance(holder.get("pid"), int)
+    return holder if ok else None
 
 
 @contextmanager

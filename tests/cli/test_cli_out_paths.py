@@ -40,13 +40,13 @@ def inputs(tmp_path_factory) -> Path:
 
 
 def _unwritable(root: Path) -> Path:
-    """A path in a folder this process cannot write: a read-only folder, or /sys for root."""
+    """An existing folder this process cannot write in: a read-only folder, or /sys for root."""
     if os.geteuid() != 0:
-        return root / "read_only" / "sub"
+        return root / "read_only"
     try:
         Path("/sys/eglpp-test").mkdir()
     except PermissionError:
-        return Path("/sys/eglpp-test")
+        return Path("/sys")
     pytest.skip("running as root with no read-only place to write into")
 
 
@@ -67,7 +67,7 @@ KINDS = {
                  r"--out \S+: is a (file; expected a folder|folder; expected a file name)"),
     "under_a_file": (lambda r, folder: r / "a_file" / ("x" if folder else "x.json"),
                      r"--out \S+: \S+a_file is a file, not a folder"),
-    "unwritable": (lambda r, folder: _unwritable(r) / ("" if folder else "x.json"),
+    "unwritable": (lambda r, folder: _unwritable(r) / ("eglpp-out" if folder else "sub/x.json"),
                    r"(cannot create \S+ \((Permission denied|Operation not permitted)\)"
                    r"|: (Permission denied|Operation not permitted)$)"),
 }  # fmt: skip
@@ -86,3 +86,16 @@ def test_bad_output_path_is_one_line(inputs, command, kind, monkeypatch, capsys)
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
     assert re.search(says, err.strip()), err
+
+
+def test_a_write_refused_inside_an_existing_folder_is_one_line(inputs, monkeypatch, capsys):
+    """The folder exists (check_output passes) but the file cannot be written: main() turns the
+    OSError into one line naming the file, not its temporary."""
+    out = _unwritable(inputs) / "report.html"
+    monkeypatch.setattr(sys, "argv", ["eglpp", "report", str(inputs / "run"), "--out", str(out)])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert re.fullmatch(rf"error: {re.escape(str(out))}: (Permission denied|Operation not "
+                        r"permitted|Read-only file system)\n", err), err  # fmt: skip

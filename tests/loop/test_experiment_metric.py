@@ -1,11 +1,15 @@
 """The experiment's metric follows its dataset: PCKh@0.5 on MPII, PCK@0.2 elsewhere."""
 
 import json
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import scipy.io
 from PIL import Image
 
+from eglpp.cli import main
 from eglpp.experiment.config import ExperimentConfig, config_from_dict, config_to_dict, preset
 from eglpp.experiment.loop import run_experiment
 from eglpp.experiment.rundir import check_config
@@ -26,6 +30,7 @@ from eglpp.io import read_json
 def test_resolved_metric(settings, metric, alpha):
     cfg = config_from_dict(settings, base=preset("tiny")).resolved()
     assert (cfg.metric, cfg.alpha) == (metric, alpha)
+    assert cfg.model.n_joints == (16 if cfg.dataset == "mpii" else 14)
     assert cfg.resolved() == cfg
 
 
@@ -64,3 +69,59 @@ def test_mpii_run_reports_pckh(tmp_path, micro_config):
     cycle = read_json(tmp_path / "run" / "run-00" / "random" / "cycle-01" / "metrics.json")
     assert cycle["metric"] == "PCKh@0.5" and cycle["n"] == 2
     run_experiment(cfg, tmp_path / "run", log=lambda m: None)  # resumes: nothing differs
+
+
+def _struct(records: list[dict], fields: tuple[str, ...]) -> np.ndarray:
+    """A 1×K MATLAB struct array for scipy.io.savemat (as the MPII release stores them)."""
+    array = np.empty((1, len(records)), dtype=[(f, object) for f in fields])
+    for k, record in enumerate(records):
+        for f in fields:
+            array[f][0, k] = record[f]
+    return array
+
+
+def _official_mpii(root: Path, names: list[str]) -> None:
+    """``mpii_human_pose_v1_u12_1.mat``: one person per image, 16 points, a head box."""
+    points = _struct([{"id": j, "x": 10.0 + j, "y": 5.0 + 2 * j, "is_visible": 1}
+                      for j in range(16)], ("id", "x", "y", "is_visible"))  # fmt: skip
+    rect = {"x1": 20.0, "y1": 20.0, "x2": 30.0, "y2": 30.0, "scale": 0.15,
+            "objpos": {"x": 18.0, "y": 20.0}, "annopoints": {"point": points}}  # fmt: skip
+    annolist = _struct([{"image": {"name": n}, "annorect": _struct([rect], tuple(rect))}
+                        for n in names], ("image", "annorect"))  # fmt: skip
+    release = {"annolist": annolist, "img_train": np.ones((1, len(names)))}
+    scipy.io.savemat(root / "mpii_human_pose_v1_u12_1.mat", {"RELEASE": release})
+
+
+@pytest.mark.parametrize("layout", ["official .mat", "annot/*.json + gt_valid.mat"])
+def test_eglpp_run_on_mpii_reports_pckh(tmp_path, layout, monkeypatch, capsys):
+    """``eglpp run --dataset mpii`` on either MPII format: the paper's PCKh@0.5 with MPII's 16
+    joints, neither set by a flag."""
+    root = tmp_path / "mpii"
+    names = [f"{i:09d}.jpg" for i in range(7)]
+    for name in names:
+        _jpeg(root / "images" / name)
+    if layout == "official .mat":
+        _official_mpii(root, names)
+        (root / "mpii_newell_validation_images.txt").write_text("\n".join(names[5:]) + "\n")
+    else:
+        entry = {"joints": [[10.0 + j, 5.0 + 2 * j] for j in range(16)], "joints_vis": [1] * 16,
+                 "center": [18, 20], "scale": 0.15}  # fmt: skip
+        (root / "annot").mkdir()
+        for part, chosen in (("train", names[:5]), ("valid", names[5:])):
+            doc = [{**entry, "image": n} for n in chosen]
+            (root / "annot" / f"{part}.json").write_text(json.dumps(doc))
+        boxes = np.array([[[19.0] * 2, [19.0] * 2], [[29.0] * 2, [29.0] * 2]])  # corner × xy × N
+        scipy.io.savemat(root / "annot" / "gt_valid.mat", {"headboxes_src": boxes})
+    out = tmp_path / "run"
+    argv = ["eglpp", "run", "--preset", "tiny", "--dataset", "mpii", "--data-root", str(root),
+            "--runs", "1", "--cycles", "1", "--budget", "1", "--initial", "2", "--strategies",
+            "random", "--set", "model.channels=8", "--set",
+            "base_train.epochs=1", "--set", "cycle_train.epochs=1", "--out", str(out)]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 0, capsys.readouterr().err
+    results = read_json(out / "results.json")
+    assert results["metric"] == "PCKh@0.5" and results["task"] == "pose/mpii"
+    saved = read_json(out / "config.json")
+    assert (saved["metric"], saved["alpha"], saved["model"]["n_joints"]) == ("pckh", 0.5, 16)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from eglpp.pose.hourglass import HourglassConfig
+from eglpp.pose.skeleton import LSP, MPII
 from eglpp.pose.train import TrainConfig
 from eglpp.scoring.settings import ScoringConfig
 from eglpp.strategies import EGLPlusPlus, LearningLoss, StrategySettings, settings_field
@@ -101,16 +102,20 @@ class ExperimentConfig:
             raise ValueError("invalid experiment config: " + "; ".join(problems))
 
     def resolved(self) -> ExperimentConfig:
-        """This config with ``metric`` and ``alpha`` filled in where they are None: PCKh@0.5
-        on MPII (the MPII evaluation tool's metric), PCK@0.2 on the other datasets.
+        """This config with the dataset's defaults filled in: ``metric`` and ``alpha`` where
+        they are None (PCKh@0.5 on MPII, the MPII evaluation tool's metric; PCK@0.2 on the
+        other datasets), and on MPII a model of LSP's 14 joints (every preset's) made MPII's 16.
 
         >>> cfg = ExperimentConfig(dataset="mpii").resolved()
-        >>> cfg.metric, cfg.alpha
-        ('pckh', 0.5)
+        >>> cfg.metric, cfg.alpha, cfg.model.n_joints
+        ('pckh', 0.5, 16)
         """
         metric = self.metric or ("pckh" if self.dataset == "mpii" else "pck")
         alpha = self.alpha if self.alpha is not None else (0.5 if metric == "pckh" else 0.2)
-        return replace(self, metric=metric, alpha=alpha)
+        model = self.model
+        if self.dataset == "mpii" and model.n_joints == LSP.n_joints:
+            model = replace(model, n_joints=MPII.n_joints)
+        return replace(self, metric=metric, alpha=alpha, model=model)
 
 
 def _strategies(k: int, perplexity: float, head_epochs: int) -> StrategySettings:

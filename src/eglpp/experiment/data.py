@@ -194,12 +194,13 @@ def build_data(cfg: ExperimentConfig, device: str = "cpu") -> PoseData:
         data = _lsp_lspet_rendered(cfg, device)
     else:
         data = _real(cfg)
+    cfg = cfg.resolved()
     if data.skeleton.n_joints != cfg.model.n_joints:
         raise ValueError(
             f"model.n_joints={cfg.model.n_joints} but dataset '{cfg.dataset}' has "
             f"{data.skeleton.n_joints} joints (--set model.n_joints={data.skeleton.n_joints})"
         )
-    if cfg.resolved().metric == "pckh" and not _has_head_boxes(data.test):
+    if cfg.metric == "pckh" and not _has_head_boxes(data.test):
         raise ValueError(
             f"metric 'pckh' needs head boxes and the test set of dataset '{cfg.dataset}' has "
             "none (MPII's come from its .mat release, annot/gt_valid.mat or the JSON's "

@@ -344,7 +344,7 @@ def run_experiment(
     passes :func:`eglpp.report.explain.explain_selection`); None draws nothing.
     """
     out = Path(out)
-    cfg = cfg.resolved()  # the dataset's metric where none is set: saved, resumed, reported
+    cfg = cfg.resolved()  # the dataset's defaults (metric, MPII's joints): saved, reported
     check_device(cfg.device)  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     check_config(cfg, out)

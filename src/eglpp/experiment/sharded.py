@@ -47,6 +47,7 @@ def run_sharded(
 
     Returns the results on the leader (and in a single process), None on the workers.
     """
+    cfg = cfg.resolved()  # the dataset's defaults, the same on every rank
     with process_group(cfg.device, timeout=WAIT) as active:
         rank, _ = rank_and_size()
         if active and rank != 0:

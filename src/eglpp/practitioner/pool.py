@@ -170,18 +170,30 @@ def _csv_rows(path: Path) -> list[tuple[str, np.ndarray | None, str]]:
     return rows
 
 
+def _coco_id(value: object, what: str) -> object:
+    """A COCO id (an integer, or absent); anything else raises ValueError naming ``what``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{what} must be an integer, got {value!r:.40}")
+    return value
+
+
 def _json(path: Path) -> list[tuple[str, np.ndarray | None, str]]:
 
     data = read_json(path)
     rows = []
     if isinstance(data, dict) and isinstance(data.get("images"), list):  # COCO
         per_image: dict = {}
-        for k, ann in enumerate(data.get("annotations") or []):
+        annotations = data.get("annotations") or []
+        if not isinstance(annotations, list):
+            raise ValueError(f"{path}: 'annotations' must be a list of COCO annotations")
+        for k, ann in enumerate(annotations):
             if isinstance(ann, dict) and "bbox" in ann:
-                per_image.setdefault(ann.get("image_id"), []).append((k, ann["bbox"]))
+                key = _coco_id(ann.get("image_id"), f"{path}: annotations[{k}]: field 'image_id'")
+                per_image.setdefault(key, []).append((k, ann["bbox"]))
         for k, im in enumerate(data["images"]):
             if not isinstance(im, dict) or not isinstance(im.get("file_name"), str):
                 raise ValueError(f"{path}: images[{k}]: field 'file_name' is missing")
+            _coco_id(im.get("id"), f"{path}: images[{k}]: field 'id'")
             for a, box in per_image.get(im.get("id"), [(None, None)]):
                 where = f"{path.name} images[{k}]" + ("" if a is None else f" annotations[{a}]")
                 rows.append((im["file_name"], None if box is None else _box(box, where), where))

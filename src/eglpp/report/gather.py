@@ -113,7 +113,10 @@ def display_scale(results: dict[str, Any]) -> float:
 
 def _finished(results: dict[str, Any]) -> dict[str, Any]:
     """``results`` without strategies that have no finished run yet."""
-    return {**results, "scores": {s: v for s, v in results.get("scores", {}).items() if v}}
+    scores = results.get("scores")
+    if not isinstance(scores, dict):  # validate_results names what is wrong
+        return results
+    return {**results, "scores": {s: v for s, v in scores.items() if v}}
 
 
 def _curves(results: dict[str, Any], scale: float) -> bytes:
@@ -131,9 +134,13 @@ def _part(path: Path, notes: list[str]) -> ResultsPart | None:
         notes.append(f"{path.name}: no finished run yet")
         return None
     reference = results["config"].get("reference")
+    reference = reference if isinstance(reference, str) else None
     with warnings.catch_warnings():  # scipy warns on near-identical pairs; p is still shown
         warnings.simplefilter("ignore", RuntimeWarning)
-        summary = summarize(results, reference if reference in results["scores"] else None)
+        try:
+            summary = summarize(results, reference if reference in results["scores"] else None)
+        except ValueError as exc:  # e.g. strategies with different numbers of runs
+            raise ValueError(f"{path}: {exc}") from exc
     scale = display_scale(results)
     return ResultsPart(path.name, results, summary, scale, _curves(results, scale))
 

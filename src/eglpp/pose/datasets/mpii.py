@@ -147,7 +147,10 @@ def split_people(
     elif flags is not None:
         keep = np.asarray(flags, bool) == (split == "valid")
     else:
-        raise ValueError(f"split={split!r} needs valid_images (a file of image names)")
+        raise ValueError(
+            f"{source}: split={split!r} needs valid_images (a file of image names) or an "
+            "isValidation flag on every entry"
+        )
     if not keep.any():
         raise AnnotationError(f"{source}: split {split!r} is empty")
     return np.flatnonzero(keep)

@@ -66,7 +66,10 @@ def _json_person(entry, where: str, n_joints: int) -> tuple[str, dict, float | N
         scale=scale,
         head_box=head_box,
     )
-    return entry["image"], person, entry.get("isValidation")
+    flag = entry.get("isValidation")
+    if flag is not None and not (isinstance(flag, (bool, int, float)) and flag in (0, 1)):
+        raise AnnotationError(f"{where}: field 'isValidation' must be 0 or 1, got {flag!r:.40}")
+    return entry["image"], person, flag
 
 
 def _head_boxes_from_mat(path: str | os.PathLike, n: int) -> np.ndarray:
