@@ -9,6 +9,7 @@ commands from writing one run folder at once.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -113,7 +114,9 @@ def run_lock(folder: str | os.PathLike, log: Callable[[str], None] = print) -> I
     writes ``folder``, so that two commands never interleave in one run folder.
 
     A lock of a process that still runs raises :class:`PathError` naming it; a lock left by a
-    process that is gone (killed, crashed) is reported through ``log`` and taken over.
+    process that is gone (killed, crashed) is reported through ``log`` and taken over. In a
+    folder nobody may write (read-only file system, no write permission) no lock is needed and
+    none is taken: a finished run there can still be read back; any write fails by itself.
     """
     folder = Path(folder)
     lock = folder / LOCK_NAME
@@ -137,16 +140,27 @@ def run_lock(folder: str | os.PathLike, log: Callable[[str], None] = print) -> I
             log(f"note: removed a stale lock ({what}) from {lock}")
             lock.unlink(missing_ok=True)
             continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(mine))
+        except OSError as exc:
+            if exc.errno not in _READ_ONLY or not folder.is_dir():
+                raise
+            fd = None  # nobody may write here: nothing to keep apart
         break
     else:
         raise PathError(f"{folder}: could not take the lock {lock}")
+    if fd is None:
+        yield lock
+        return
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(mine))
     try:
         yield lock
     finally:
         if (_holder(lock) or {}).get("pid") == mine["pid"]:
             lock.unlink(missing_ok=True)
+
+
+#: errno values of a folder this process may not write in: read-only file system, no permission.
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 def _mtime(path: Path) -> float:
@@ -157,8 +171,14 @@ def _mtime(path: Path) -> float:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    A file that already holds exactly ``data`` is left alone, so that rerunning a finished
+    command rewrites nothing (its folder may be read-only, e.g. an archived run).
+    """
     path = Path(path)
+    if _holds(path, data):
+        return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -178,6 +198,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             raise _naming(exc, path) from exc
         raise
     return path
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a file whose content is ``data`` (size compared first)."""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _naming(exc: OSError, path: Path) -> OSError:
