@@ -6,6 +6,7 @@ Prints the Table 1 analogue and writes ``OUT/results.json`` plus ``OUT/benchmark
 wall time and the settings). Resumable: rerun the same command to continue.
 
     python benchmarks/pose_al.py --out runs/pose_al                  # CPU-sized defaults
+    python benchmarks/pose_al.py --no-common-random-numbers --out runs/pose_al_nocrn
     python benchmarks/pose_al.py --preset paper --device cuda --out runs/pose_al_gpu
 """
 
@@ -46,6 +47,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--device", default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--common-random-numbers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the same training randomness for every strategy of a (run, cycle) (the default)",
+    )
     args = ap.parse_args()
     if not (args.poses / "lsp" / "joints.mat").is_file():
         raise SystemExit(f"{args.poses}: no lsp/joints.mat here (pass --poses)")
@@ -60,6 +67,7 @@ def main() -> None:
         "n_test": args.n_test,
         "strategies": args.strategies,
         "seed": args.seed,
+        "common_random_numbers": args.common_random_numbers,
         "base_train": {"epochs": args.base_epochs},
         "cycle_train": {"epochs": args.cycle_epochs},
     }
@@ -68,7 +76,7 @@ def main() -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     cfg = config_from_dict(overrides, base=preset(args.preset), where="pose_al flags")
-    console = Console()
+    console = Console(log_path=False)
     start = time.perf_counter()
     results = run_experiment(cfg, args.out, log=console.log)
     seconds = time.perf_counter() - start

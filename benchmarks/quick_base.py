@@ -1,0 +1,119 @@
+"""The quick preset's base model: test PCK@0.2 and training time of candidate recipes.
+
+Each candidate is the quick preset with some fields replaced (the rendered data's look and
+difficulty are never changed: same renderer, same domains, same test set). For each it renders
+the data, trains the base model on the initial labelled set (plus a separately rendered base
+set where ``n_base`` is set) and evaluates on the quick test set. A "bigger model" row shows
+what the same data allows with more capacity and time, so a bound set by the data shows up.
+
+    python benchmarks/quick_base.py --threads 1 --out benchmarks/results/quick_base.json
+    python benchmarks/quick_base.py --only today,wider   # a subset, by name
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eglpp.experiment.config import ExperimentConfig, config_from_dict, config_to_dict, preset
+from eglpp.experiment.data import build_data, labelled_set
+from eglpp.pose.hourglass import StackedHourglass
+from eglpp.pose.inference import evaluate
+from eglpp.pose.train import fit
+from eglpp.seeds import stable_seed
+
+
+def candidates(quick: ExperimentConfig) -> dict[str, dict]:
+    """name -> the config fields (dotted) each candidate changes from the quick preset."""
+    return {
+        "today": {},
+        "sigma 2": {"base_train.sigma": 2.0},
+        "lr 5e-3": {"base_train.lr": 5e-3},
+        "wider (48 ch)": {"model.channels": 48},
+        "1 stack 64 ch": {"model.n_stacks": 1, "model.channels": 64},
+        "base set 600 12 ep": {"n_base": 600, "base_train.epochs": 12},
+        "base set 600 12 ep sigma 2": {
+            "n_base": 600,
+            "base_train.epochs": 12,
+            "base_train.sigma": 2.0,
+        },
+        "initial 500 16 ep": {"initial": 500, "base_train.epochs": 16},
+        "bigger model 2x64 80 ep": {"model.channels": 64, "base_train.epochs": 80},
+    }
+
+
+def apply(cfg: ExperimentConfig, changes: dict) -> ExperimentConfig:
+    """``cfg`` with dotted fields replaced, through the config's own validation."""
+    d = config_to_dict(cfg)
+    for dotted, value in changes.items():
+        node = d
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return config_from_dict(d)
+
+
+def measure(cfg: ExperimentConfig, run: int) -> dict:
+    """Train run ``run``'s base model as the experiment does; PCK and seconds."""
+    cfg = cfg.resolved()
+    data = build_data(cfg)
+    rng = np.random.default_rng([cfg.seed, run])
+    labelled_map = np.full(len(data.pool), -1)
+    labelled_map[rng.choice(len(data.pool), size=cfg.initial, replace=False)] = 0
+    train_set, _ = labelled_set(data, labelled_map)
+    model = StackedHourglass(cfg.model).reset_parameters(
+        torch.Generator().manual_seed(stable_seed(cfg.seed, run, "init"))
+    )
+    t0 = time.perf_counter()
+    fit(model, train_set, cfg.base_train, seed=stable_seed(cfg.seed, run, "base"), progress=False)
+    seconds = time.perf_counter() - t0
+    metrics = evaluate(model, data.test, metric=cfg.metric, alpha=cfg.alpha)
+    steps = cfg.base_train.epochs * -(-len(train_set) // cfg.base_train.batch_size)
+    return {
+        "pck": 100 * metrics["mean"],
+        "train_seconds": seconds,
+        "images": len(train_set),
+        "steps": steps,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=1, help="base models per candidate (run 0, 1, …)")
+    ap.add_argument("--only", default="", help="comma-separated candidate names (default: all)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/quick_base.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    quick = preset("quick")
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    rows = []
+    print("| candidate | images | steps | PCK@0.2 % | train s |\n|---|---|---|---|---|")
+    for name, changes in candidates(quick).items():
+        if chosen and name not in chosen:
+            continue
+        cfg = apply(quick, changes)
+        results = [measure(cfg, r) for r in range(args.runs)]
+        pck = [r["pck"] for r in results]
+        secs = [r["train_seconds"] for r in results]
+        row = {"candidate": name, "changes": changes, "runs": results,
+               "pck_mean": float(np.mean(pck)),
+               "train_seconds_mean": float(np.mean(secs))}  # fmt: skip
+        rows.append(row)
+        print(f"| {name} | {results[0]['images']} | {results[0]['steps']} | "
+              f"{row['pck_mean']:.2f} | {row['train_seconds_mean']:.0f} |", flush=True)  # fmt: skip
+    env = {"threads": args.threads, "torch": torch.__version__,
+           "load_average_1min": os.getloadavg()[0]}  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"environment": env, "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
