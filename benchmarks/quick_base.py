@@ -7,7 +7,7 @@ set where ``n_base`` is set) and evaluates on the quick test set. A "bigger mode
 what the same data allows with more capacity and time, so a bound set by the data shows up.
 
     python benchmarks/quick_base.py --threads 1 --out benchmarks/results/quick_base.json
-    python benchmarks/quick_base.py --only today,wider   # a subset, by name
+    python benchmarks/quick_base.py --only "quick now (base set 800 + 200, 20 ep)"  # by name
 """
 
 from __future__ import annotations
@@ -32,19 +32,16 @@ from eglpp.seeds import stable_seed
 def candidates(quick: ExperimentConfig) -> dict[str, dict]:
     """name -> the config fields (dotted) each candidate changes from the quick preset."""
     return {
-        "today": {},
-        "sigma 2": {"base_train.sigma": 2.0},
-        "lr 5e-3": {"base_train.lr": 5e-3},
-        "wider (48 ch)": {"model.channels": 48},
-        "1 stack 64 ch": {"model.n_stacks": 1, "model.channels": 64},
-        "base set 600 12 ep": {"n_base": 600, "base_train.epochs": 12},
-        "base set 600 12 ep sigma 2": {
-            "n_base": 600,
+        "before (200 images, 40 ep)": {"n_base": 0, "base_train.epochs": 40},
+        "quick now (base set 800 + 200, 20 ep)": {},
+        "base set 800 + 200, 24 ep": {"base_train.epochs": 24},
+        "base set 1800 + 200, 12 ep": {"n_base": 1800, "base_train.epochs": 12},
+        "48 channels, base set 800 + 200, 15 ep": {"model.channels": 48, "base_train.epochs": 15},
+        "bigger model: 64 channels, base set 1800 + 200, 12 ep": {
+            "model.channels": 64,
+            "n_base": 1800,
             "base_train.epochs": 12,
-            "base_train.sigma": 2.0,
         },
-        "initial 500 16 ep": {"initial": 500, "base_train.epochs": 16},
-        "bigger model 2x64 80 ep": {"model.channels": 64, "base_train.epochs": 80},
     }
 
 
@@ -87,13 +84,13 @@ def measure(cfg: ExperimentConfig, run: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=1, help="base models per candidate (run 0, 1, …)")
-    ap.add_argument("--only", default="", help="comma-separated candidate names (default: all)")
+    ap.add_argument("--only", default="", help="candidate names separated by ';' (default: all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/quick_base.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     quick = preset("quick")
-    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    chosen = [s.strip() for s in args.only.split(";") if s.strip()]
     rows = []
     print("| candidate | images | steps | PCK@0.2 % | train s |\n|---|---|---|---|---|")
     for name, changes in candidates(quick).items():
