@@ -93,7 +93,7 @@ class ModelContract:
 
     def flag(self, argument: str) -> str:
         """How ``argument`` is named in messages (``--embedding`` for ``eglpp select``)."""
-        return self.flags.get(argument, f"{argument}=")
+        return self.flags.get(argument, argument)
 
     def prediction_of(self, output: Any) -> Tensor:
         """The prediction tensor of a model output (the selector of the module docstring)."""
@@ -171,9 +171,7 @@ class ModelContract:
         if "embedding" in want:
             result["embedding"] = self._embedding(x, seen.get("embedding", []))
         if "features" in want:
-            result["features"] = tuple(
-                t for output in seen["features"] for t in _tensors(output)
-            )
+            result["features"] = tuple(t for output in seen["features"] for t in _tensors(output))
         return result
 
     def _embedding(self, x: Tensor, seen: list) -> Tensor:

@@ -130,6 +130,7 @@ def pool_inputs_and_predictions(
         fields["predicted_loss"] = pred.aux
     if "embeddings" in needs:
         fields["embeddings_labelled"] = cache.embeddings()
+        _check_widths(contract, pred.embeddings, fields["embeddings_labelled"])
     kw = {"batch_size": batch_size, "device": device, "progress": progress}
     kw["config"] = GradNormConfig(
         params=scoring.gradnorm, method=scoring.gradnorm_method, prediction=contract.prediction_of
@@ -142,6 +143,15 @@ def pool_inputs_and_predictions(
             contract.model, pool_set, cache, **kw, probes=probes
         )
     return PoolInputs(**fields), pred
+
+
+def _check_widths(contract: ModelContract, zu: np.ndarray, zl: np.ndarray) -> None:
+    if zu.shape[1] != zl.shape[1]:
+        raise ValueError(
+            f"{contract.flag('embedding')} {contract.embedding!r}: embeddings of width "
+            f"{zu.shape[1]} for the unlabelled inputs but {zl.shape[1]} for the labelled ones "
+            "(inputs of different sizes flattened? use pooling='mean')"
+        )
 
 
 @contextmanager
