@@ -61,10 +61,14 @@ def _check_layers(model: nn.Module, params: str) -> list[nn.Module]:
         elif isinstance(m, _CONV_LINEAR) or (params == "all" and isinstance(m, _NORM)):
             layers.append(m)
         elif not (params == "conv_linear" and isinstance(m, _NORM + _OTHER_NORM)):
-            problem = "has parameters but only Conv2d, Linear and BatchNorm layers are supported"
+            held = ", ".join(n for n, p in m.named_parameters(recurse=False) if p.requires_grad)
+            problem = (
+                f"holds parameters ({held}) but only Conv2d, Linear and BatchNorm layers are "
+                "supported"
+            )
         if problem:
             raise ValueError(
-                f"gradient-norm method 'hooks': layer {name or '(root)'} "
+                f"gradient-norm method 'hooks': module {name or '(the model itself)'} "
                 f"({type(m).__name__}) {problem}; use method 'vmap' (torch.func), which "
                 "differentiates any layer"
             )
