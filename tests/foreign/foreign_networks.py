@@ -143,3 +143,8 @@ def tabular_mlp(n_features: int = 10, hidden: int = 32, seed: int = 0) -> nn.Seq
         nn.Linear(n_features, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
         nn.Linear(hidden, 1),
     )  # fmt: skip
+
+
+def not_a_module() -> dict:
+    """A factory that returns something else (``eglpp select --model`` must refuse it)."""
+    return {"layer": 1}
