@@ -150,7 +150,15 @@ def select_parameters(
     if params == "all":
         chosen = trainable
     elif params == "conv_linear":
-        kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+        kinds = (
+            nn.Conv1d,
+            nn.Conv2d,
+            nn.Conv3d,
+            nn.Linear,
+            nn.ConvTranspose1d,
+            nn.ConvTranspose2d,
+            nn.ConvTranspose3d,
+        )
         owners = {n for n, m in model.named_modules() if isinstance(m, kinds)}
         chosen = [n for n in trainable if _owner(n) in owners]
     elif params == "last":

@@ -18,7 +18,7 @@ depends on that image alone; the model's train/eval flags are restored afterward
 Parameters covered (``params``):
 
 - ``"all"`` (default): every parameter with ``requires_grad``: the exact norm.
-- ``"conv_linear"``: weights and biases of ``nn.Conv*`` and ``nn.Linear`` layers only: the
+- ``"conv_linear"``: weights and biases of ``nn.Conv*`` (transposed too) and ``nn.Linear`` only: the
   quantity the paper computes with Goodfellow's per-example trick (no batch-norm parameters).
 - ``"last"``: the parameters of the last parameterised module executed in the forward pass
   (for the stacked hourglass, the last heatmap head): cheap, a ranking approximation.

@@ -23,7 +23,7 @@ from torch import nn
 from eglpp.scoring.contract import ModelContract
 from eglpp.scoring.forward import prediction_kind
 
-__all__ = ["ForeignModel", "load_foreign", "FLAGS"]
+__all__ = ["ForeignModel", "load_foreign", "import_factory", "FLAGS"]
 
 #: The contract's arguments as ``eglpp select`` names them.
 FLAGS = {
@@ -47,7 +47,8 @@ class ForeignModel:
     n_joints: int | None
 
 
-def _factory(spec: str):
+def import_factory(spec: str):
+    """``(factory, the file of its module)`` of ``PKG.MODULE:FACTORY`` (module docstring)."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"--model {spec!r}: expected PKG.MODULE:FACTORY, e.g. mynet.models:build")
@@ -105,7 +106,7 @@ def load_foreign(
     input_size: int,
 ) -> ForeignModel:
     """Build, load and check the user's network (module docstring)."""
-    factory, module_file = _factory(spec)
+    factory, module_file = import_factory(spec)
     model = factory()
     if not isinstance(model, nn.Module):
         raise ValueError(
