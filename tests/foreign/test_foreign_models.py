@@ -76,12 +76,14 @@ def pooled(model, module: str, x: torch.Tensor) -> np.ndarray:
 @pytest.mark.parametrize("name", ["simple_baseline", "coordinates", "vit"])
 def test_egl_pp_equals_a_naive_autograd_loop(name):
     model, opts, read, pool, (x, y) = _case(name)
+    model.train()  # as a user's training loop leaves it: batch norm and dropout must be off
     out = eglpp.score("egl++", model, pool, (x, y), **opts, **EGL)
+    assert model.training and all(m.training for m in model.modules())  # flags restored
     nb, p, g = out.details["neighbours"], out.details["p"], out.details["gradnorms"]
-    naive = naive_gradnorms(model, read, pool, y, nb)
+    naive = naive_gradnorms(model, read, pool, y, nb)  # in eval mode
     np.testing.assert_allclose(g, naive, rtol=1e-4)
     np.testing.assert_allclose(out.scores, (p * naive).sum(1), rtol=1e-4)
-    assert model.training is False and (naive > 0).all()
+    assert (naive > 0).all()
 
 
 @pytest.mark.parametrize("name", ["simple_baseline", "coordinates", "vit"])

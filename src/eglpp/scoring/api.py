@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, TensorDataset
 
 from eglpp.gradnorm.approx import DEFAULT_N_EXACT
+from eglpp.gradnorm.base import eval_mode
 from eglpp.pose.hourglass import StackedHourglass
 from eglpp.scoring.contract import ModelContract, hourglass_contract
 from eglpp.scoring.labels import LabelledCache
@@ -133,12 +134,13 @@ def _run(name: str, model, unlabelled, labelled, budget: int | None, kw: dict) -
     options = {k: kw.pop(k) for k in ("method", "params", "n_exact", "n_probes")}
     options |= {k: kw.pop(k) for k in ("batch_size", "device", "seed")}
     strategy = make_strategy(name, **kw)
-    inputs = _inputs(strategy, contract, unlabelled, labelled, head, options)
     rng = np.random.default_rng(options["seed"])
-    if budget is None:
-        scores, details = strategy.explain(inputs, rng)
-        return Selection(strategy.name, np.asarray(scores, np.float64), dict(details))
-    query, scores, details = strategy.select_explained(inputs, budget, rng)
+    with eval_mode(contract.model):  # scored in eval mode; the model's flags restored after
+        inputs = _inputs(strategy, contract, unlabelled, labelled, head, options)
+        if budget is None:
+            scores, details = strategy.explain(inputs, rng)
+            return Selection(strategy.name, np.asarray(scores, np.float64), dict(details))
+        query, scores, details = strategy.select_explained(inputs, budget, rng)
     return Selection(strategy.name, np.asarray(scores, np.float64), dict(details), query)
 
 
