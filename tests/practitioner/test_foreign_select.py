@@ -163,3 +163,15 @@ def test_bad_model_input_is_one_line_naming_the_flag(world, tmp_path, monkeypatc
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and len(err.splitlines()) == 1, err
     assert __import__("re").search(says, err), err
+
+
+def test_a_rerun_reuses_chunks_only_for_the_same_model_flags(world, tmp_path, monkeypatch):
+    monkeypatch.chdir(FOREIGN)
+    out = tmp_path / "sel"
+    _select(world, world["labelled"], out, *SB, "--strategy", "coreset", budget=2)
+    _select(world, world["labelled"], out, *SB, "--strategy", "coreset", budget=2)
+    assert json.loads((out / "summary.json").read_text())["chunks_reused"] == 3
+    other = ["--model", "foreign_networks:simple_baseline", "--embedding", "layer3"]
+    _select(world, world["labelled"], out, *other, "--strategy", "coreset", budget=2)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["chunks_reused"] == 0 and summary["config"]["strategy"] == "coreset"

@@ -241,7 +241,9 @@ def run_select(
         model, aux = _load(checkpoint, strategy, lab.annotations.skeleton)
     else:
         checkpoint, foreign = model.identity, model
-        source = {"model": foreign.spec, "weights": str(foreign.weights or "")}
+        source = {"model": foreign.spec, "weights": str(foreign.weights or ""),
+                  "embedding": foreign.contract.embedding,
+                  "prediction": foreign.contract.prediction}  # fmt: skip
         model, aux = _load_foreign(foreign, strategy, lab.annotations.skeleton, config)
     candidates, n_pool = _candidates(pool, lab, config.budget)
     fp = fingerprint(checkpoint, lab, candidates, config, source)

@@ -132,9 +132,16 @@ def pool_inputs_and_predictions(
         fields["embeddings_labelled"] = cache.embeddings()
         _check_widths(contract, pred.embeddings, fields["embeddings_labelled"])
     kw = {"batch_size": batch_size, "device": device, "progress": progress}
-    kw["config"] = GradNormConfig(
+    fields |= _gradnorm_fields(needs, contract, pool_set, cache, scoring, probe_seed, kw)
+    return PoolInputs(**fields), pred
+
+
+def _gradnorm_fields(needs, contract, pool_set, cache, scoring, probe_seed, kw) -> dict:
+    """The ``pair_gradnorms`` / ``expected_gradnorms`` callables that ``needs`` asks for."""
+    kw = {**kw, "config": GradNormConfig(
         params=scoring.gradnorm, method=scoring.gradnorm_method, prediction=contract.prediction_of
-    )
+    )}  # fmt: skip
+    fields = {}
     if "pair_gradnorms" in needs:
         fields["pair_gradnorms"] = _gradnorm_fn(contract.model, pool_set, cache, **kw)
     if "expected_gradnorms" in needs:
@@ -142,7 +149,7 @@ def pool_inputs_and_predictions(
         fields["expected_gradnorms"] = _gradnorm_fn(
             contract.model, pool_set, cache, **kw, probes=probes
         )
-    return PoolInputs(**fields), pred
+    return fields
 
 
 def _check_widths(contract: ModelContract, zu: np.ndarray, zl: np.ndarray) -> None:
