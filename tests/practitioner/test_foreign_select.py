@@ -99,6 +99,14 @@ def test_simple_baseline_select_import_retrain_select(world, tmp_path, monkeypat
     assert summary["chunks_reused"] == 0
 
 
+def test_simple_baseline_approx_estimator_checked_against_exact(world, tmp_path, monkeypatch):
+    monkeypatch.chdir(FOREIGN)
+    flags = [*SB, *EGL, "--estimator", "approx", "--exact-neighbours", "2", "--check-approx", "8"]
+    _select(world, world["labelled"], tmp_path, *flags, budget=3)
+    check = json.loads((tmp_path / "summary.json").read_text())["approx_check"]
+    assert check["n"] == 8 and -1 <= check["spearman"] <= 1
+
+
 @pytest.mark.parametrize("strategy", ["coreset", "multipeak", "random"])
 def test_simple_baseline_other_strategies(world, tmp_path, monkeypatch, strategy):
     monkeypatch.chdir(FOREIGN)
@@ -175,3 +183,10 @@ def test_a_rerun_reuses_chunks_only_for_the_same_model_flags(world, tmp_path, mo
     _select(world, world["labelled"], out, *other, "--strategy", "coreset", budget=2)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["chunks_reused"] == 0 and summary["config"]["strategy"] == "coreset"
+
+
+def test_help_says_how_model_is_imported():
+    result = CliRunner().invoke(app, ["select", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(result.output.split())
+    assert "PKG.MODULE:FACTORY" in text and "uvicorn app:main" in text
+    assert "weights_only=True" in text

@@ -13,6 +13,11 @@ Any ``torch.nn.Module`` will do; a :class:`ModelContract` says
 - for Learning Loss, the **features** its head taps: submodule names (an output that is a list
   of tensors counts as several).
 
+The gradient norms run the model under ``torch.func`` (``eglpp.gradnorm``) with grad enabled,
+so ``nn.TransformerEncoderLayer``'s inference fast path (eval mode, no grad) is taken only in the
+no-grad passes that read embeddings and predictions, never where gradients are taken (the small
+ViT of ``tests/foreign`` checks its gradient norms against an autograd loop).
+
 eglpp's own hourglass is one such contract (:func:`hourglass_contract`): its heatmaps, the
 last stack's feature layer as embedding, its last hourglass's scales as features; every scoring
 path (``eglpp.score``, the experiment loop, ``eglpp select``) goes through a contract.
