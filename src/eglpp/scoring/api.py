@@ -114,7 +114,10 @@ def _inputs(strategy, contract, unlabelled, labelled, head, options: dict):
         )
     if needs - {"predicted_loss", "heatmaps"} and len(lab) == 0:
         raise ValueError(f"labelled: strategy {strategy.name!r} needs a labelled set, got none")
-    cache = LabelledCache(contract, lab, batch_size=options["batch_size"], device=options["device"])
+    cache = LabelledCache(
+        contract, lab, batch_size=options["batch_size"], device=options["device"],
+        sigma=options["sigma"],
+    )  # fmt: skip
     if len(lab) and not cache.pose and needs & {"pair_gradnorms", "expected_gradnorms"}:
         cache.check_pairs()
     scoring = ScoringConfig(
@@ -132,7 +135,7 @@ def _run(name: str, model, unlabelled, labelled, budget: int | None, kw: dict) -
     contract = _contract(model, *(kw.pop(k) for k in keys))
     head = kw.pop("head")
     options = {k: kw.pop(k) for k in ("method", "params", "n_exact", "n_probes")}
-    options |= {k: kw.pop(k) for k in ("batch_size", "device", "seed")}
+    options |= {k: kw.pop(k) for k in ("batch_size", "device", "seed", "sigma")}
     strategy = make_strategy(name, **kw)
     rng = np.random.default_rng(options["seed"])
     with eval_mode(contract.model):  # scored in eval mode; the model's flags restored after
@@ -160,6 +163,7 @@ def _options(
     batch_size: int = 32,
     device: str = "cpu",
     seed: int = 0,
+    sigma: float = 1.0,
     **hyperparameters: Any,
 ) -> dict:
     """The keyword arguments of :func:`score` and :func:`select`, with their defaults."""
@@ -190,6 +194,9 @@ def score(strategy: str, model, unlabelled, labelled=None, **options: Any) -> Sc
     params : "all", "conv_linear" or "last": the parameters of the gradient norms
     n_exact, n_probes : EGL++ ``estimator="approx"``'s exact neighbours and probes
     batch_size, device, seed
+    sigma : float
+        σ (heatmap px) of the Gaussian labels made of a pose data set's joints for a heatmap
+        prediction (the labels of a pose labelled set: :mod:`eglpp.scoring.labels`).
     **hyperparameters : the strategy's (``k=30, perplexity=20, estimator="approx"``, …)
     """
     return _run(strategy, model, unlabelled, labelled, None, _options(model, **options))
