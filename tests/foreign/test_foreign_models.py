@@ -137,14 +137,9 @@ def test_vit_hooks_refuse_naming_the_first_unsupported_module():
         eglpp.score("egl++", model, pool, data, **opts, **EGL, method="hooks")
 
 
-def test_simple_baseline_hooks_refuse_the_deconvolution():
-    model, opts, _, pool, data = _case("simple_baseline")
-    with pytest.raises(ValueError, match=r"module deconv\.0 \(ConvTranspose2d\).*'vmap'"):
-        eglpp.score("egl++", model, pool, data, **opts, **EGL, method="hooks")
-
-
-def test_coordinate_net_hooks_equal_vmap():
-    model, opts, _, pool, data = _case("coordinates")
+@pytest.mark.parametrize("name", ["simple_baseline", "coordinates"])
+def test_hooks_equal_vmap(name):  # the SimpleBaseline's head: transposed convolutions
+    model, opts, _, pool, data = _case(name)
     by_vmap = eglpp.score("egl++", model, pool, data, **opts, **EGL)
     by_hooks = eglpp.score("egl++", model, pool, data, **opts, **EGL, method="hooks")
     np.testing.assert_allclose(
@@ -223,3 +218,27 @@ def test_tabular_mlp_egl_pp_closed_form_and_egl_beside_it(capsys):
     with capsys.disabled():
         print(f"\ntabular MLP (diabetes, 40 labelled, 200 pool): Spearman(EGL++, EGL) = {rho:.3f}")
     assert np.isfinite(rho)
+
+
+@pytest.mark.parametrize(
+    "deconv",
+    [
+        {"kernel_size": 4, "stride": 2, "padding": 1},
+        {"kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1},
+        {"kernel_size": 3, "stride": 3, "padding": 2, "dilation": 2},
+        {"kernel_size": (2, 3), "stride": (1, 2), "padding": (0, 1), "bias": False},
+    ],
+)
+def test_hooks_on_transposed_convolutions_equal_an_autograd_loop(deconv):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, 2, 1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+        torch.nn.ConvTranspose2d(4, 5, **deconv), torch.nn.ReLU(), torch.nn.Conv2d(5, 2, 1),
+    ).eval()  # fmt: skip
+    model[1].running_mean.uniform_(-1, 1)
+    pool, x = _images(3, 12, 4), _images(5, 12, 5)
+    with torch.no_grad():
+        y = torch.rand_like(model(x))
+    out = eglpp.score("egl++", model, pool, (x, y), embedding="2", **EGL, method="hooks")
+    naive = naive_gradnorms(model, lambda o: o, pool, y, out.details["neighbours"])
+    np.testing.assert_allclose(out.details["gradnorms"], naive, rtol=1e-4)

@@ -190,7 +190,8 @@ def score(strategy: str, model, unlabelled, labelled=None, **options: Any) -> Sc
         A submodule's name (its output, ``pooling="mean"`` global-average-pooled or
         ``"flatten"``), or ``(model, x) -> (B, C)``; Core-set and EGL++ need it.
     features, head : Learning Loss's tapped submodules and its trained head.
-    method : "vmap" (any model torch.func runs) or "hooks" (Conv2d, Linear, BatchNorm only)
+    method : "vmap" (any model torch.func runs) or "hooks" (Conv2d, ConvTranspose2d, Linear,
+        BatchNorm only)
     params : "all", "conv_linear" or "last": the parameters of the gradient norms
     n_exact, n_probes : EGL++ ``estimator="approx"``'s exact neighbours and probes
     batch_size, device, seed
