@@ -37,9 +37,19 @@ def _case(name: str):
     elif name == "coordinates":
         model, size, read = coordinate_net(), 32, lambda o: o["coords"]
         opts = {"prediction": "coords", "embedding": "features"}
-    else:
+    elif name == "vit":
         model, size, read = small_vit(), 32, lambda o: o[0]
         opts = {"prediction": 0, "embedding": vit_embedding}
+    else:  # a tabular regressor: rows of 10 features, one target each
+        gen = torch.Generator().manual_seed(1)
+        x, pool = torch.randn(8, 10, generator=gen), torch.randn(6, 10, generator=gen)
+        return (
+            tabular_mlp(),
+            {"embedding": "3"},
+            lambda o: o,
+            pool,
+            (x, torch.randn(8, 1, generator=gen)),
+        )
     x, pool = _images(8, size, 1), _images(6, size, 2)
     with torch.no_grad():
         shape = read(model(x[:1])).shape[1:]
@@ -75,7 +85,7 @@ def pooled(model, module: str, x: torch.Tensor) -> np.ndarray:
     return (z.mean(dim=(-2, -1)) if z.dim() == 4 else z).double().numpy()
 
 
-@pytest.mark.parametrize("name", ["simple_baseline", "coordinates", "vit"])
+@pytest.mark.parametrize("name", ["simple_baseline", "coordinates", "vit", "tabular"])
 def test_egl_pp_equals_a_naive_autograd_loop(name):
     model, opts, read, pool, (x, y) = _case(name)
     model.train()  # as a user's training loop leaves it: batch norm and dropout must be off
@@ -109,7 +119,8 @@ def test_approx_estimator_with_every_neighbour_exact_is_the_exact_score(name):
 
 
 @pytest.mark.parametrize(
-    ("name", "module"), [("simple_baseline", "layer4"), ("coordinates", "features")]
+    ("name", "module"),
+    [("simple_baseline", "layer4"), ("coordinates", "features"), ("tabular", "3")],
 )
 def test_coreset_equals_scikit_activeml_k_greedy_center(name, module):
     model, opts, _, pool, (x, y) = _case(name)
