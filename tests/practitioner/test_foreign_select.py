@@ -77,7 +77,7 @@ def test_simple_baseline_select_import_retrain_select(world, tmp_path, monkeypat
     # are SIZE px and have no boxes: the crop is the image)
     model = simple_baseline()
     model.load_state_dict(torch.load(w1, weights_only=True))
-    x = torch.from_numpy(np.asarray(Image.open(world["pool"] / first[0]["image"]))).permute(2, 0, 1)
+    x = torch.from_numpy(np.array(Image.open(world["pool"] / first[0]["image"]))).permute(2, 0, 1)
     with torch.no_grad():
         coords, _ = decode_heatmaps(model(x[None].float() / 255))
     ours = np.asarray(sel["annotations"][0]["keypoints"]).reshape(14, 3)[:, :2]
@@ -121,7 +121,7 @@ def test_coordinate_model_pre_annotations_are_its_coordinates(world, tmp_path, m
              "--prediction", "coords", "--embedding", "features", *EGL]  # fmt: skip
     rows = _select(world, world["labelled"], tmp_path / "sel", *flags, budget=3)
     sel = json.loads((tmp_path / "sel" / "selection_coco.json").read_text())
-    x = torch.from_numpy(np.asarray(Image.open(world["pool"] / rows[0]["image"]))).permute(2, 0, 1)
+    x = torch.from_numpy(np.array(Image.open(world["pool"] / rows[0]["image"]))).permute(2, 0, 1)
     with torch.no_grad():
         coords = coordinate_net()(x[None].float() / 255)["coords"][0].numpy()
     ours = np.asarray(sel["annotations"][0]["keypoints"]).reshape(14, 3)[:, :2]
