@@ -27,6 +27,14 @@ GPU memory.
 Affinities: ``eglpp.affinity.tsne_affinities`` against openTSNE's ``PerplexityBasedNN.to_new``
 on random embeddings.
 
+``--model PKG.MODULE:FACTORY`` (imported as ``eglpp select --model`` does, from the current
+folder; ``--model-embedding`` the submodule of its embedding) times a network of heatmap
+predictions (B, J, h, w) beside the hourglass: the same rows (random-initialised, no PCK) in the
+JSON's ``model`` entry, e.g. the tests' SimpleBaseline (ResNet-18 + 3 deconvolutions)::
+
+    cd tests/foreign && python ../../benchmarks/egl_speed.py --model \
+        foreign_networks:simple_baseline --model-embedding layer4 --threads 1 --skip-affinity
+
 Usage::
 
     python benchmarks/egl_speed.py --out benchmarks/results/egl_speed_cpu.json      # CPU sizes
@@ -61,9 +69,12 @@ from eglpp.pose.heatmaps import (
     heatmap_loss_per_example,
     input_to_heatmap,
 )
-from eglpp.pose.hourglass import STRIDE, HourglassConfig, StackedHourglass
+from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.pose.inference import evaluate
 from eglpp.pose.train import TrainConfig, fit
+from eglpp.practitioner.foreign import import_factory
+from eglpp.scoring.contract import ModelContract
+from eglpp.scoring.forward import forward_pool
 from eglpp.stats import rank_agreement as agreement
 
 #: The training loss that the gradient norms differentiate (one example at a time).
@@ -203,33 +214,48 @@ def _stack(dataset, device) -> dict[str, torch.Tensor]:
     }
 
 
-def _data(args, device):
+def _foreign(args, device) -> ModelContract:
+    """The ``--model`` network, random-initialised by its factory, in eval mode."""
+    factory, _ = import_factory(args.model)
+    model = factory().to(device).eval()
+    return ModelContract(model, embedding=args.model_embedding)
+
+
+def _embeddings(model, net: ModelContract | None, x: torch.Tensor) -> np.ndarray:
+    if net is not None:
+        return forward_pool(net, x, want=frozenset({"embeddings"}), amp=False).embeddings
+    with torch.no_grad():
+        z = torch.cat([model(x[i : i + 32]).embedding for i in range(0, len(x), 32)])
+    return z.cpu().numpy()
+
+
+def _data(args, device, net: ModelContract | None = None):
     size = args.input_size or (256 if args.paper_size else 64)
     train, pool, lab_set = _datasets(args, size, device)
-    model = _model(args, train, device)
+    model = _model(args, train, device) if net is None else net.model
     n_pool = max(args.pool, args.rank_pool, args.bound_batch)
     lab = _stack(lab_set, device)
-    h = size // STRIDE
-    joints = input_to_heatmap(lab["joints"], STRIDE)
-    y = gaussian_heatmaps(joints, lab["visible"], (h, h), 1.0).to(device)
-    w = lab["visible"].float()
     x_pool = _stack(Subset(pool, range(n_pool)), device)["image"]
     with torch.no_grad():
-        zu = torch.cat([model(x_pool[i : i + 32]).embedding for i in range(0, n_pool, 32)])
-        zl = torch.cat([model(lab["image"][i : i + 32]).embedding for i in range(0, len(w), 32)])
-    aff = tsne_affinities(
-        zu.cpu().numpy(), zl.cpu().numpy(), AffinityConfig(k=args.k), device=device
-    )
+        h = heatmaps_of(model(x_pool[:1])).shape[-1]
+    stride = size // h
+    joints = input_to_heatmap(lab["joints"], stride)
+    y = gaussian_heatmaps(joints, lab["visible"], (h, h), 1.0).to(device)
+    w = lab["visible"].float()
+    zu, zl = _embeddings(model, net, x_pool), _embeddings(model, net, lab["image"])
+    aff = tsne_affinities(zu, zl, AffinityConfig(k=args.k), device=device)
     nb = torch.as_tensor(aff.neighbours, device=device)
     rank_set = Subset(pool, range(min(args.rank_pool, n_pool)))
-    quality = evaluate(model, rank_set, device=device, amp=False)["mean"]
-    print(f"model: PCK@0.2 {100 * quality:.1f} % on the {len(rank_set)} rank-agreement images")
+    quality = None
+    if net is None:
+        quality = evaluate(model, rank_set, device=device, amp=False)["mean"]
+        print(f"model: PCK@0.2 {100 * quality:.1f} % on the {len(rank_set)} rank-agreement images")
     p = torch.as_tensor(aff.p, dtype=torch.float32, device=device)
     return model, x_pool, y[nb], w[nb], p, quality
 
 
-def gradnorm_rows(args, device) -> tuple[list[dict], dict]:
-    model, x, y, w, p, quality = _data(args, device)
+def gradnorm_rows(args, device, net: ModelContract | None = None) -> tuple[list[dict], dict]:
+    model, x, y, w, p, quality = _data(args, device, net)
     K, rows = y.shape[1], []
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -281,7 +307,8 @@ def gradnorm_rows(args, device) -> tuple[list[dict], dict]:
                     device,
                 ),
             )
-        for (m, R), method in itertools.product(args.approx, ("vmap", "hooks")):
+        timed = [mth for mth in ("vmap", "hooks") if any(a.startswith(mth) for a in args.methods)]
+        for (m, R), method in itertools.product(args.approx, timed):
             cfg = GradNormConfig(method=method, max_grad_elements=args.max_grad_elements)
             signs = torch.randint(0, 2, (len(x), R, K), generator=gen).to(device) * 2.0 - 1.0
             add(
@@ -409,6 +436,10 @@ def main() -> None:
     )
     ap.add_argument("--save-model", default=None, help="save the model trained here")
     ap.add_argument(
+        "--model", default=None, help="also time PKG.MODULE:FACTORY (heatmaps (B, J, h, w))"
+    )
+    ap.add_argument("--model-embedding", default=None, help="--model: submodule of the embedding")
+    ap.add_argument(
         "--rank-approx",
         type=_settings,
         default=_settings("0+0,0+2,0+4,0+8,0+16,4+0,4+2,6+0,8+0,8+2,12+0"),
@@ -438,6 +469,11 @@ def main() -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     rows, rank = gradnorm_rows(args, device)
+    foreign = None
+    if args.model:
+        print(f"--model {args.model}:")
+        model_rows, model_rank = gradnorm_rows(args, device, _foreign(args, device))
+        foreign = {"spec": args.model, "gradnorms": model_rows, "rank_agreement": model_rank}
     affinity = [] if args.skip_affinity else affinity_rows(args, device)
     result = {
         "device": torch.cuda.get_device_name(device)
@@ -449,6 +485,7 @@ def main() -> None:
         "gradnorms": rows,
         "rank_agreement": rank,
         "affinity": affinity,
+        **({"model": foreign} if foreign else {}),
     }
     if args.out:
         atomic_write_json(args.out, result)

@@ -13,6 +13,7 @@ import typer
 
 from eglpp.devices import check_device
 from eglpp.io import check_output, run_lock
+from eglpp.practitioner.foreign import ForeignModel, load_foreign
 from eglpp.practitioner.merge import merge_annotations
 from eglpp.practitioner.run import run_select
 from eglpp.practitioner.select import SelectConfig
@@ -26,8 +27,40 @@ from eglpp.practitioner.settings import (
 __all__ = ["select", "import_annotations"]
 
 
+def _foreign(model, weights, embedding, prediction, input_size) -> ForeignModel | None:
+    """The ``--model`` network, or None; the flags that belong to it refused without it."""
+    if model is None:
+        given = [f for f, v in (("--weights", weights), ("--embedding", embedding),
+                                ("--prediction", prediction)) if v is not None]  # fmt: skip
+        if given:
+            raise ValueError(f"{', '.join(given)}: applies to --model only")
+        return None
+    if input_size is None:
+        raise ValueError(f"--model {model}: --input-size is needed (the network's input px)")
+    return load_foreign(model, weights, embedding, prediction, input_size)
+
+
 def select(
-    checkpoint: Path = typer.Option(..., help="Model checkpoint (eglpp train / eglpp run)."),
+    checkpoint: Path | None = typer.Option(
+        None, help="Model checkpoint (eglpp train / eglpp run); or --model."
+    ),
+    model: str | None = typer.Option(
+        None,
+        help="Your own network instead of --checkpoint: PKG.MODULE:FACTORY, a function of your "
+        "code that builds the torch.nn.Module, imported the way `uvicorn app:main` is (from "
+        "the current folder or an installed package). Needs --input-size.",
+    ),
+    weights: Path | None = typer.Option(
+        None, help="--model: its state dict (.pt), read with torch.load(weights_only=True)."
+    ),
+    embedding: str | None = typer.Option(
+        None, help="--model: submodule whose output, averaged over space, is the embedding."
+    ),
+    prediction: str | None = typer.Option(
+        None,
+        help="--model: which output is the prediction (heatmaps (B, J, h, w) or coordinates "
+        "(B, J, 2), input px): a dict key, NamedTuple field or tuple index; default the output.",
+    ),
     labelled: Path = typer.Option(
         ..., help="Labelled set: COCO keypoints .json, LSP/LSPET joints.mat, MPII .mat/.json."
     ),
@@ -82,6 +115,9 @@ def select(
 
         eglpp select --checkpoint runs/train/model.pt --labelled labelled.json \\
             --pool photos/ --budget 50 --strategy egl++ --param k=30 --out sel1
+
+    With your own network: --model mynet.models:build --weights w.pt --embedding layer4
+    --input-size 256 instead of --checkpoint.
     """
 
     check_device(device)  # before any file is read
@@ -94,7 +130,10 @@ def select(
         flags["approx_check"] = "--check-approx"
         given = ", ".join(f"{flags[k]} {v}" for k, v in approx.items())
         raise ValueError(f"{given}: applies to --estimator approx only")
-    found = checkpoint_settings(checkpoint)
+    if (checkpoint is None) == (model is None):
+        raise ValueError("--checkpoint or --model: give exactly one (the network that scores)")
+    foreign = _foreign(model, weights, embedding, prediction, input_size)
+    found = checkpoint_settings(checkpoint) if checkpoint is not None else {}
     size = input_size or found.get("input_size")
     if size is None:
         raise ValueError(
@@ -109,8 +148,8 @@ def select(
     )  # fmt: skip
     with run_lock(check_output(out), log=typer.echo):
         summary = run_select(
-            checkpoint, labelled, pool, out, config, images_root=images_root, progress=progress,
-            log=typer.echo, warn=lambda message: typer.echo(message, err=True),
+            checkpoint, labelled, pool, out, config, model=foreign, images_root=images_root,
+            progress=progress, log=typer.echo, warn=lambda message: typer.echo(message, err=True),
         )  # fmt: skip
     typer.echo(
         f"selected {summary['budget']} of {summary['n_candidates']} with {summary['strategy']} "

@@ -122,6 +122,7 @@ def _expected_by_hooks(
         images,
         make,
         params=config.params,
+        prediction=config.prediction,
         m_chunk=config.k_chunk,
         max_elements=config.budget(images.device),
     )  # (M, B)
@@ -140,7 +141,7 @@ def _expected_by_vjp(
     products vectorised, images in batches that fit ``config``'s memory budget."""
     targets, signs = args[0], args[3]
     B, K = targets.shape[:2]
-    chosen, forward_one = functional_forward(model, images, config.params)
+    chosen, forward_one = functional_forward(model, images, config.params, config.prediction)
 
     def per_image(image: Tensor, *a: Tensor) -> Tensor:
         heatmaps, vjp_fn = vjp(lambda prm: forward_one(prm, image), chosen)

@@ -1,8 +1,10 @@
 """What the gradient-norm paths share: settings, the loss contract, parameters, cotangents.
 
-A ``LossFn`` is ``loss_fn(pred (1, S, J, h, w), target (1, J, h, w), weight (1, J)) ->
-scalar``, the model's training loss of one example; this package knows no model and always
-takes it as an argument.
+A ``LossFn`` is ``loss_fn(pred (1, ...), target (1, ...), weight (1, ...)) -> scalar``, the
+model's training loss of one example (for eglpp's hourglass: heatmaps (1, S, J, h, w), their
+labels (1, J, h, w) and joint weights (1, J)); this package knows no model and always takes it
+as an argument. Which tensor of a model's output is the prediction is
+``GradNormConfig.prediction`` (by default the output itself, or its ``.heatmaps``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from torch.func import functional_call, grad, vmap
 __all__ = [
     "LossFn",
     "GradNormConfig",
+    "PredictionFn",
     "heatmaps_of",
+    "prediction_of",
     "eval_mode",
     "select_parameters",
     "functional_forward",
@@ -26,6 +30,8 @@ __all__ = [
 ]
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+#: ``prediction(model_output) -> Tensor (B, ...)``: the output the loss is taken of.
+PredictionFn = Callable[[object], Tensor]
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class GradNormConfig:
     # output gradient entries (hooks) held at once; None: 2**27 (512 MiB in fp32) on the CPU,
     # on CUDA what a quarter of the device's free memory holds (at least 2**27)
     method: str = "vmap"  # "vmap" (torch.func) or "hooks" (eglpp.gradnorm.hooks, Goodfellow)
+    prediction: PredictionFn | None = None  # the prediction of a model output; None:
+    # heatmaps_of (the output tensor, or its .heatmaps, read as (B, S, J, h, w))
 
     def __post_init__(self) -> None:
         if isinstance(self.params, str) and self.params not in ("all", "conv_linear", "last"):
@@ -53,6 +61,8 @@ class GradNormConfig:
             )
         if self.method == "hooks" and self.params not in ("all", "conv_linear"):
             raise ValueError("GradNormConfig.method='hooks' supports params 'all' or 'conv_linear'")
+        if self.prediction is not None and not callable(self.prediction):
+            raise TypeError("GradNormConfig.prediction must be callable (model output -> Tensor)")
         if self.max_grad_elements is not None and self.max_grad_elements < 1:
             raise ValueError(
                 f"GradNormConfig.max_grad_elements must be positive, got {self.max_grad_elements}"
@@ -140,7 +150,15 @@ def select_parameters(
     if params == "all":
         chosen = trainable
     elif params == "conv_linear":
-        kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+        kinds = (
+            nn.Conv1d,
+            nn.Conv2d,
+            nn.Conv3d,
+            nn.Linear,
+            nn.ConvTranspose1d,
+            nn.ConvTranspose2d,
+            nn.ConvTranspose3d,
+        )
         owners = {n for n, m in model.named_modules() if isinstance(m, kinds)}
         chosen = [n for n in trainable if _owner(n) in owners]
     elif params == "last":
@@ -155,23 +173,37 @@ def select_parameters(
     return chosen
 
 
+def prediction_of(output: object, prediction: PredictionFn | None) -> Tensor:
+    """``prediction(output)``, or :func:`heatmaps_of` when ``prediction`` is None."""
+    if prediction is None:
+        return heatmaps_of(output)
+    pred = prediction(output)
+    if not isinstance(pred, Tensor):
+        raise TypeError(f"the model's prediction must be a Tensor, got {type(pred).__name__}")
+    return pred
+
+
 def functional_forward(
-    model: nn.Module, example: Tensor, params: str | Sequence[str]
+    model: nn.Module,
+    example: Tensor,
+    params: str | Sequence[str],
+    prediction: PredictionFn | None = None,
 ) -> tuple[dict[str, Tensor], Callable[[dict[str, Tensor], Tensor], Tensor]]:
-    """The selected parameters and ``forward_one(params, image (C, H, W)) -> (1, S, J, h, w)``."""
+    """The selected parameters and ``forward_one(params, input (...)) -> (1, ...)``, the
+    prediction (:func:`prediction_of`) of one input."""
     names = set(select_parameters(model, params, example))
     chosen = {n: p.detach() for n, p in model.named_parameters() if n in names}
     fixed = {n: p.detach() for n, p in model.named_parameters() if n not in names}
     fixed.update(dict(model.named_buffers()))
 
     def forward_one(p: dict[str, Tensor], image: Tensor) -> Tensor:
-        return heatmaps_of(functional_call(model, (p, fixed), (image[None],)))
+        return prediction_of(functional_call(model, (p, fixed), (image[None],)), prediction)
 
     return chosen, forward_one
 
 
 def cotangents(loss_fn: LossFn, heatmaps: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
-    """``∂ℓ(h, y_k)/∂h`` for each of K targets (K, J, h, w): (K, *heatmaps.shape)."""
+    """``∂ℓ(h, y_k)/∂h`` for each of K targets (K, ...): (K, *heatmaps.shape)."""
 
     def one(t: Tensor, w: Tensor) -> Tensor:
         return grad(lambda h: loss_fn(h, t[None], w[None]))(heatmaps)

@@ -18,7 +18,7 @@ depends on that image alone; the model's train/eval flags are restored afterward
 Parameters covered (``params``):
 
 - ``"all"`` (default): every parameter with ``requires_grad``: the exact norm.
-- ``"conv_linear"``: weights and biases of ``nn.Conv*`` and ``nn.Linear`` layers only: the
+- ``"conv_linear"``: weights and biases of ``nn.Conv*`` (transposed too) and ``nn.Linear`` only: the
   quantity the paper computes with Goodfellow's per-example trick (no batch-norm parameters).
 - ``"last"``: the parameters of the last parameterised module executed in the forward pass
   (for the stacked hourglass, the last heatmap head): cheap, a ranking approximation.
@@ -63,12 +63,15 @@ def per_example_gradnorms(
     Parameters
     ----------
     model : nn.Module
-        Output a (B, S, J, h, w) tensor or a NamedTuple with ``.heatmaps`` (``HourglassOutput``).
-    images : Tensor (B, C, H, W)
-    targets : Tensor (B, K, J, h, w)
-        Candidate heatmap labels per image.
-    weights : Tensor (B, K, J)
-        Joint weights of each target (1 annotated, 0 missing).
+        Any model; ``config.prediction`` reads the prediction from its output (by default a
+        (B, S, J, h, w) tensor or a NamedTuple with ``.heatmaps``, ``HourglassOutput``).
+    images : Tensor (B, ...)
+        The inputs (images (B, C, H, W), or rows of a table).
+    targets : Tensor (B, K, ...)
+        Candidate labels per input (for the hourglass heatmaps (B, K, J, h, w)).
+    weights : Tensor (B, K, ...)
+        What the loss takes beside each target (for the hourglass joint weights (B, K, J));
+        a placeholder where the loss takes none.
     config : GradNormConfig
     loss_fn : callable
         ``loss_fn(pred (1, S, J, h, w), target (1, J, h, w), weight (1, J)) -> scalar``, the
@@ -89,6 +92,7 @@ def per_example_gradnorms(
             weights,
             params=config.params,
             loss_fn=loss_fn,
+            prediction=config.prediction,
             k_chunk=config.k_chunk,
             max_elements=config.budget(images.device),
         )
@@ -96,14 +100,14 @@ def per_example_gradnorms(
 
 
 def _check_shapes(images: Tensor, targets: Tensor, weights: Tensor) -> None:
-    """Raise ValueError unless images (B, C, H, W), targets (B, K, J, h, w), weights (B, K, J)."""
-    B, _ = targets.shape[:2]
-    if images.dim() != 4 or images.shape[0] != B:
-        raise ValueError(f"images must be (B={B}, C, H, W), got {tuple(images.shape)}")
-    if targets.dim() != 5:
-        raise ValueError(f"targets must be (B, K, J, h, w), got {tuple(targets.shape)}")
-    if weights.shape != targets.shape[:3]:
-        raise ValueError(f"weights must be {tuple(targets.shape[:3])}, got {tuple(weights.shape)}")
+    """Raise ValueError unless images (B, ...), targets (B, K, ...), weights (B, K, ...)."""
+    if targets.dim() < 2:
+        raise ValueError(f"targets must be (B, K, ...), got {tuple(targets.shape)}")
+    B, K = targets.shape[:2]
+    if images.dim() < 1 or images.shape[0] != B:
+        raise ValueError(f"images must have B={B} rows, got {tuple(images.shape)}")
+    if weights.dim() < 2 or weights.shape[:2] != (B, K):
+        raise ValueError(f"weights must be ({B}, {K}, ...), got {tuple(weights.shape)}")
 
 
 def _gradnorms_by_vjp(
@@ -117,7 +121,7 @@ def _gradnorms_by_vjp(
     """:func:`per_example_gradnorms` with torch.func: one linearisation per image, its K
     products vectorised (``step`` at a time), images in batches of ``b_step``."""
     B, K = targets.shape[:2]
-    chosen, forward_one = functional_forward(model, images, config.params)
+    chosen, forward_one = functional_forward(model, images, config.params, config.prediction)
     b_step, step = config.chunks(B, K, sum(p.numel() for p in chosen.values()), images.device)
 
     def per_image(image: Tensor, tgt: Tensor, wgt: Tensor) -> Tensor:

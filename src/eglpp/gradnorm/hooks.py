@@ -11,12 +11,15 @@ without ever forming the whole network's per-example gradient:
   unfolded input (P positions × fan-in) and ``G`` the output gradient (P × C_out), the weight
   gradient is ``Gᵀ U``; its squared norm is computed directly (``einsum``) or, when cheaper
   (few positions), as the "ghost norm" ``Σ_pq (G Gᵀ)_pq (U Uᵀ)_pq``; the bias gradient is ``Σ_p G``;
+- ``nn.ConvTranspose2d`` (``groups=1``): the same with the roles swapped, the layer's input
+  (P × C_in) against the output gradient unfolded with its kernel (P × C_out·kh·kw);
 - ``nn.BatchNorm*`` in eval mode: ``∂/∂γ = Σ_p g·x̂``, ``∂/∂β = Σ_p g`` with ``x̂`` normalised by
   the running statistics.
 
 ``params="conv_linear"`` gives the paper's approximation (conv and linear layers only, no
 batch-norm parameters); ``params="all"`` is exact for networks built from those layers (any
-other layer with parameters raises). Results equal :func:`eglpp.gradnorm.per_example_gradnorms`.
+other layer with parameters raises, naming the first one). Results equal
+:func:`eglpp.gradnorm.per_example_gradnorms`.
 
 Speed: on a 2-core CPU (2-stack 32-channel hourglass, 64 px, B = 4, K = 30) the K-batched
 backward (``is_grads_batched`` vmaps the autograd engine) made this path several times slower
@@ -34,30 +37,43 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import vmap
 
-from eglpp.gradnorm.base import LossFn, cotangents, eval_mode, heatmaps_of
+from eglpp.gradnorm.base import LossFn, PredictionFn, cotangents, eval_mode, prediction_of
 
 __all__ = ["hook_cotangent_norms", "hook_gradnorms"]
 
-_CONV_LINEAR = (nn.Conv2d, nn.Linear)
+_CONV_LINEAR = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 _NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+#: Normalisation layers that ``params="conv_linear"`` leaves out like batch norm.
+_OTHER_NORM = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d)
 
 
 def _check_layers(model: nn.Module, params: str) -> list[nn.Module]:
+    """The covered layers; the first module with parameters this path cannot differentiate
+    (any type but Conv2d, ConvTranspose2d, Linear and BatchNorm, a grouped convolution, batch
+    norm without running statistics) raises, naming it and suggesting the vmap path."""
     layers = []
     for name, m in model.named_modules():
         own = [p for p in m.parameters(recurse=False) if p.requires_grad]
         if not own:
             continue
-        if isinstance(m, nn.Conv2d) and m.groups != 1:
-            raise ValueError(f"hook_gradnorms: {name} is a grouped convolution (unsupported)")
-        if isinstance(m, _NORM) and params == "all" and not m.track_running_stats:
-            raise ValueError(f"hook_gradnorms: {name} has no running statistics (eval-mode BN)")
-        if isinstance(m, _CONV_LINEAR) or (params == "all" and isinstance(m, _NORM)):
+        problem = None
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and m.groups != 1:
+            problem = "is a grouped convolution"
+        elif isinstance(m, _NORM) and params == "all" and not m.track_running_stats:
+            problem = "has no running statistics (eval-mode batch norm needs them)"
+        elif isinstance(m, _CONV_LINEAR) or (params == "all" and isinstance(m, _NORM)):
             layers.append(m)
-        elif params == "all" and not isinstance(m, _NORM):
+        elif not (params == "conv_linear" and isinstance(m, _NORM + _OTHER_NORM)):
+            held = ", ".join(n for n, p in m.named_parameters(recurse=False) if p.requires_grad)
+            problem = (
+                f"holds parameters ({held}) but only Conv2d, ConvTranspose2d, Linear and BatchNorm "
+                "layers are supported"
+            )
+        if problem:
             raise ValueError(
-                f"hook_gradnorms: layer {name} ({type(m).__name__}) has parameters but only "
-                "Conv2d, Linear and BatchNorm are supported; use the torch.func path"
+                f"gradient-norm method 'hooks': module {name or '(the model itself)'} "
+                f"({type(m).__name__}) {problem}; use method 'vmap' (torch.func), which "
+                "differentiates any layer"
             )
     return layers
 
@@ -76,6 +92,8 @@ def _weight_norms(a: Tensor, g: Tensor) -> Tensor:
 def _layer_norms(m: nn.Module, a: Tensor, g: Tensor) -> Tensor:
     """(K, B) squared norms of one layer's per-example parameter gradients."""
     K, B = g.shape[:2]
+    if isinstance(m, nn.ConvTranspose2d):
+        return _transposed_norms(m, a, g)
     if isinstance(m, nn.Conv2d):
         u = F.unfold(a, m.kernel_size, m.dilation, m.padding, m.stride).transpose(1, 2)
         gp = g.flatten(3).transpose(2, 3)  # (K, B, P, C_out)
@@ -96,12 +114,31 @@ def _layer_norms(m: nn.Module, a: Tensor, g: Tensor) -> Tensor:
     return out
 
 
+def _transposed_norms(m: nn.ConvTranspose2d, a: Tensor, g: Tensor) -> Tensor:
+    """(K, B) squared norms for a transposed convolution: its weight gradient pairs each input
+    position with the patch of the output gradient it was spread over, i.e. the input (P × C_in)
+    against the output gradient unfolded with the layer's kernel, stride, padding and dilation
+    (P × C_out·kh·kw); the bias gradient sums the output gradient over its positions."""
+    K, B = g.shape[:2]
+    flat = g.reshape(K * B, *g.shape[2:])
+    patches = F.unfold(flat, m.kernel_size, m.dilation, m.padding, m.stride)  # (KB, O·kk, P)
+    gp = patches.reshape(K, B, patches.shape[1], -1).transpose(2, 3)  # (K, B, P, O·kk)
+    u = a.flatten(2).transpose(1, 2)  # (B, P, C_in)
+    if u.shape[1] != gp.shape[2]:
+        raise ValueError(f"hook_gradnorms: {type(m).__name__} positions do not match")
+    out = _weight_norms(u, gp) if m.weight.requires_grad else torch.zeros(K, B, device=g.device)
+    if m.bias is not None and m.bias.requires_grad:
+        out = out + g.flatten(3).sum(-1).pow(2).sum(-1)
+    return out
+
+
 def hook_cotangent_norms(
     model: nn.Module,
     images: Tensor,
     make_cotangents: Callable[[Tensor], Tensor],
     *,
     params: str = "all",
+    prediction: PredictionFn | None = None,
     m_chunk: int | None = None,
     max_elements: int = 2**27,
 ) -> Tensor:
@@ -117,6 +154,8 @@ def hook_cotangent_norms(
         ``make_cotangents(heatmaps (B, S, J, h, w)) -> (M, B, S, J, h, w)``: the vectors to pull
         back through the network, computed from the (detached) output.
     params : "all" or "conv_linear"
+    prediction : callable, optional
+        The prediction of a model output (``GradNormConfig.prediction``; None: the heatmaps).
     m_chunk : int, optional
         Cotangents per image carried by one backward (memory: m_chunk × B × the activations of
         the covered layers); by default as many as keep those output gradients within
@@ -126,7 +165,8 @@ def hook_cotangent_norms(
     """
     if params not in ("all", "conv_linear"):
         raise ValueError(f"hook_gradnorms: params must be 'all' or 'conv_linear', got {params!r}")
-    heatmaps, calls = _recorded_forward(model, images, _check_layers(model, params))
+    layers = _check_layers(model, params)
+    heatmaps, calls = _recorded_forward(model, images, layers, prediction)
     cots = make_cotangents(heatmaps.detach())
     if cots.dim() != heatmaps.dim() + 1 or cots.shape[1:] != heatmaps.shape:
         raise ValueError(
@@ -141,10 +181,10 @@ def hook_cotangent_norms(
 
 
 def _recorded_forward(
-    model: nn.Module, images: Tensor, layers: list[nn.Module]
+    model: nn.Module, images: Tensor, layers: list[nn.Module], prediction: PredictionFn | None
 ) -> tuple[Tensor, list[tuple[nn.Module, Tensor, Tensor]]]:
-    """The heatmaps (B, S, J, h, w) of one eval-mode forward with a graph, and each covered
-    layer's (module, detached input, output) in the order they ran."""
+    """The prediction (e.g. heatmaps (B, S, J, h, w)) of one eval-mode forward with a graph,
+    and each covered layer's (module, detached input, output) in the order they ran."""
     calls: list[tuple[nn.Module, Tensor, Tensor]] = []
 
     def record(m, inputs, output):
@@ -153,7 +193,7 @@ def _recorded_forward(
     handles = [m.register_forward_hook(record) for m in layers]
     try:
         with eval_mode(model), torch.enable_grad():
-            heatmaps = heatmaps_of(model(images))  # (B, S, J, h, w)
+            heatmaps = prediction_of(model(images), prediction)  # (B, ...)
     finally:
         for h in handles:
             h.remove()
@@ -189,6 +229,7 @@ def hook_gradnorms(
     *,
     params: str = "all",
     loss_fn: LossFn,
+    prediction: PredictionFn | None = None,
     k_chunk: int | None = None,
     max_elements: int = 2**27,
 ) -> Tensor:
@@ -205,9 +246,10 @@ def hook_gradnorms(
     def make(heatmaps: Tensor) -> Tensor:
         cots = vmap(lambda h, t, w: cotangents(loss_fn, h[None], t, w))(
             heatmaps, targets, weights.to(targets.dtype)
-        )  # (B, K, 1, S, J, h, w)
-        return cots.squeeze(2).transpose(0, 1)  # (K, B, S, J, h, w)
+        )  # (B, K, 1, ...)
+        return cots.squeeze(2).transpose(0, 1)  # (K, B, ...)
 
     return hook_cotangent_norms(
-        model, images, make, params=params, m_chunk=k_chunk, max_elements=max_elements
-    ).T
+        model, images, make, params=params, prediction=prediction, m_chunk=k_chunk,
+        max_elements=max_elements,
+    ).T  # fmt: skip

@@ -52,14 +52,16 @@ def pair_gradnorms(
     Parameters
     ----------
     model : nn.Module
-        The pose network (already on ``device``).
-    images : (U, C, H, W) tensor/array, or an iterable of (b, C, H, W) batches (or dicts with
+        The network (already on ``device``).
+    images : (U, ...) tensor/array, or an iterable of (b, ...) batches (or dicts with
         ``"image"``, e.g. a DataLoader over the pool) in unlabelled order.
-    targets_labelled : (L, J, h, w)
-        The labelled images' heatmap labels: ground-truth heatmaps, or the model's predicted
-        last-stack heatmaps for ``label_source="prediction"`` (the caller chooses).
-    weights_labelled : (L, J)
-        Joint weights of those labels (1 annotated, 0 missing; all ones for predictions).
+    targets_labelled : (L, ...)
+        The labelled inputs' labels, any shape the loss takes: for the hourglass (L, J, h, w)
+        ground-truth heatmaps, or the model's predicted last-stack heatmaps for
+        ``label_source="prediction"`` (the caller chooses).
+    weights_labelled : (L, ...)
+        What the loss takes beside each label: for the hourglass (L, J) joint weights (1
+        annotated, 0 missing; all ones for predictions).
     neighbours : (U, K) int
         Positions in the labelled set.
     batch_size : int
@@ -93,7 +95,8 @@ def pool_batches(
     device: str | torch.device,
     progress: Progress | None = None,
 ) -> Iterator[tuple[slice, Tensor, Tensor, Tensor]]:
-    """Batches ``(rows, images (b, C, H, W), targets (b, K, J, h, w), weights (b, K, J))``.
+    """Batches ``(rows, images (b, ...), targets (b, K, ...), weights (b, K, ...))`` (for the
+    hourglass images (b, C, H, W), heatmaps (b, K, J, h, w) and joint weights (b, K, J)).
 
     Checks the arguments of :func:`pair_gradnorms` and that ``images`` yields exactly U rows;
     ``progress(rows_done, U)`` is called once a batch has been used (when the next is asked).
@@ -104,10 +107,10 @@ def pool_batches(
     dev = torch.device(device)
     y = torch.as_tensor(targets_labelled, dtype=torch.float32, device=dev)
     w = torch.as_tensor(weights_labelled, device=dev).to(torch.float32)
-    if y.dim() != 4 or w.shape != y.shape[:2]:
+    if y.dim() < 1 or w.dim() < 1 or w.shape[0] != y.shape[0]:
         raise ValueError(
-            f"targets_labelled must be (L, J, h, w) and weights_labelled (L, J), got "
-            f"{tuple(y.shape)} and {tuple(w.shape)}"
+            f"targets_labelled (L, ...) and weights_labelled (L, ...) must have the same rows, "
+            f"got {tuple(y.shape)} and {tuple(w.shape)}"
         )
     U = neighbours.shape[0]
     if U and (neighbours.min() < 0 or neighbours.max() >= y.shape[0]):

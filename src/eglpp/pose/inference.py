@@ -55,12 +55,13 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
 
 @dataclass
 class Predictions:
-    joints: np.ndarray  # (N, J, 2) decoded joints, input px
-    maxvals: np.ndarray  # (N, J) heatmap maxima
+    joints: np.ndarray | None  # (N, J, 2) decoded joints, input px (None: not a pose model)
+    maxvals: np.ndarray | None  # (N, J) heatmap maxima (None: not a pose model)
     indices: np.ndarray  # (N,) the items' "index" (positions in the dataset)
     heatmaps: np.ndarray | None = None  # (N, J, h, w) last stack, if requested
     embeddings: np.ndarray | None = None  # (N, C), if requested
     aux: np.ndarray | None = None  # (N,) the aux module's predictions, if given
+    prediction: np.ndarray | None = None  # (N, ...) a model's whole prediction, if requested
 
 
 def base_dataset(dataset: Dataset) -> Dataset:

@@ -43,11 +43,14 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def fingerprint(checkpoint: Path, labelled: LabelledSet, pool: Pool, config: SelectConfig) -> str:
+def fingerprint(
+    checkpoint: Path, labelled: LabelledSet, pool: Pool, config: SelectConfig, source=None
+) -> str:
     """A digest of everything the chunk scores depend on: the name of the chunks' folder.
 
     ``labelled`` is a :class:`~eglpp.practitioner.labelled.LabelledSet`, ``config`` a
-    :class:`~eglpp.practitioner.select.SelectConfig`.
+    :class:`~eglpp.practitioner.select.SelectConfig`; ``source`` says which network scored
+    (``{"model": spec, ...}`` for ``--model``, whose ``checkpoint`` is its weights' file).
     """
     h = hashlib.sha256()
     ann = labelled.annotations
@@ -61,6 +64,8 @@ def fingerprint(checkpoint: Path, labelled: LabelledSet, pool: Pool, config: Sel
     if config.estimator != "exact":  # (exact runs keep the fingerprints they had before)
         settings |= {"estimator": config.estimator, "n_exact": scoring.n_exact,
                      "n_probes": scoring.n_probes}  # fmt: skip
+    if source and "model" in source:  # --model: the factory too (checkpoints keep their digest)
+        settings["source"] = source
     defaults = type(strategy)()  # the hyperparameters set to other than their defaults
     settings["hyperparameters"] = sorted(
         (f.name, repr(getattr(strategy, f.name)))

@@ -21,11 +21,13 @@ from eglpp.pose.hourglass import StackedHourglass
 from eglpp.pose.metrics import mean_pose, pck, torso_size
 from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner import outputs
+from eglpp.practitioner.foreign import ForeignModel
 from eglpp.practitioner.labelled import LabelledSet, check_labelled_joints, load_labelled
 from eglpp.practitioner.pool import Pool, read_pool
 from eglpp.practitioner.select import Scored, SelectConfig, choose, fingerprint, score_pool
 from eglpp.practitioner.settings import check_estimator, estimator_of
 from eglpp.scoring.approx_check import approx_agreement
+from eglpp.scoring.contract import ModelContract
 from eglpp.scoring.pool_inputs import LabelledCache, pool_inputs
 from eglpp.selection import check_budget
 from eglpp.stats import RANK_GATE as GATE
@@ -60,6 +62,27 @@ def _load(checkpoint: Path, strategy, labelled_skeleton):
     return model, aux
 
 
+def _load_foreign(foreign: ForeignModel, strategy, skeleton: Skeleton, config: SelectConfig):
+    """The user's network (``--model``) checked against the strategy and the labelled set."""
+    if strategy.needs & {"predicted_loss"}:
+        raise ValueError(
+            f"--strategy {strategy.name}: needs the loss-prediction head trained with the "
+            "model (an eglpp checkpoint); with --model use random, coreset, multipeak or egl++"
+        )
+    if foreign.n_joints is not None and foreign.n_joints != skeleton.n_joints:
+        raise ValueError(
+            f"--model {foreign.spec}: predicts {foreign.n_joints} joints ({foreign.kind}) but the "
+            f"labelled set is in the {skeleton.name} skeleton ({skeleton.n_joints} joints)"
+        )
+    if foreign.kind == "other" and config.pre_annotate == "predicted":
+        raise ValueError(
+            "--pre-annotate predicted: the --model prediction is neither heatmaps (B, J, h, w) "
+            "nor coordinates (B, J, 2), so no keypoints can be pre-annotated; use "
+            "--pre-annotate empty"
+        )
+    return foreign.contract, None
+
+
 def _candidates(pool, lab: LabelledSet, budget: int) -> tuple[Pool, int]:
     """The pool's images not already in the labelled set, and the pool's size."""
     everything = read_pool(pool)
@@ -92,7 +115,7 @@ def labelled_fit(cache: LabelledCache, skeleton: Skeleton, alpha: float = 0.2) -
     None where no labelled person has both torso ends annotated."""
     joints, visible = (t.numpy() for t in cache.truth())
     norm = torso_size(joints, skeleton, visible=visible)
-    if not np.isfinite(norm).any():
+    if not np.isfinite(norm).any() or cache.predictions().joints is None:
         return None
     baseline = np.broadcast_to(mean_pose(joints, visible), joints.shape)
     predicted = cache.predictions().joints
@@ -131,7 +154,7 @@ def _report_skipped(out: Path, scored: Scored, n_candidates: int, budget: int, w
 
 def check_approx(
     strategy: Strategy,
-    model: StackedHourglass,
+    model: StackedHourglass | ModelContract,
     aux: nn.Module | None,
     skeleton: Skeleton,
     scored: Scored,
@@ -178,23 +201,23 @@ def _approx_check(strategy, model, aux, lab, scored, config, log: Log, warn: Log
     return check
 
 
-def _write(out, scored, query, lab, config, checkpoint, strategy) -> None:
+def _write(out, scored, query, lab, config, source: dict, strategy) -> None:
     nb, weight, kind = outputs.neighbours_of(scored, query, config.n_neighbours)
     outputs.write_tables(out, scored, query, nb, weight, kind, lab.names)
-    info = {"strategy": strategy.name, "checkpoint": str(checkpoint.resolve()),
-            "pre_annotations": config.pre_annotate}  # fmt: skip
+    info = {"strategy": strategy.name, **source, "pre_annotations": config.pre_annotate}
     doc = outputs.selection_coco(scored, query, lab.annotations.skeleton, config, info)
     atomic_write_json(out / "selection_coco.json", doc)
     outputs.contact_sheet(out / "contact_sheet.png", scored, query, nb, weight, kind, lab, config)
 
 
 def run_select(
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     labelled: str | Path,
     pool: str | Path,
     out: str | Path,
     config: SelectConfig,
     *,
+    model: ForeignModel | None = None,
     images_root: str | Path | None = None,
     progress: bool = True,
     log: Log = print,
@@ -205,16 +228,25 @@ def run_select(
     ``log`` gets progress messages, ``warn`` (default ``log``) one line per pool image that
     cannot be read and is skipped (all of them are listed in ``OUT/skipped.json``), and one
     when the checkpoint is no better than the mean-pose baseline on the labelled set
-    (:func:`labelled_fit`, also in the summary as ``labelled_fit``)."""
+    (:func:`labelled_fit`, also in the summary as ``labelled_fit``). With ``model`` (the
+    user's network, ``--model``: :mod:`~eglpp.practitioner.foreign`) ``checkpoint`` is None."""
     check_device(config.device)
-    checkpoint, out, warn = Path(checkpoint), Path(out), warn or log
-    strategy = config.strategy
+    out, warn, strategy = Path(out), warn or log, config.strategy
     check_estimator(out, config)
     lab = load_labelled(labelled, images_root=images_root, box_scale=config.box_scale)
     check_labelled_joints(lab)
-    model, aux = _load(checkpoint, strategy, lab.annotations.skeleton)
+    if model is None:
+        checkpoint = Path(checkpoint)
+        source = {"checkpoint": str(checkpoint.resolve())}
+        model, aux = _load(checkpoint, strategy, lab.annotations.skeleton)
+    else:
+        checkpoint, foreign = model.identity, model
+        source = {"model": foreign.spec, "weights": str(foreign.weights or ""),
+                  "embedding": foreign.contract.embedding,
+                  "prediction": foreign.contract.prediction}  # fmt: skip
+        model, aux = _load_foreign(foreign, strategy, lab.annotations.skeleton, config)
     candidates, n_pool = _candidates(pool, lab, config.budget)
-    fp = fingerprint(checkpoint, lab, candidates, config)
+    fp = fingerprint(checkpoint, lab, candidates, config, source)
     log(
         f"{len(candidates)} candidates ({n_pool - len(candidates)} pool images already "
         f"labelled), {len(lab.annotations)} labelled people; scoring with {strategy.name}"
@@ -226,7 +258,7 @@ def run_select(
         check = _approx_check(strategy, model, aux, lab, scored, config, log, warn)
     fit = _check_fit(scored, lab.annotations.skeleton, checkpoint, warn)
     query = choose(strategy, scored, config)
-    _write(out, scored, query, lab, config, checkpoint, strategy)
+    _write(out, scored, query, lab, config, source, strategy)
     summary = {
         "strategy": strategy.name,
         "hyperparameters": strategy.hyperparameters(),

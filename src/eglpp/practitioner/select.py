@@ -51,6 +51,7 @@ from eglpp.practitioner.chunks import (
 from eglpp.practitioner.coco import BOX_SCALE
 from eglpp.practitioner.labelled import LabelledSet
 from eglpp.practitioner.pool import Pool, unreadable
+from eglpp.scoring.contract import ModelContract
 from eglpp.scoring.pool_inputs import LabelledCache, pool_inputs_and_predictions
 from eglpp.scoring.settings import ScoringConfig
 from eglpp.seeds import stable_seed
@@ -180,11 +181,18 @@ def _chunk(strategy, model, aux, pool_set, lab_set, cache, config, c: int) -> di
     return {
         "scores": np.asarray(scores, np.float64),
         "embeddings": inputs.embeddings_unlabelled,
-        "joints": pred.joints,
-        "maxvals": pred.maxvals,
+        **_joints(pred, len(pool_set), lab_set.skeleton.n_joints),
         **({"predicted_loss": pred.aux} if pred.aux is not None else {}),
         **{f"detail_{k}": np.asarray(v) for k, v in details.items()},
     }
+
+
+def _joints(pred, n: int, n_joints: int) -> dict[str, np.ndarray]:
+    """The decoded joints and confidences, NaN for a prediction that has none (``--model``
+    whose prediction is neither heatmaps nor coordinates: ``--pre-annotate empty``)."""
+    if pred.joints is not None:
+        return {"joints": pred.joints, "maxvals": pred.maxvals}
+    return {"joints": np.full((n, n_joints, 2), np.nan), "maxvals": np.full((n, n_joints), np.nan)}
 
 
 def _labelled_embeddings(cache, labelled: LabelledSet) -> np.ndarray:
@@ -203,7 +211,7 @@ def _labelled_embeddings(cache, labelled: LabelledSet) -> np.ndarray:
 
 def score_pool(
     strategy: Strategy,
-    model: StackedHourglass,
+    model: StackedHourglass | ModelContract,
     aux: nn.Module | None,
     labelled: LabelledSet,
     pool: Pool,

@@ -1,8 +1,11 @@
 """The pool outputs a strategy needs, computed from a model, a pool and a labelled set.
 
+The model is a :class:`~eglpp.scoring.contract.ModelContract` (any network; eglpp's
+``StackedHourglass`` is read as :func:`~eglpp.scoring.contract.hourglass_contract`), so
+``eglpp.score``, the experiment loop and ``eglpp select`` share this one path.
 :func:`pool_inputs` builds :class:`~eglpp.strategies.base.PoolInputs` with exactly the fields
-that the strategy's ``needs`` names: embeddings of unlabelled and labelled images, the last
-stack's heatmaps, the Learning Loss head's predictions, and a ``pair_gradnorms`` function that
+that the strategy's ``needs`` names: embeddings of unlabelled and labelled inputs, the
+heatmaps, the Learning Loss head's predictions, and a ``pair_gradnorms`` function that
 computes EGL++'s per-example squared gradient norms for the neighbours the strategy picks. It
 takes plain datasets (pose dataset contract) and settings, so the experiment loop
 (:func:`experiment_sets` splits its pool) and ``eglpp select`` (a streamed pool, one chunk at a
@@ -25,92 +28,24 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from eglpp.gradnorm.base import GradNormConfig
 from eglpp.gradnorm.sharded import sharded_expected_pair_gradnorms, sharded_pair_gradnorms
-from eglpp.pose.heatmaps import heatmap_loss, target_heatmaps
-from eglpp.pose.hourglass import STRIDE, StackedHourglass
-from eglpp.pose.inference import Predictions, predict
+from eglpp.pose.hourglass import StackedHourglass
+from eglpp.pose.inference import Predictions
+from eglpp.scoring.contract import ModelContract, as_contract
+from eglpp.scoring.forward import forward_pool
+from eglpp.scoring.labels import LabelledCache
 from eglpp.scoring.settings import ScoringConfig
 from eglpp.strategies.base import PoolInputs
 
 __all__ = ["LabelledCache", "pool_inputs", "pool_inputs_and_predictions", "gradnorm_bar"]
 
 
-class LabelledCache:
-    """The labelled set's embeddings and heatmap labels, each computed once when first asked.
-
-    Parameters
-    ----------
-    model : StackedHourglass
-        The model whose embeddings (and, for ``label_source="prediction"``, heatmaps) are used.
-    labelled : Dataset
-        The labelled set (pose dataset contract).
-    batch_size, device : as for :func:`~eglpp.pose.inference.predict`
-    sigma : float
-        σ of the ground-truth target heatmaps, heatmap px (the training ``sigma``).
-    """
-
-    def __init__(self, model, labelled, *, batch_size: int, device, sigma: float) -> None:
-        self.model, self.labelled = model, labelled
-        self.batch_size, self.device, self.sigma = batch_size, device, sigma
-        self._predictions: Predictions | None = None
-        self._truth: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._targets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def predictions(self) -> Predictions:
-        """The model's predictions of the labelled images, with their (L, C) embeddings."""
-        if self._predictions is None:
-            self._predictions = predict(
-                self.model,
-                self.labelled,
-                return_embeddings=True,
-                batch_size=self.batch_size,
-                device=self.device,
-            )
-        return self._predictions
-
-    def embeddings(self) -> np.ndarray:
-        """(L, C) embeddings of the labelled images."""
-        return self.predictions().embeddings
-
-    def truth(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(joints (L, J, 2) input px, visible (L, J) bool) of the labelled set, read once."""
-        if self._truth is None:
-            loader = DataLoader(self.labelled, batch_size=256, shuffle=False)
-            batches = [(b["joints"], b["visible"]) for b in loader]
-            self._truth = (torch.cat([j for j, _ in batches]), torch.cat([v for _, v in batches]))
-        return self._truth
-
-    def targets(self, label_source: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(heatmap labels (L, J, h, w), joint weights (L, J) float) for ``label_source``."""
-        if label_source not in ("ground_truth", "prediction"):
-            raise ValueError(
-                f"label_source must be 'ground_truth' or 'prediction', got {label_source!r}"
-            )
-        if label_source not in self._targets:
-            joints, visible = self.truth()  # (L, J, 2), (L, J)
-            if label_source == "ground_truth":
-                images = self.labelled[0]["image"]  # (3, S, S)
-                targets = target_heatmaps(joints, visible, images.shape[-1], self.sigma, STRIDE)
-            else:
-                pred = predict(
-                    self.model,
-                    self.labelled,
-                    return_heatmaps=True,
-                    batch_size=self.batch_size,
-                    device=self.device,
-                )
-                targets = torch.from_numpy(pred.heatmaps)
-                visible = torch.ones_like(visible)
-            self._targets[label_source] = (targets, visible.float())
-        return self._targets[label_source]
-
-
 def pool_inputs(
     needs: frozenset[str],
-    model: StackedHourglass,
+    model: StackedHourglass | ModelContract,
     aux: nn.Module | None,
     pool_set: Dataset,
     labelled: Dataset,
@@ -125,7 +60,7 @@ def pool_inputs(
 
 def pool_inputs_and_predictions(
     needs: frozenset[str],
-    model: StackedHourglass,
+    model: StackedHourglass | ModelContract,
     aux: nn.Module | None,
     pool_set: Dataset,
     labelled: Dataset,
@@ -147,9 +82,13 @@ def pool_inputs_and_predictions(
     ----------
     needs : frozenset of str
         The strategy's ``needs``.
-    model, aux : the pose network and the strategy's auxiliary module (or None)
+    model : ModelContract or StackedHourglass
+        The network and how to read it (:mod:`eglpp.scoring.contract`).
+    aux : nn.Module or None
+        The strategy's auxiliary module (Learning Loss's head on the contract's features).
     pool_set, labelled : Dataset
-        The unlabelled candidates and the labelled set (pose dataset contract).
+        The unlabelled candidates (tensors, ``(input, ...)`` tuples or pose dicts) and the
+        labelled set (pairs or a pose data set, :mod:`eglpp.scoring.labels`).
     batch_size, device : as for :func:`~eglpp.pose.inference.predict`
     sigma : float
         σ of the labelled set's ground-truth target heatmaps (heatmap px).
@@ -172,16 +111,16 @@ def pool_inputs_and_predictions(
     Under ``torchrun`` the gradient norms' rows are sharded across the processes
     (:mod:`eglpp.distributed`); every process must then make the same calls.
     """
+    contract = as_contract(model)
     if cache is None:
-        cache = LabelledCache(model, labelled, batch_size=batch_size, device=device, sigma=sigma)
+        cache = LabelledCache(contract, labelled, batch_size=batch_size, device=device, sigma=sigma)
     fields: dict = {"n_unlabelled": len(pool_set), "device": str(device)}
     pred = None
     if always_predict or needs & {"embeddings", "heatmaps", "predicted_loss"}:
-        pred = predict(
-            model,
+        pred = forward_pool(
+            contract,
             pool_set,
-            return_embeddings="embeddings" in needs,
-            return_heatmaps="heatmaps" in needs,
+            want=needs & {"embeddings", "heatmaps"},
             aux=aux if "predicted_loss" in needs else None,
             batch_size=batch_size,
             device=device,
@@ -191,14 +130,35 @@ def pool_inputs_and_predictions(
         fields["predicted_loss"] = pred.aux
     if "embeddings" in needs:
         fields["embeddings_labelled"] = cache.embeddings()
+        _check_widths(contract, pred.embeddings, fields["embeddings_labelled"])
     kw = {"batch_size": batch_size, "device": device, "progress": progress}
-    kw["config"] = GradNormConfig(params=scoring.gradnorm, method=scoring.gradnorm_method)
+    fields |= _gradnorm_fields(needs, contract, pool_set, cache, scoring, probe_seed, kw)
+    return PoolInputs(**fields), pred
+
+
+def _gradnorm_fields(needs, contract, pool_set, cache, scoring, probe_seed, kw) -> dict:
+    """The ``pair_gradnorms`` / ``expected_gradnorms`` callables that ``needs`` asks for."""
+    kw = {**kw, "config": GradNormConfig(
+        params=scoring.gradnorm, method=scoring.gradnorm_method, prediction=contract.prediction_of
+    )}  # fmt: skip
+    fields = {}
     if "pair_gradnorms" in needs:
-        fields["pair_gradnorms"] = _gradnorm_fn(model, pool_set, cache, **kw)
+        fields["pair_gradnorms"] = _gradnorm_fn(contract.model, pool_set, cache, **kw)
     if "expected_gradnorms" in needs:
         probes = {"n_exact": scoring.n_exact, "n_probes": scoring.n_probes, "seed": probe_seed}
-        fields["expected_gradnorms"] = _gradnorm_fn(model, pool_set, cache, **kw, probes=probes)
-    return PoolInputs(**fields), pred
+        fields["expected_gradnorms"] = _gradnorm_fn(
+            contract.model, pool_set, cache, **kw, probes=probes
+        )
+    return fields
+
+
+def _check_widths(contract: ModelContract, zu: np.ndarray, zl: np.ndarray) -> None:
+    if zu.shape[1] != zl.shape[1]:
+        raise ValueError(
+            f"{contract.flag('embedding')} {contract.embedding!r}: embeddings of width "
+            f"{zu.shape[1]} for the unlabelled inputs but {zl.shape[1]} for the labelled ones "
+            "(inputs of different sizes flattened? use pooling='mean')"
+        )
 
 
 @contextmanager
@@ -230,11 +190,12 @@ def _gradnorm_fn(
     (``eglpp.gradnorm.approx``); rows sharded across torchrun processes, images streamed; a
     progress bar of the rows while each call runs when ``progress``."""
 
-    kw = {"batch_size": batch_size, "device": device, "config": config, "loss_fn": heatmap_loss}
+    kw = {"batch_size": batch_size, "device": device, "config": config}
 
     def pair_gradnorms(neighbours: np.ndarray, label_source: str, rows=None) -> np.ndarray:
         targets, weights = cache.targets(label_source)
         model.to(device)
+        kw["loss_fn"] = cache.loss_fn()
         images = pool_set if rows is None else Subset(pool_set, np.asarray(rows).tolist())
         what = f"gradient norms, {np.shape(neighbours)[1]} neighbours per image"
         with gradnorm_bar(progress, what, len(neighbours)) as bar:
@@ -245,6 +206,7 @@ def _gradnorm_fn(
     def expected_gradnorms(neighbours: np.ndarray, p: np.ndarray, label_source: str):
         targets, weights = cache.targets(label_source)
         model.to(device)
+        kw["loss_fn"] = cache.loss_fn()
         with gradnorm_bar(progress, "gradient norms (approx)", len(neighbours)) as bar:
             return sharded_expected_pair_gradnorms(
                 model, pool_set, targets, weights, neighbours, p, **probes, **kw, progress=bar

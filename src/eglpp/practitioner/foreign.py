@@ -1,0 +1,131 @@
+"""``eglpp select --model PKG.MODULE:FACTORY``: a network of the user's own code.
+
+The factory is imported the way ``uvicorn app:main`` imports an app: ``PKG.MODULE`` from the
+current folder (put first on ``sys.path``) or the installed packages, then ``FACTORY``, a
+function called with no arguments that returns the ``torch.nn.Module``. ``--weights W.pt`` is a
+state dict (or ``{"state_dict": ...}``) read with ``torch.load(weights_only=True)``: no code in
+the file runs. ``--embedding NAME`` is the submodule whose output (global-average-pooled) is
+the representation, ``--prediction KEY`` the output that is the prediction (a dict key, a
+NamedTuple field or a tuple index; by default the output itself). One forward of a blank input
+checks everything before the pool is read. Every error names its flag.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from eglpp.scoring.contract import ModelContract
+from eglpp.scoring.forward import prediction_kind
+
+__all__ = ["ForeignModel", "load_foreign", "import_factory", "FLAGS"]
+
+#: The contract's arguments as ``eglpp select`` names them.
+FLAGS = {
+    "model": "--model",
+    "prediction": "--prediction",
+    "embedding": "--embedding",
+    "loss": "--model",
+    "features": "--model",
+}
+
+
+@dataclass(frozen=True)
+class ForeignModel:
+    """The user's network as a contract, with what identifies it (``spec``, ``weights``)."""
+
+    contract: ModelContract
+    spec: str
+    weights: Path | None
+    identity: Path  # the file whose digest names the scores' chunks: the weights, or the module
+    kind: str  # "heatmaps", "coordinates" or "other" (eglpp.scoring.forward.prediction_kind)
+    n_joints: int | None
+
+
+def import_factory(spec: str):
+    """``(factory, the file of its module)`` of ``PKG.MODULE:FACTORY`` (module docstring)."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"--model {spec!r}: expected PKG.MODULE:FACTORY, e.g. mynet.models:build")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ValueError(
+            f"--model {spec}: cannot import {module_name!r} ({exc}); run from the folder that "
+            "holds it or install its package"
+        ) from exc
+    factory = getattr(module, attr, None)
+    if factory is None or not callable(factory):
+        raise ValueError(f"--model {spec}: module {module_name!r} has no function {attr!r}")
+    return factory, Path(module.__file__ or ".")
+
+
+def _load_weights(model: nn.Module, weights: Path) -> None:
+    if not weights.is_file():
+        raise FileNotFoundError(f"--weights {weights}: no such file")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling refused or not a torch file
+        raise ValueError(f"--weights {weights}: not a state dict torch.load(weights_only=True) "
+                         f"reads: {str(exc).splitlines()[0][:200]}") from exc  # fmt: skip
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"--weights {weights}: expected a state dict, got {type(state).__name__}")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
+        for k, v in own.items()
+        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    parts = [f"missing {', '.join(missing[:10])}" if missing else "",
+             f"unexpected {', '.join(unexpected[:10])}" if unexpected else "",
+             f"other shapes {'; '.join(shapes[:10])}" if shapes else ""]  # fmt: skip
+    if any(parts):
+        raise ValueError(
+            f"--weights {weights}: does not fit the --model network: "
+            + "; ".join(p for p in parts if p)
+        )
+    model.load_state_dict(state)
+
+
+def load_foreign(
+    spec: str,
+    weights: Path | None,
+    embedding: str | None,
+    prediction: str | None,
+    input_size: int,
+) -> ForeignModel:
+    """Build, load and check the user's network (module docstring)."""
+    factory, module_file = import_factory(spec)
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise ValueError(
+            f"--model {spec}: the factory returned a {type(model).__name__}, not a torch.nn.Module"
+        )
+    if weights is not None:
+        _load_weights(model, Path(weights))
+    key = prediction
+    if prediction is not None and prediction.lstrip("-").isdigit():  # a tuple index
+        key = int(prediction)
+    contract = ModelContract(model, prediction=key, embedding=embedding, flags=FLAGS)
+    model.eval()
+    with torch.no_grad():
+        try:
+            out = model(torch.zeros(1, 3, input_size, input_size))
+        except Exception as exc:
+            raise ValueError(f"--model {spec}: fails on a (1, 3, {input_size}, {input_size}) "
+                             f"input (--input-size): {str(exc)[:200]}") from exc  # fmt: skip
+        shape = tuple(contract.prediction_of(out).shape)
+    kind = prediction_kind(shape)
+    n_joints = shape[-3] if kind == "heatmaps" else shape[1] if kind == "coordinates" else None
+    return ForeignModel(contract, spec, weights, Path(weights or module_file), kind, n_joints)
