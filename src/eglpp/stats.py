@@ -31,6 +31,7 @@ __all__ = [
     "Summary",
     "validate_results",
     "paired_pvalue",
+    "format_p",
     "area_under_curve",
     "detectable_difference",
     "DETECT_ALPHA",
@@ -223,10 +224,12 @@ def summarize(results: dict[str, Any], reference: str | None = None) -> Summary:
     )
 
 
-def _fmt_p(p: float) -> str:
+def format_p(p: float) -> str:
     """``0.047``, ``<0.001``, or ``—`` where there is no test.
 
-    >>> _fmt_p(0.0004), _fmt_p(0.0467), _fmt_p(float("nan"))
+    Every table, the report and the CLI print p-values through this one function.
+
+    >>> format_p(0.0004), format_p(0.0467), format_p(float("nan"))
     ('<0.001', '0.047', '—')
     """
     if math.isnan(p):
@@ -264,10 +267,10 @@ def _rows(summary: Summary, scale: float, digits: int) -> tuple[list[str], list[
         cells = [s]
         for i in range(len(summary.n_labelled)):
             m, sd, p = summary.mean[s][i], summary.std[s][i], summary.pvalue[s][i]
-            cells.append(f"{m * scale:.{digits}f} ± {sd * scale:.{digits}f} (p={_fmt_p(p)})")
+            cells.append(f"{m * scale:.{digits}f} ± {sd * scale:.{digits}f} (p={format_p(p)})")
         cells.append(
             f"{summary.auc_mean[s] * scale:.{digits}f} ± "
-            f"{summary.auc_std[s] * scale:.{digits}f} (p={_fmt_p(summary.auc_pvalue[s])})"
+            f"{summary.auc_std[s] * scale:.{digits}f} (p={format_p(summary.auc_pvalue[s])})"
         )
         rows.append(cells)
     return header, rows

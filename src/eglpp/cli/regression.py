@@ -27,7 +27,7 @@ from eglpp.regression.registry import strategy_names
 from eglpp.regression.skactiveml_adapter import SKACTIVEML_NAMES
 from eglpp.report.html import decimals_for
 from eglpp.report.summary import write_summary
-from eglpp.stats import Summary
+from eglpp.stats import Summary, format_p
 
 __all__ = ["regression", "summary_table", "write_tables", "GP_SLOWER"]
 
@@ -151,13 +151,10 @@ def summary_table(summary: Summary) -> Table:
         table.add_row(
             s,
             f"{summary.mean[s][-1]:.{dec}f} ± {summary.std[s][-1]:.{dec}f}",
-            _p(p_final),
+            format_p(p_final),
             f"{summary.auc_mean[s]:.{dec}f} ± {summary.auc_std[s]:.{dec}f}",
-            _p(p_auc),
+            format_p(p_auc),
         )
     return table
 
 
-def _p(p: float) -> str:
-    """A p-value as Table 1 prints it: 3 decimals, ``<0.001``, ``—`` where there is no test."""
-    return "—" if p != p else ("<0.001" if p < 0.0005 else f"{p:.3f}")

@@ -30,7 +30,7 @@ from eglpp.report.gather import (
     gather,
 )
 from eglpp.report.html_style import CSS, PAGE
-from eglpp.stats import power_lines
+from eglpp.stats import format_p, power_lines
 
 __all__ = ["decimals_for", "render_html", "write_report"]
 
@@ -81,7 +81,8 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 def _fmt_p(p: float) -> str:
     """``p=0.123``, ``p=—`` (no test: the reference, or too few runs) or ``p<0.001``."""
-    return "p=—" if math.isnan(p) else ("p<0.001" if p < 0.001 else f"p={p:.3f}")
+    text = format_p(p)
+    return f"p{text}" if text.startswith("<") else f"p={text}"
 
 
 def _best(value: float, column: list[float], pick) -> bool:
