@@ -122,8 +122,11 @@ def test_best_validation_checkpoint_is_kept(tmp_path):
     model, val = _model(), Dots(16, seed=3)
     config = TrainConfig(epochs=3, batch_size=16, lr=2e-3, optimizer="adam", alpha=0.3)
     path = tmp_path / "best.pt"
-    result = fit(model, Dots(64), config, val_set=val, seed=0, progress=False, checkpoint_path=path)
+    lines = []
+    result = fit(model, Dots(64), config, val_set=val, seed=0, progress=False,
+                 checkpoint_path=path, log=lines.append)  # fmt: skip
     scores = [h["val_pck"] for h in result.history]
+    assert f"val_pck {100 * scores[0]:.2f} %" in lines[0], "logged in percent, as tables show it"
     assert result.best_epoch == int(np.argmax(scores)) and result.best_metric == max(scores)
     assert evaluate(model, val, alpha=0.3)["mean"] == pytest.approx(result.best_metric)
     restored = load_model(path)

@@ -383,10 +383,13 @@ def _keep(
 
 
 def _format(record: dict) -> str:
-    """One epoch's record as a log line: ``epoch 3, loss 0.0101, lr 0.001, ...``."""
+    """One epoch's record as a log line: ``epoch 3, loss 0.0101, lr 0.001, val_pck 32.90 %``
+    (validation scores in percent, as every table shows them; the record keeps the fraction)."""
     return ", ".join(
-        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()
-    )
+        f"{k} {100 * v:.2f} %" if k.startswith("val_") and isinstance(v, float)
+        else f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in record.items()
+    )  # fmt: skip
 
 
 def _validate(model, val_set, config: TrainConfig, device: torch.device) -> float:
