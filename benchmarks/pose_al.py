@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from eglpp.cli.run import finish_report
+from eglpp.cli.run import finish_report, log_lines
 from eglpp.experiment.config import config_from_dict, preset
 from eglpp.experiment.loop import run_experiment
 from eglpp.io import atomic_write_json
@@ -77,8 +77,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     cfg = config_from_dict(overrides, base=preset(args.preset), where="pose_al flags")
     console = Console(log_path=False)
+    log = log_lines(console)
     start = time.perf_counter()
-    results = run_experiment(cfg, args.out, log=console.log)
+    results = run_experiment(cfg, args.out, log=log)
     seconds = time.perf_counter() - start
     finish_report(results, args.out, console)
     atomic_write_json(

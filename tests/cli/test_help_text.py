@@ -1,9 +1,14 @@
 """--help as a newcomer reads it: no `<bool>` on switches, no RST markup, examples whole."""
 
+import io
+import re
+
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from eglpp.cli import app
+from eglpp.cli.run import log_lines
 
 COMMANDS = sorted(c.name for c in app.registered_commands)
 
@@ -55,3 +60,13 @@ def test_gp_on_a_large_pool_says_it_is_slow(monkeypatch, tmp_path):
     res = CliRunner().invoke(app, ["regression", "--dataset", "x", "--family", "gp", "--out",
                                    str(tmp_path)])  # fmt: skip
     assert "note: --family gp" in res.output and "600 pool rows" in res.output
+
+
+def test_run_log_lines_in_a_file_are_not_wrapped():
+    """In a log file (not a terminal) each of eglpp run's messages stays one line, brackets kept."""
+    buffer = io.StringIO()
+    message = "run 0 egl++ cycle 1: PCK@0.2 = 33.06 % [6/45 steps, 6:53 elapsed, ~31:12 left] " * 2
+    log_lines(Console(file=buffer, log_path=False))(message)
+    lines = buffer.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].rstrip().endswith(message.rstrip()), lines
+    assert re.match(r"\[\d\d:\d\d:\d\d\] run 0", lines[0])

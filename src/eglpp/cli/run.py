@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,19 @@ def apply_settings(overrides: dict[str, Any], settings: list[str]) -> dict[str, 
                 raise typer.BadParameter(f"{item!r}: {name} is not a group", param_hint="--set")
         node[leaf] = value
     return overrides
+
+
+def log_lines(console: Console) -> Callable[[str], None]:
+    """The experiment's log: rich's timed lines on a terminal; in a file or a pipe, one
+    unwrapped ``[HH:MM:SS] message`` line each (rich would wrap them at 80 columns)."""
+    if console.is_terminal:
+        return console.log
+
+    def log(message: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        console.print(f"[{stamp}] {message}", soft_wrap=True, highlight=False, markup=False)
+
+    return log
 
 
 def finish_report(results: dict, out: Path, console: Console) -> None:
@@ -151,6 +166,6 @@ def run(
     if leader:
         console.print(f"[bold]eglpp run[/bold] preset={preset_name} → {out}")
     with run_lock(out, log=console.print) if leader else contextlib.nullcontext():
-        results = run_sharded(cfg, out, log=console.log, explain=explain_selection)
+        results = run_sharded(cfg, out, log=log_lines(console), explain=explain_selection)
         if results is not None:
             finish_report(results, out, console)
