@@ -177,10 +177,10 @@ def import_annotations(
         raise ValueError("eglpp import: give --annotations FILE or --label-studio URL, one")
     merge = {"images_root": images_root, "box_scale": box_scale,
              "accept_unchanged": accept_unchanged}  # fmt: skip
-    if annotations is not None:
+    studio = label_studio_target(label_studio, project)  # None without them
+    if studio is None:
         report = merge_annotations(labelled, annotations, selection, out, **merge)
     else:
-        studio = label_studio_target(label_studio, project)
         report = import_from_label_studio(studio, project, labelled, selection, out, **merge)
     unchanged = report["unchanged_pre_annotations"]
     typer.echo(

@@ -3,7 +3,7 @@
 :class:`LabelStudio` talks to a server at a URL with the API token of the environment variable
 ``LABEL_STUDIO_API_KEY`` (never a flag or a file: tokens in shell history or run folders leak).
 Both kinds of Label Studio token work: a legacy token is sent as ``Authorization: Token …``; a
-personal access token (a JWT, Label Studio >= 1.17) is exchanged at ``/api/token/refresh`` for a
+personal access token (a JWT, Label Studio >= 1.17) is exchanged at ``/api/token/refresh/`` for a
 short-lived access token sent as ``Authorization: Bearer …`` (renewed once on a 401).
 
 The HTTP layer is ``requests`` (the ``eglpp[label-studio]`` extra); a test passes its own
@@ -71,12 +71,13 @@ class LabelStudio:
         if not _JWT.match(self._token):
             return {"Authorization": f"Token {self._token}"}
         if self._access is None or renew:
-            answer = self._send("POST", "/api/token/refresh", {}, json={"refresh": self._token})
-            self._access = self._json(answer, "POST /api/token/refresh").get("access")
+            answer = self._send("POST", "/api/token/refresh/", {}, json={"refresh": self._token})
+            self._check_token(answer)
+            self._access = self._json(answer, "POST /api/token/refresh/").get("access")
             if not self._access:
                 raise LabelStudioError(
                     f"--label-studio {self.url}: the personal access token in {TOKEN_VARIABLE} "
-                    "gave no access token (/api/token/refresh)"
+                    "gave no access token (/api/token/refresh/)"
                 )
         return {"Authorization": f"Bearer {self._access}"}
 
@@ -90,6 +91,9 @@ class LabelStudio:
             raise LabelStudioError(
                 f"--label-studio {self.url}: server unreachable ({reason})"
             ) from exc
+        return answer
+
+    def _check_token(self, answer: Any) -> Any:
         if answer.status_code in (401, 403):
             raise LabelStudioError(
                 f"--label-studio {self.url}: the server refused the API token in "
@@ -104,6 +108,7 @@ class LabelStudio:
         answer = self._send(method, path, self._auth(), **kwargs)
         if answer.status_code == 401 and self._access is not None:  # an expired access token
             answer = self._send(method, path, self._auth(renew=True), **kwargs)
+        self._check_token(answer)
         if answer.status_code == 404 and what:
             raise LabelStudioError(f"{what}: not found on {self.url}")
         if answer.status_code >= 400:
