@@ -6,24 +6,35 @@
 #                                        folder and SQLite, an admin user and a legacy API token
 #                                        made at start-up, wait until it answers, then write
 #                                        EGLPP_LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to ENV_FILE
+#                                        (EGLPP_LABEL_STUDIO_FAILED=… if it could not)
 #   .ci/label_studio.sh stop ENV_FILE    stop that server (the process it started) and delete its
 #                                        data folder
 #
 # The server's pins (Django, …) stay in their own environment: EGLPP_LABEL_STUDIO_VENV (default
-# .label-studio-venv in the repository, git-ignored); eglpp never imports label-studio.
+# ~/.cache/eglpp/label-studio-venv, kept between CI runs on one machine, installed where absent);
+# eglpp never imports label-studio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${EGLPP_LABEL_STUDIO_VENV:-$PWD/.label-studio-venv}
+VENV=${EGLPP_LABEL_STUDIO_VENV:-$HOME/.cache/eglpp/label-studio-venv}
 SPEC=${EGLPP_LABEL_STUDIO_SPEC:-"label-studio>=1.20,<2"}  # 1.23.2 when this was written
 cmd=${1:?usage: $0 start|stop ENV_FILE}
 env_file=${2:?usage: $0 start|stop ENV_FILE}
 
 start() {
-    if [ ! -x "$VENV/bin/label-studio" ]; then
-        python3 -m venv "$VENV"
-        "$VENV/bin/python" -m pip install -q "$SPEC" 2>&1 | grep -v "^WARNING: Location" || true
+    : >"$env_file"
+    if [ ! -f "$VENV/.eglpp-installed" ]; then  # (a half-made one, interrupted, is made again)
+        if [ -f "$VENV/pyvenv.cfg" ]; then rm -rf "$VENV"; fi
+        mkdir -p "$(dirname "$VENV")" && python3 -m venv "$VENV"
+        if "$VENV/bin/python" -m pip install -q "$SPEC" >"$VENV/pip.log" 2>&1; then
+            touch "$VENV/.eglpp-installed"
+        else
+            grep -v "^WARNING: Location" "$VENV/pip.log" | tail -n 20 >&2
+        fi
     fi
-    [ -x "$VENV/bin/label-studio" ] || { echo "label-studio did not install in $VENV" >&2; exit 1; }
+    if [ ! -f "$VENV/.eglpp-installed" ] || [ ! -x "$VENV/bin/label-studio" ]; then
+        echo "EGLPP_LABEL_STUDIO_FAILED=install" >>"$env_file"
+        echo "label-studio did not install in $VENV" >&2; exit 1
+    fi
     local data port token log
     data=$(mktemp -d /tmp/eglpp-label-studio.XXXXXX)
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -36,10 +47,11 @@ start() {
         --password "$(python3 -c 'import secrets; print(secrets.token_hex(12))')" \
         --user-token "$token" --enable-legacy-api-token >"$log" 2>&1 </dev/null &
     local pid=$!
-    printf 'EGLPP_LABEL_STUDIO_PID=%s\nEGLPP_LABEL_STUDIO_DATA=%s\n' "$pid" "$data" >"$env_file"
+    printf 'EGLPP_LABEL_STUDIO_PID=%s\nEGLPP_LABEL_STUDIO_DATA=%s\n' "$pid" "$data" >>"$env_file"
     local url="http://127.0.0.1:$port"
     for _ in $(seq 1 300); do
         if ! kill -0 "$pid" 2>/dev/null; then
+            echo "EGLPP_LABEL_STUDIO_FAILED=exited" >>"$env_file"
             echo "label-studio exited before answering; its log:" >&2; tail -n 30 "$log" >&2; exit 1
         fi
         if [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Token $token" \
@@ -50,6 +62,7 @@ start() {
         fi
         sleep 1
     done
+    echo "EGLPP_LABEL_STUDIO_FAILED=timeout" >>"$env_file"
     echo "label-studio did not answer at $url within 300 s; its log:" >&2; tail -n 30 "$log" >&2
     exit 1
 }

@@ -7,8 +7,10 @@ open) → import --label-studio (the open task reported, the others merged) → 
 select excludes them. Then the bad input against the same server.
 
 ``.ci/label_studio.sh start ENV_FILE`` starts a server in its own virtual environment and
-writes ``EGLPP_LABEL_STUDIO_URL`` and ``LABEL_STUDIO_API_KEY``; without them the tests skip,
-except where ``EGLPP_REQUIRE_LABEL_STUDIO=1`` (set by ``.ci/run``), where they must run.
+writes ``EGLPP_LABEL_STUDIO_URL`` and ``LABEL_STUDIO_API_KEY`` to ENV_FILE: set them (``set -a;
+. ENV_FILE``), or set ``EGLPP_LABEL_STUDIO_ENV_FILE=ENV_FILE`` to wait for a server still
+starting (``.ci/run`` does, and runs these tests last: tests/practitioner/conftest.py). Without
+either the tests skip, except where ``EGLPP_REQUIRE_LABEL_STUDIO=1`` (set by ``.ci/run``).
 """
 
 import csv
@@ -17,7 +19,9 @@ import json
 import os
 import re
 import socket
+import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,17 +37,48 @@ from eglpp.practitioner.label_studio_tasks import ProjectJoints, keypoint_result
 
 URL = os.environ.get("EGLPP_LABEL_STUDIO_URL")
 TOKEN = os.environ.get("LABEL_STUDIO_API_KEY")
+ENV_FILE = os.environ.get("EGLPP_LABEL_STUDIO_ENV_FILE")  # .ci/run: the server still starting
 REQUIRED = os.environ.get("EGLPP_REQUIRE_LABEL_STUDIO") == "1"  # set by .ci/run: never skip
-if REQUIRED and not (URL and TOKEN):
+if REQUIRED and not (URL and TOKEN or ENV_FILE):
     raise RuntimeError(
-        "EGLPP_REQUIRE_LABEL_STUDIO=1 but EGLPP_LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY are not "
-        "set (.ci/label_studio.sh start ENV_FILE writes them)"
+        "EGLPP_REQUIRE_LABEL_STUDIO=1 but neither EGLPP_LABEL_STUDIO_URL and "
+        "LABEL_STUDIO_API_KEY nor EGLPP_LABEL_STUDIO_ENV_FILE is set (.ci/label_studio.sh start "
+        "ENV_FILE writes them)"
     )
 pytestmark = pytest.mark.skipif(
-    not (URL and TOKEN),
+    not (URL and TOKEN or ENV_FILE),
     reason="no Label Studio server: set EGLPP_LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY "
-    "(.ci/label_studio.sh start ENV_FILE starts one)",
+    "(.ci/label_studio.sh start ENV_FILE starts one and writes them there)",
 )
+WAIT_S = 600  # for a server that .ci/run is still installing and starting
+
+
+@pytest.fixture(scope="module", autouse=True)
+def server():
+    """The server's URL and token (the variables, or ENV_FILE once the server answers); the
+    token goes to LABEL_STUDIO_API_KEY, where eglpp reads it."""
+    global URL, TOKEN
+    if not (URL and TOKEN):
+        start, found = time.monotonic(), {}
+        while "EGLPP_LABEL_STUDIO_URL" not in found:
+            text = Path(ENV_FILE).read_text() if Path(ENV_FILE).is_file() else ""
+            found = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+            if "EGLPP_LABEL_STUDIO_FAILED" in found or time.monotonic() - start > WAIT_S:
+                pytest.fail(f"the Label Studio server of {ENV_FILE} did not start: "
+                            f"{found.get('EGLPP_LABEL_STUDIO_FAILED', 'timeout')} (its log: "
+                            "the output of .ci/label_studio.sh start)")  # fmt: skip
+            time.sleep(1)
+        print(f"waited {time.monotonic() - start:.0f} s for Label Studio")
+        URL, TOKEN = found["EGLPP_LABEL_STUDIO_URL"], found["LABEL_STUDIO_API_KEY"]
+    saved = os.environ.get("LABEL_STUDIO_API_KEY")
+    os.environ["LABEL_STUDIO_API_KEY"] = TOKEN
+    yield URL, TOKEN
+    if saved is None:
+        del os.environ["LABEL_STUDIO_API_KEY"]
+    else:
+        os.environ["LABEL_STUDIO_API_KEY"] = saved
+
+
 EGL = ["--strategy", "egl++", "--param", "k=4", "--param", "perplexity=2"]
 NAMES = ProjectJoints("joints", "image", {n: j for j, n in enumerate(LSP.joints)},
                       dict(enumerate(LSP.joints)))  # fmt: skip
