@@ -10,6 +10,7 @@ import socket
 
 import numpy as np
 import pytest
+from conftest import SIZE, select_config, truth_keypoints
 from typer.testing import CliRunner
 
 from eglpp.cli import app
@@ -18,11 +19,14 @@ from eglpp.practitioner.label_studio import LabelStudio, LabelStudioError, conne
 from eglpp.practitioner.label_studio_tasks import (
     ProjectJoints,
     _annotation_keypoints,
+    import_label_studio,
     keypoint_result,
     label_config,
     project_joints,
+    push_selection,
     selection_fingerprint,
 )
+from eglpp.practitioner.run import run_select
 
 URL = "http://ls.test:8080"
 
@@ -187,3 +191,78 @@ def test_flags_go_together(tmp_path, args, message):
                        str(tmp_path / "m.json")]}.get(args[0], [])  # fmt: skip
     result = CliRunner().invoke(app, args + rest)
     assert result.exit_code != 0 and str(result.exception) == message, result.output
+
+
+class FakeProject:
+    """A stateful project 3 in Label Studio's shapes: uploads, task import, task listing."""
+
+    def __init__(self):
+        self.tasks, self.uploads = [], []
+        self.routes = {
+            ("GET", "/api/projects/3"): (200, PROJECT),
+            ("GET", "/api/tasks"): lambda params: (
+                200,
+                {"total": len(self.tasks), "tasks": self.tasks},
+            ),  # fmt: skip
+            ("POST", "/api/projects/3/import"): self._import,
+            ("GET", "/api/projects/3/file-uploads"): lambda params: (
+                200,
+                [
+                    {"id": i, "file": f"upload/3/{self.uploads[i - 1]}"}
+                    for i in json.loads(params["ids"])
+                ],
+            ),  # fmt: skip
+        }
+
+    def _import(self, params, files=None, json=None):
+        if files:
+            self.uploads += [name for name in files]
+            return 201, {"file_upload_ids": [len(self.uploads)]}
+        ids = list(range(len(self.tasks) + 1, len(self.tasks) + 1 + len(json)))
+        self.tasks += [{**t, "id": i, "annotations": []} for t, i in zip(json, ids, strict=True)]
+        return 201, {"task_ids": ids}
+
+
+def _merge(world, tmp_path, studio):
+    out = tmp_path / "merged.json"
+    return import_label_studio(studio, 3, world["labelled"], tmp_path / "sel", out,
+                               tmp_path / "merged.label-studio.json")  # fmt: skip
+
+
+def test_select_and_import_through_a_fake_server(world, tmp_path):
+    """push → tasks (none twice) → annotations → import: open and skipped tasks reported; the
+    COCO path's checks refuse an image twice, an image outside the selection, no joints."""
+    config = select_config(budget=3, strategy="random", input_size=SIZE, chunk_size=16)
+    run_select(world["checkpoint"], world["labelled"], world["pool"], tmp_path / "sel", config,
+               progress=False, log=lambda m: None)  # fmt: skip
+    fake = FakeProject()
+    studio = client(fake.routes)
+    assert push_selection(studio, 3, tmp_path / "sel", log=lambda m: None)["created"] == 3
+    assert push_selection(studio, 3, tmp_path / "sel", log=lambda m: None)["created"] == 0
+    assert len(fake.tasks) == 3 and len(fake.uploads) == 3
+    assert fake.tasks[0]["data"]["image"] == f"/data/upload/3/{fake.uploads[0]}"
+    names = project_joints(PROJECT, LSP)
+    first, second, third = fake.tasks
+    i = world["pool_names"].index(first["data"]["eglpp_image"])
+    kp = np.asarray(truth_keypoints(world["pool_data"], i)).reshape(14, 3)
+    answer = {"id": 70, "result": keypoint_result(kp[:, :2], kp[:, 2], (SIZE, SIZE), names)}
+    first["annotations"] = [answer]
+    third["annotations"] = [{"id": 71, "was_cancelled": True, "result": []}]
+    report, pulled = _merge(world, tmp_path, studio)
+    assert (report["added_images"], report["added_people"]) == (1, 1)
+    assert pulled["open"] == [{"task": 2, "image": second["data"]["eglpp_image"]}]
+    assert pulled["cancelled"] == [{"task": 3, "image": third["data"]["eglpp_image"]}]
+    merged = json.loads((tmp_path / "merged.json").read_text())
+    np.testing.assert_allclose(np.reshape(merged["annotations"][-1]["keypoints"], (14, 3)),
+                               np.where(kp[:, 2:] > 0, kp, 0), atol=0.01)  # fmt: skip
+
+    fake.tasks.append({**first, "id": 4})  # the same image twice
+    with pytest.raises(ValueError, match=r"are the same selected image"):
+        _merge(world, tmp_path, studio)
+    fake.tasks[3] = {**first, "id": 4, "data": {**first["data"], "eglpp_image": "elsewhere.jpg"}}
+    with pytest.raises(ValueError, match=r"'elsewhere.jpg' is not in the selection"):
+        _merge(world, tmp_path, studio)
+    del fake.tasks[3]
+    second["annotations"] = [{"id": 72, "result": []}]  # submitted without a joint
+    with pytest.raises(ValueError, match=r"missing keypoints: no joint is labelled .* image 2;"):
+        _merge(world, tmp_path, studio)

@@ -29,11 +29,16 @@ from conftest import SIZE, train_tiny, truth_keypoints
 from typer.testing import CliRunner
 
 from eglpp.cli import app
-from eglpp.pose.skeleton import LSP
+from eglpp.pose.skeleton import LSP, MPII
 from eglpp.practitioner import label_studio_tasks
 from eglpp.practitioner.coco import coco_to_annotations, read_coco
 from eglpp.practitioner.label_studio import LabelStudio, LabelStudioError
-from eglpp.practitioner.label_studio_tasks import ProjectJoints, keypoint_result, label_config
+from eglpp.practitioner.label_studio_tasks import (
+    ProjectJoints,
+    keypoint_result,
+    label_config,
+    project_joints,
+)
 
 URL = os.environ.get("EGLPP_LABEL_STUDIO_URL")
 TOKEN = os.environ.get("LABEL_STUDIO_API_KEY")
@@ -260,6 +265,16 @@ def test_bad_input(world, tmp_path):
     message = one_line_error(cli(*args, extra, ok=False))
     assert f"task {task['id']} ({task['data']['eglpp_image']})" in message
     assert "keypoint labelled 'nose', which is no joint" in message
+
+
+@pytest.mark.parametrize("skeleton", [LSP, MPII])
+def test_the_server_takes_each_config(skeleton):
+    title = f"eglpp {skeleton.name} {uuid.uuid4().hex[:6]}"
+    out = cli("label-studio-config", "--skeleton", skeleton.name, "--create-project", title,
+              "--label-studio", URL).output  # fmt: skip
+    project = LabelStudio(URL, TOKEN).project(int(re.search(r"created project (\d+)", out)[1]))
+    assert project["label_config"] == label_config(skeleton)
+    assert project_joints(project, skeleton).label == dict(enumerate(skeleton.joints))
 
 
 def test_a_personal_access_token_works_too():

@@ -17,7 +17,9 @@ root, a storage added to each project, and the server to see eglpp's disk. A tas
 images with their distance otherwise, as in ``selection.csv``) and ``eglpp_reasons`` (the
 same in words, shown by the Header). Its prediction holds the predicted joints of
 ``selection_coco.json``, ``model_version`` the checkpoint's fingerprint (the first 12 hex digits
-of its SHA-256), ``score`` the strategy's score. A task already in the project for this
+of its SHA-256), ``score`` the strategy's score (no prediction with ``--pre-annotate empty``).
+An interruption between an upload and its task import leaves an unused upload on the server,
+never a task without its data. A task already in the project for this
 selection and image is never made again: a rerun makes only the missing tasks (an interrupted
 upload resumes).
 
