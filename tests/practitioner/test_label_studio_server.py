@@ -273,7 +273,7 @@ def test_the_server_takes_each_config(skeleton):
     out = cli("label-studio-config", "--skeleton", skeleton.name, "--create-project", title,
               "--label-studio", URL).output  # fmt: skip
     project = LabelStudio(URL, TOKEN).project(int(re.search(r"created project (\d+)", out)[1]))
-    assert project["label_config"] == label_config(skeleton)
+    assert project["label_config"].strip() == label_config(skeleton).strip()
     assert project_joints(project, skeleton).label == dict(enumerate(skeleton.joints))
 
 
