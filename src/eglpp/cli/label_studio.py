@@ -30,7 +30,7 @@ def label_studio_config(
         "--create-project",
         metavar="TITLE",
         help="Make a project with this config on --label-studio and print its id.",
-    ),  # fmt: skip
+    ),
     label_studio: str | None = typer.Option(
         None, "--label-studio", help="Label Studio server URL (token: LABEL_STUDIO_API_KEY)."
     ),

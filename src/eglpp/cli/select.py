@@ -82,13 +82,15 @@ def select(
         "--label-studio",
         help="Label Studio server URL: one task per selected image in "
         "--project (API token: environment variable LABEL_STUDIO_API_KEY).",
-    ),  # fmt: skip
+    ),
     project: int | None = typer.Option(None, help="--label-studio: the project's id."),
 ) -> None:
     """Choose the next images to annotate from a pool, with a trained checkpoint.
 
     Writes selection.csv, selection_coco.json (to annotate: predicted keypoints as
-    pre-annotations, or empty), contact_sheet.png, scores.csv and summary.json.
+    pre-annotations, or empty), contact_sheet.png, scores.csv and summary.json. With
+    --label-studio URL --project ID, also one Label Studio task per selected image (the
+    prediction to correct, eglpp's reasons), none made twice.
 
     Example:
 
@@ -158,13 +160,14 @@ def import_annotations(
         "--label-studio",
         help="Read the selection's finished tasks from this Label "
         "Studio server instead of --annotations (token: LABEL_STUDIO_API_KEY).",
-    ),  # fmt: skip
+    ),
     project: int | None = typer.Option(None, help="--label-studio: the project's id."),
 ) -> None:
     """Merge annotations returned by an annotation tool into the labelled set (COCO keypoints).
 
     People whose keypoints are still the predicted pre-annotations are refused unless
-    --accept-unchanged.
+    --accept-unchanged. With --label-studio URL --project ID instead of --annotations, the
+    selection's finished tasks are read from Label Studio; open ones are listed, not imported.
 
     Example:
 
