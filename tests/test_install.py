@@ -18,9 +18,17 @@ def test_selenium_only_in_the_browser_extra():
     assert '"selenium' in _extra("browser")
 
 
+def test_the_label_studio_server_is_no_dependency():
+    """``eglpp[label-studio]`` is an HTTP client; the server (``label-studio`` from PyPI, with
+    its own pins) lives in its own virtual environment (.ci/label_studio.sh), never in ours."""
+    text = (ROOT / "pyproject.toml").read_text()
+    assert not re.search(r'"label[-_]studio', text, re.I), "the server became a dependency"
+    assert re.findall(r'"([\w-]+)', _extra("label-studio")) == ["requests"]
+
+
 def test_ci_installs_the_browser_extra_and_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
-    assert '-e ".[test,browser]"' in ci
+    assert '-e ".[test,browser,label-studio]"' in ci
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"```bash\n(.*?)```", readme, re.S).group(1)
     test_line = block.splitlines()[1].split("#")[0]  # the README's second command: the tests

@@ -132,3 +132,9 @@ def flat(config):
             "estimator": getattr(strategy, "estimator", "exact"), "n_exact": scoring.n_exact,
             "n_probes": scoring.n_probes, "check_approx": scoring.approx_check,
             "gradnorm": scoring.gradnorm}  # fmt: skip
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The real Label Studio server's tests last: in CI the server starts while the rest run."""
+    last = [item for item in items if "test_label_studio_server" in item.nodeid]
+    items[:] = [item for item in items if item not in last] + last

@@ -6,6 +6,7 @@ and passes them to the library. One module per command:
 - ``train``: :mod:`eglpp.cli.train`;  ``run``: :mod:`eglpp.cli.run`;
 - ``regression``: :mod:`eglpp.cli.regression`;  ``report``: :mod:`eglpp.cli.report`;
 - ``select`` and ``import``: :mod:`eglpp.cli.select`;
+- ``label-studio-config`` (and ``--label-studio`` of select/import): :mod:`eglpp.cli.label_studio`;
 - ``demo-data`` and ``demo-annotate``: :mod:`eglpp.cli.demo`.
 """
 
@@ -18,6 +19,7 @@ import typer
 from eglpp import __version__
 from eglpp.cli.demo import demo_annotate, demo_data
 from eglpp.cli.help import Command, Group
+from eglpp.cli.label_studio import label_studio_config
 from eglpp.cli.regression import regression
 from eglpp.cli.report import report
 from eglpp.cli.run import run
@@ -60,6 +62,7 @@ app.command("regression", cls=Command)(regression)
 app.command("report", cls=Command)(report)
 app.command("select", cls=Command)(select)
 app.command("import", cls=Command)(import_annotations)
+app.command("label-studio-config", cls=Command)(label_studio_config)
 app.command("demo-data", cls=Command)(demo_data)
 app.command("demo-annotate", cls=Command)(demo_annotate)
 

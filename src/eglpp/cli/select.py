@@ -11,6 +11,11 @@ from pathlib import Path
 import torch
 import typer
 
+from eglpp.cli.label_studio import (
+    import_from_label_studio,
+    label_studio_target,
+    push_to_label_studio,
+)
 from eglpp.devices import check_device
 from eglpp.io import check_output, run_lock
 from eglpp.practitioner.foreign import ForeignModel, load_foreign
@@ -105,11 +110,20 @@ def select(
     seed: int = typer.Option(0),
     threads: int | None = typer.Option(None, help="torch CPU threads."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    label_studio: str | None = typer.Option(
+        None,
+        "--label-studio",
+        help="Label Studio server URL: one task per selected image in "
+        "--project (API token: environment variable LABEL_STUDIO_API_KEY).",
+    ),
+    project: int | None = typer.Option(None, help="--label-studio: the project's id."),
 ) -> None:
     """Choose the next images to annotate from a pool, with a trained checkpoint.
 
     Writes selection.csv, selection_coco.json (to annotate: predicted keypoints as
-    pre-annotations, or empty), contact_sheet.png, scores.csv and summary.json.
+    pre-annotations, or empty), contact_sheet.png, scores.csv and summary.json. With
+    --label-studio URL --project ID, also one Label Studio task per selected image (the
+    prediction to correct, eglpp's reasons), none made twice.
 
     Example:
 
@@ -121,6 +135,7 @@ def select(
     """
 
     check_device(device)  # before any file is read
+    studio = label_studio_target(label_studio, project)  # before scoring: it answers
     if threads:
         torch.set_num_threads(threads)
     approx = {"n_exact": exact_neighbours, "n_probes": probes, "approx_check": check_approx}
@@ -158,11 +173,15 @@ def select(
     )
     if summary["n_skipped"]:
         typer.echo(f"skipped {summary['n_skipped']} unreadable pool images: {out}/skipped.json")
+    if studio is not None:
+        push_to_label_studio(studio, project, out)
 
 
 def import_annotations(
     labelled: Path = typer.Option(..., help="The labelled set the selection was made against."),
-    annotations: Path = typer.Option(..., help="COCO keypoints exported by the annotation tool."),
+    annotations: Path | None = typer.Option(
+        None, help="COCO keypoints exported by the annotation tool (or --label-studio)."
+    ),
     out: Path = typer.Option(..., help="Merged COCO keypoints .json to write."),
     selection: Path = typer.Option(
         ..., help="The selection answered: eglpp select's output folder or its selection_coco.json."
@@ -175,11 +194,19 @@ def import_annotations(
         help="Merge people whose keypoints are still the predicted pre-annotations (refused "
         "by default: uncorrected guesses would become labels).",
     ),
+    label_studio: str | None = typer.Option(
+        None,
+        "--label-studio",
+        help="Read the selection's finished tasks from this Label "
+        "Studio server instead of --annotations (token: LABEL_STUDIO_API_KEY).",
+    ),
+    project: int | None = typer.Option(None, help="--label-studio: the project's id."),
 ) -> None:
     """Merge annotations returned by an annotation tool into the labelled set (COCO keypoints).
 
     People whose keypoints are still the predicted pre-annotations are refused unless
-    --accept-unchanged.
+    --accept-unchanged. With --label-studio URL --project ID instead of --annotations, the
+    selection's finished tasks are read from Label Studio; open ones are listed, not imported.
 
     Example:
 
@@ -188,10 +215,15 @@ def import_annotations(
     """
 
     check_output(out, folder=False)
-    report = merge_annotations(
-        labelled, annotations, selection, out, images_root=images_root, box_scale=box_scale,
-        accept_unchanged=accept_unchanged,
-    )  # fmt: skip
+    if (annotations is None) == (label_studio is None):
+        raise ValueError("eglpp import: give --annotations FILE or --label-studio URL, one")
+    merge = {"images_root": images_root, "box_scale": box_scale,
+             "accept_unchanged": accept_unchanged}  # fmt: skip
+    studio = label_studio_target(label_studio, project)  # None without them
+    if studio is None:
+        report = merge_annotations(labelled, annotations, selection, out, **merge)
+    else:
+        report = import_from_label_studio(studio, project, labelled, selection, out, **merge)
     unchanged = report["unchanged_pre_annotations"]
     typer.echo(
         f"added {report['added_people']} people on {report['added_images']} images to "

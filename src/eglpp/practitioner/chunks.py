@@ -32,10 +32,18 @@ from eglpp.practitioner.pool import Pool, unreadable
 if TYPE_CHECKING:  # select imports this module
     from eglpp.practitioner.select import SelectConfig
 
-__all__ = ["fingerprint", "save_chunk", "load_chunk", "reusable_chunk", "skipped_entries"]
+__all__ = [
+    "fingerprint",
+    "file_digest",
+    "save_chunk",
+    "load_chunk",
+    "reusable_chunk",
+    "skipped_entries",
+]
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes, hex (a checkpoint's identity)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -72,7 +80,7 @@ def fingerprint(
         for f in dataclass_fields(strategy)
         if f.name != "estimator" and getattr(strategy, f.name) != getattr(defaults, f.name)
     )
-    h.update(_file_digest(checkpoint).encode())
+    h.update(file_digest(checkpoint).encode())
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     for array in (ann.joints, ann.visible, pool.boxes):
         h.update(np.ascontiguousarray(array).tobytes())

@@ -33,6 +33,7 @@ __all__ = [
     "CocoFile",
     "image_root",
     "match_skeleton",
+    "joint_of",
     "read_coco",
     "coco_to_annotations",
     "coco_category",
@@ -59,6 +60,18 @@ def _normalise(name: str) -> str:
     n = re.sub(r"^l_", "left_", n)
     m = re.fullmatch(r"(\w+?)_(left|right)", n)  # "ankle_left" -> "left_ankle"
     return f"{m.group(2)}_{m.group(1)}" if m else n
+
+
+def joint_of(name: str, skeleton: Skeleton) -> int | None:
+    """The position in ``skeleton`` of the joint a tool calls ``name`` (matched as
+    :func:`match_skeleton` matches names), or None.
+
+    >>> joint_of("Left Wrist", LSP), joint_of("head", MPII), joint_of("tail", LSP)
+    (11, 9, None)
+    """
+    n = _normalise(name)
+    n = _ALIASES[skeleton.name].get(n, n)
+    return skeleton.joints.index(n) if n in skeleton.joints else None
 
 
 def match_skeleton(names: list[str], source: str) -> tuple[Skeleton, np.ndarray]:
