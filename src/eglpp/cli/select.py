@@ -161,20 +161,21 @@ def select(
         sigma=float(sigma or found.get("sigma", 1.0)), seed=seed, box_scale=box_scale,
         pre_annotate=pre_annotate, n_neighbours=neighbours, sheet_rows=sheet_rows,
     )  # fmt: skip
-    with run_lock(check_output(out), log=typer.echo):
+    with run_lock(check_output(out), log=typer.echo):  # the tasks too: one writer at a time
         summary = run_select(
             checkpoint, labelled, pool, out, config, model=foreign, images_root=images_root,
             progress=progress, log=typer.echo, warn=lambda message: typer.echo(message, err=True),
         )  # fmt: skip
-    typer.echo(
-        f"selected {summary['budget']} of {summary['n_candidates']} with {summary['strategy']} "
-        f"({summary['chunks_computed']} chunks scored, {summary['chunks_reused']} reused); "
-        f"wrote {out}/selection.csv, selection_coco.json, contact_sheet.png"
-    )
-    if summary["n_skipped"]:
-        typer.echo(f"skipped {summary['n_skipped']} unreadable pool images: {out}/skipped.json")
-    if studio is not None:
-        push_to_label_studio(studio, project, out)
+        typer.echo(
+            f"selected {summary['budget']} of {summary['n_candidates']} with "
+            f"{summary['strategy']} ({summary['chunks_computed']} chunks scored, "
+            f"{summary['chunks_reused']} reused); "
+            f"wrote {out}/selection.csv, selection_coco.json, contact_sheet.png"
+        )
+        if summary["n_skipped"]:
+            typer.echo(f"skipped {summary['n_skipped']} unreadable pool images: {out}/skipped.json")
+        if studio is not None:
+            push_to_label_studio(studio, project, out)
 
 
 def import_annotations(

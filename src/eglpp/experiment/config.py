@@ -153,7 +153,7 @@ PRESETS: dict[str, ExperimentConfig] = {
     # (1250 steps); a pool of 800 (600 to choose from), 3 runs × 3 cycles × 100 images, each
     # cycle fine-tuned for 2 epochs, 10 neighbours. The recipe was measured by
     # benchmarks/quick_base.py (base PCK@0.2 14 % with 200 images for 40 epochs, 32 % now; a
-    # 64-channel model reaches 46 % at 3.6× the cost per step); see the README.
+    # 64-channel model reaches 48 % with 2000 images and 1500 steps, at 3.6× the cost per step).
     "quick": ExperimentConfig(
         runs=3,
         cycles=3,
