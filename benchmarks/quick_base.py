@@ -7,7 +7,7 @@ set where ``n_base`` is set) and evaluates on the quick test set. A "bigger mode
 what the same data allows with more capacity and time, so a bound set by the data shows up.
 
     python benchmarks/quick_base.py --threads 1 --out benchmarks/results/quick_base.json
-    python benchmarks/quick_base.py --only "quick now (base set 800 + 200, 20 ep)"  # by name
+    python benchmarks/quick_base.py --only "quick now (base set 800 + 200, 18 ep)"  # by name
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def candidates(quick: ExperimentConfig) -> dict[str, dict]:
     """name -> the config fields (dotted) each candidate changes from the quick preset."""
     return {
         "before (200 images, 40 ep)": {"n_base": 0, "base_train.epochs": 40},
-        "quick now (base set 800 + 200, 20 ep)": {},
+        "quick now (base set 800 + 200, 18 ep)": {},
+        "base set 800 + 200, 20 ep": {"base_train.epochs": 20},
         "base set 800 + 200, 24 ep": {"base_train.epochs": 24},
         "base set 1800 + 200, 12 ep": {"n_base": 1800, "base_train.epochs": 12},
         "48 channels, base set 800 + 200, 15 ep": {"model.channels": 48, "base_train.epochs": 15},

@@ -127,8 +127,8 @@ def _strategies(k: int, perplexity: float, head_epochs: int) -> StrategySettings
 
 
 _QUICK_TRAIN = TrainConfig(epochs=8, batch_size=16, lr=1e-3, optimizer="adam", sigma=1.5)
-#: Each cycle's fine-tuning: cosine decay after a linear warm-up of 20 steps (quick: a seventh of
-#: cycle 1's 138 steps), so the fresh optimizer does not jolt the converged base model. Measured
+#: Each cycle's fine-tuning: cosine decay after a linear warm-up of 20 steps (quick: under a third
+#: of cycle 1's 69 steps), so the fresh optimizer does not jolt the converged base model. Measured
 #: on rendered LSP→LSPET (benchmarks/finetune_dip.py, 3 runs, the same 100 random labels for
 #: every recipe, warm-up one epoch): cycle-1 change +1.07 ± 0.67 PCK points, against
 #: +0.15 ± 1.07 with a constant lr.
@@ -150,8 +150,8 @@ PRESETS: dict[str, ExperimentConfig] = {
     ),
     # ≤ 10 minutes on 2 CPU cores: 64-px images, a 2-stack 32-channel hourglass; the base model
     # learns from a separately rendered base set of 800 people plus 200 random pool images
-    # (1250 steps); a pool of 800 (600 to choose from), 3 runs × 3 cycles × 100 images, each
-    # cycle fine-tuned for 2 epochs, 10 neighbours. The recipe was measured by
+    # (1134 steps); a pool of 800 (600 to choose from), 3 runs × 3 cycles × 100 images, each
+    # cycle fine-tuned for 1 epoch, 10 neighbours. The recipe was measured by
     # benchmarks/quick_base.py (base PCK@0.2 14 % with 200 images for 40 epochs, 32 % now; a
     # 64-channel model reaches 48 % with 2000 images and 1500 steps, at 3.6× the cost per step).
     "quick": ExperimentConfig(
@@ -164,8 +164,8 @@ PRESETS: dict[str, ExperimentConfig] = {
         n_test=300,
         input_size=64,
         model=HourglassConfig(n_stacks=2, channels=32, depth=3),
-        base_train=replace(_QUICK_TRAIN, epochs=20, lr=2e-3, schedule="cosine"),
-        cycle_train=replace(_FINETUNE, epochs=2),
+        base_train=replace(_QUICK_TRAIN, epochs=18, lr=2e-3, schedule="cosine"),
+        cycle_train=replace(_FINETUNE, epochs=1),
         strategy=_strategies(k=10, perplexity=7.0, head_epochs=5),
     ),
     # The paper's protocol: 1000 initial + 5 cycles × 1000, 5 runs, 2-stack 256-channel
