@@ -63,6 +63,7 @@ def main() -> None:
         "cycles": args.cycles,
         "budget": args.budget,
         "initial": 0,
+        "n_base": 0,  # the base set is LSP's train poses; the quick preset's synthetic one is not
         "n_pool": args.n_pool,
         "n_test": args.n_test,
         "strategies": args.strategies,
