@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from eglpp.io import read_json
-from eglpp.stats import detectable_difference
+from eglpp.stats import detectable_difference, validate_results
 
 
 def summarise(results: dict, reference: str, other: str) -> dict:
@@ -56,7 +56,8 @@ def main() -> None:
     for item in args.results:
         name, _, path = item.partition("=")
         path = Path(path)
-        results = read_json(path / "results.json" if path.is_dir() else path)
+        path = path / "results.json" if path.is_dir() else path
+        results = validate_results(read_json(path), str(path))
         out[name] = summarise(results, args.reference, args.other)
     for name, s in out.items():
         print(f"\n{name}: {s['pair']}, {s['runs']} runs, labelled {s['n_labelled']}")

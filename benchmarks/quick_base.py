@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eglpp.cli.run import apply_settings
 from eglpp.experiment.config import ExperimentConfig, config_from_dict, config_to_dict, preset
 from eglpp.experiment.data import build_data, labelled_set
 from eglpp.pose.hourglass import StackedHourglass
@@ -47,15 +48,9 @@ def candidates(quick: ExperimentConfig) -> dict[str, dict]:
 
 
 def apply(cfg: ExperimentConfig, changes: dict) -> ExperimentConfig:
-    """``cfg`` with dotted fields replaced, through the config's own validation."""
-    d = config_to_dict(cfg)
-    for dotted, value in changes.items():
-        node = d
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    return config_from_dict(d)
+    """``cfg`` with dotted fields replaced, as ``eglpp run --set KEY=VALUE`` does."""
+    settings = [f"{key}={json.dumps(value)}" for key, value in changes.items()]
+    return config_from_dict(apply_settings(config_to_dict(cfg), settings))
 
 
 def measure(cfg: ExperimentConfig, run: int) -> dict:

@@ -15,6 +15,10 @@ def test_paired_differences_and_dips_against_a_hand_computation(tmp_path):
     rng = np.random.default_rng(0)
     ref, other = rng.uniform(0.3, 0.4, (4, 3)), rng.uniform(0.3, 0.4, (4, 3))
     results = {
+        "task": "pose",
+        "metric": "PCK@0.2",
+        "higher_is_better": True,
+        "config": {},
         "n_labelled": [10, 20, 30],
         "scores": {"egl++": ref.tolist(), "random": other.tolist()},
     }
@@ -36,3 +40,6 @@ def test_paired_differences_and_dips_against_a_hand_computation(tmp_path):
     np.testing.assert_allclose(got["detectable_p0.1"], t * diff[:, 1:].std(0, ddof=1) / 2)
     assert np.isclose(got["dip_cycle1"]["random"]["mean"], 100 * (other[:, 1] - other[:, 0]).mean())
     assert "| 1 |" in printed and "cycle-1 change from the base model" in printed
+    (tmp_path / "results.json").write_text(json.dumps({**results, "scores": []}))
+    bad = subprocess.run(cmd, capture_output=True, text=True)
+    assert bad.returncode != 0 and "results.json" in bad.stderr and "scores" in bad.stderr
