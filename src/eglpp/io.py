@@ -200,10 +200,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def _holds(path: Path, data: bytes) -> bool:
-    """Whether ``path`` is a file whose content is ``data`` (size compared first)."""
+def _holds(path: Path, data: bytes, block: int = 1 << 20) -> bool:
+    """Whether ``path`` is a file whose content is ``data``: the size first, then block by
+    block, stopping at the first difference (a checkpoint rewritten each cycle has the same
+    size but differs early, so it is not read whole)."""
     try:
-        return path.stat().st_size == len(data) and path.read_bytes() == data
+        if path.stat().st_size != len(data):
+            return False
+        view = memoryview(data)
+        with open(path, "rb") as fh:
+            return all(
+                fh.read(block) == view[start : start + block]
+                for start in range(0, len(data), block)
+            )
     except OSError:
         return False
 

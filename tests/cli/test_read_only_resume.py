@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from eglpp.cli import main
-from eglpp.io import LOCK_NAME, atomic_write_text, run_lock
+from eglpp.io import LOCK_NAME, atomic_write_bytes, atomic_write_text, run_lock
 
 RUN = ["run", "--preset", "tiny", "--runs", "1", "--cycles", "1", "--budget", "2",
        "--initial", "4", "--strategies", "random"]  # fmt: skip
@@ -73,6 +73,10 @@ def test_a_changed_file_is_still_written(tmp_path):
     assert path.stat().st_ino == inode, "identical content: left alone"
     atomic_write_text(path, "two")
     assert path.read_text() == "two" and path.stat().st_ino != inode
+    big = bytes(range(256)) * 12_000  # > 2 blocks of the comparison: only the last byte differs
+    atomic_write_bytes(path, big)
+    atomic_write_bytes(path, big[:-1] + b"x")
+    assert path.read_bytes()[-1:] == b"x"
 
 
 def test_no_lock_in_a_folder_nobody_may_write(tmp_path, monkeypatch):
