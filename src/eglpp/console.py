@@ -13,17 +13,12 @@ from __future__ import annotations
 import os
 from collections.abc import MutableMapping
 
+from eglpp.cores import usable_cores
+
 #: Up to this many usable cores, one thread per process is the default.
 SMALL = 2
 
 __all__ = ["SMALL", "thread_policy", "main"]
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def thread_policy(env: MutableMapping[str, str], cores: int) -> dict[str, str]:

@@ -118,6 +118,12 @@ def run(
     threads: int | None = typer.Option(
         None, help="CPU threads for torch (default: torch's; 1 is faster on a busy machine)."
     ),
+    jobs: int | None = typer.Option(
+        None,
+        envvar="EGLPP_JOBS",
+        help="Processes running base models and strategies side by side (default: CPU cores "
+        "// threads, 1 on a GPU); the same results for any N.",
+    ),
     settings: list[str] = typer.Option(
         [],
         "--set",
@@ -130,13 +136,17 @@ def run(
 
     Example: eglpp run --preset tiny --out runs/tiny
 
-    Rerunning the same command resumes where it stopped. Under ``torchrun --nproc_per_node N``
-    the pool's gradient norms are scored in N shards, with the same selections.
+    Rerunning the same command resumes where it stopped. On a CPU, ``--jobs N`` (default:
+    cores // threads) trains the base models and then runs each (run, strategy) in N processes
+    side by side, with the same results as one. Under ``torchrun --nproc_per_node N`` the
+    pool's gradient norms are scored in N shards, with the same selections.
     """
     if threads is not None:
         if threads < 1:
             raise typer.BadParameter(f"must be >= 1, got {threads}", param_hint="--threads")
         torch.set_num_threads(threads)
+    if jobs is not None and jobs < 1:
+        raise typer.BadParameter(f"must be >= 1, got {jobs}", param_hint="--jobs")
 
     console = Console(log_path=False)  # no source-file column on the log lines
     overrides: dict[str, Any] = _load_yaml(config) if config else {}
@@ -166,6 +176,7 @@ def run(
     if leader:
         console.print(f"[bold]eglpp run[/bold] preset={preset_name} → {out}")
     with run_lock(out, log=console.print) if leader else contextlib.nullcontext():
-        results = run_sharded(cfg, out, log=log_lines(console), explain=explain_selection)
+        log = log_lines(console)
+        results = run_sharded(cfg, out, log=log, explain=explain_selection, jobs=jobs)
         if results is not None:
             finish_report(results, out, console)

@@ -20,6 +20,7 @@ unlabelled images in ``unlabelled = flatnonzero(labelled_map < 0)`` order and re
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Callable
@@ -29,10 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eglpp.cores import usable_cores
 from eglpp.devices import check_device
 from eglpp.experiment.auxiliary import fit_auxiliary
 from eglpp.experiment.config import ExperimentConfig, config_to_dict
 from eglpp.experiment.data import PoseData, build_data, labelled_keys, labelled_set
+from eglpp.experiment.parallel import CONTEXT, Task, run_tasks, worker_log
 from eglpp.experiment.pool import cycle_pool_inputs
 from eglpp.experiment.rundir import (
     RunPaths,
@@ -52,7 +55,7 @@ from eglpp.scoring.approx_check import approx_agreement, check_needs
 from eglpp.seeds import stable_seed
 from eglpp.strategies import PoolInputs, Strategy
 
-__all__ = ["run_experiment", "collect_results", "Explain"]
+__all__ = ["run_experiment", "collect_results", "default_jobs", "Explain"]
 
 Log = Callable[[str], None]
 #: ``explain(cycle_dir, strategy_name, inputs, scores, positions, details, data, labelled_map,
@@ -61,19 +64,26 @@ Explain = Callable[..., None]
 
 
 class _Clock:
-    """Steps (base models and cycles) done of the experiment's total, with a time estimate."""
+    """Steps (base models and cycles) done of the experiment's total, with a time estimate.
 
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.timed = total, 0, 0
-        self.start = time.perf_counter()
+    ``counts`` (done, computed) is a list in one process, or a shared ``Array`` that every
+    worker of a parallel run counts in."""
+
+    def __init__(self, total: int, counts=None, start: float | None = None) -> None:
+        self.total = total
+        self.counts = [0, 0] if counts is None else counts
+        self.start = time.time() if start is None else start
 
     def step(self, computed: bool) -> str:
         """Count one step; ``computed`` steps (not read back) set the pace of the estimate."""
-        self.done += 1
-        self.timed += computed
-        elapsed = time.perf_counter() - self.start
-        left = elapsed / max(self.timed, 1) * (self.total - self.done)
-        return f"[{self.done}/{self.total} steps, {_clock(elapsed)} elapsed, ~{_clock(left)} left]"
+        lock = getattr(self.counts, "get_lock", contextlib.nullcontext)
+        with lock():
+            self.counts[0] += 1
+            self.counts[1] += computed
+            done, timed = self.counts[0], self.counts[1]
+        elapsed = time.time() - self.start
+        left = elapsed / max(timed, 1) * (self.total - done)
+        return f"[{done}/{self.total} steps, {_clock(elapsed)} elapsed, ~{_clock(left)} left]"
 
 
 def _clock(seconds: float) -> str:
@@ -94,6 +104,7 @@ class _Run:
     log: Log
     explain: Explain | None
     clock: _Clock
+    progress: bool = True  # progress bars (not in the workers of a parallel run)
 
 
 def _new_model(cfg: ExperimentConfig, seed: int) -> StackedHourglass:
@@ -132,11 +143,10 @@ def _base_model(run: _Run, initial: np.ndarray) -> StackedHourglass:
     """The run's base model: trained on the initial labelled set, or read back when done."""
     cfg, r, base = run.cfg, run.r, run.paths.base(run.r)
     done = RunPaths.metrics(base)
-    model = _new_model(cfg, stable_seed(cfg.seed, r, "init"))
     if done.exists():
-        load_checkpoint(RunPaths.model(base), model)
         run.clock.step(computed=False)
-        return model
+        return _load_base(run)
+    model = _new_model(cfg, stable_seed(cfg.seed, r, "init"))
     labelled_map = np.full(len(run.data.pool), -1)
     labelled_map[initial] = 0
     train_set, _ = labelled_set(run.data, labelled_map)
@@ -144,12 +154,19 @@ def _base_model(run: _Run, initial: np.ndarray) -> StackedHourglass:
     timer = PhaseTimer(cfg.device)
     with timer("train"):
         fit(model, train_set, cfg.base_train, seed=stable_seed(cfg.seed, r, "base"),
-            device=cfg.device, progress=True)  # fmt: skip
+            device=cfg.device, progress=run.progress)  # fmt: skip
     save_checkpoint(RunPaths.model(base), model)
     with timer("evaluate"):
         metrics = _evaluate(model, run)
     atomic_write_json(done, {**metrics, "seconds": timer.seconds})
     run.log(f"run {r}: base model {_metric(metrics)} {run.clock.step(computed=True)}")
+    return model
+
+
+def _load_base(run: _Run) -> StackedHourglass:
+    """Run ``run.r``'s saved base model."""
+    model = _new_model(run.cfg, stable_seed(run.cfg.seed, run.r, "init"))
+    load_checkpoint(RunPaths.model(run.paths.base(run.r)), model)
     return model
 
 
@@ -213,7 +230,7 @@ def _cycle(run: _Run, state: _Cycles, c: int, cdir: Path) -> None:
     run.log(f"run {run.r} {name} cycle {c}: retraining on {len(train_set)} images")
     with timer("train"):
         fit(state.model, train_set, cfg.cycle_train, seed=_cycle_seed(run, name, c),
-            device=cfg.device, aux=state.aux, progress=True, keys=keys)  # fmt: skip
+            device=cfg.device, aux=state.aux, progress=run.progress, keys=keys)  # fmt: skip
     save_checkpoint(RunPaths.model(cdir), state.model, aux=state.aux)
     with timer("evaluate"):
         metrics = _evaluate(state.model, run)
@@ -255,7 +272,8 @@ def _select(run: _Run, state: _Cycles, c: int, cdir: Path, timer: PhaseTimer) ->
     run.log(f"run {run.r} {name} cycle {c}: scoring {len(unlabelled)} pool images")
     needs = check_needs(state.strategy.needs, cfg.scoring.approx_check)
     with timer("score"):
-        inputs = cycle_pool_inputs(needs, state.model, state.aux, run.data, labelled_map, cfg)
+        inputs = cycle_pool_inputs(needs, state.model, state.aux, run.data, labelled_map, cfg,
+                                   progress=run.progress)  # fmt: skip
         positions, scores, details = state.strategy.select_explained(inputs, cfg.budget, rng)
         if needs != state.strategy.needs:
             details.update(_approx_check(run, state.strategy, inputs, scores, details))
@@ -337,15 +355,19 @@ def run_experiment(
     log: Log = print,
     data: PoseData | None = None,
     explain: Explain | None = None,
+    jobs: int = 1,
 ) -> dict:
     """Run or resume the experiment in ``out``; returns the results.json dictionary.
 
     ``explain`` draws the figures of run 0's selection at ``cfg.explain_cycle`` (``eglpp run``
-    passes :func:`eglpp.report.explain.explain_selection`); None draws nothing.
+    passes :func:`eglpp.report.explain.explain_selection`); None draws nothing. ``jobs`` > 1
+    runs the base models, then each (run, strategy)'s cycles, in that many CPU processes
+    (:mod:`eglpp.experiment.parallel`): the same selections and results as one process.
     """
     out = Path(out)
     cfg = cfg.resolved()  # the dataset's defaults (metric, MPII's joints): saved, reported
     check_device(cfg.device)  # before anything is written
+    _check_jobs(jobs, cfg)
     out.mkdir(parents=True, exist_ok=True)
     check_config(cfg, out)
     for warning in check_numerics(out, numerics(cfg.device)):
@@ -356,13 +378,77 @@ def run_experiment(
     log(f"data: {data.description}")
     paths = RunPaths(out)
     n_labelled = [data.n_base + cfg.initial + c * cfg.budget for c in range(cfg.cycles + 1)]
-    clock = _Clock(cfg.runs * (1 + len(cfg.strategies) * cfg.cycles))
-    for r in range(cfg.runs):
-        run = _Run(cfg, data, paths, r, log, explain, clock)
-        initial = _initial(run)
-        base_model = _base_model(run, initial)
-        for name in cfg.strategies:
-            _strategy_cycles(run, name, base_model, initial)
+    total = cfg.runs * (1 + len(cfg.strategies) * cfg.cycles)
+    if jobs > 1:
+        _run_parallel(cfg, out, data, explain, log, jobs, total)
+    else:
+        clock = _Clock(total)
+        for r in range(cfg.runs):
+            run = _Run(cfg, data, paths, r, log, explain, clock)
+            initial = _initial(run)
+            base_model = _base_model(run, initial)
+            for name in cfg.strategies:
+                _strategy_cycles(run, name, base_model, initial)
     results = collect_results(cfg, out, n_labelled)
     atomic_write_json(paths.results, results)
     return results
+
+
+def _check_jobs(jobs: int, cfg: ExperimentConfig) -> None:
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if jobs > 1 and torch.device(cfg.device).type != "cpu":
+        raise ValueError(
+            f"jobs={jobs} runs steps in CPU processes, but device is {cfg.device!r}: use jobs=1 "
+            "on a GPU (torchrun shards the scoring across several)"
+        )
+
+
+def default_jobs(cfg: ExperimentConfig) -> int:
+    """Worker processes that fill this machine's cores at torch's current thread count: on a
+    CPU, ``cores // threads`` capped by the (run, strategy) tasks; 1 on a GPU."""
+    if torch.device(cfg.device).type != "cpu":
+        return 1
+    tasks = cfg.runs * len(cfg.strategies)
+    return max(1, min(usable_cores() // torch.get_num_threads(), tasks))
+
+
+#: In a worker of a parallel run: what its tasks read (set once by ``_worker_setup``).
+_WORKER: dict = {}
+
+
+def _worker_setup(cfg, out, data, explain, threads: int, counts, start: float, total: int):
+    torch.set_num_threads(threads)  # the parent's: the same numbers as one process
+    clock = _Clock(total, counts, start)
+    _WORKER.update(cfg=cfg, data=data, paths=RunPaths(Path(out)), explain=explain, clock=clock)
+
+
+def _worker_run(r: int) -> _Run:
+    w = _WORKER
+    return _Run(w["cfg"], w["data"], w["paths"], r, worker_log, w["explain"], w["clock"],
+                progress=False)  # fmt: skip
+
+
+def _base_task(r: int) -> None:
+    run = _worker_run(r)
+    _base_model(run, _initial(run))
+
+
+def _strategy_task(r: int, name: str) -> None:
+    run = _worker_run(r)
+    _strategy_cycles(run, name, _load_base(run), _initial(run))
+
+
+def _run_parallel(cfg, out: Path, data, explain, log: Log, jobs: int, total: int) -> None:
+    """Every base model first (each unlocks its run's strategies), then each (run, strategy)."""
+    bases = [Task(f"run {r} base", _base_task, (r,)) for r in range(cfg.runs)]
+    cycles = [
+        Task(f"run {r} {name}", _strategy_task, (r, name), after=(f"run {r} base",))
+        for r in range(cfg.runs)
+        for name in cfg.strategies
+    ]
+    log(f"{min(jobs, len(cycles))} worker processes, {torch.get_num_threads()} thread(s) each")
+    counts = CONTEXT.Array("q", 2)
+    setup_args = (cfg, str(out), data, explain, torch.get_num_threads(), counts, time.time(),
+                  total)  # fmt: skip
+    run_tasks(bases + cycles, jobs, setup=_worker_setup, setup_args=setup_args, log=log)

@@ -31,7 +31,7 @@ import torch.distributed as dist
 from eglpp.distributed import process_group, rank_and_size
 from eglpp.experiment.config import ExperimentConfig
 from eglpp.experiment.data import build_data
-from eglpp.experiment.loop import Explain, run_experiment
+from eglpp.experiment.loop import Explain, default_jobs, run_experiment
 from eglpp.experiment.pool import WAIT, serve
 
 __all__ = ["run_sharded"]
@@ -42,19 +42,26 @@ def run_sharded(
     out: str | Path,
     log: Callable[[str], None] = print,
     explain: Explain | None = None,
+    jobs: int | None = 1,
 ) -> dict | None:
     """:func:`~eglpp.experiment.loop.run_experiment`, sharding the scoring under torchrun.
 
-    Returns the results on the leader (and in a single process), None on the workers.
+    ``jobs``: worker processes of one process's run (None: :func:`default_jobs`); under
+    torchrun only 1. Returns the results on the leader (and in a single process), None on the
+    workers.
     """
     cfg = cfg.resolved()  # the dataset's defaults, the same on every rank
     with process_group(cfg.device, timeout=WAIT) as active:
         rank, _ = rank_and_size()
+        if active and jobs not in (None, 1):
+            raise ValueError(f"jobs={jobs}: under torchrun every rank is one process (jobs=1)")
         if active and rank != 0:
             serve(cfg, build_data(cfg, device=cfg.device))
             return None
+        if jobs is None:
+            jobs = 1 if active else default_jobs(cfg)
         try:
-            return run_experiment(cfg, out, log=log, explain=explain)
+            return run_experiment(cfg, out, log=log, explain=explain, jobs=jobs)
         finally:
             if active:
                 dist.broadcast_object_list([None], src=0)

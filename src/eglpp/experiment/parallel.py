@@ -1,0 +1,202 @@
+"""Independent steps of an experiment in several worker processes (``eglpp run --jobs N``).
+
+The base models of an experiment's runs do not depend on each other, and once a run's base
+model is saved its strategies do not either: each reads the base checkpoint, runs its cycles
+and writes only its own folder. :func:`run_tasks` runs such tasks in ``jobs`` spawned worker
+processes, taking them in list order as their prerequisites (``after``) finish.
+
+- **The same numbers as one process.** Every random choice of a step is seeded by the step,
+  never by the process, and the caller's ``setup`` gives each worker the parent's thread count,
+  so the selections do not depend on ``jobs`` (tested).
+- **Spawned, not forked**: no OpenMP thread pool or CUDA context is copied into a child.
+- **One log.** Workers send their lines to the parent (:func:`worker_log`), which prints them;
+  progress bars are the parent's alone (workers show none).
+- **Stopping.** A task that raises stops the experiment: the other workers are terminated (a
+  step is written atomically, so the finished ones stay and a rerun resumes from them) and the
+  task's exception is raised in the parent. Ctrl-C does the same (workers ignore SIGINT; the
+  parent terminates them). A worker that dies (killed, out of memory) is reported with its exit
+  code and the task it was running.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import pickle
+import queue
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["CONTEXT", "Task", "WorkerDied", "run_tasks", "worker_log"]
+
+#: Worker processes start by spawning (a fresh interpreter), on every platform.
+CONTEXT = mp.get_context("spawn")
+
+_INBOX: Any = None  # in a worker: the queue to the parent
+
+
+@dataclass(frozen=True)
+class Task:
+    """One step: ``fn(*args)`` in a worker once every task named in ``after`` has finished.
+
+    ``fn`` must be a module-level function (it is pickled by name); ``key`` names the task in
+    errors ("run 1 egl++")."""
+
+    key: str
+    fn: Callable[..., None]
+    args: tuple = ()
+    after: tuple[str, ...] = ()
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended without reporting (killed by a signal, out of memory)."""
+
+
+def worker_log(message: str) -> None:
+    """In a worker: send one log line to the parent, which prints it."""
+    _INBOX.put(("log", "", message))
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling, else a RuntimeError with its type and message."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _terminated(signum, frame) -> None:
+    sys.exit(128 + signum)  # unwinds, so an atomic write removes its temporary file
+
+
+def _worker(tasks, inbox, setup: Callable[..., None], setup_args: tuple) -> None:
+    """A worker's life: set up once, then run tasks until the parent sends None."""
+    global _INBOX
+    _INBOX = inbox
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, _terminated)
+    try:
+        setup(*setup_args)
+    except BaseException as exc:
+        inbox.put(("error", "worker setup", _portable(exc)))
+        return
+    while (item := tasks.get()) is not None:
+        key, fn, args = item
+        try:
+            fn(*args)
+        except Exception as exc:  # not SystemExit: SIGTERM ends the worker
+            inbox.put(("error", key, _portable(exc)))
+        else:
+            inbox.put(("done", key, None))
+
+
+def _check_graph(tasks: Sequence[Task]) -> None:
+    keys = [t.key for t in tasks]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"task keys must be unique, got {keys}")
+    for i, t in enumerate(tasks):
+        earlier = set(keys[:i])
+        if not set(t.after) <= earlier:
+            missing = sorted(set(t.after) - earlier)
+            raise ValueError(f"task {t.key!r} waits for {missing}: not among the tasks before it")
+
+
+def _next_ready(pending: list[Task], done: set[str]) -> Task | None:
+    return next((t for t in pending if set(t.after) <= done), None)
+
+
+def run_tasks(
+    tasks: Sequence[Task],
+    jobs: int,
+    *,
+    setup: Callable[..., None],
+    setup_args: tuple = (),
+    log: Callable[[str], None] = print,
+    poll: float = 0.2,
+) -> None:
+    """Run ``tasks`` in ``min(jobs, len(tasks))`` spawned processes; return when all finished.
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+        In priority order; a task's ``after`` names tasks listed before it.
+    jobs : int
+        Worker processes (at least 1).
+    setup : callable
+        Module-level function each worker calls once with ``setup_args`` (pickled) before its
+        first task: thread count, data, the state the task functions read.
+    log : callable
+        Prints the workers' :func:`worker_log` lines.
+    poll : float
+        Seconds between checks that the workers are alive.
+
+    Raises
+    ------
+    BaseException
+        The first task's exception (the other workers are terminated first).
+    WorkerDied
+        A worker ended without reporting; names the task it ran and its exit code.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    _check_graph(tasks)
+    if not tasks:
+        return
+    todo, inbox = CONTEXT.Queue(), CONTEXT.Queue()
+    workers = [
+        CONTEXT.Process(target=_worker, args=(todo, inbox, setup, setup_args), daemon=True)
+        for _ in range(min(jobs, len(tasks)))
+    ]
+    for w in workers:
+        w.start()
+    try:
+        _schedule(list(tasks), len(workers), todo, inbox, workers, log, poll)
+    except BaseException:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.join(timeout=10)
+            if w.exitcode is None:  # SIGTERM is handled between bytecodes: a stuck one is killed
+                w.kill()
+                w.join()
+        todo.cancel_join_thread()  # nobody reads it any more
+        raise
+    for _ in workers:
+        todo.put(None)
+    for w in workers:
+        w.join()
+
+
+def _schedule(pending, slots, todo, inbox, workers, log, poll) -> None:
+    """Hand out ready tasks while a worker is free; relay logs; raise the first failure."""
+    done: set[str] = set()
+    running: set[str] = set()
+    while pending or running:
+        while len(running) < slots and (task := _next_ready(pending, done)) is not None:
+            pending.remove(task)
+            running.add(task.key)
+            todo.put((task.key, task.fn, task.args))
+        try:
+            kind, key, value = inbox.get(timeout=poll)
+        except queue.Empty:
+            dead = [w for w in workers if w.exitcode is not None]
+            if dead:
+                code = dead[0].exitcode
+                why = " (killed: out of memory?)" if code == -signal.SIGKILL else ""
+                raise WorkerDied(
+                    f"a worker process ended with exit code {code}{why} while running "
+                    f"{', '.join(sorted(running)) or 'no task'}; finished steps are kept: "
+                    "rerun the same command to resume"
+                ) from None
+            continue
+        if kind == "log":
+            log(value)
+        elif kind == "done":
+            running.discard(key)
+            done.add(key)
+        else:
+            log(f"{key} failed; stopping the other workers (finished steps are kept)")
+            raise value
