@@ -7,6 +7,7 @@ wall time and the settings). Resumable: rerun the same command to continue.
 
     python benchmarks/pose_al.py --out runs/pose_al                  # CPU-sized defaults
     python benchmarks/pose_al.py --no-common-random-numbers --out runs/pose_al_nocrn
+    python benchmarks/pose_al.py --threads 1 --jobs 2 --out runs/pose_al   # 2 processes
     python benchmarks/pose_al.py --preset paper --device cuda --out runs/pose_al_gpu
 """
 
@@ -45,6 +46,9 @@ def main() -> None:
     ap.add_argument("--base-epochs", type=int, default=40, help="epochs of each run's base model")
     ap.add_argument("--cycle-epochs", type=int, default=6, help="fine-tuning epochs per cycle")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument(
+        "--jobs", type=int, default=1, help="worker processes (eglpp run --jobs; same results)"
+    )
     ap.add_argument("--device", default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
@@ -80,7 +84,7 @@ def main() -> None:
     console = Console(log_path=False)
     log = log_lines(console)
     start = time.perf_counter()
-    results = run_experiment(cfg, args.out, log=log)
+    results = run_experiment(cfg, args.out, log=log, jobs=args.jobs)
     seconds = time.perf_counter() - start
     finish_report(results, args.out, console)
     atomic_write_json(
@@ -88,6 +92,8 @@ def main() -> None:
         {
             "wall_seconds_this_invocation": seconds,
             "preset": args.preset,
+            "jobs": args.jobs,
+            "threads": torch.get_num_threads(),
             "settings": {k: v for k, v in overrides.items()},
             "n_labelled": results["n_labelled"],
         },
