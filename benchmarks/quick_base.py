@@ -39,6 +39,9 @@ def candidates(quick: ExperimentConfig) -> dict[str, dict]:
         "base set 800 + 200, 24 ep": {"base_train.epochs": 24},
         "base set 1800 + 200, 12 ep": {"n_base": 1800, "base_train.epochs": 12},
         "48 channels, base set 800 + 200, 15 ep": {"model.channels": 48, "base_train.epochs": 15},
+        "quick now, sigma 1.0": {"base_train.sigma": 1.0},
+        "quick now, lr 4e-3": {"base_train.lr": 0.004},
+        "quick now, batch 32 (half the steps)": {"base_train.batch_size": 32},
         "bigger model: 64 channels, base set 1800 + 200, 12 ep": {
             "model.channels": 64,
             "n_base": 1800,

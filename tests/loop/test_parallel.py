@@ -106,6 +106,54 @@ def test_a_task_graph_out_of_order_is_refused():
         run_tasks([Task("a", _die), Task("a", _die)], 2, setup=_remember)
 
 
+ORPHAN_SCRIPT = """
+import os, sys, time
+from eglpp.experiment.parallel import Task, run_tasks
+
+def setup():
+    pass
+
+def record_and_sleep(path):
+    with open(path + ".tmp", "w") as fh:
+        fh.write(str(os.getpid()))
+    os.replace(path + ".tmp", path)
+    time.sleep(120)
+
+if __name__ == "__main__":
+    run_tasks([Task("sleeps", record_and_sleep, (sys.argv[1],))], 1, setup=setup)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (an orphan's reaper may be slow)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    script, pid_file = tmp_path / "orphans.py", tmp_path / "worker.pid"
+    script.write_text(ORPHAN_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script), str(pid_file)])
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.exists():
+            assert time.monotonic() < deadline and parent.poll() is None, "the worker never ran"
+            time.sleep(0.05)
+        worker = int(pid_file.read_text())
+        assert _running(worker)
+        parent.kill()  # kill -9: no one left to terminate the worker
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while _running(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(worker), "the orphaned worker kept running"
+    finally:
+        parent.kill()
+
+
 # --- the experiment ---
 
 

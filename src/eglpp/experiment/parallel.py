@@ -15,16 +15,20 @@ processes, taking them in list order as their prerequisites (``after``) finish.
   step is written atomically, so the finished ones stay and a rerun resumes from them) and the
   task's exception is raised in the parent. Ctrl-C does the same (workers ignore SIGINT; the
   parent terminates them). A worker that dies (killed, out of memory) is reported with its exit
-  code and the task it was running.
+  code and the task it was running; a worker whose parent dies (``kill -9``) ends within a
+  second, so a rerun does not share its folder with orphans.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import pickle
 import queue
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,12 +76,21 @@ def _terminated(signum, frame) -> None:
     sys.exit(128 + signum)  # unwinds, so an atomic write removes its temporary file
 
 
-def _worker(tasks, inbox, setup: Callable[..., None], setup_args: tuple) -> None:
+def _orphan_watch(parent: int, every: float = 1.0) -> None:
+    """End this worker soon after its parent dies (``kill -9`` leaves no one to terminate it):
+    an orphan would go on computing, and writing into a run folder that a rerun now owns."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
+def _worker(tasks, inbox, setup: Callable[..., None], setup_args: tuple, parent: int) -> None:
     """A worker's life: set up once, then run tasks until the parent sends None."""
     global _INBOX
     _INBOX = inbox
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, _terminated)
+    threading.Thread(target=_orphan_watch, args=(parent,), daemon=True).start()
     try:
         setup(*setup_args)
     except BaseException as exc:
@@ -147,7 +160,9 @@ def run_tasks(
         return
     todo, inbox = CONTEXT.Queue(), CONTEXT.Queue()
     workers = [
-        CONTEXT.Process(target=_worker, args=(todo, inbox, setup, setup_args), daemon=True)
+        CONTEXT.Process(
+            target=_worker, args=(todo, inbox, setup, setup_args, os.getpid()), daemon=True
+        )
         for _ in range(min(jobs, len(tasks)))
     ]
     for w in workers:
