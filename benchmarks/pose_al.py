@@ -45,6 +45,9 @@ def main() -> None:
     ap.add_argument("--strategies", default="random,coreset,multipeak,learning-loss,egl++")
     ap.add_argument("--base-epochs", type=int, default=40, help="epochs of each run's base model")
     ap.add_argument("--cycle-epochs", type=int, default=6, help="fine-tuning epochs per cycle")
+    ap.add_argument(
+        "--base-lr", type=float, default=2e-3, help="the base models' peak learning rate (Adam)"
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument(
         "--jobs", type=int, default=1, help="worker processes (eglpp run --jobs; same results)"
@@ -73,7 +76,7 @@ def main() -> None:
         "strategies": args.strategies,
         "seed": args.seed,
         "common_random_numbers": args.common_random_numbers,
-        "base_train": {"epochs": args.base_epochs},
+        "base_train": {"epochs": args.base_epochs, "lr": args.base_lr},
         "cycle_train": {"epochs": args.cycle_epochs},
     }
     if args.device:
