@@ -47,6 +47,7 @@ def candidates(quick: ExperimentConfig) -> dict[str, dict]:
         "quick now, lr 4e-3, sigma 2.0": {"base_train.lr": 0.004, "base_train.sigma": 2.0},
         "quick now, lr 1.2e-2": {"base_train.lr": 0.012},
         "quick now, lr 1.6e-2": {"base_train.lr": 0.016},
+        "quick now, lr 2.4e-2": {"base_train.lr": 0.024},
         "bigger model: 64 channels, base set 1800 + 200, 12 ep": {
             "model.channels": 64,
             "n_base": 1800,
