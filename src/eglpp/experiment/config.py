@@ -164,7 +164,7 @@ PRESETS: dict[str, ExperimentConfig] = {
         n_test=300,
         input_size=64,
         model=HourglassConfig(n_stacks=2, channels=32, depth=3),
-        base_train=replace(_QUICK_TRAIN, epochs=18, lr=2e-3, schedule="cosine"),
+        base_train=replace(_QUICK_TRAIN, epochs=18, lr=2.4e-2, schedule="cosine"),
         cycle_train=replace(_FINETUNE, epochs=1),
         strategy=_strategies(k=10, perplexity=7.0, head_epochs=5),
     ),
