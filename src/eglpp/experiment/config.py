@@ -148,12 +148,13 @@ PRESETS: dict[str, ExperimentConfig] = {
         cycle_train=replace(_FINETUNE, epochs=2, warmup_steps=3),  # one epoch of cycle 1
         strategy=_strategies(k=5, perplexity=3.0, head_epochs=2),
     ),
-    # ~15 minutes on 2 CPU cores (measured): 64-px images, a 2-stack 32-channel hourglass; the base
-    # model learns from a separately rendered base set of 800 people plus 200 random pool images
-    # (1134 steps); a pool of 800 (600 to choose from), 3 runs × 3 cycles × 100 images, each
-    # cycle fine-tuned for 1 epoch, 10 neighbours. The recipe was measured by
-    # benchmarks/quick_base.py (base PCK@0.2 14 % with 200 images for 40 epochs, 29 % now; a
-    # 64-channel model reaches 48 % with 2000 images and 1500 steps, at 3.6× the cost per step).
+    # A small real experiment on 2 CPU cores (benchmarks/main_job.py): 64-px images, a 2-stack
+    # 32-channel hourglass; the base model learns from a separately rendered base set of 800
+    # people plus 200 random pool images (1134 steps, Adam peaking at 2.4e-2 with cosine decay);
+    # a pool of 800 (600 to choose from), 3 runs × 3 cycles × 100 images, each cycle fine-tuned
+    # for 1 epoch, 10 neighbours. The recipe was measured by benchmarks/quick_base.py (base
+    # PCK@0.2 14 % with 200 images for 40 epochs at lr 2e-3, 29 % with the base set, 42 % with
+    # the base set at lr 2.4e-2, in the same time).
     "quick": ExperimentConfig(
         runs=3,
         cycles=3,
