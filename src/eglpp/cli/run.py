@@ -116,7 +116,7 @@ def run(
     seed: int | None = typer.Option(None, help="Experiment seed (same seed, same selections)."),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, …"),
     threads: int | None = typer.Option(
-        None, help="CPU threads for torch (default: torch's; 1 is faster on a busy machine)."
+        None, help="CPU threads for torch, per process (default: 1 on ≤ 2 cores, else torch's)."
     ),
     jobs: int | None = typer.Option(
         None,
