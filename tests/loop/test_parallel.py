@@ -99,6 +99,13 @@ def test_a_worker_that_dies_is_named(tmp_path):
         run_tasks([Task("dies", _die)], 2, setup=_remember, setup_args=(str(tmp_path),))
 
 
+def test_what_cannot_reach_a_worker_is_named():
+    with pytest.raises(TypeError, match="receive setup and setup_args pickled"):
+        run_tasks([Task("a", _die)], 2, setup=_remember, setup_args=(lambda: 0,))
+    with pytest.raises(TypeError, match="receive task 'b' pickled"):
+        run_tasks([Task("a", _die), Task("b", lambda: None)], 2, setup=_remember)
+
+
 def test_a_task_graph_out_of_order_is_refused():
     with pytest.raises(ValueError, match="'b' waits for \\['a'\\]"):
         run_tasks([Task("b", _die, after=("a",)), Task("a", _die)], 2, setup=_remember)

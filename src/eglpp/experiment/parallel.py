@@ -117,6 +117,23 @@ def _check_graph(tasks: Sequence[Task]) -> None:
             raise ValueError(f"task {t.key!r} waits for {missing}: not among the tasks before it")
 
 
+def _unportable(what: str, exc: Exception) -> TypeError:
+    return TypeError(
+        f"worker processes receive {what} pickled, and it cannot be ({exc}); "
+        "use module-level functions and plain data, or jobs=1"
+    )
+
+
+def _check_portable(tasks: Sequence[Task]) -> None:
+    """Pickle each task once, here: a lambda or an open file among them is reported as what
+    it is, before any process starts (``setup`` and its arguments go with the start)."""
+    for t in tasks:
+        try:
+            pickle.dumps((t.fn, t.args))
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise _unportable(f"task {t.key!r}", exc) from exc
+
+
 def _next_ready(pending: list[Task], done: set[str]) -> Task | None:
     return next((t for t in pending if set(t.after) <= done), None)
 
@@ -158,6 +175,7 @@ def run_tasks(
     _check_graph(tasks)
     if not tasks:
         return
+    _check_portable(tasks)
     todo, inbox = CONTEXT.Queue(), CONTEXT.Queue()
     workers = [
         CONTEXT.Process(
@@ -165,8 +183,14 @@ def run_tasks(
         )
         for _ in range(min(jobs, len(tasks)))
     ]
-    for w in workers:
-        w.start()
+    try:
+        for w in workers:
+            w.start()  # pickles setup and setup_args (shared arrays may only travel here)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        for w in workers:
+            if w.pid is not None:
+                w.terminate()
+        raise _unportable("setup and setup_args", exc) from exc
     try:
         _schedule(list(tasks), len(workers), todo, inbox, workers, log, poll)
     except BaseException:
