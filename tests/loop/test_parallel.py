@@ -95,8 +95,9 @@ def test_a_failing_task_raises_its_error_and_stops_the_rest(tmp_path):
 
 
 def test_a_worker_that_dies_is_named(tmp_path):
-    with pytest.raises(WorkerDied, match=r"exit code 3 while running dies"):
-        run_tasks([Task("dies", _die)], 2, setup=_remember, setup_args=(str(tmp_path),))
+    tasks = [Task("dies", _die), Task("sleeps", _write, ("sleeps", 30.0))]
+    with pytest.raises(WorkerDied, match=r"exit code 3 while running dies; finished steps"):
+        run_tasks(tasks, 2, setup=_remember, setup_args=(str(tmp_path),))
 
 
 def test_what_cannot_reach_a_worker_is_named():

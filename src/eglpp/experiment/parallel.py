@@ -98,6 +98,7 @@ def _worker(tasks, inbox, setup: Callable[..., None], setup_args: tuple, parent:
         return
     while (item := tasks.get()) is not None:
         key, fn, args = item
+        inbox.put(("start", key, os.getpid()))
         try:
             fn(*args)
         except Exception as exc:  # not SystemExit: SIGTERM ends the worker
@@ -209,10 +210,20 @@ def run_tasks(
         w.join()
 
 
+def _lost_task(dead, workers, owner: dict[int, str], running: set[str]) -> str:
+    """The task a dead worker ran: the one it announced, else the running tasks that no live
+    worker announced (a worker killed at once may not have sent its announcement)."""
+    if dead.pid in owner:
+        return owner[dead.pid]
+    claimed = {owner.get(w.pid) for w in workers if w.exitcode is None}
+    return ", ".join(sorted(running - claimed)) or "no task"
+
+
 def _schedule(pending, slots, todo, inbox, workers, log, poll) -> None:
     """Hand out ready tasks while a worker is free; relay logs; raise the first failure."""
     done: set[str] = set()
     running: set[str] = set()
+    owner: dict[int, str] = {}  # worker pid -> the task it runs
     while pending or running:
         while len(running) < slots and (task := _next_ready(pending, done)) is not None:
             pending.remove(task)
@@ -223,19 +234,21 @@ def _schedule(pending, slots, todo, inbox, workers, log, poll) -> None:
         except queue.Empty:
             dead = [w for w in workers if w.exitcode is not None]
             if dead:
-                code = dead[0].exitcode
+                code, task = dead[0].exitcode, _lost_task(dead[0], workers, owner, running)
                 why = " (killed: out of memory?)" if code == -signal.SIGKILL else ""
                 raise WorkerDied(
-                    f"a worker process ended with exit code {code}{why} while running "
-                    f"{', '.join(sorted(running)) or 'no task'}; finished steps are kept: "
-                    "rerun the same command to resume"
+                    f"a worker process ended with exit code {code}{why} while running {task}; "
+                    "finished steps are kept: rerun the same command to resume"
                 ) from None
             continue
-        if kind == "log":
+        if kind == "start":
+            owner[value] = key
+        elif kind == "log":
             log(value)
         elif kind == "done":
             running.discard(key)
             done.add(key)
+            owner = {pid: task for pid, task in owner.items() if task != key}
         else:
             log(f"{key} failed; stopping the other workers (finished steps are kept)")
             raise value
