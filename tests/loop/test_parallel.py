@@ -55,7 +55,8 @@ def _fail(message: str) -> None:
     raise KeyError(message)
 
 
-def _die() -> None:
+def _die(after: float = 0.0) -> None:
+    time.sleep(after)  # lets the worker's announcement of the task reach the parent
     os._exit(3)
 
 
@@ -95,7 +96,7 @@ def test_a_failing_task_raises_its_error_and_stops_the_rest(tmp_path):
 
 
 def test_a_worker_that_dies_is_named(tmp_path):
-    tasks = [Task("dies", _die), Task("sleeps", _write, ("sleeps", 30.0))]
+    tasks = [Task("dies", _die, (1.0,)), Task("sleeps", _write, ("sleeps", 30.0))]
     with pytest.raises(WorkerDied, match=r"exit code 3 while running dies; finished steps"):
         run_tasks(tasks, 2, setup=_remember, setup_args=(str(tmp_path),))
 
