@@ -447,7 +447,8 @@ def _run_parallel(cfg, out: Path, data, explain, log: Log, jobs: int, total: int
         for r in range(cfg.runs)
         for name in cfg.strategies
     ]
-    log(f"{min(jobs, len(cycles))} worker processes, {torch.get_num_threads()} thread(s) each")
+    jobs = min(jobs, len(cycles))  # more workers than (run, strategy) tasks would idle
+    log(f"{jobs} worker processes, {torch.get_num_threads()} thread(s) each")
     counts = CONTEXT.Array("q", 2)
     setup_args = (cfg, str(out), data, explain, torch.get_num_threads(), counts, time.time(),
                   total)  # fmt: skip

@@ -10,7 +10,7 @@ processes, taking them in list order as their prerequisites (``after``) finish.
   so the selections do not depend on ``jobs`` (tested).
 - **Spawned, not forked**: no OpenMP thread pool or CUDA context is copied into a child.
 - **One log.** Workers send their lines to the parent (:func:`worker_log`), which prints them;
-  progress bars are the parent's alone (workers show none).
+  workers draw no progress bars (several would overwrite each other).
 - **Stopping.** A task that raises stops the experiment: the other workers are terminated (a
   step is written atomically, so the finished ones stay and a rerun resumes from them) and the
   task's exception is raised in the parent. Ctrl-C does the same (workers ignore SIGINT; the
