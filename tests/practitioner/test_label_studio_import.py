@@ -140,3 +140,16 @@ def test_the_prediction_score_orders_tasks_as_eglpp_does(pushed):
     assert [t["data"]["eglpp_rank"] for t in by_score] == [1, 2, 3]
     eglpp_scores = [t["data"]["eglpp_score"] for t in by_score]
     assert eglpp_scores == sorted(eglpp_scores, reverse=True)  # higher eglpp score: served first
+
+
+def test_without_predictions_the_model_version_is_left_alone(world, tmp_path):
+    """--pre-annotate empty: no prediction, so no score and no model version to set (Label
+    Studio refuses a version no prediction has)."""
+    config = select_config(budget=2, strategy="random", input_size=SIZE, chunk_size=16,
+                           pre_annotate="empty")  # fmt: skip
+    run_select(world["checkpoint"], world["labelled"], world["pool"], tmp_path / "sel", config,
+               progress=False, log=lambda m: None)  # fmt: skip
+    fake = FakeProject()
+    assert push_selection(client(fake.routes), 3, tmp_path / "sel", log=lambda m: None)[
+        "created"] == 2  # fmt: skip
+    assert all("predictions" not in t for t in fake.tasks) and fake.model_version == ""

@@ -146,7 +146,7 @@ def push_selection(client: LabelStudio, project: int, selection: str | Path,
         ids = client.import_tasks(project, tasks)
         created.update(zip((t["data"]["eglpp_image"] for t in tasks), ids, strict=False))
         log(f"label studio: {len(created)} of {len(todo)} tasks made in project {project}")
-    if pre and any((np.asarray(a["keypoints"]) > 0).any() for a in pre.values()):
+    if any((np.reshape(a["keypoints"], (-1, 3))[:, 2] > 0).any() for a in pre.values()):
         client.set_model_version(project, version)  # this round's predictions are shown
     return {
         "url": client.url, "project": int(project), "selection_fingerprint": fp,
