@@ -151,6 +151,19 @@ CASES = {
              r"--checkpoint or --model: give exactly one"),
     "flag without model": (["--checkpoint", "{extra}", "--embedding", "layer4"],
                            r"--embedding: applies to --model only"),
+    "factory needs arguments": (["--model", "foreign_networks:BasicBlock"],
+                                r"^error: --model foreign_networks:BasicBlock: the factory needs "
+                                r"arguments \(cin, cout, stride\) but eglpp calls it with none"),
+    "dict output": (["--model", "foreign_networks:coordinate_net"],
+                    r"^error: --model foreign_networks:coordinate_net: its output is a dict with "
+                    r"keys 'coords', 'features', not the prediction tensor: name the prediction "
+                    r"with --prediction \(a dict key, a NamedTuple field or a tuple index\)$"),
+    "tuple output": (["--model", "output_kinds:tuple_output"],
+                     r"^error: --model output_kinds:tuple_output: its output is a tuple of 2, not "
+                     r"the prediction tensor: name the prediction with --prediction"),
+    "prediction no tensor": (["--model", "output_kinds:tuple_output", "--prediction", "1"],
+                             r"^error: --prediction 1: that output of --model "
+                             r"output_kinds:tuple_output is a dict with keys 'aux', not a tensor"),
     "learning loss": (["--model", "foreign_networks:simple_baseline", "--strategy",
                        "learning-loss", "--embedding", "layer4"], r"--strategy learning-loss"),
 }  # fmt: skip

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from eglpp.cli import app
 from eglpp.pose.skeleton import LSP, MPII
 from eglpp.practitioner.label_studio import LabelStudio, LabelStudioError, connect
+from eglpp.practitioner.label_studio_config import annotation_keypoints
 from eglpp.practitioner.label_studio_tasks import (
     ProjectJoints,
-    _annotation_keypoints,
     import_label_studio,
     keypoint_result,
     label_config,
@@ -141,17 +141,16 @@ def test_percent_of_the_image_and_back():
     assert [r["value"]["keypointlabels"] for r in result] == [["right_ankle"], ["left_ankle"]]
     assert (result[0]["value"]["x"], result[0]["value"]["y"]) == (100 * 0.5 / 32, 100 * 0.5 / 64)
     assert (result[1]["value"]["x"], result[1]["value"]["y"]) == (100 * 31.5 / 32, 100 * 16 / 64)
-    task = {"_width": 32, "_height": 64}
-    kp = _annotation_keypoints({"id": 9, "result": result}, task, names, 14, "task 1")
+    kp = annotation_keypoints({"id": 9, "result": result}, (32, 64), names, 14, "task 1")
     np.testing.assert_allclose(kp[[0, 5]], [[0, 0, 2], [31, 15.5, 2]], atol=1e-12)
     assert not kp[[1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13]].any()  # not clicked: v = 0
     bad = json.loads(json.dumps(result))
     bad[1]["value"]["keypointlabels"] = ["tail"]
     with pytest.raises(LabelStudioError, match=r"^task 1: annotation 9 has a keypoint labelled "
                        r"'tail', which is no joint"):  # fmt: skip
-        _annotation_keypoints({"id": 9, "result": bad}, task, names, 14, "task 1")
+        annotation_keypoints({"id": 9, "result": bad}, (32, 64), names, 14, "task 1")
     with pytest.raises(LabelStudioError, match="places joint 'right_ankle' twice"):
-        _annotation_keypoints({"id": 9, "result": [result[0], result[0]]}, task, names, 14, "t")
+        annotation_keypoints({"id": 9, "result": [result[0], result[0]]}, (32, 64), names, 14, "t")
 
 
 def test_tasks_come_page_by_page():
@@ -197,9 +196,10 @@ class FakeProject:
     """A stateful project 3 in Label Studio's shapes: uploads, task import, task listing."""
 
     def __init__(self):
-        self.tasks, self.uploads = [], []
+        self.tasks, self.uploads, self.model_version = [], [], ""
         self.routes = {
             ("GET", "/api/projects/3"): (200, PROJECT),
+            ("PATCH", "/api/projects/3"): self._patch,
             ("GET", "/api/tasks"): lambda params: (
                 200,
                 {"total": len(self.tasks), "tasks": self.tasks},
@@ -213,6 +213,14 @@ class FakeProject:
                 ],
             ),  # fmt: skip
         }
+
+    def _patch(self, json):
+        """Label Studio takes a model version that some prediction of the project has."""
+        versions = {p["model_version"] for t in self.tasks for p in t.get("predictions", [])}
+        if json["model_version"] not in versions:
+            return 400, {"validation_errors": {"model_version": ["Model version doesn't exist"]}}
+        self.model_version = json["model_version"]
+        return 200, {**PROJECT, "model_version": self.model_version}
 
     def _import(self, params, files=None, json=None):
         if files:

@@ -34,7 +34,6 @@ from eglpp.practitioner import label_studio_tasks
 from eglpp.practitioner.coco import coco_to_annotations, read_coco
 from eglpp.practitioner.label_studio import LabelStudio, LabelStudioError
 from eglpp.practitioner.label_studio_tasks import (
-    ProjectJoints,
     keypoint_result,
     label_config,
     project_joints,
@@ -85,8 +84,7 @@ def server():
 
 
 EGL = ["--strategy", "egl++", "--param", "k=4", "--param", "perplexity=2"]
-NAMES = ProjectJoints("joints", "image", {n: j for j, n in enumerate(LSP.joints)},
-                      dict(enumerate(LSP.joints)))  # fmt: skip
+NAMES = project_joints({"label_config": label_config(LSP)}, LSP)  # with the occluded tick
 MOVED = {3: (1.5, -1.0), 12: (-2.0, 0.5)}  # joint -> (dx, dy) px: the annotator's corrections
 
 
@@ -191,6 +189,28 @@ def test_round_trip(world, tmp_path, monkeypatch):
         np.testing.assert_allclose(ann.joints[16 + k][kp[:, 2] > 0], kp[kp[:, 2] > 0, :2],
                                    atol=0.01)  # fmt: skip
         np.testing.assert_array_equal(ann.visible[16 + k], kp[:, 2] > 0)
+        np.testing.assert_array_equal(ann.occluded[16 + k], kp[:, 2] == 1)  # ticked occluded
+    assert sum(int((kp[:, 2] == 1).sum()) for kp in answers.values()) > 0  # some were
+    assert client.project(project)["model_version"] == tasks[0]["predictions"][0]["model_version"]
+
+    # rank 3 submitted unchanged, then imported into the merged file: the 5 merged before are
+    # skipped, rank 3 stays open; corrected in a second annotation, it is imported
+    client.annotate(open_task["id"], open_task["predictions"][0]["result"])
+    args = ["import", "--labelled", merged, "--selection", sel1, "--label-studio", URL,
+            "--project", project, "--out"]  # fmt: skip
+    out = cli(*args, tmp_path / "merged" / "labelled3.json").output
+    assert (
+        f"1 tasks submitted with the prediction unchanged, so still open (correct them, or "
+        f"pass --accept-unchanged if they are right), not imported: #{open_task['id']}" in out
+    )
+    assert "skipped 5 returned images already merged into" in out
+    assert "added 0 people on 0 images to 21 labelled images" in out
+    corrected, kp = truth_result(world, rows[2]["image"])
+    client.annotate(open_task["id"], corrected)
+    out = cli(*args, tmp_path / "merged" / "labelled4.json").output
+    assert "added 1 people on 1 images to 21 labelled images" in out
+    ann = coco_to_annotations(read_coco(tmp_path / "merged" / "labelled4.json"))
+    np.testing.assert_allclose(ann.joints[21][kp[:, 2] > 0], kp[kp[:, 2] > 0, :2], atol=0.01)
 
     checkpoint2 = train_tiny(merged, tmp_path / "model2.pt", seed=1)
     second = select(world, merged, checkpoint2, tmp_path / "sel2")
@@ -215,7 +235,7 @@ def check_tasks(world, tasks, rows, sel):
         assert "p(j|i)" in data["eglpp_reasons"]
         (prediction,) = task["predictions"]
         assert prediction["model_version"] == digest
-        assert prediction["score"] == pytest.approx(float(row["score"]))
+        assert prediction["score"] == pytest.approx((int(row["rank"]) - 1) / 6)
         points = {r["value"]["keypointlabels"][0]: r["value"] for r in prediction["result"]}
         kp = np.asarray(pre["keypoints"]).reshape(-1, 3)
         for j, name in enumerate(LSP.joints):  # percent of the image, back to pixel indices
@@ -251,6 +271,10 @@ def test_bad_input(world, tmp_path):
     assert f"--project {lacking}" in message and "lacks the lsp joint(s) neck" in message
     message = one_line_error(cli(*args, project, ok=False))
     assert "no task of the selection" in message
+    # Label Studio cannot open selection_coco.json (the README points it to CVAT instead)
+    coco = json.loads((sel / "selection_coco.json").read_text())
+    with pytest.raises(LabelStudioError, match=r"HTTP 400.*image"):
+        LabelStudio(URL, TOKEN).import_tasks(project, coco)
 
     # a config with one label more than the joints ("nose"): an annotation using it
     nose = label_config(LSP).replace("  </KeyPointLabels>", '    <Label value="nose"/>\n'

@@ -72,3 +72,23 @@ def test_corrected_people_merge_without_the_flag(world, selection, tmp_path):
     returned = _returned(world, selection, tmp_path / "export.json", corrected=4)
     report = merge_annotations(world["labelled"], returned, selection, tmp_path / "m.json")
     assert report["added_people"] == 4 and report["unchanged_pre_annotations"] == 0
+
+
+def test_an_import_into_the_merged_file_skips_what_it_merged(world, selection, tmp_path):
+    """Importing the same export again into the file the first import wrote: the people merged
+    there are skipped and named (not refused as already labelled); changed ones are refused."""
+    returned = _returned(world, selection, tmp_path / "export.json", corrected=4)
+    assert _import(world, selection, returned, tmp_path / "m1.json").exit_code == 0
+    args = ["import", "--labelled", tmp_path / "m1.json", "--annotations", returned,
+            "--selection", selection, "--out", tmp_path / "m2.json"]  # fmt: skip
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "added 0 people on 0 images to 20 labelled images" in result.output
+    assert f"skipped 4 returned images already merged into {tmp_path / 'm1.json'}" in result.output
+    doc = json.loads(returned.read_text())
+    kp = doc["annotations"][2]["keypoints"]
+    kp[3 * next(j for j in range(14) if kp[3 * j + 2] > 0)] += 2.0  # edited since it was merged
+    returned.write_text(json.dumps(doc))
+    with pytest.raises(AnnotationError, match=r"images\[2\] .* already in the labelled set .*"
+                       r"m1\.json with other keypoints"):  # fmt: skip
+        merge_annotations(tmp_path / "m1.json", returned, selection, tmp_path / "m3.json")

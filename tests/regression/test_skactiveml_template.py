@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from skactiveml.regressor import NICKernelRegressor, SklearnNormalRegressor, SklearnRegressor
 from skactiveml.utils import MISSING_LABEL, is_labeled, unlabeled_indices
+from sklearn.base import clone
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.naive_bayes import GaussianNB
@@ -244,6 +245,39 @@ def test_query_param_sample_weight(case):
     np.testing.assert_allclose(u_none, u_ones, rtol=1e-9)  # unit weights change nothing
     _, u_other = _utilities(case, sample_weight=np.linspace(0.5, 2.0, n))
     assert not np.allclose(u_none, u_other, equal_nan=True)  # and weights are used
+
+
+GAUSSIAN_REGRESSORS = [
+    SklearnRegressor(Ridge(alpha=1e-3)),  # its fit takes weights
+    NICKernelRegressor(),  # takes weights
+    SklearnRegressor(GaussianProcessRegressor()),  # takes none
+    SklearnNormalRegressor(GaussianProcessRegressor()),  # takes none
+]
+
+
+@pytest.mark.parametrize("reg", GAUSSIAN_REGRESSORS, ids=lambda r: repr(r)[:40])
+def test_query_param_sample_weight_for_every_regressor(case, reg):
+    """The template's sample_weight cases (unit weights work) for each Gaussian regressor, with
+    ``fit_reg`` True and False: weights reach every fit that takes them (the same utilities as
+    f fitted by hand with them); a regressor that takes none accepts unit weights (the same
+    utilities as none) and refuses others in one line naming it."""
+    params = case.query_params(reg=reg)
+    n = len(params["y"])
+    _, u_none = _utilities(case, reg=reg)
+    _, u_ones = _utilities(case, reg=reg, sample_weight=np.ones(n))
+    np.testing.assert_allclose(u_none, u_ones, rtol=1e-9)
+    w = np.linspace(0.5, 2.0, n)
+    if "sample_weight" not in inspect.signature(reg.fit).parameters:
+        with pytest.raises(ValueError, match=r"^`sample_weight`: `reg` \(.*\) is fitted without "
+                           r"weights \(its fit takes no sample_weight\)"):  # fmt: skip
+            case.init().query(**case.query_params(reg=reg, sample_weight=w))
+        return
+    _, u_w = _utilities(case, reg=reg, sample_weight=w)
+    assert not np.allclose(u_none, u_w, equal_nan=True)  # the weights are used
+    if "fit_reg" in params:  # f fitted here with the weights = f fitted by hand with them
+        fitted = clone(reg).fit(params["X"], params["y"], sample_weight=w)
+        _, u_given = _utilities(case, reg=fitted, fit_reg=False, sample_weight=w)
+        np.testing.assert_allclose(u_w, u_given, rtol=1e-9)
 
 
 def test_query_param_candidates(case):

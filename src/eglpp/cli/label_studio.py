@@ -95,11 +95,16 @@ def import_from_label_studio(
     export = out.with_name(out.stem + ".label-studio.json")
     report, pulled = import_label_studio(client, project, labelled, selection, out, export,
                                          **merge)  # fmt: skip
-    for what in ("open", "cancelled"):
+    states = {
+        "open": "still open",
+        "unchanged": "submitted with the prediction unchanged, so still open (correct them, "
+        "or pass --accept-unchanged if they are right)",
+        "cancelled": "skipped by the annotator",
+    }
+    for what, state in states.items():
         tasks = pulled[what]
         if tasks:
             shown = ", ".join(f"#{t['task']} {t['image']}" for t in tasks[:10])
             more = f", … ({len(tasks) - 10} more)" if len(tasks) > 10 else ""
-            state = "still open" if what == "open" else "skipped by the annotator"
             typer.echo(f"{len(tasks)} tasks {state}, not imported: {shown}{more}")
     return report

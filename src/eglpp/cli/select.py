@@ -1,7 +1,8 @@
 """``eglpp select`` and ``eglpp import``: the practitioner's annotation round trip.
 
-select → annotate in a tool (Label Studio, CVAT: import ``selection_coco.json``, export COCO
-keypoints) → import → retrain → select again.
+select → annotate (Label Studio through its API with ``--label-studio``; or a tool that imports
+COCO keypoints, e.g. CVAT: ``selection_coco.json`` in, COCO keypoints out) → import → retrain →
+select again.
 """
 
 from __future__ import annotations
@@ -234,4 +235,9 @@ def import_annotations(
     )
     if report["skipped_images"]:
         typer.echo(f"skipped {len(report['skipped_images'])} returned images without annotations")
+    if report["already_merged"]:
+        names = report["already_merged"]
+        typer.echo(f"skipped {len(names)} returned images already merged into {labelled} "
+                   f"(the same keypoints): {', '.join(names[:5])}"
+                   + (f", … ({len(names) - 5} more)" if len(names) > 5 else ""))  # fmt: skip
     typer.echo(f"next: eglpp train {out} --out … (retrain), then eglpp select --labelled {out} …")

@@ -1,4 +1,4 @@
-"""COCO keypoints JSON, the format annotation tools (Label Studio, CVAT) import and export.
+"""COCO keypoints JSON, the format annotation tools (CVAT, …) import and export.
 
 A file holds ``images`` (``id``, ``file_name``, optional ``width``/``height``), ``annotations``
 (one person each: ``id``, ``image_id``, ``category_id``, ``keypoints`` = J × (x, y, v), optional

@@ -2,18 +2,22 @@
 
 The factory is imported the way ``uvicorn app:main`` imports an app: ``PKG.MODULE`` from the
 current folder (put first on ``sys.path``) or the installed packages, then ``FACTORY``, a
-function called with no arguments that returns the ``torch.nn.Module``. ``--weights W.pt`` is a
-state dict (or ``{"state_dict": ...}``) read with ``torch.load(weights_only=True)``: no code in
-the file runs. ``--embedding NAME`` is the submodule whose output (global-average-pooled) is
-the representation, ``--prediction KEY`` the output that is the prediction (a dict key, a
-NamedTuple field or a tuple index; by default the output itself). One forward of a blank input
-checks everything before the pool is read. Every error names its flag.
+function called with no arguments that returns the ``torch.nn.Module`` (one that needs
+arguments is refused, naming them). ``--weights W.pt`` is a state dict (or ``{"state_dict":
+...}``) read with ``torch.load(weights_only=True)``: no code in the file runs. ``--embedding
+NAME`` is the submodule whose output (global-average-pooled) is the representation,
+``--prediction KEY`` the output that is the prediction (a dict key, a NamedTuple field or a
+tuple index; by default the output itself, which must then be a tensor: a dict or tuple output
+without ``--prediction`` is refused, naming its keys). One forward of a blank input checks
+everything before the pool is read. Every error is one line naming its flag.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +102,43 @@ def _load_weights(model: nn.Module, weights: Path) -> None:
     model.load_state_dict(state)
 
 
+def _check_no_arguments(factory, spec: str) -> None:
+    """Refuse a factory that cannot be called with no arguments, naming what it needs."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin without a signature: just call it
+        return
+    needed = [
+        name
+        for name, p in signature.parameters.items()
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if needed:
+        raise ValueError(
+            f"--model {spec}: the factory needs arguments ({', '.join(needed)}) but eglpp calls "
+            "it with none: point --model at a function of yours that builds the network with "
+            "no arguments (def build(): return Net(...))"
+        )
+
+
+def _pick(output, key):
+    """The output ``key`` names (a dict key, a NamedTuple field or a tuple index)."""
+    if isinstance(output, Mapping):
+        return output[key]
+    return getattr(output, key) if isinstance(key, str) else output[key]
+
+
+def _output_kind(output) -> str:
+    """A model output in words: ``a dict with keys 'a', 'b'``, ``a tuple of 2``."""
+    if isinstance(output, Mapping):
+        return f"a {type(output).__name__} with keys {', '.join(map(repr, output))}"
+    if isinstance(output, tuple) and hasattr(output, "_fields"):
+        return f"a {type(output).__name__} with fields {', '.join(output._fields)}"
+    if isinstance(output, (tuple, list)):
+        return f"a {type(output).__name__} of {len(output)}"
+    return f"a {type(output).__name__}"
+
+
 def load_foreign(
     spec: str,
     weights: Path | None,
@@ -107,6 +148,7 @@ def load_foreign(
 ) -> ForeignModel:
     """Build, load and check the user's network (module docstring)."""
     factory, module_file = import_factory(spec)
+    _check_no_arguments(factory, spec)
     model = factory()
     if not isinstance(model, nn.Module):
         raise ValueError(
@@ -125,7 +167,20 @@ def load_foreign(
         except Exception as exc:
             raise ValueError(f"--model {spec}: fails on a (1, 3, {input_size}, {input_size}) "
                              f"input (--input-size): {str(exc)[:200]}") from exc  # fmt: skip
-        shape = tuple(contract.prediction_of(out).shape)
+        if prediction is None and not isinstance(out, torch.Tensor):
+            raise ValueError(
+                f"--model {spec}: its output is {_output_kind(out)}, not the prediction tensor: "
+                "name the prediction with --prediction (a dict key, a NamedTuple field or a "
+                "tuple index)"
+            )
+        try:
+            shape = tuple(contract.prediction_of(out).shape)
+        except TypeError:  # the named output is no tensor
+            raise ValueError(
+                f"--prediction {prediction}: that output of --model {spec} is "
+                f"{_output_kind(_pick(out, key))}, not a tensor "
+                "(the prediction: heatmaps (B, J, h, w) or coordinates (B, J, 2))"
+            ) from None
     kind = prediction_kind(shape)
     n_joints = shape[-3] if kind == "heatmaps" else shape[1] if kind == "coordinates" else None
     return ForeignModel(contract, spec, weights, Path(weights or module_file), kind, n_joints)

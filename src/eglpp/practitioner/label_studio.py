@@ -134,6 +134,12 @@ class LabelStudio:
         """The project (``id``, ``title``, ``label_config``, …)."""
         return self.request("GET", f"/api/projects/{int(project)}", what=f"--project {project}")
 
+    def set_model_version(self, project: int, version: str) -> dict:
+        """Make ``version`` the project's model version: the predictions Label Studio shows
+        annotators and orders tasks by (uncertainty sampling) are that version's."""
+        return self.request("PATCH", f"/api/projects/{int(project)}", what=f"--project {project}",
+                            json={"model_version": version})  # fmt: skip
+
     def create_project(self, title: str, label_config: str) -> dict:
         body = {"title": title, "label_config": label_config}
         return self.request("POST", "/api/projects", json=body)

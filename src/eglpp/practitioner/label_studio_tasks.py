@@ -1,9 +1,6 @@
 """Label Studio projects, tasks and annotations for ``eglpp select/import --label-studio``.
 
-The labelling config (:func:`label_config`) is one ``KeyPointLabels`` on an ``Image``, one label
-per joint in eglpp's joint names, and a ``Header`` showing why eglpp chose the image. Label
-Studio gives keypoints in percent of the image (x = 0 the left edge, 100 the right edge), so a
-joint at pixel index u is at x = 100 (u + 0.5) / width.
+The labelling config and the keypoint conversions are :mod:`eglpp.practitioner.label_studio_config`.
 
 :func:`push_selection` turns an ``eglpp select`` folder into one task per selected image: the
 image is *uploaded* to the project (``/api/projects/ID/import`` without making a task; then one
@@ -16,38 +13,53 @@ root, a storage added to each project, and the server to see eglpp's disk. A tas
 ``eglpp_neighbours`` (the top labelled neighbours with p(j|i) for EGL++, the nearest labelled
 images with their distance otherwise, as in ``selection.csv``) and ``eglpp_reasons`` (the
 same in words, shown by the Header). Its prediction holds the predicted joints of
-``selection_coco.json``, ``model_version`` the checkpoint's fingerprint (the first 12 hex digits
-of its SHA-256), ``score`` the strategy's score (no prediction with ``--pre-annotate empty``).
-An interruption between an upload and its task import leaves an unused upload on the server,
-never a task without its data. A task already in the project for this
-selection and image is never made again: a rerun makes only the missing tasks (an interrupted
-upload resumes).
+``selection_coco.json`` (occluded ones ticked occluded), ``model_version`` the checkpoint's
+fingerprint (the first 12 hex digits of its SHA-256; made the project's model version, since
+Label Studio shows annotators, and orders by, the predictions of that version only, and keeps
+the first version imported otherwise), and ``score`` :func:`prediction_score`:
+the task's place in eglpp's order, (rank − 1) / n for n selected images, 0 for eglpp's first
+choice. Label Studio reads a prediction's score as the model's confidence, lowest first: its
+"Uncertainty sampling" serves the task of lowest score next, and its Data Manager shows the
+score as a percentage and sorts by it; so its orderings follow eglpp's (the strategy's own
+score, higher = more wanted, is ``eglpp_score`` in the task's data). With ``--pre-annotate
+empty`` there is no prediction, hence no score. An interruption between an upload and its task
+import leaves an unused upload on the server, never a task without its data. A task already in
+the project for this selection and image is never made again: a rerun makes only the missing
+tasks (an interrupted upload resumes).
 
 :func:`pull_annotations` reads the tasks of one selection (by fingerprint) and returns the
 finished ones as a COCO keypoints document (image and annotation ids are the task ids) that
 ``eglpp import`` then merges through the same validation as a tool's COCO export
 (:func:`eglpp.practitioner.merge.merge_annotations`); tasks without a submitted annotation are
-listed as open, not imported. The newest submitted annotation of a task counts; a joint not
-clicked is not labelled (v = 0), a clicked one is visible (v = 2).
+listed as open, not imported. The newest submitted annotation of a task counts (the latest
+``updated_at``, then the highest id). :func:`import_label_studio` merges them: a task submitted
+with the prediction unchanged is left out and listed as still open (unless
+``accept_unchanged``), and a task already merged into ``--labelled`` (an import from the file
+the previous import wrote) is skipped and listed.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
 from eglpp.io import atomic_write_json, read_json
-from eglpp.pose.skeleton import LSP, MPII, Skeleton
+from eglpp.pose.skeleton import LSP, MPII
 from eglpp.practitioner.chunks import file_digest
-from eglpp.practitioner.coco import coco_document, joint_of, keypoint_entry, read_coco
+from eglpp.practitioner.coco import coco_document, keypoint_entry, read_coco
 from eglpp.practitioner.label_studio import LabelStudio, LabelStudioError
+from eglpp.practitioner.label_studio_config import (
+    ProjectJoints,
+    annotation_keypoints,
+    keypoint_result,
+    label_config,
+    project_joints,
+)
 from eglpp.practitioner.merge import merge_annotations
 
 __all__ = [
@@ -60,75 +72,12 @@ __all__ = [
     "pull_annotations",
     "import_label_studio",
     "keypoint_result",
+    "prediction_score",
 ]
 
 SKELETONS = {"lsp": LSP, "mpii": MPII}
 _BATCH = 20  # images uploaded per task import: what an interruption can lose at most
-_COLOURS = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0",
-            "#f032e6", "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#800000",
-            "#aaffc3", "#808000")  # fmt: skip
-
 Log = Callable[[str], None]
-
-
-def label_config(skeleton: Skeleton) -> str:
-    """The labelling config XML of ``skeleton`` (see the module docstring)."""
-    labels = "\n".join(
-        f"    <Label value={quoteattr(name)} background={quoteattr(_COLOURS[j % 16])}/>"
-        for j, name in enumerate(skeleton.joints)
-    )
-    return (
-        "<View>\n"
-        '  <Header value="$eglpp_reasons"/>\n'
-        '  <KeyPointLabels name="joints" toName="image" strokeWidth="2">\n'
-        f"{labels}\n"
-        "  </KeyPointLabels>\n"
-        '  <Image name="image" value="$image" zoom="true" zoomControl="true"/>\n'
-        "</View>\n"
-    )
-
-
-@dataclass(frozen=True)
-class ProjectJoints:
-    """A project's keypoint control: its ``from_name``/``to_name`` and each label's joint."""
-
-    from_name: str
-    to_name: str
-    joint: dict[str, int]  # label -> skeleton position (labels that are no joint: absent)
-    label: dict[int, str]  # skeleton position -> the project's label for it
-
-
-def project_joints(project: dict, skeleton: Skeleton) -> ProjectJoints:
-    """The ``KeyPointLabels`` of ``project``'s labelling config, every joint of ``skeleton``
-    one of its labels; else a :class:`LabelStudioError` naming the missing joints."""
-    where = f"--project {project.get('id')} ({project.get('title', '')!r})"
-    try:
-        root = ET.fromstring(project.get("label_config") or "")
-    except ET.ParseError as exc:
-        raise LabelStudioError(f"{where}: its labelling config is not XML ({exc})") from None
-    controls = [c for c in root.iter("KeyPointLabels")]
-    if not controls:
-        raise LabelStudioError(
-            f"{where}: its labelling config has no KeyPointLabels; make the project with "
-            "eglpp label-studio-config --create-project TITLE"
-        )
-    control = controls[0]
-    joint, label = {}, {}
-    for tag in control.iter("Label"):
-        name = tag.get("value", "")
-        j = joint_of(name, skeleton)
-        if j is not None:
-            joint[name] = j
-            label.setdefault(j, name)
-    missing = [n for j, n in enumerate(skeleton.joints) if j not in label]
-    if missing:
-        given = ", ".join(t.get("value", "") for t in control.iter("Label")) or "none"
-        raise LabelStudioError(
-            f"{where}: its labelling config lacks the {skeleton.name} joint(s) "
-            f"{', '.join(missing)} (labels: {given}); "
-            f"see eglpp label-studio-config --skeleton {skeleton.name}"
-        )
-    return ProjectJoints(control.get("name", ""), control.get("toName", ""), joint, label)
 
 
 def selection_fingerprint(summary: dict) -> str:
@@ -149,21 +98,6 @@ def _selection_files(selection: Path) -> tuple[Path, dict]:
             "both): the selection's fingerprint is needed to find its tasks"
         )
     return coco, read_json(folder / "summary.json")
-
-
-def keypoint_result(joints: np.ndarray, flags: np.ndarray, size: tuple[int, int],
-                    names: ProjectJoints) -> list[dict]:  # fmt: skip
-    """Label Studio ``keypointlabels`` results of the labelled joints (J, 2) px indices."""
-    w, h = size
-    return [
-        {"id": f"j{j}", "from_name": names.from_name, "to_name": names.to_name,
-         "type": "keypointlabels", "original_width": int(w), "original_height": int(h),
-         "image_rotation": 0,
-         "value": {"x": 100.0 * (float(joints[j, 0]) + 0.5) / w,
-                   "y": 100.0 * (float(joints[j, 1]) + 0.5) / h,
-                   "width": 1.0, "keypointlabels": [names.label[j]]}}
-        for j in range(len(flags)) if flags[j] > 0
-    ]  # fmt: skip
 
 
 def _reasons(row: dict, strategy: str, total: int) -> tuple[list[dict], str]:
@@ -212,6 +146,8 @@ def push_selection(client: LabelStudio, project: int, selection: str | Path,
         ids = client.import_tasks(project, tasks)
         created.update(zip((t["data"]["eglpp_image"] for t in tasks), ids, strict=False))
         log(f"label studio: {len(created)} of {len(todo)} tasks made in project {project}")
+    if any((np.reshape(a["keypoints"], (-1, 3))[:, 2] > 0).any() for a in pre.values()):
+        client.set_model_version(project, version)  # this round's predictions are shown
     return {
         "url": client.url, "project": int(project), "selection_fingerprint": fp,
         "model_version": version, "created": len(created), "existing": len(done),
@@ -232,35 +168,35 @@ def _task(im, ann, row, url, fp, version, summary, names, sel) -> dict:
     task: dict = {"data": data}
     if (kp[:, 2] > 0).any():  # --pre-annotate empty: no prediction to correct
         result = keypoint_result(kp[:, :2], kp[:, 2], (im["width"], im["height"]), names)
-        task["predictions"] = [{"model_version": version, "score": float(row["score"]),
+        score = prediction_score(int(row["rank"]), len(sel.images))
+        task["predictions"] = [{"model_version": version, "score": score,
                                 "result": result}]  # fmt: skip
     return task
 
 
-def _annotation_keypoints(ann: dict, task: dict, names: ProjectJoints, J: int,
-                          where: str) -> np.ndarray:  # fmt: skip
-    """(J, 3) keypoints (x, y px indices, v) of one Label Studio annotation."""
-    kp = np.zeros((J, 3))
-    for item in ann.get("result") or []:
-        if item.get("type") != "keypointlabels" or item.get("from_name") != names.from_name:
-            continue  # another control's result (a comment, a box): not a joint
-        value = item.get("value") or {}
-        labels = value.get("keypointlabels") or []
-        label = labels[0] if labels else None
-        if label not in names.joint:
-            raise LabelStudioError(
-                f"{where}: annotation {ann.get('id')} has a keypoint labelled {label!r}, which "
-                f"is no joint of the project's skeleton (labels: {', '.join(names.joint)})"
-            )
-        j = names.joint[label]
-        if kp[j, 2] > 0:
-            raise LabelStudioError(
-                f"{where}: annotation {ann.get('id')} places joint {label!r} twice"
-            )
-        w = item.get("original_width") or task["_width"]
-        h = item.get("original_height") or task["_height"]
-        kp[j] = (float(value["x"]) / 100 * w - 0.5, float(value["y"]) / 100 * h - 0.5, 2)
-    return kp
+def prediction_score(rank: int, n: int) -> float:
+    """The ``score`` of the prediction of the task ranked ``rank`` (1 = eglpp's first choice)
+    of ``n``: (rank − 1) / n, in [0, 1), lowest for the most wanted (module docstring).
+
+    >>> [prediction_score(r, 4) for r in (1, 2, 3, 4)]
+    [0.0, 0.25, 0.5, 0.75]
+    """
+    return (rank - 1) / n
+
+
+def _newest(annotations: list[dict]) -> dict:
+    """The annotation updated last (then the highest id): Label Studio's times are ISO 8601,
+    with or without fractions of a second, so they are compared as times, not as text."""
+
+    def when(a: dict) -> datetime:
+        text = a.get("updated_at") or a.get("created_at") or ""
+        try:
+            t = datetime.fromisoformat(text)
+        except ValueError:
+            return datetime.min.replace(tzinfo=timezone.utc)
+        return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+    return max(annotations, key=lambda a: (when(a), a.get("id") or 0))
 
 
 def pull_annotations(client: LabelStudio, project: int, selection: str | Path) -> dict:
@@ -286,10 +222,10 @@ def pull_annotations(client: LabelStudio, project: int, selection: str | Path) -
         if not done:
             (cancelled if task.get("annotations") else open_).append(entry)
             continue
-        ann = max(done, key=lambda a: (a.get("updated_at") or "", a.get("id") or 0))
+        ann = _newest(done)
         w, h = sizes.get(name, (None, None))
         where = f"--project {project}: task {task['id']} ({name})"
-        kp = _annotation_keypoints(ann, {**task, "_width": w, "_height": h}, names, J, where)
+        kp = annotation_keypoints(ann, (w, h), names, J, where)
         images.append({"id": task["id"], "file_name": name, "eglpp_task": task["id"],
                        **({"width": w, "height": h} if w and h else {})})  # fmt: skip
         annotations.append(keypoint_entry(task["id"], task["id"], kp[:, :2], kp[:, 2], None,
@@ -309,8 +245,11 @@ def import_label_studio(
     **merge: object,
 ) -> tuple[dict, dict]:
     """Write the finished tasks as COCO to ``export`` and merge them into ``labelled`` as
-    ``eglpp import`` merges a tool's export (``merge``: its keyword arguments); returns
-    (the merge's counts, :func:`pull_annotations`' answer)."""
+    ``eglpp import`` merges a tool's export (``merge``: its keyword arguments), except that a
+    task submitted unchanged is left out and listed (``"unchanged"``: still open) unless
+    ``accept_unchanged``, and a task already merged into ``labelled`` is skipped and listed
+    (``"already_merged"``); returns (the merge's counts, :func:`pull_annotations`' answer with
+    those two lists)."""
     pulled = pull_annotations(client, project, selection)
     if not pulled["coco"]["images"]:
         shown = ", ".join(f"#{t['task']}" for t in (pulled["open"] + pulled["cancelled"])[:10])
@@ -319,6 +258,11 @@ def import_label_studio(
             f"tasks of the selection is finished yet ({shown}): nothing to import"
         )
     atomic_write_json(export, pulled["coco"])
-    report = merge_annotations(labelled, export, selection, out, **merge)
+    report = merge_annotations(labelled, export, selection, out, skip_unchanged=True, **merge)
+    task_of = {im["file_name"]: im["id"] for im in pulled["coco"]["images"]}
+    unchanged = [{"task": task_of[n], "image": n} for n in report["skipped_unchanged"]]
+    merged = [{"task": task_of[n], "image": n} for n in report["already_merged"]]
+    pulled = {**pulled, "unchanged": unchanged, "already_merged": merged}
     return {**report, "open_tasks": pulled["open"], "cancelled_tasks": pulled["cancelled"],
+            "unchanged_tasks": unchanged, "already_merged_tasks": merged,
             "label_studio_export": str(export)}, pulled  # fmt: skip

@@ -5,16 +5,22 @@ The returned COCO file is checked against the labelled set and the selection it 
 matched by name), every image one of the selection (matched by ``file_name``, else by base name,
 since tools may prefix folders), none already labelled, no image twice, every annotation with
 3·J keypoint values and at least one labelled joint. Returned images without annotations are
-skipped (reported). A returned person whose keypoints are still the model's predicted
-pre-annotation (every value within :data:`UNCHANGED_ATOL`) was not corrected: such people are
-refused unless ``accept_unchanged`` (``--accept-unchanged``), since merging them would make the
-model's guesses ground truth. The merged file is COCO keypoints in the labelled set's joint
-order, with image file names relative to the merged file's folder.
+skipped (reported). A returned image already in the labelled set with the same people (every
+value within :data:`UNCHANGED_ATOL`) was merged before, e.g. by an import from the same tool
+into the file now given as ``--labelled``: it is skipped (reported as ``already_merged``); with
+other keypoints it is refused (eglpp never replaces a label). A returned person whose keypoints
+are still the model's predicted pre-annotation (every value within :data:`UNCHANGED_ATOL`) was
+not corrected: such people are refused unless ``accept_unchanged`` (``--accept-unchanged``),
+since merging them would make the model's guesses ground truth; ``skip_unchanged`` leaves them
+out instead (reported as ``skipped_unchanged``: Label Studio's import, which lists their tasks
+as still open). The merged file is COCO keypoints in the labelled set's joint order, with image
+file names relative to the merged file's folder.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -77,11 +83,13 @@ def merge_annotations(
     images_root: str | Path | None = None,
     box_scale: float = BOX_SCALE,
     accept_unchanged: bool = False,
+    skip_unchanged: bool = False,
 ) -> dict:
-    """Write the merged COCO file ``out``; returns counts (see ``eglpp import``).
+    """Write the merged COCO file ``out``; returns counts (see ``eglpp import``) and the file
+    names of the images ``already_merged`` and ``skipped_unchanged``.
 
     Raises AnnotationError when a returned person is its unchanged pre-annotation, unless
-    ``accept_unchanged``."""
+    ``accept_unchanged`` or ``skip_unchanged``."""
     out = Path(out)
     lab = load_labelled(labelled, images_root=images_root, box_scale=box_scale)
     skeleton = lab.annotations.skeleton
@@ -95,12 +103,14 @@ def merge_annotations(
                 f"({other.skeleton.n_joints}) but the labelled set {labelled} has "
                 f"{skeleton.name} joints ({skeleton.n_joints})"
             )
-    labelled_paths = {p.resolve() for p in lab.annotations.image_paths}
-    matched = _match_images(ret, sel, by_name, by_base, labelled_paths, labelled)
+    matched = _match_images(ret, sel, by_name, by_base)
+    ret, merged = _without_merged(ret, matched, lab, labelled)
     _check_returned_joints(ret, matched)
     unchanged = _unchanged(ret, sel, matched, out_order)
-    if unchanged and not accept_unchanged:
+    if unchanged and not (accept_unchanged or skip_unchanged):
         _refuse_unchanged(ret, unchanged, matched, sel)
+    left_out = [] if accept_unchanged else unchanged
+    ret, skipped_unchanged = _without_people(ret, left_out, matched)
     new_ids = _append_returned(ret, sel, matched, images, annotations, out_order, out)
     skipped = [im["file_name"] for im in ret.images if im["id"] not in new_ids]
     src = str(ret.path)
@@ -114,8 +124,10 @@ def merge_annotations(
         "added_images": len(new_ids),
         "added_people": len(ret.annotations),
         "skipped_images": skipped,
-        "unchanged_pre_annotations": len(unchanged),
+        "unchanged_pre_annotations": len(unchanged) - len(left_out),
         "accepted_unchanged": bool(unchanged) and accept_unchanged,
+        "already_merged": merged,
+        "skipped_unchanged": skipped_unchanged,
         "out": str(out),
     }
 
@@ -142,11 +154,9 @@ def _match_images(
     sel: CocoFile,
     by_name: dict[str, dict],
     by_base: dict[str, list[dict]],
-    labelled_paths: set[Path],
-    labelled: str | Path,
 ) -> dict[int, dict]:
     """Returned image id -> its selection image (with ``path``); errors for an image not
-    selected, selected twice or already labelled."""
+    selected or selected twice."""
     src, sel_root = str(ret.path), image_root(sel)
     matched: dict[int, dict] = {}
     seen: dict[int, str] = {}
@@ -166,12 +176,72 @@ def _match_images(
             )
         seen[hit["id"]] = name
         path = Path(hit.get("eglpp_path") or sel_root / hit["file_name"])
-        if path.resolve() in labelled_paths:
-            raise AnnotationError(
-                f"{src}: images[{k}] ({name!r}) is already in the labelled set {labelled}"
-            )
-        matched[im["id"]] = {**hit, "path": path}
+        matched[im["id"]] = {**hit, "path": path, "index": k}
     return matched
+
+
+def _people(kp: np.ndarray) -> np.ndarray:
+    """(N, J, 3) keypoints in a canonical order (for comparing two sets of people)."""
+    return kp[np.lexsort(kp.reshape(len(kp), -1).T[::-1])] if len(kp) else kp
+
+
+def _without_merged(
+    ret: CocoFile, matched: dict[int, dict], lab: LabelledSet, labelled: str | Path
+) -> tuple[CocoFile, list[str]]:
+    """``ret`` without the images already in the labelled set with the same people (merged
+    before), and their file names; an image there with other people is an error."""
+    ann = lab.annotations
+    flags = np.where(ann.occluded, 1, np.where(ann.visible, 2, 0)) if ann.occluded is not None \
+        else np.where(ann.visible, 2, 0)  # fmt: skip
+    held: dict[Path, list[np.ndarray]] = {}
+    for n, path in enumerate(ann.image_paths):
+        held.setdefault(path.resolve(), []).append(np.c_[ann.joints[n], flags[n]])
+    J = ret.skeleton.n_joints
+    merged = []
+    for im in ret.images:
+        hit = matched[im["id"]]
+        there = held.get(hit["path"].resolve())
+        if there is None:
+            continue
+        back = [_reorder(a["keypoints"], ret.order, np.arange(J))
+                for a in ret.annotations if a["image_id"] == im["id"]]  # fmt: skip
+        back = [b * np.c_[b[:, 2:] > 0, b[:, 2:] > 0, np.ones(J)] for b in back]  # v = 0: (0, 0)
+        same = len(back) == len(there) and np.allclose(
+            _people(np.stack(back)), _people(np.stack(there)), rtol=0.0, atol=2 * UNCHANGED_ATOL
+        )  # the merged file rounds to 0.01 px
+        if not same:
+            raise AnnotationError(
+                f"{ret.path}: images[{hit['index']}] ({im['file_name']!r}) is already in the "
+                f"labelled set {labelled} with other keypoints: eglpp never replaces a label "
+                "(import into the labelled set from before it was merged, or leave it out)"
+            )
+        merged.append(im["file_name"])
+    gone = {im["id"] for im in ret.images if im["file_name"] in set(merged)}
+    return _keep(ret, gone), merged
+
+
+def _keep(ret: CocoFile, gone_images: set, gone_people: frozenset = frozenset()) -> CocoFile:
+    """``ret`` without the images of ids ``gone_images`` (and their people) and the people at
+    positions ``gone_people``."""
+    return dataclasses.replace(
+        ret,
+        images=[im for im in ret.images if im["id"] not in gone_images],
+        annotations=[a for k, a in enumerate(ret.annotations)
+                     if a["image_id"] not in gone_images and k not in gone_people],
+    )  # fmt: skip
+
+
+def _without_people(
+    ret: CocoFile, positions: list[int], matched: dict[int, dict]
+) -> tuple[CocoFile, list[str]]:
+    """``ret`` without the people at ``positions`` (and an image left without people), and the
+    file names of their images."""
+    if not positions:
+        return ret, []
+    image_ids = {ret.annotations[k]["image_id"] for k in positions}
+    kept = {a["image_id"] for k, a in enumerate(ret.annotations) if k not in set(positions)}
+    names = [matched[i]["file_name"] for i in sorted(image_ids)]
+    return _keep(ret, image_ids - kept, frozenset(positions)), names
 
 
 def _unchanged(

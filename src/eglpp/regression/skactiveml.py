@@ -63,6 +63,7 @@ from eglpp.regression.skactiveml_members import (
     check_gaussian_regressor,
     fit_members,
     member_predictive,
+    takes_weights,
 )
 from eglpp.regression.strategies import egl, predictive_variance
 
@@ -171,12 +172,22 @@ def _check_reg(reg, missing_label) -> None:
     check_equal_missing_label(reg.missing_label, missing_label)
 
 
-def _check_sample_weight(sample_weight, y):
+def _check_sample_weight(sample_weight, y, reg):
+    """``sample_weight`` checked; None for unit weights to a ``reg`` whose fit takes none (the
+    same fit); a ValueError for other weights to such a ``reg``."""
     if sample_weight is None:
         return None
     sample_weight = check_array(sample_weight, ensure_2d=False, dtype=np.float64)
     check_consistent_length(y, sample_weight)
-    return sample_weight
+    if takes_weights(reg):
+        return sample_weight
+    if np.all(sample_weight == 1.0):
+        return None
+    raise ValueError(
+        f"`sample_weight`: `reg` ({reg!r:.80}) is fitted without weights (its fit takes no "
+        "sample_weight); pass None or unit weights, or a regressor whose fit takes them "
+        "(SklearnRegressor(Ridge()), NICKernelRegressor())"
+    )
 
 
 _QUERY_DOC = """
@@ -277,11 +288,11 @@ class ExpectedGradientLength(_BootstrapGaussian):
             raise TypeError(f"`feature_map` must be callable or None, got {type(self.feature_map)}")
         _check_reg(reg, self.missing_label_)
         check_type(fit_reg, "fit_reg", bool)
-        sample_weight = _check_sample_weight(sample_weight, y)
+        sample_weight = _check_sample_weight(sample_weight, y, reg)
 
         if fit_reg:
-            reg = clone(reg)
-            reg = reg.fit(X, y) if sample_weight is None else reg.fit(X, y, sample_weight)
+            weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+            reg = clone(reg).fit(X, y, **weights)
         X_cand, mapping = self._transform_candidates(candidates, X, y)
         mean, var = self._members(X, y, reg, sample_weight, X_cand)
         f = np.asarray(reg.predict(X_cand), dtype=np.float64)
@@ -355,7 +366,7 @@ class PredictiveVariance(_BootstrapGaussian):
         )
         self._validate_params()
         _check_reg(reg, self.missing_label_)
-        sample_weight = _check_sample_weight(sample_weight, y)
+        sample_weight = _check_sample_weight(sample_weight, y, reg)
 
         X_cand, mapping = self._transform_candidates(candidates, X, y)
         mean, var = self._members(X, y, reg, sample_weight, X_cand)

@@ -34,6 +34,7 @@ __all__ = [
     "fit_members",
     "residual_variance",
     "member_predictive",
+    "takes_weights",
 ]
 
 _LINEAR = (LinearRegression, Ridge)
@@ -41,6 +42,12 @@ _LINEAR = (LinearRegression, Ridge)
 
 def _predicts_std(estimator) -> bool:
     return "return_std" in inspect.signature(estimator.predict).parameters
+
+
+def takes_weights(reg) -> bool:
+    """Whether ``reg.fit`` takes ``sample_weight`` (scikit-activeml's wrappers show their
+    estimator's fit signature: ``SklearnRegressor(GaussianProcessRegressor())`` takes none)."""
+    return "sample_weight" in inspect.signature(reg.fit).parameters
 
 
 def check_gaussian_regressor(reg, name: str = "reg") -> None:
@@ -81,7 +88,9 @@ def fit_members(reg, X_labelled, y_labelled, w_labelled, samples) -> list:
         if w_labelled is None:  # some wrapped estimators' fit takes no sample_weight at all
             members.append(clone(reg).fit(X_labelled[idx], y_labelled[idx]))
         else:
-            members.append(clone(reg).fit(X_labelled[idx], y_labelled[idx], w_labelled[idx]))
+            members.append(
+                clone(reg).fit(X_labelled[idx], y_labelled[idx], sample_weight=w_labelled[idx])
+            )
     return members
 
 

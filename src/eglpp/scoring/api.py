@@ -19,7 +19,8 @@ hyperparameters (``k``, ``perplexity``, ``estimator``, …; see :mod:`eglpp.stra
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, TensorDataset
 
+from eglpp.devices import check_device
 from eglpp.gradnorm.approx import DEFAULT_N_EXACT
-from eglpp.gradnorm.base import eval_mode
 from eglpp.pose.hourglass import StackedHourglass
 from eglpp.scoring.contract import ModelContract, hourglass_contract
 from eglpp.scoring.labels import LabelledCache
@@ -37,7 +38,7 @@ from eglpp.scoring.pool_inputs import pool_inputs
 from eglpp.scoring.settings import ScoringConfig
 from eglpp.strategies import make_strategy
 
-__all__ = ["Scores", "Selection", "score", "select", "as_dataset"]
+__all__ = ["Scores", "Selection", "score", "select", "as_dataset", "as_found"]
 
 
 @dataclass
@@ -130,7 +131,34 @@ def _inputs(strategy, contract, unlabelled, labelled, head, options: dict):
     )  # fmt: skip
 
 
+@contextmanager
+def as_found(*modules: Any) -> Iterator[None]:
+    """Put each module back as it was on exit, after an exception too: every submodule's
+    train/eval flag, every parameter (the same Parameter object holding the same tensor, so the
+    same device, dtype and values), its ``grad`` and ``requires_grad``, every buffer. Scoring
+    moves the caller's model to ``device`` and into eval mode; the caller gets it back as found
+    (the original tensors are held meanwhile). Entries that are no ``nn.Module`` are ignored."""
+    saved = []
+    for module in modules:
+        for m in module.modules() if isinstance(module, nn.Module) else ():
+            params = {n: (p, p.data, p.grad, p.requires_grad)
+                      for n, p in m._parameters.items() if p is not None}  # fmt: skip
+            saved.append((m, m.training, params, dict(m._buffers)))
+    try:
+        yield
+    finally:
+        for m, training, params, buffers in saved:
+            m.training = training
+            for n, (p, data, grad, requires_grad) in params.items():
+                m._parameters[n] = p
+                p.data = data
+                p.grad = grad
+                p.requires_grad_(requires_grad)
+            m._buffers.update(buffers)
+
+
 def _run(name: str, model, unlabelled, labelled, budget: int | None, kw: dict) -> Selection:
+    check_device(kw["device"], "device")  # before the model moves: a clear error, not torch's
     keys = ("prediction", "embedding", "pooling", "loss", "features")
     contract = _contract(model, *(kw.pop(k) for k in keys))
     head = kw.pop("head")
@@ -138,7 +166,8 @@ def _run(name: str, model, unlabelled, labelled, budget: int | None, kw: dict) -
     options |= {k: kw.pop(k) for k in ("batch_size", "device", "seed", "sigma")}
     strategy = make_strategy(name, **kw)
     rng = np.random.default_rng(options["seed"])
-    with eval_mode(contract.model):  # scored in eval mode; the model's flags restored after
+    with as_found(contract.model, head):  # scored in eval mode on device; put back after
+        contract.model.eval()
         inputs = _inputs(strategy, contract, unlabelled, labelled, head, options)
         if budget is None:
             scores, details = strategy.explain(inputs, rng)
@@ -195,6 +224,8 @@ def score(strategy: str, model, unlabelled, labelled=None, **options: Any) -> Sc
     params : "all", "conv_linear" or "last": the parameters of the gradient norms
     n_exact, n_probes : EGL++ ``estimator="approx"``'s exact neighbours and probes
     batch_size, device, seed
+        ``device`` (cpu, cuda, cuda:N) is checked first; the model and ``head`` are moved there
+        and into eval mode while they score, and put back as found after (:func:`as_found`).
     sigma : float
         σ (heatmap px) of the Gaussian labels made of a pose data set's joints for a heatmap
         prediction (the labels of a pose labelled set: :mod:`eglpp.scoring.labels`).
