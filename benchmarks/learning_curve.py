@@ -12,6 +12,9 @@ curve a strategy can move.
     python benchmarks/learning_curve.py --threads 1 --jobs 2 \
         --out benchmarks/results/learning_curve.json --plot benchmarks/results/learning_curve.png
     python benchmarks/learning_curve.py --sizes 100,200 --seeds 1 --steps 50   # a smoke run
+
+Every finished point is written to ``--out`` at once; the same command again resumes (only the
+missing points train), and more ``--seeds`` or ``--sizes`` add points to the same file.
 """
 
 from __future__ import annotations
@@ -87,6 +90,27 @@ def point(cfg_dict: dict, n: int, seed: int, steps: int) -> dict:
             "steps": epochs * per_epoch, "train_seconds": seconds}  # fmt: skip
 
 
+def _done_points(out: Path, steps: int, settings: list[str]) -> dict:
+    """(n, seed) -> point of an earlier invocation with the same steps and settings."""
+    if not out.is_file():
+        return {}
+    old = json.loads(out.read_text())
+    if old.get("steps") != steps or old.get("settings", []) != settings:
+        raise SystemExit(f"{out}: holds points of other settings (steps {old.get('steps')}, "
+                         f"{old.get('settings')}); use another --out")  # fmt: skip
+    return {(p["n"], p["seed"]): p for p in old["points"]}
+
+
+def _save_points(out: Path, steps: int, settings: list[str], points: list[dict]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = {"steps": steps, "settings": settings, "summary": [], "points": points}
+    if out.is_file():  # keep the finished summary's other fields until the end rewrites them
+        partial = {**json.loads(out.read_text()), **partial}
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(partial, indent=1) + "\n")
+    tmp.replace(out)
+
+
 def plot(result: dict, path: Path) -> None:
     import matplotlib
 
@@ -134,22 +158,26 @@ def main() -> None:
     steps = args.steps or base_steps(cfg)
     cfg_dict = {**cfg_dict, "n_pool": max(sizes), "n_base": 0}  # one pool, nested subsets
     cfg_dict["initial"], cfg_dict["cycles"], cfg_dict["budget"] = 1, 1, 1
-    tasks = [(n, s) for s in range(args.seeds) for n in sizes]
+    done = _done_points(args.out, steps, args.settings)  # a rerun resumes
+    tasks = [(n, s) for s in range(args.seeds) for n in sizes if (n, s) not in done]
     start = time.perf_counter()
     print(f"{len(tasks)} points, {steps} steps each, {args.jobs} process(es) × "
           f"{args.threads} thread(s)", flush=True)  # fmt: skip
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"), initializer=_setup,
                              initargs=(args.threads,)) as pool:  # fmt: skip
         futures = [pool.submit(point, cfg_dict, n, s, steps) for n, s in tasks]
-        points = []
+        points = [p for key, p in done.items() if key[0] in sizes and key[1] < args.seeds]
         for f in futures:
             points.append(f.result())
+            _save_points(args.out, steps, args.settings, points)  # kept if interrupted
             p = points[-1]
             print(f"n={p['n']:5d} seed={p['seed']} PCK {p['pck']:.2f} % "
                   f"({p['epochs']} epochs, {p['train_seconds']:.0f} s)", flush=True)  # fmt: skip
     summary = []
     for n in sizes:
         v = np.array([p["pck"] for p in points if p["n"] == n])
+        if not len(v):
+            continue
         summary.append({"n": n, "mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1
                         else 0.0, "runs": v.tolist()})  # fmt: skip
     result = {
