@@ -123,7 +123,7 @@ def plot(result: dict, path: Path) -> None:
     for s in sorted({p["seed"] for p in result["points"]}):
         pts = sorted((p["n"], p["pck"]) for p in result["points"] if p["seed"] == s)
         ax.plot(*zip(*pts, strict=True), color="0.75", lw=1, marker=".")
-    ax.errorbar(ns, [r["mean"] for r in rows], yerr=[r["std"] for r in rows], color="C0",
+    ax.errorbar(ns, [r["mean"] for r in rows], yerr=[r["std"] or 0 for r in rows], color="C0",
                 marker="o", capsize=3, label="mean ± std over seeds")  # fmt: skip
     lo, hi = result["window"]
     ax.axvspan(lo, hi, color="C1", alpha=0.2, label=f"{result['preset']} preset: {lo} → {hi}")
@@ -151,6 +151,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="points trained side by side")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/learning_curve.json"))
     ap.add_argument("--plot", type=Path, default=None, help="PNG (default: --out with .png)")
+    ap.add_argument("--summarise-only", action="store_true",
+                    help="train nothing: table and plot of the points --out holds")
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     cfg_dict = apply_settings(config_to_dict(preset(args.preset)), args.settings)
@@ -160,38 +162,42 @@ def main() -> None:
     cfg_dict["initial"], cfg_dict["cycles"], cfg_dict["budget"] = 1, 1, 1
     done = _done_points(args.out, steps, args.settings)  # a rerun resumes
     tasks = [(n, s) for s in range(args.seeds) for n in sizes if (n, s) not in done]
+    if args.summarise_only:
+        tasks = []
     start = time.perf_counter()
     print(f"{len(tasks)} points, {steps} steps each, {args.jobs} process(es) × "
           f"{args.threads} thread(s)", flush=True)  # fmt: skip
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"), initializer=_setup,
                              initargs=(args.threads,)) as pool:  # fmt: skip
         futures = [pool.submit(point, cfg_dict, n, s, steps) for n, s in tasks]
-        points = [p for key, p in done.items() if key[0] in sizes and key[1] < args.seeds]
+        kept = dict(done)  # every point the file holds stays in it, shown or not
         for f in futures:
-            points.append(f.result())
-            _save_points(args.out, steps, args.settings, points)  # kept if interrupted
-            p = points[-1]
+            p = f.result()
+            kept[(p["n"], p["seed"])] = p
+            _save_points(args.out, steps, args.settings, list(kept.values()))  # if interrupted
             print(f"n={p['n']:5d} seed={p['seed']} PCK {p['pck']:.2f} % "
                   f"({p['epochs']} epochs, {p['train_seconds']:.0f} s)", flush=True)  # fmt: skip
+    points = [p for key, p in sorted(kept.items()) if key[0] in sizes and key[1] < args.seeds]
     summary = []
     for n in sizes:
         v = np.array([p["pck"] for p in points if p["n"] == n])
         if not len(v):
             continue
         summary.append({"n": n, "mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1
-                        else 0.0, "runs": v.tolist()})  # fmt: skip
+                        else None, "runs": v.tolist()})  # fmt: skip (None: one seed)
     result = {
         "preset": args.preset, "settings": args.settings, "metric": cfg.resolved().metric.upper()
         + f"@{cfg.resolved().alpha}", "steps": steps, "window": list(window(cfg)),
         "environment": {"cpu_count": os.cpu_count(), "threads": args.threads, "jobs": args.jobs,
                         "load_average_after": os.getloadavg(),
                         "wall_seconds": time.perf_counter() - start},
-        "summary": summary, "points": points,
+        "summary": summary, "points": [p for _, p in sorted(kept.items())],
     }  # fmt: skip
     print(f"\n| labelled | {result['metric']} % mean ± std | per seed |\n|---|---|---|")
     for r in summary:
         runs = ", ".join(f"{v:.1f}" for v in r["runs"])
-        print(f"| {r['n']} | {r['mean']:.2f} ± {r['std']:.2f} | {runs} |")
+        spread = "(one seed)" if r["std"] is None else f"± {r['std']:.2f}"
+        print(f"| {r['n']} | {r['mean']:.2f} {spread} | {runs} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     plot(result, args.plot or args.out.with_suffix(".png"))
