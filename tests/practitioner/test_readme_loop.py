@@ -24,7 +24,7 @@ MARKER = "<!-- tests/practitioner/test_readme_loop.py runs this block"
 TINY = {
     "demo-data": ({}, ["--n-labelled", "16", "--n-pool", "24", "--size", "32"]),
     "train": (
-        {"--epochs 40": "--epochs 1"},
+        {"--epochs 18": "--epochs 1"},
         [
             "--stacks",
             "1",

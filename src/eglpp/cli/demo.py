@@ -18,7 +18,7 @@ __all__ = ["demo_data", "demo_annotate"]
 
 def demo_data(
     out: Path = typer.Argument(..., help="Folder to write (created)."),
-    n_labelled: int = typer.Option(200, help="Labelled people (labelled.json)."),
+    n_labelled: int = typer.Option(1000, help="Labelled people (labelled.json)."),
     n_pool: int = typer.Option(400, help="Unlabelled pool images (pool/)."),
     size: int = typer.Option(64, help="Image side in px."),
     seed: int = typer.Option(0, help="Same seed, same images."),

@@ -4,8 +4,8 @@
 | ``dataset``           | base (labelled from the start)  | pool                | test            |
 +=======================+=================================+=====================+=================+
 | synthetic             | ``n_base`` rendered (optional)  | ``n_pool`` rendered | ``n_test``      |
-| lsp-lspet-rendered    | LSP's first 1000 poses, rendered| LSPET's poses,      | LSP's last 1000 |
-|                       | in the "lsp" domain             | "lspet" domain      | poses, "lsp"    |
+| lsp-lspet-rendered    | LSP's first 1000 poses (capped  | LSPET's poses,      | LSP's last 1000 |
+|                       | by ``n_base``), "lsp" domain    | "lspet" domain      | poses, "lsp"    |
 | lsp                   | none                            | LSP train images    | LSP test images |
 | lspet                 | LSP train images                | LSPET images        | LSP test images |
 | mpii                  | none                            | MPII train people   | Newell's valid  |
@@ -114,7 +114,7 @@ def _lsp_lspet_rendered(cfg: ExperimentConfig, device: str) -> PoseData:
             config=config, seed=stable_seed(cfg.seed, split), poses=poses, device=device
         )
 
-    base = render(load_lsp(lsp_mat, "train", check_images=False), 0, "lsp", "base")
+    base = render(load_lsp(lsp_mat, "train", check_images=False), cfg.n_base, "lsp", "base")
     test = render(load_lsp(lsp_mat, "test", check_images=False), cfg.n_test, "lsp", "test")
     pool = render(load_lspet(lspet_mat, check_images=False), cfg.n_pool, "lspet", "pool")
     return PoseData(

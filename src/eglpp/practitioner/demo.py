@@ -61,7 +61,7 @@ def _coco(data: SyntheticPoseDataset, file_names: list[str], what: str) -> dict:
 
 
 def write_demo_data(
-    out: str | Path, *, n_labelled: int = 200, n_pool: int = 400, size: int = 64, seed: int = 0
+    out: str | Path, *, n_labelled: int = 1000, n_pool: int = 400, size: int = 64, seed: int = 0
 ) -> dict:
     """Write the demo folder (see the module docstring); returns what was written.
 
