@@ -139,7 +139,8 @@ def pool_inputs_and_predictions(
 def _gradnorm_fields(needs, contract, pool_set, cache, scoring, probe_seed, kw) -> dict:
     """The ``pair_gradnorms`` / ``expected_gradnorms`` callables that ``needs`` asks for."""
     kw = {**kw, "config": GradNormConfig(
-        params=scoring.gradnorm, method=scoring.gradnorm_method, prediction=contract.prediction_of
+        params=scoring.gradnorm, method=scoring.gradnorm_method, prediction=contract.prediction_of,
+        max_memory=scoring.max_memory,
     )}  # fmt: skip
     fields = {}
     if "pair_gradnorms" in needs:
