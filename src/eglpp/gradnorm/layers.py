@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["rule_problem", "layer_norms", "weight_norms"]
+__all__ = ["BATCH_NORM", "rule_problem", "layer_norms", "weight_norms"]
 
-_BATCH_NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+BATCH_NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _RULES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.GroupNorm, nn.LayerNorm, nn.Embedding)
 
 
@@ -44,7 +44,7 @@ def rule_problem(m: nn.Module) -> str | None:
         return "is a grouped transposed convolution"
     if isinstance(m, nn.Embedding) and (m.scale_grad_by_freq or m.sparse):
         return "scales its gradient by the batch's frequencies (or is sparse)"
-    if type(m) in _BATCH_NORM:
+    if type(m) in BATCH_NORM:
         return None if m.track_running_stats else "has no running statistics"
     if type(m) in _RULES:  # exact types: a subclass may have its own forward
         return None

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from torch.utils._pytree import tree_leaves
 
 from eglpp.gradnorm.base import PredictionFn, eval_mode, prediction_of, select_parameters
-from eglpp.gradnorm.layers import rule_problem
+from eglpp.gradnorm.layers import BATCH_NORM, rule_problem
 
 __all__ = [
     "Call",
@@ -92,7 +92,10 @@ def record_calls(
     names = {m: n for n, m in model.named_modules()}
 
     def hook(m, args, kwargs, output):
+        if type(m) in BATCH_NORM and m.track_running_stats and len(args) == 1:
+            output = _affine(m, args[0])  # the same values, a backward vmap batches well
         calls.setdefault(names[m], []).append(Call(args, kwargs, tree_leaves(output)))
+        return output
 
     handles = [m.register_forward_hook(hook, with_kwargs=True) for m in names]
     try:
@@ -102,6 +105,20 @@ def record_calls(
         for h in handles:
             h.remove()
     return pred, calls
+
+
+def _affine(m: nn.Module, x: Tensor) -> Tensor:
+    """An eval-mode batch norm as one multiply-add: ``x · γ/√(σ² + ε) + (β − μ γ/√(σ² + ε))``
+    (``torch.autograd.grad(..., is_grads_batched=True)`` has no batched rule for batch norm's
+    own backward and loops over the cotangents)."""
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    scale = torch.rsqrt(m.running_var + m.eps)
+    shift = -m.running_mean * scale
+    if m.weight is not None:
+        scale, shift = scale * m.weight, shift * m.weight
+    if m.bias is not None:
+        shift = shift + m.bias
+    return torch.addcmul(shift.view(shape), x, scale.view(shape))
 
 
 def batch_first(m: nn.Module, calls: list[Call] | None, n: int) -> bool:
