@@ -15,9 +15,10 @@ def _loss(pred, target, weight):
     return ((pred - target) ** 2).flatten(1).mean(1).sum() * weight.sum()
 
 
-def _naive(model, x, y, w, loss=_loss):
-    model.eval()
-    params = [p for p in model.parameters() if p.requires_grad]
+def _naive(model, x, y, w, loss=_loss, params=None):
+    if params is None:
+        model.eval()
+        params = [p for p in model.parameters() if p.requires_grad]
     out = torch.zeros(y.shape[:2], dtype=torch.float64)
     for b in range(x.shape[0]):
         pred = model(x[b : b + 1])
@@ -62,6 +63,28 @@ class Twice(nn.Module):
 
     def forward(self, x):
         return self.conv(torch.tanh(self.conv(x))) + self.offset
+
+
+class Features(nn.Module):
+    """Two outputs, the first computed from the second (its gradient would count twice)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(c))
+
+    def forward(self, x):
+        f = x * self.gamma[:, None, None]
+        return torch.tanh(f), f
+
+
+class TwoOutputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.feat, self.out = nn.Conv2d(3, 4, 1), Features(4), nn.Conv2d(4, 2, 1)
+
+    def forward(self, x):
+        a, f = self.feat(self.conv(x))
+        return self.out(a * f), f  # the root's outputs: prediction, and a feature it came from
 
 
 class Tokens(nn.Module):
@@ -168,6 +191,19 @@ def test_a_parameter_outside_any_layer_gets_the_whole_model():
     expected = _naive(model, idx, y, w).numpy()
     cfg = GradNormConfig(method="hooks", prediction=lambda o: o)  # combined, not refused
     got = per_example_gradnorms(model, idx, y, w, config=cfg, loss_fn=_loss)
+    np.testing.assert_allclose(got.double().numpy(), expected, rtol=1e-4)
+
+
+def test_a_module_whose_outputs_feed_each_other_is_differentiated_by_its_parent():
+    model = TwoOutputs()
+    g = _randomise(model, 5)
+    x = torch.randn(3, 3, 6, 6, generator=g)
+    y, w = torch.randn(3, 2, 2, 6, 6, generator=g), torch.ones(3, 2, 1)
+    plan = plan_gradnorms(model, x, "all", prediction=lambda o: o[0])
+    assert dict(plan.local) == {"": ("feat.gamma",)} and plan.method == "vmap"
+    expected = _naive(lambda v: model(v)[0], x, y, w, params=list(model.parameters())).numpy()
+    cfg = GradNormConfig(method="hooks", prediction=lambda o: o[0])
+    got = per_example_gradnorms(model, x, y, w, config=cfg, loss_fn=_loss)
     np.testing.assert_allclose(got.double().numpy(), expected, rtol=1e-4)
 
 

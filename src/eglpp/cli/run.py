@@ -125,7 +125,8 @@ def run(
         "// threads, 1 on a GPU); the same results for any N.",
     ),
     max_memory: str | None = typer.Option(
-        None, help="Memory EGL++'s gradient norms may take per chunk of (image, neighbour) "
+        None,
+        help="Memory EGL++'s gradient norms may take per chunk of (image, neighbour) "
         "pairs, e.g. 8GiB (scoring.max_memory).",
     ),
     settings: list[str] = typer.Option(

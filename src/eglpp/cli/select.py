@@ -100,7 +100,8 @@ def select(
         "else vmap) | vmap (torch.func) | hooks (per layer).",
     ),
     max_memory: str | None = typer.Option(
-        None, help="Memory the gradient norms' chunks of (image, neighbour) pairs may take "
+        None,
+        help="Memory the gradient norms' chunks of (image, neighbour) pairs may take "
         "(e.g. 8GiB; default 2 GiB on the CPU).",
     ),
     input_size: int | None = typer.Option(None, help="Input px (default: from train.json)."),

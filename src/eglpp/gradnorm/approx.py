@@ -45,7 +45,7 @@ from eglpp.gradnorm.base import (
     prediction_of,
 )
 from eglpp.gradnorm.hooks import hook_cotangent_norms
-from eglpp.gradnorm.plan import resolve_method
+from eglpp.gradnorm.plan import describe, resolve_method
 from eglpp.gradnorm.pool import Progress, pool_batches
 
 __all__ = ["DEFAULT_N_EXACT", "expected_gradnorms", "expected_pair_gradnorms", "probe_signs"]
@@ -112,6 +112,8 @@ def _expected_by_hooks(
     where it picks them; else :func:`_expected_by_vjp`): every image's head, tail-mean and
     probe vectors pulled back by :func:`~eglpp.gradnorm.hooks.hook_cotangent_norms`."""
     method, plan = resolve_method(model, images, config.method, config.params, config.prediction)
+    if config.report is not None:
+        config.report(describe(method, config.method, plan))
     if method == "vmap":
         return _expected_by_vjp(model, images, args, m, config, loss_fn)
     coef = torch.zeros(0)

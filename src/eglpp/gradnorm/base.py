@@ -49,6 +49,8 @@ class GradNormConfig:
     # eglpp.gradnorm.plan), "vmap" (torch.func) or "hooks" (eglpp.gradnorm.hooks, per layer)
     max_memory: int | str | None = None  # bytes (or "8GiB", "512MiB") the chunks of (image,
     # neighbour) pairs may take; None: see max_grad_elements
+    report: Callable[[str], None] | None = None  # told, on each call, which method ran and why
+    # (``Plan.describe``), e.g. to log and record what "auto" chose
     prediction: PredictionFn | None = None  # the prediction of a model output; None:
     # heatmaps_of (the output tensor, or its .heatmaps, read as (B, S, J, h, w))
 
@@ -68,6 +70,8 @@ class GradNormConfig:
             object.__setattr__(self, "max_memory", memory_bytes(self.max_memory, "max_memory"))
         if self.method == "hooks" and self.params not in ("all", "conv_linear"):
             raise ValueError("GradNormConfig.method='hooks' supports params 'all' or 'conv_linear'")
+        if self.report is not None and not callable(self.report):
+            raise TypeError("GradNormConfig.report must be callable (description -> None)")
         if self.prediction is not None and not callable(self.prediction):
             raise TypeError("GradNormConfig.prediction must be callable (model output -> Tensor)")
         if self.max_grad_elements is not None and self.max_grad_elements < 1:

@@ -47,7 +47,7 @@ from eglpp.gradnorm.base import (
     prediction_of,
 )
 from eglpp.gradnorm.hooks import hook_gradnorms
-from eglpp.gradnorm.plan import resolve_method
+from eglpp.gradnorm.plan import describe, resolve_method
 
 __all__ = ["per_example_gradnorms"]
 
@@ -88,6 +88,8 @@ def per_example_gradnorms(
     """
     _check_shapes(images, targets, weights)
     method, plan = resolve_method(model, images, config.method, config.params, config.prediction)
+    if config.report is not None:
+        config.report(describe(method, config.method, plan))
     if method == "hooks":
         return hook_gradnorms(
             model,

@@ -34,7 +34,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from eglpp.gradnorm.base import LossFn, PredictionFn, pair_cotangents
+from eglpp.gradnorm.base import LossFn, PredictionFn, pair_cotangents, prediction_of
 from eglpp.gradnorm.layers import layer_norms
 from eglpp.gradnorm.local import local_norms
 from eglpp.gradnorm.plan import Plan, batch_first, plan_gradnorms, record_calls
@@ -93,8 +93,9 @@ def _norms(model, images, make_cotangents, rows: slice, plan, prediction, m_chun
     """:func:`hook_cotangent_norms` of the images ``rows`` of the batch (halved while even one
     cotangent of each image overflows ``max_elements``)."""
     B = rows.stop - rows.start
-    heatmaps, calls = record_calls(model, images[rows], prediction)
-    targets, slots = _targets(model, plan, calls, B)
+    keep = {*plan.layers, *(name for name, _ in plan.local)}
+    heatmaps, calls = record_calls(model, images[rows], prediction, keep)
+    targets, slots = _targets(model, plan, calls, B, heatmaps)
     per_cotangent = sum(z.numel() for z in targets)  # output-gradient entries, all B images
     if m_chunk is None and per_cotangent > max_elements and B > 1:  # not even one fits
         del heatmaps, calls, targets
@@ -124,15 +125,17 @@ def _norms(model, images, make_cotangents, rows: slice, plan, prediction, m_chun
                 if g[0] is not None:
                     total += layer_norms(modules[name], call.args[0].detach(), g[0])
             else:
-                part = local_norms(modules[name], names, call, g, max_elements)
+                read = (lambda out: prediction_of(out, prediction)) if not name else None
+                part = local_norms(modules[name], names, call, g, max_elements, read)
                 total += 0 if part is None else part
         norms.append(total)
     return torch.cat(norms)
 
 
-def _targets(model: nn.Module, plan: Plan, calls: dict, B: int):
-    """The tensors the backward differentiates (each covered module's output leaves) and,
-    per module, (``"layer"`` or ``"local"``, its parameter names, the leaves' positions)."""
+def _targets(model: nn.Module, plan: Plan, calls: dict, B: int, heatmaps: Tensor):
+    """The tensors the backward differentiates (each covered module's output leaves; for the
+    whole model its prediction) and, per module, (``"layer"`` or ``"local"``, its parameter
+    names, the leaves' positions)."""
     modules = dict(model.named_modules())
     targets: list[Tensor] = []
     slots: dict[str, tuple[str, tuple[str, ...], list[int | None]]] = {}
@@ -145,7 +148,8 @@ def _targets(model: nn.Module, plan: Plan, calls: dict, B: int):
                 "batch of one with batch-first shapes but not on this batch; use method 'vmap'"
             )
         where: list[int | None] = []
-        for leaf in calls[name][0].outputs[: 1 if kind == "layer" else None]:
+        leaves = calls[name][0].outputs[: 1 if kind == "layer" else None] if name else [heatmaps]
+        for leaf in leaves:
             if isinstance(leaf, Tensor) and leaf.requires_grad:
                 where.append(len(targets))
                 targets.append(leaf)

@@ -12,6 +12,8 @@ gradient is the loss cotangent itself).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vjp, vmap
@@ -28,13 +30,15 @@ def local_norms(
     call: Call,
     grads: list[Tensor | None],
     max_elements: int,
+    read: Callable[[object], Tensor] | None = None,
 ) -> Tensor | None:
     """(K, B) squared norms of the per-example gradients of ``m``'s parameters ``names``
     (None where no gradient reaches the module).
 
     ``call`` is ``m``'s recorded call (batch-first inputs, or batch second for a
     sequence-first attention); ``grads`` holds, for each of its output leaves, the K gradients
-    (K, *leaf.shape) of the losses with respect to it, or None where a leaf got none.
+    (K, *leaf.shape) of the losses with respect to it, or None where a leaf got none. With
+    ``read`` (the whole model), the one output is ``read(model output)``, the prediction.
     """
     d = batch_dim(m)
     own = dict(m.named_parameters())
@@ -53,7 +57,8 @@ def local_norms(
         args = list(call.args)
         for i, xi in zip(slots, x, strict=True):
             args[i] = xi.unsqueeze(d)
-        leaves = tree_leaves(functional_call(m, (p, fixed), tuple(args), call.kwargs))
+        out = functional_call(m, (p, fixed), tuple(args), call.kwargs)
+        leaves = [read(out)] if read is not None else tree_leaves(out)
         return tuple(leaves[i].squeeze(d) for i in wanted)
 
     def per_example(*xg: Tensor) -> Tensor:

@@ -85,19 +85,28 @@ def batch_dim(m: nn.Module) -> int:
 
 
 def record_calls(
-    model: nn.Module, images: Tensor, prediction: PredictionFn | None
+    model: nn.Module,
+    images: Tensor,
+    prediction: PredictionFn | None,
+    keep: set[str] | None = None,
 ) -> tuple[Tensor, dict[str, list[Call]]]:
-    """The prediction of one eval-mode forward with a graph, and every module's calls."""
+    """The prediction of one eval-mode forward with a graph, and the calls of every module (or
+    of those named in ``keep``: the others' inputs and outputs are not held)."""
     calls: dict[str, list[Call]] = {}
     names = {m: n for n, m in model.named_modules()}
 
     def hook(m, args, kwargs, output):
         if type(m) in BATCH_NORM and m.track_running_stats and len(args) == 1:
             output = _affine(m, args[0])  # the same values, a backward vmap batches well
-        calls.setdefault(names[m], []).append(Call(args, kwargs, tree_leaves(output)))
+        if keep is None or names[m] in keep:
+            calls.setdefault(names[m], []).append(Call(args, kwargs, tree_leaves(output)))
         return output
 
-    handles = [m.register_forward_hook(hook, with_kwargs=True) for m in names]
+    handles = [
+        m.register_forward_hook(hook, with_kwargs=True)
+        for m, n in names.items()
+        if keep is None or n in keep or type(m) in BATCH_NORM
+    ]
     try:
         with eval_mode(model), torch.enable_grad():
             pred = prediction_of(model(images), prediction)
@@ -132,7 +141,27 @@ def batch_first(m: nn.Module, calls: list[Call] | None, n: int) -> bool:
     ]
     if not tensors or any(isinstance(v, Tensor) for v in tree_leaves(c.kwargs)):
         return False
-    return all(t.dim() > d and t.shape[d] == n for t in tensors)
+    return all(t.dim() > d and t.shape[d] == n for t in tensors) and not _self_feeding(c)
+
+
+def _self_feeding(c: Call) -> bool:
+    """Whether one output of the call is computed from another (then the gradients with
+    respect to both count that path twice; the module's parent is differentiated instead)."""
+    outs = [o for o in c.outputs if isinstance(o, Tensor) and o.grad_fn is not None]
+    if len(outs) < 2:
+        return False
+    stop = {a.grad_fn for a in c.args if isinstance(a, Tensor) and a.grad_fn is not None}
+    ends = {o.grad_fn for o in outs}
+    for o in outs:
+        seen, todo = set(), [f for f, _ in o.grad_fn.next_functions if f is not None]
+        while todo:
+            f = todo.pop()
+            if f in ends:
+                return True
+            if f not in seen and f not in stop:
+                seen.add(f)
+                todo.extend(n for n, _ in f.next_functions if n is not None)
+    return False
 
 
 def plan_gradnorms(
@@ -179,3 +208,14 @@ def resolve_method(
         return "vmap", None
     plan = plan_gradnorms(model, images, params, prediction)
     return (plan.method if method == "auto" else method), plan
+
+
+def describe(method: str, requested: str, plan: Plan | None) -> str:
+    """What ran and why, in one line (``GradNormConfig.report``)."""
+    if plan is None:
+        why = (
+            "asked for" if requested == "vmap" else "parameters per layer only for all/conv_linear"
+        )
+        return f"vmap ({why})"
+    text = plan.describe()
+    return text if method == plan.method else f"hooks (asked for; auto would run {text})"
