@@ -330,11 +330,14 @@ def gradnorm_rows(args, device, net: ModelContract | None = None) -> tuple[list[
             ),
         )
     b0 = args.batch_sizes[0]
-    add(
-        "k-copies",
-        b0,
-        _try_rate(lambda s: _k_copies(model, *(t[s : s + b0] for t in (x, y, w))), n, b0, device),
-    )
+    if not args.skip_k_copies:
+        add(
+            "k-copies",
+            b0,
+            _try_rate(
+                lambda s: _k_copies(model, *(t[s : s + b0] for t in (x, y, w))), n, b0, device
+            ),
+        )
     for name, run in ({} if args.skip_peers else available_peers()).items():
         add(
             name,
@@ -488,6 +491,7 @@ def main() -> None:
     ap.add_argument("--train-images", type=int, default=512)
     ap.add_argument("--train-epochs", type=int, default=3)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--skip-k-copies", action="store_true", help="no k-copies row")
     ap.add_argument("--skip-peers", action="store_true", help="no BackPACK/Opacus/torch.func rows")
     ap.add_argument("--checkpoint", default=None, help="score this trained model (eglpp .pt)")
     ap.add_argument("--input-size", type=int, default=None, help="input px (default 64 / 256)")

@@ -106,11 +106,11 @@ if [ "$SMALL" = 1 ]; then
   MEM_SIZE=(--channels 8 --pool 2 --batch-sizes 2 --rank-pool 2 --rank-approx 0+1 --labelled 8
     --train-epochs 0 --max-memory 64MiB)
 else
-  MEM_SIZE=(--paper-size --pool 32 --batch-sizes 16 --rank-pool 16 --rank-approx 0+1
+  MEM_SIZE=(--paper-size --pool 32 --batch-sizes 16 --rank-pool 4 --rank-approx 0+1
     --labelled 64 --train-epochs 0 --max-memory 16GiB)
 fi
 step egl_memory 60 $PY benchmarks/egl_speed.py --device "$DEVICE" "${MEM_SIZE[@]}" \
-  --methods auto:all --approx 12+0 --skip-naive --skip-peers --skip-affinity \
+  --methods auto:all --approx 12+0 --skip-naive --skip-k-copies --skip-peers --skip-affinity \
   --out "$OUT/egl_memory_$TAG.json"
 step affinity 90 $PY benchmarks/affinity_scale.py --device "$DEVICE" "${AFF_SIZE[@]}" \
   --chunk-size 4096 --skip-opentsne --out "$OUT/affinity_scale_$TAG.json"

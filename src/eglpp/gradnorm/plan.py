@@ -131,15 +131,17 @@ def _affine(m: nn.Module, x: Tensor) -> Tensor:
 
 
 def batch_first(m: nn.Module, calls: list[Call] | None, n: int) -> bool:
-    """Ran once, every positional tensor input and output leaf with ``n`` rows at its batch
-    dim, no tensor keyword argument."""
+    """Ran once, on at least one positional tensor, every positional tensor input and output
+    leaf with ``n`` rows at its batch dim, no tensor keyword argument."""
     if not calls or len(calls) != 1:
         return False
     c, d = calls[0], batch_dim(m)
     tensors = [a for a in c.args if isinstance(a, Tensor)] + [
         o for o in c.outputs if isinstance(o, Tensor)
     ]
-    if not tensors or any(isinstance(v, Tensor) for v in tree_leaves(c.kwargs)):
+    if not any(isinstance(a, Tensor) for a in c.args) or any(
+        isinstance(v, Tensor) for v in tree_leaves(c.kwargs)
+    ):
         return False
     return all(t.dim() > d and t.shape[d] == n for t in tensors) and not _self_feeding(c)
 
