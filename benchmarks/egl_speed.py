@@ -5,6 +5,8 @@ Rows (unlabelled images scored per second, K neighbour labels each):
 - ``naive``: one forward and one backward per (image, neighbour) pair, autograd;
 - ``k-copies``: the reference's scheme without its hooks: K copies of each image in a batch,
   per-copy gradients with ``torch.func`` (K forwards per image, vectorised);
+- ``exact auto``: eglpp's default (``method="auto"``: per-layer norms where every parameter is
+  a layer's, else vmap; the choice is printed);
 - ``exact vmap``: ``eglpp.gradnorm.per_example_gradnorms``: one forward per image, the K
   vector-Jacobian products vmapped (also vmapped over the images of a batch);
 - ``exact hooks``: ``eglpp.gradnorm.hooks``: one batched forward, one backward carrying all
@@ -15,6 +17,9 @@ Rows (unlabelled images scored per second, K neighbour labels each):
   exactly, the rest by their p-weighted mean cotangent plus R random-sign probes of its spread,
   m + 1 + R products per image (per-example gradients with torch.func, or per-layer norms from
   one backward carrying all the cotangents);
+- ``peer …``: BackPACK's ``BatchL2Grad`` and Opacus' ``GradSampleModule`` on K copies of each
+  image, and plain torch.func (``benchmarks/egl_peers.py``), each where installed
+  (``--skip-peers``);
 - ``bound``: ``1 forward + K backward`` per image at the training kernels' speed (a batched
   forward and forward+backward timed separately), the ceiling for any exact method that does
   one backward per neighbour.
@@ -22,8 +27,10 @@ Rows (unlabelled images scored per second, K neighbour labels each):
 Rank agreement (Spearman, and overlap of the top 10 %) of each approximate score with the exact
 EGL++ score is measured on a model trained on rendered people (``--train-epochs``), or on a
 trained checkpoint (``--checkpoint``, e.g. an experiment's ``run-00/base/model.pt``); the
-model's PCK@0.2 on the rank pool is reported beside it. On CUDA each row also reports the peak
-GPU memory.
+model's PCK@0.2 on the rank pool is reported beside it. Each row reports its peak memory: on
+CUDA ``torch.cuda.max_memory_allocated`` (reset before the row), on Linux CPUs the process's
+peak resident memory during the row above what it held before it (``VmHWM``, reset through
+``/proc/self/clear_refs``; tracemalloc does not see torch's allocations).
 Affinities: ``eglpp.affinity.tsne_affinities`` against openTSNE's ``PerplexityBasedNN.to_new``
 on random embeddings.
 
@@ -51,6 +58,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from egl_peers import available_peers  # benchmarks/egl_peers.py, beside this script
 from torch.func import functional_call, grad, vmap
 from torch.utils.data import Subset
 
@@ -60,6 +68,7 @@ from eglpp.experiment.data import build_data
 from eglpp.gradnorm.approx import expected_gradnorms
 from eglpp.gradnorm.base import GradNormConfig, heatmaps_of
 from eglpp.gradnorm.exact import per_example_gradnorms
+from eglpp.gradnorm.plan import plan_gradnorms
 from eglpp.io import atomic_write_json
 from eglpp.pose.checkpoint import load_model, save_checkpoint
 from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
@@ -80,6 +89,7 @@ from eglpp.stats import rank_agreement as agreement
 #: The training loss that the gradient norms differentiate (one example at a time).
 LOSS = heatmap_loss
 METHODS = (
+    ("auto", "all"),
     ("vmap", "all"),
     ("hooks", "all"),
     ("vmap", "conv_linear"),
@@ -90,6 +100,43 @@ METHODS = (
 
 def _loss(pred, target, weight):
     return heatmap_loss_per_example(pred, target, weight).sum()
+
+
+def _status_kib(field: str) -> int:
+    """A ``/proc/self/status`` field in KiB (-1 where there is none)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+class PeakMemory:
+    """Peak memory of each row: CUDA's allocator peak, or the CPU process's resident peak
+    (``VmHWM``) above the resident memory at the reset, in MiB (None where unmeasurable)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.start = device, 0
+
+    def reset(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # VmHWM := VmRSS (Linux >= 4.0)
+            self.start = _status_kib("VmRSS")
+        except OSError:
+            self.start = -1
+
+    def peak_mib(self) -> float | None:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        hwm = _status_kib("VmHWM")
+        return None if self.start < 0 or hwm < 0 else (hwm - self.start) / 1024
 
 
 def _sync(device: torch.device) -> None:
@@ -257,17 +304,18 @@ def _data(args, device, net: ModelContract | None = None):
 def gradnorm_rows(args, device, net: ModelContract | None = None) -> tuple[list[dict], dict]:
     model, x, y, w, p, quality = _data(args, device, net)
     K, rows = y.shape[1], []
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    peak = PeakMemory(device)
+    chosen = plan_gradnorms(model, x[:1], "all", prediction=None)
+    print(f"method auto chooses: {chosen.describe()}")
+    peak.reset()
 
     def add(method, batch, rate, **extra):
-        if device.type == "cuda":
-            extra["peak_mem_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
-            torch.cuda.reset_peak_memory_stats(device)
+        extra["peak_mem_mib"] = peak.peak_mib()
         rows.append({"method": method, "batch": batch, "images_per_s": rate, **extra})
         shown = "out of memory" if rate is None else f"{rate:9.2f} images/s"
-        mem = f"  peak {extra['peak_mem_mib']:8.0f} MiB" if "peak_mem_mib" in extra else ""
-        print(f"{method:<24} batch {batch:>3}  {shown}{mem}", flush=True)
+        mem = "" if extra["peak_mem_mib"] is None else f"  peak {extra['peak_mem_mib']:8.0f} MiB"
+        print(f"{method:<40} batch {batch:>3}  {shown}{mem}", flush=True)
+        peak.reset()
 
     n = args.pool
     if not args.skip_naive:
@@ -282,18 +330,32 @@ def gradnorm_rows(args, device, net: ModelContract | None = None) -> tuple[list[
             ),
         )
     b0 = args.batch_sizes[0]
-    add(
-        "k-copies",
-        b0,
-        _try_rate(lambda s: _k_copies(model, *(t[s : s + b0] for t in (x, y, w))), n, b0, device),
-    )
+    if not args.skip_k_copies:
+        add(
+            "k-copies",
+            b0,
+            _try_rate(
+                lambda s: _k_copies(model, *(t[s : s + b0] for t in (x, y, w))), n, b0, device
+            ),
+        )
+    for name, run in ({} if args.skip_peers else available_peers()).items():
+        add(
+            name,
+            b0,
+            _try_rate(
+                lambda s, r=run: r(model, *(t[s : s + b0] for t in (x, y, w))), n, b0, device
+            ),
+        )
     gen = torch.Generator().manual_seed(0)
     for b in args.batch_sizes:
         for method, params in METHODS:
             if f"{method}:{params}" not in args.methods:
                 continue
             cfg = GradNormConfig(
-                params=params, method=method, max_grad_elements=args.max_grad_elements
+                params=params,
+                method=method,
+                max_grad_elements=args.max_grad_elements,
+                max_memory=args.max_memory,
             )
             add(
                 f"exact {method} {params}",
@@ -331,7 +393,7 @@ def gradnorm_rows(args, device, net: ModelContract | None = None) -> tuple[list[
     bb = min(args.bound_batch, len(x))
     add("bound 1 fwd + K bwd", bb, _bound(model, x[:bb], K, device))
     rank = rank_agreement(model, x, y, w, p, args)
-    return rows, {"model_pck": quality, **rank}
+    return rows, {"model_pck": quality, "auto_chooses": chosen.describe(), **rank}
 
 
 def rank_agreement(model, x, y, w, p, args) -> dict:
@@ -429,6 +491,8 @@ def main() -> None:
     ap.add_argument("--train-images", type=int, default=512)
     ap.add_argument("--train-epochs", type=int, default=3)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--skip-k-copies", action="store_true", help="no k-copies row")
+    ap.add_argument("--skip-peers", action="store_true", help="no BackPACK/Opacus/torch.func rows")
     ap.add_argument("--checkpoint", default=None, help="score this trained model (eglpp .pt)")
     ap.add_argument("--input-size", type=int, default=None, help="input px (default 64 / 256)")
     ap.add_argument(
@@ -450,6 +514,11 @@ def main() -> None:
         type=int,
         default=None,
         help="gradient entries held at once (default: 2**27 on CPU, 1/4 of free GPU memory)",
+    )
+    ap.add_argument(
+        "--max-memory",
+        default=None,
+        help="bytes (e.g. 16GiB) the gradient norms' chunks may take (GradNormConfig.max_memory)",
     )
     ap.add_argument(
         "--methods",

@@ -4,17 +4,22 @@
 #   bash benchmarks/gpu_checks.sh [OUT]        # OUT: $OUT, else ./gpu_results
 #
 # Steps, each under its own time limit (a step that overruns is killed and the next one runs):
-#   1. egl_speed   benchmarks/egl_speed.py --paper-size: naive / K-copies / exact vmap and hooks /
-#                  approx (m exact + tail mean + R probes) / "1 fwd + K bwd" bound, and rank
-#                  agreement on a briefly trained model
+#   1. egl_speed   benchmarks/egl_speed.py --paper-size: naive / K-copies / the peers (BackPACK
+#                  BatchL2Grad and Opacus GradSampleModule on K copies, torch.func; where their
+#                  wheels were carried, below) / exact auto (the default), vmap and hooks /
+#                  approx (m exact + tail mean + R probes) / "1 fwd + K bwd" bound, each row's
+#                  peak GPU memory, and rank agreement on a briefly trained model
+#   1b. egl_memory the default (auto) at 256 px, K = 30, 16 images per call, under
+#                  --max-memory 16GiB: its images/s and peak memory (issue 22: fits 24 GiB)
 #   2. affinity    benchmarks/affinity_scale.py: |U| = 10^6, |L| = 10^5, 256-d, chunked on the GPU
 #   3. train       benchmarks/pose_train.py --sizes paper: plain fp32 loop vs the project's
 #                  (bf16 autocast + channels_last), images/s
 #   4. al_cycle    benchmarks/al_cycle.py: one paper-size AL cycle (egl++ exact and random),
 #                  phase timings to extrapolate the paper experiment from
-# Writes egl_speed_gpu.json, affinity_scale_gpu.json, pose_train_gpu.json, al_cycle_gpu.json,
+# Writes egl_speed_gpu.json, egl_memory_gpu.json, affinity_scale_gpu.json, pose_train_gpu.json,
+# al_cycle_gpu.json,
 # gpu_checks.log (every step's output) and summary.json (exit code and seconds of each step):
-# six files, within what the device tool brings back (8).
+# seven files, within what the device tool brings back (8).
 #
 # Needs: PyTorch with CUDA, numpy, scipy, typer, rich, pyyaml, matplotlib (all in the device
 # image); eglpp runs from ./src (no install). openTSNE, used by the explain figure of the AL
@@ -22,6 +27,10 @@
 #   echo /.whl/ >> .git/info/exclude
 #   python -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 -d .whl openTSNE==1.0.4
+# and, for the peer rows of step 1 (benchmark-only, never eglpp's dependencies), pure-Python
+# wheels of BackPACK and Opacus with what they import (torchvision is not needed to run them):
+#   python -m pip download --no-deps --only-binary=:all: -d .whl backpack-for-pytorch einops \
+#     unfoldNd opacus opt_einsum
 # and call the device tool with  command="bash benchmarks/gpu_checks.sh", carry=[".whl"],
 # timeout_s=600.
 #
@@ -93,11 +102,21 @@ trap 'rm -rf "$AL_RUN"' EXIT
 
 step egl_speed 180 $PY benchmarks/egl_speed.py --device "$DEVICE" "${EGL_SIZE[@]}" \
   --skip-affinity --out "$OUT/egl_speed_$TAG.json"
-step affinity 100 $PY benchmarks/affinity_scale.py --device "$DEVICE" "${AFF_SIZE[@]}" \
+if [ "$SMALL" = 1 ]; then
+  MEM_SIZE=(--channels 8 --pool 2 --batch-sizes 2 --rank-pool 2 --rank-approx 0+1 --labelled 8
+    --train-epochs 0 --max-memory 64MiB)
+else
+  MEM_SIZE=(--paper-size --pool 32 --batch-sizes 16 --rank-pool 4 --rank-approx 0+1
+    --labelled 64 --train-epochs 0 --max-memory 16GiB)
+fi
+step egl_memory 60 $PY benchmarks/egl_speed.py --device "$DEVICE" "${MEM_SIZE[@]}" \
+  --methods auto:all --approx 12+0 --skip-naive --skip-k-copies --skip-peers --skip-affinity \
+  --out "$OUT/egl_memory_$TAG.json"
+step affinity 90 $PY benchmarks/affinity_scale.py --device "$DEVICE" "${AFF_SIZE[@]}" \
   --chunk-size 4096 --skip-opentsne --out "$OUT/affinity_scale_$TAG.json"
 step train 90 $PY benchmarks/pose_train.py --device "$DEVICE" "${TRAIN_SIZE[@]}" \
   --out "$OUT/pose_train_$TAG.json"
-step al_cycle 170 $PY benchmarks/al_cycle.py --device "$DEVICE" "${AL_SIZE[@]}" \
+step al_cycle 160 $PY benchmarks/al_cycle.py --device "$DEVICE" "${AL_SIZE[@]}" \
   --strategies egl++,random --run-dir "$AL_RUN" --out "$OUT/al_cycle_$TAG.json"
 
 (IFS=,; echo "{${STEPS[*]}}") >"$OUT/summary.json"

@@ -20,6 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = {  # summary.json step → the JSON it writes in the CPU dry run
     "egl_speed": "egl_speed_cpu_small.json",
+    "egl_memory": "egl_memory_cpu_small.json",
     "affinity": "affinity_scale_cpu_small.json",
     "train": "pose_train_cpu_small.json",
     "al_cycle": "al_cycle_cpu_small.json",
@@ -81,6 +82,7 @@ def _check_egl_speed(d: dict) -> None:
     assert d["threads"] == 1 and d["args"]["device"] == "cpu" and d["affinity"] == []
     methods = {row["method"] for row in d["gradnorms"]}
     expected = {"naive", "k-copies", "exact vmap all", "exact hooks all", "approx 1+1 hooks"}
+    expected |= {"exact auto all", "peer torch.func vjp"}
     assert expected <= methods, methods
     assert any(m.startswith("bound") for m in methods), methods
     for row in d["gradnorms"]:
@@ -89,6 +91,13 @@ def _check_egl_speed(d: dict) -> None:
     assert rank["n_images"] == 4 and 0 <= rank["model_pck"] <= 1
     for name in ("approx 0+1", "approx 2+0", "conv_linear"):
         assert -1 <= rank[name]["spearman"] <= 1 and 0 <= rank[name]["top_overlap"] <= 1
+
+
+def _check_egl_memory(d: dict) -> None:
+    rows = {row["method"]: row for row in d["gradnorms"]}
+    assert "exact auto all" in rows and d["args"]["max_memory"] == "64MiB"
+    _finite(rows["exact auto all"]["images_per_s"], "auto", positive=True)
+    assert d["rank_agreement"]["auto_chooses"].startswith("hooks")
 
 
 def _check_affinity(d: dict) -> None:
@@ -131,6 +140,7 @@ def _check_al_cycle(d: dict) -> None:
     "step, check",
     [
         ("egl_speed", _check_egl_speed),
+        ("egl_memory", _check_egl_memory),
         ("affinity", _check_affinity),
         ("train", _check_train),
         ("al_cycle", _check_al_cycle),

@@ -304,7 +304,8 @@ def test_hooks_equal_naive_loop_and_vmap(params, monkeypatch):
     for cfg, n_backward in (
         (GradNormConfig(params=params, method="hooks", k_chunk=3), -(-K // 3)),
         (GradNormConfig(params=params, method="hooks"), 1),  # all K in one backward
-        (GradNormConfig(params=params, method="hooks", max_grad_elements=1), K),  # one at a time
+        # one (image, target) pair at a time: the images are halved until one fits
+        (GradNormConfig(params=params, method="hooks", max_grad_elements=1), K * len(images)),
     ):
         backwards.clear()
         got = per_example_gradnorms(model, images, targets, weights, config=cfg, loss_fn=_mse)
@@ -327,7 +328,7 @@ def test_hooks_on_stacked_hourglass():
 
 
 def test_ghost_norm_equals_direct_per_example_gradient():
-    from eglpp.gradnorm.hooks import _weight_norms
+    from eglpp.gradnorm.layers import weight_norms as _weight_norms
 
     g = torch.Generator().manual_seed(10)
     a = torch.randn(3, 2, 8, generator=g, dtype=torch.float64)  # B, P=2 positions, fan-in 8
@@ -336,12 +337,12 @@ def test_ghost_norm_equals_direct_per_example_gradient():
     torch.testing.assert_close(_weight_norms(a, gr), direct)  # P small: the ghost branch
 
 
-def test_hooks_reject_unsupported_layers():
+def test_hooks_reject_batch_norm_without_running_statistics():
     from eglpp.gradnorm.hooks import hook_gradnorms
 
-    model = nn.Sequential(nn.Conv2d(3, 2, 1), nn.GroupNorm(1, 2))
-    x, y, w = torch.randn(1, 3, 4, 4), torch.rand(1, 2, 2, 4, 4), torch.ones(1, 2, 2)
-    with pytest.raises(ValueError, match="GroupNorm"):
+    model = nn.Sequential(nn.Conv2d(3, 2, 1), nn.BatchNorm2d(2, track_running_stats=False))
+    x, y, w = torch.randn(2, 3, 4, 4), torch.rand(2, 2, 2, 4, 4), torch.ones(2, 2, 2)
+    with pytest.raises(ValueError, match="1 .BatchNorm2d. has no running statistics"):
         hook_gradnorms(model, x, y, w, loss_fn=_mse)
     with pytest.raises(ValueError, match="hooks"):
         GradNormConfig(method="hooks", params="last")

@@ -18,6 +18,7 @@ from eglpp.strategies import STRATEGIES, StrategySettings, settings_field
 SCORING_FLAGS = {
     "gradnorm": "--gradnorm",
     "gradnorm_method": "--gradnorm-method",
+    "max_memory": "--max-memory",
     "n_exact": "--exact-neighbours",
     "n_probes": "--probes",
     "approx_check": "--check-approx",
@@ -37,6 +38,7 @@ def _other(value):
     return {
         "all": "neighbours",
         "vmap": "hooks",
+        "auto": "vmap",
         "ground_truth": "prediction",
         "exact": "approx",
         "margin": "kl",
@@ -56,7 +58,7 @@ def test_every_scoring_field_has_a_select_flag_and_a_run_setting():
     for name in fields:
         assert SCORING_FLAGS[name] in options, name
         default = getattr(ScoringConfig(), name)
-        value = {"gradnorm": "conv_linear"}.get(name, _other(default))
+        value = {"gradnorm": "conv_linear", "max_memory": "2GiB"}.get(name) or _other(default)
         changes = {name: value}
         assert getattr(build_scoring(**changes), name) == value
         run = config_from_dict({"scoring": changes})

@@ -142,10 +142,15 @@ def test_coreset_on_the_vit_callable_embedding_equals_scikit_activeml():
     np.testing.assert_array_equal(sel.query_indices, np.asarray(expected) - len(zl))
 
 
-def test_vit_hooks_refuse_naming_the_first_unsupported_module():
+def test_vit_hooks_combine_layer_norms_with_per_example_gradients_of_the_rest():
+    """Issue 22: hooks no longer refuse the ViT: LayerNorm/Linear/conv per layer, attention by
+    its own per-example gradients, ``position`` (used in forward) by the whole model's."""
     model, opts, _, pool, data = _case("vit")
-    with pytest.raises(ValueError, match=r"'hooks': module \(the model itself\).*position.*vmap"):
-        eglpp.score("egl++", model, pool, data, **opts, **EGL, method="hooks")
+    by_vmap = eglpp.score("egl++", model, pool, data, **opts, **EGL, method="vmap")
+    by_hooks = eglpp.score("egl++", model, pool, data, **opts, **EGL, method="hooks")
+    np.testing.assert_allclose(
+        by_hooks.details["gradnorms"], by_vmap.details["gradnorms"], rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize("name", ["simple_baseline", "coordinates"])

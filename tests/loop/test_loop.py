@@ -186,7 +186,7 @@ def test_bad_input_errors(cfg, tmp_path):
         run_experiment(
             cfg(dataset="lsp", data_root=str(tmp_path / "no-such-dir")), tmp_path / "d", log=_quiet
         )
-    with pytest.raises(ValueError, match="gradnorm_method must be 'vmap' or 'hooks'.*'ghost'"):
+    with pytest.raises(ValueError, match="gradnorm_method must be 'auto', 'vmap' or 'hooks'.*'gh"):
         config_from_dict({"strategy": {"gradnorm_method": "ghost"}})
     with pytest.raises(ValueError, match="'hooks' needs scoring.gradnorm"):
         config_from_dict({"strategy": {"gradnorm_method": "hooks", "gradnorm": "last"}})

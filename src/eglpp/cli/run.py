@@ -124,6 +124,11 @@ def run(
         help="Processes running base models and strategies side by side (default: CPU cores "
         "// threads, 1 on a GPU); the same results for any N.",
     ),
+    max_memory: str | None = typer.Option(
+        None,
+        help="Memory EGL++'s gradient norms may take per chunk of (image, neighbour) "
+        "pairs, e.g. 8GiB (scoring.max_memory).",
+    ),
     settings: list[str] = typer.Option(
         [],
         "--set",
@@ -163,6 +168,8 @@ def run(
         "device": device,
     }
     overrides.update({k: v for k, v in flags.items() if v is not None})
+    if max_memory is not None:
+        overrides.setdefault("scoring", {})["max_memory"] = max_memory
     overrides = apply_settings(overrides, settings)
     try:
         cfg = config_from_dict(

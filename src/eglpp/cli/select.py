@@ -96,7 +96,14 @@ def select(
         "all", help="EGL++ gradient-norm parameters: all | conv_linear (the paper's) | last."
     ),
     gradnorm_method: str = typer.Option(
-        "vmap", help="EGL++ gradient norms computed by vmap (torch.func) | hooks (per layer)."
+        "auto",
+        help="EGL++ gradient norms computed by auto (hooks where every parameter is a layer's, "
+        "else vmap) | vmap (torch.func) | hooks (per layer).",
+    ),
+    max_memory: str | None = typer.Option(
+        None,
+        help="Memory the gradient norms' chunks of (image, neighbour) pairs may take "
+        "(e.g. 8GiB; default 2 GiB on the CPU).",
     ),
     input_size: int | None = typer.Option(None, help="Input px (default: from train.json)."),
     sigma: float | None = typer.Option(None, help="Label heatmap σ (default: from train.json)."),
@@ -157,7 +164,9 @@ def select(
         )
     config = SelectConfig(
         budget=budget, strategy=build_strategy(strategy, parse_params(param), estimator),
-        scoring=build_scoring(gradnorm=gradnorm, gradnorm_method=gradnorm_method, **approx),
+        scoring=build_scoring(
+            gradnorm=gradnorm, gradnorm_method=gradnorm_method, max_memory=max_memory, **approx
+        ),
         input_size=int(size), batch_size=batch_size, chunk_size=chunk_size, device=device,
         sigma=float(sigma or found.get("sigma", 1.0)), seed=seed, box_scale=box_scale,
         pre_annotate=pre_annotate, n_neighbours=neighbours, sheet_rows=sheet_rows,

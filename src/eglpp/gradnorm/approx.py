@@ -39,11 +39,13 @@ from torch.func import vjp, vmap
 from eglpp.gradnorm.base import (
     GradNormConfig,
     LossFn,
-    cotangents,
     eval_mode,
     functional_forward,
+    pair_cotangents,
+    prediction_of,
 )
 from eglpp.gradnorm.hooks import hook_cotangent_norms
+from eglpp.gradnorm.plan import describe, resolve_method
 from eglpp.gradnorm.pool import Progress, pool_batches
 
 __all__ = ["DEFAULT_N_EXACT", "expected_gradnorms", "expected_pair_gradnorms", "probe_signs"]
@@ -95,9 +97,7 @@ def expected_gradnorms(
         raise ValueError(f"n_exact must be non-negative, got {n_exact}")
     m = min(n_exact, K)
     args = (targets, weights.to(targets.dtype), p.to(targets.dtype), signs.to(targets.dtype))
-    if config.method == "hooks":
-        return _expected_by_hooks(model, images, args, m, config, loss_fn)
-    return _expected_by_vjp(model, images, args, m, config, loss_fn)
+    return _expected_by_hooks(model, images, args, m, config, loss_fn)
 
 
 def _expected_by_hooks(
@@ -108,13 +108,22 @@ def _expected_by_hooks(
     config: GradNormConfig,
     loss_fn: LossFn,
 ) -> Tensor:
-    """:func:`expected_gradnorms` through layer hooks: every image's head, tail-mean and probe
-    vectors pulled back by :func:`~eglpp.gradnorm.hooks.hook_cotangent_norms`."""
-    coef = []
+    """:func:`expected_gradnorms` through layer hooks (``config.method`` "hooks", or "auto"
+    where it picks them; else :func:`_expected_by_vjp`): every image's head, tail-mean and
+    probe vectors pulled back by :func:`~eglpp.gradnorm.hooks.hook_cotangent_norms`."""
+    method, plan = resolve_method(model, images, config.method, config.params, config.prediction)
+    if config.report is not None:
+        config.report(describe(method, config.method, plan))
+    if method == "vmap":
+        return _expected_by_vjp(model, images, args, m, config, loss_fn)
+    coef = torch.zeros(0)
 
-    def make(heatmaps: Tensor) -> Tensor:  # (B, S, J, h, w) -> (M, B, S, J, h, w)
-        vecs, c = vmap(lambda h, *a: _head_tail_vectors(loss_fn, h[None], *a, m))(heatmaps, *args)
-        coef.append(c)  # (B, M)
+    def make(heatmaps: Tensor, rows: slice) -> Tensor:  # (b, S, J, h, w) -> (M, b, S, J, h, w)
+        nonlocal coef
+        tgt, wgt, *rest = (a[rows] for a in args)
+        cots = pair_cotangents(loss_fn, heatmaps, tgt, wgt)  # (b, K, ...)
+        vecs, c = vmap(lambda ck, *a: _head_tail_vectors(ck, *a, m))(cots, *rest)
+        coef = torch.cat([coef.to(c), c])  # (B, M) once every row is made
         return vecs.transpose(0, 1).reshape(-1, *heatmaps.shape)
 
     norms = hook_cotangent_norms(
@@ -125,8 +134,9 @@ def _expected_by_hooks(
         prediction=config.prediction,
         m_chunk=config.k_chunk,
         max_elements=config.budget(images.device),
+        plan=plan,
     )  # (M, B)
-    return (coef[0] * norms.T).sum(1)
+    return (coef * norms.T).sum(1)
 
 
 def _expected_by_vjp(
@@ -137,37 +147,38 @@ def _expected_by_vjp(
     config: GradNormConfig,
     loss_fn: LossFn,
 ) -> Tensor:
-    """:func:`expected_gradnorms` with torch.func: one linearisation per image, its vectors'
+    """:func:`expected_gradnorms` with torch.func: the loss cotangents of every (image,
+    neighbour) pair from one plain forward, then one linearisation per image, its vectors'
     products vectorised, images in batches that fit ``config``'s memory budget."""
     targets, signs = args[0], args[3]
     B, K = targets.shape[:2]
     chosen, forward_one = functional_forward(model, images, config.params, config.prediction)
 
-    def per_image(image: Tensor, *a: Tensor) -> Tensor:
-        heatmaps, vjp_fn = vjp(lambda prm: forward_one(prm, image), chosen)
-        vecs, coef = _head_tail_vectors(loss_fn, heatmaps, *a, m)
-        (grads,) = vmap(vjp_fn)(vecs.reshape(-1, *heatmaps.shape))
+    def per_image(image: Tensor, cots: Tensor, pk: Tensor, eps: Tensor) -> Tensor:
+        _, vjp_fn = vjp(lambda prm: forward_one(prm, image), chosen)
+        vecs, coef = _head_tail_vectors(cots, pk, eps, m)
+        (grads,) = vmap(vjp_fn)(vecs.reshape(-1, 1, *cots.shape[1:]))
         return coef @ sum(g.pow(2).flatten(1).sum(1) for g in grads.values())
 
     n_params = sum(t.numel() for t in chosen.values())
     n_vectors = m + (K > m) * (1 + signs.shape[1])
     b_step, _ = config.chunks(B, n_vectors, n_params, images.device)
+    out = []
     with eval_mode(model):
-        return torch.cat(
-            [
-                vmap(per_image)(images[i : i + b_step], *(a[i : i + b_step] for a in args))
-                for i in range(0, B, b_step)
-            ]
-        )
+        for i in range(0, B, b_step):
+            tgt, wgt, pk, eps = (a[i : i + b_step] for a in args)
+            with torch.no_grad():
+                pred = prediction_of(model(images[i : i + b_step]), config.prediction)
+            cots = pair_cotangents(loss_fn, pred, tgt, wgt)  # (b, K, S, J, h, w)
+            out.append(vmap(per_image)(images[i : i + b_step], cots, pk, eps))
+    return torch.cat(out)
 
 
-def _head_tail_vectors(
-    loss_fn: LossFn, heatmaps: Tensor, tgt: Tensor, wgt: Tensor, pk: Tensor, eps: Tensor, m: int
-) -> tuple[Tensor, Tensor]:
+def _head_tail_vectors(cots: Tensor, pk: Tensor, eps: Tensor, m: int) -> tuple[Tensor, Tensor]:
     """One image's vectors to pull back and their weights in the estimate: the ``m`` head
     cotangents (weights p_k), then, if the tail is not empty, its mean cotangent (weight P_T)
     and the R probes ``Σ_{k∈T} ε_rk √p_k d_k`` (weights 1/R). Returns (M, n) and (M,)."""
-    cots = cotangents(loss_fn, heatmaps, tgt, wgt).flatten(1)  # (K, n)
+    cots = cots.flatten(1)  # (K, n): the image's loss cotangents
     K, R = cots.shape[0], eps.shape[0]
     order = torch.argsort(pk, descending=True, stable=True)
     head, tail = order[:m], order[m:]

@@ -26,7 +26,8 @@ __all__ = [
     "eval_mode",
     "select_parameters",
     "functional_forward",
-    "cotangents",
+    "pair_cotangents",
+    "memory_bytes",
 ]
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -41,9 +42,15 @@ class GradNormConfig:
     params: str | tuple[str, ...] = "all"  # "all", "conv_linear", "last", or name prefixes
     k_chunk: int | None = None  # neighbours per vectorised chunk; None: from max_grad_elements
     max_grad_elements: int | None = None  # per-example gradient entries (vmap) or layer-
-    # output gradient entries (hooks) held at once; None: 2**27 (512 MiB in fp32) on the CPU,
-    # on CUDA what a quarter of the device's free memory holds (at least 2**27)
-    method: str = "vmap"  # "vmap" (torch.func) or "hooks" (eglpp.gradnorm.hooks, Goodfellow)
+    # output gradient entries (hooks) held at once; None: max_memory / 16 (4-byte entries, 4×
+    # for what is held beside them), or 2**27 (512 MiB in fp32) on the CPU, on CUDA what a
+    # quarter of the device's free memory holds (at least 2**27)
+    method: str = "auto"  # "auto" (hooks where no parameter needs the whole model, else vmap:
+    # eglpp.gradnorm.plan), "vmap" (torch.func) or "hooks" (eglpp.gradnorm.hooks, per layer)
+    max_memory: int | str | None = None  # bytes (or "8GiB", "512MiB") the chunks of (image,
+    # neighbour) pairs may take; None: see max_grad_elements
+    report: Callable[[str], None] | None = None  # told, on each call, which method ran and why
+    # (``Plan.describe``), e.g. to log and record what "auto" chose
     prediction: PredictionFn | None = None  # the prediction of a model output; None:
     # heatmaps_of (the output tensor, or its .heatmaps, read as (B, S, J, h, w))
 
@@ -55,12 +62,16 @@ class GradNormConfig:
             )
         if self.k_chunk is not None and self.k_chunk < 1:
             raise ValueError(f"GradNormConfig.k_chunk must be positive, got {self.k_chunk}")
-        if self.method not in ("vmap", "hooks"):
+        if self.method not in ("auto", "vmap", "hooks"):
             raise ValueError(
-                f"GradNormConfig.method must be 'vmap' or 'hooks', got {self.method!r}"
+                f"GradNormConfig.method must be 'auto', 'vmap' or 'hooks', got {self.method!r}"
             )
+        if self.max_memory is not None:
+            object.__setattr__(self, "max_memory", memory_bytes(self.max_memory, "max_memory"))
         if self.method == "hooks" and self.params not in ("all", "conv_linear"):
             raise ValueError("GradNormConfig.method='hooks' supports params 'all' or 'conv_linear'")
+        if self.report is not None and not callable(self.report):
+            raise TypeError("GradNormConfig.report must be callable (description -> None)")
         if self.prediction is not None and not callable(self.prediction):
             raise TypeError("GradNormConfig.prediction must be callable (model output -> Tensor)")
         if self.max_grad_elements is not None and self.max_grad_elements < 1:
@@ -72,6 +83,8 @@ class GradNormConfig:
         """Gradient entries that may be held at once on ``device`` (``max_grad_elements``)."""
         if self.max_grad_elements is not None:
             return self.max_grad_elements
+        if self.max_memory is not None:
+            return max(1, self.max_memory // 16)
         device = torch.device(device)
         if device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(device)
@@ -202,10 +215,44 @@ def functional_forward(
     return chosen, forward_one
 
 
-def cotangents(loss_fn: LossFn, heatmaps: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
-    """``∂ℓ(h, y_k)/∂h`` for each of K targets (K, ...): (K, *heatmaps.shape)."""
+def pair_cotangents(loss_fn: LossFn, heatmaps: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
+    """``∂ℓ(h_b, y_bk)/∂h_b`` for K targets of each of B predictions: (B, K, *heatmaps[0].shape).
 
-    def one(t: Tensor, w: Tensor) -> Tensor:
-        return grad(lambda h: loss_fn(h, t[None], w[None]))(heatmaps)
+    The (image, target) pairs are flattened into one ``vmap`` level: torch.func cannot take
+    ``grad`` of ``mse_loss``, ``smooth_l1_loss`` or ``huber_loss`` under two nested vmaps.
+    """
+    B, K = targets.shape[:2]
+    shape = heatmaps.shape[1:]
+    h = heatmaps[:, None].expand(B, K, *shape).reshape(B * K, *shape)
 
-    return vmap(one)(targets, weights)
+    def one(hk: Tensor, t: Tensor, w: Tensor) -> Tensor:
+        return grad(lambda x: loss_fn(x[None], t[None], w[None]))(hk)
+
+    c = vmap(one)(
+        h, targets.reshape(B * K, *targets.shape[2:]), weights.reshape(B * K, *weights.shape[2:])
+    )
+    return c.reshape(B, K, *shape)
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20,
+          "gib": 2**30, "k": 2**10, "m": 2**20, "g": 2**30}  # fmt: skip
+
+
+def memory_bytes(value: int | str, what: str = "max_memory") -> int:
+    """Bytes of ``value``: an integer, or a number with a unit (``"8GiB"``, ``"512MB"``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number, unit = value, ""
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+        number, unit = digits, text[len(digits) :]
+    try:
+        size = int(float(number) * _UNITS[unit])
+    except (KeyError, ValueError):
+        size = 0
+    if size < 1:
+        raise ValueError(
+            f"{what} must be a positive number of bytes or a size such as '8GiB' or '512MiB', "
+            f"got {value!r}"
+        )
+    return size

@@ -25,10 +25,11 @@ Parameters covered (``params``):
 - a tuple of parameter-name prefixes.
 
 ``method="hooks"`` computes the same norms from layer activations and output gradients
-(Goodfellow's trick, ``eglpp.gradnorm.hooks``); ``eglpp.gradnorm.approx`` estimates the
-p-weighted EGL++ sum with fewer than K products per image. The pool-level functions
-(:func:`eglpp.gradnorm.pool.pair_gradnorms`, each unlabelled image against its neighbours)
-are in ``eglpp.gradnorm.pool``.
+(Goodfellow's trick, ``eglpp.gradnorm.hooks``), and ``method="auto"`` (the default) takes it
+wherever no parameter needs the whole model (:mod:`eglpp.gradnorm.plan`);
+``eglpp.gradnorm.approx`` estimates the p-weighted EGL++ sum with fewer than K products per
+image. The pool-level functions (:func:`eglpp.gradnorm.pool.pair_gradnorms`, each unlabelled
+image against its neighbours) are in ``eglpp.gradnorm.pool``.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ from torch.func import vjp, vmap
 from eglpp.gradnorm.base import (
     GradNormConfig,
     LossFn,
-    cotangents,
     eval_mode,
     functional_forward,
+    pair_cotangents,
+    prediction_of,
 )
 from eglpp.gradnorm.hooks import hook_gradnorms
+from eglpp.gradnorm.plan import describe, resolve_method
 
 __all__ = ["per_example_gradnorms"]
 
@@ -84,7 +87,10 @@ def per_example_gradnorms(
         ``‖∇θ ℓ(y_k, f(x_b))‖²`` over the selected parameters, float32 (the model's dtype).
     """
     _check_shapes(images, targets, weights)
-    if config.method == "hooks":
+    method, plan = resolve_method(model, images, config.method, config.params, config.prediction)
+    if config.report is not None:
+        config.report(describe(method, config.method, plan))
+    if method == "hooks":
         return hook_gradnorms(
             model,
             images,
@@ -95,6 +101,7 @@ def per_example_gradnorms(
             prediction=config.prediction,
             k_chunk=config.k_chunk,
             max_elements=config.budget(images.device),
+            plan=plan,
         )
     return _gradnorms_by_vjp(model, images, targets, weights, config, loss_fn)
 
@@ -119,27 +126,28 @@ def _gradnorms_by_vjp(
     loss_fn: LossFn,
 ) -> Tensor:
     """:func:`per_example_gradnorms` with torch.func: one linearisation per image, its K
-    products vectorised (``step`` at a time), images in batches of ``b_step``."""
+    products vectorised (``step`` at a time), images in batches of ``b_step``; the loss
+    cotangents of all (image, target) pairs come first, from one plain forward
+    (:func:`~eglpp.gradnorm.base.pair_cotangents`: one vmap level)."""
     B, K = targets.shape[:2]
     chosen, forward_one = functional_forward(model, images, config.params, config.prediction)
     b_step, step = config.chunks(B, K, sum(p.numel() for p in chosen.values()), images.device)
 
-    def per_image(image: Tensor, tgt: Tensor, wgt: Tensor) -> Tensor:
-        heatmaps, vjp_fn = vjp(lambda p: forward_one(p, image), chosen)
+    def per_image(image: Tensor, cot: Tensor) -> Tensor:
+        _, vjp_fn = vjp(lambda p: forward_one(p, image), chosen)
         norms = []
         for s in range(0, K, step):
-            cots = cotangents(loss_fn, heatmaps, tgt[s : s + step], wgt[s : s + step])
-            (grads,) = vmap(vjp_fn)(cots)  # {name: (k, *shape)}
+            (grads,) = vmap(vjp_fn)(cot[s : s + step])  # {name: (k, *shape)}
             norms.append(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
         return torch.cat(norms)  # (K,)
 
     weights = weights.to(targets.dtype)
+    out = []
     with eval_mode(model):
-        return torch.cat(
-            [
-                vmap(per_image)(
-                    images[i : i + b_step], targets[i : i + b_step], weights[i : i + b_step]
-                )
-                for i in range(0, B, b_step)
-            ]
-        )
+        for i in range(0, B, b_step):
+            rows = slice(i, i + b_step)
+            with torch.no_grad():  # the predictions, for the loss cotangents of every pair
+                pred = prediction_of(model(images[rows]), config.prediction)
+            cots = pair_cotangents(loss_fn, pred, targets[rows], weights[rows])  # (b, K, ...)
+            out.append(vmap(per_image)(images[rows], cots[:, :, None]))
+    return torch.cat(out)

@@ -67,7 +67,7 @@ def fingerprint(
         k: getattr(config, k) for k in ("input_size", "chunk_size", "sigma", "seed", "box_scale")
     }
     settings |= {"strategy": strategy.name, "gradnorm": scoring.gradnorm}
-    if scoring.gradnorm_method != "vmap":  # (vmap runs keep the fingerprints they had before)
+    if scoring.gradnorm_method not in ("vmap", "auto"):  # (their fingerprints as before)
         settings["gradnorm_method"] = scoring.gradnorm_method
     if config.estimator != "exact":  # (exact runs keep the fingerprints they had before)
         settings |= {"estimator": config.estimator, "n_exact": scoring.n_exact,

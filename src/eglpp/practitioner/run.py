@@ -253,6 +253,8 @@ def run_select(
     )
     scored = _score(strategy, model, aux, lab, candidates, out, config, fp, progress, log)
     _report_skipped(out, scored, len(candidates), config.budget, warn)
+    if scored.labelled_cache.gradnorm_method:
+        log(f"gradient norms: {scored.labelled_cache.gradnorm_method}")
     check = None
     if config.scoring.approx_check:
         check = _approx_check(strategy, model, aux, lab, scored, config, log, warn)
@@ -265,6 +267,7 @@ def run_select(
         "n_candidates": len(candidates),
         "n_skipped": len(scored.skipped),
         "estimator": estimator_of(config.to_dict()),
+        "gradnorm_method": scored.labelled_cache.gradnorm_method,  # what "auto" ran (or None)
         **({"approx_check": check} if check is not None else {}),
         "n_labelled": len(lab.annotations),
         "labelled_fit": fit,

@@ -43,6 +43,7 @@ _SCORING_FLAGS = {
     "approx_check": "--check-approx",
     "gradnorm": "--gradnorm",
     "gradnorm_method": "--gradnorm-method",
+    "max_memory": "--max-memory",
     "device": "--device",
 }
 

@@ -185,7 +185,7 @@ def _options(
     pooling: str = "mean",
     features: tuple[str, ...] = (),
     head: nn.Module | None = None,
-    method: str = "vmap",
+    method: str = "auto",
     params: str = "all",
     n_exact: int = DEFAULT_N_EXACT,
     n_probes: int = 0,
@@ -219,8 +219,9 @@ def score(strategy: str, model, unlabelled, labelled=None, **options: Any) -> Sc
         A submodule's name (its output, ``pooling="mean"`` global-average-pooled or
         ``"flatten"``), or ``(model, x) -> (B, C)``; Core-set and EGL++ need it.
     features, head : Learning Loss's tapped submodules and its trained head.
-    method : "vmap" (any model torch.func runs) or "hooks" (Conv2d, ConvTranspose2d, Linear,
-        BatchNorm only)
+    method : "auto" (default: "hooks" where every parameter belongs to a layer call, else
+        "vmap"), "vmap" (any model torch.func runs) or "hooks" (per-layer norms, the rest by
+        per-example gradients of its modules: :mod:`eglpp.gradnorm.hooks`)
     params : "all", "conv_linear" or "last": the parameters of the gradient norms
     n_exact, n_probes : EGL++ ``estimator="approx"``'s exact neighbours and probes
     batch_size, device, seed

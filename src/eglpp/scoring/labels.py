@@ -64,6 +64,8 @@ class LabelledCache:
         self._truth: tuple[Tensor, Tensor] | None = None
         self._targets: dict[str, tuple[Tensor, Tensor]] = {}
         self._shape: tuple[int, ...] | None = None
+        #: what computed the gradient norms (``eglpp.gradnorm.plan.describe``), once they ran
+        self.gradnorm_method: str | None = None
 
     def _forward(self, want: frozenset[str]) -> Predictions:
         return forward_pool(

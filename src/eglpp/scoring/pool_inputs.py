@@ -14,6 +14,7 @@ time, sharing one :class:`LabelledCache`) call the same code.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -39,6 +40,8 @@ from eglpp.scoring.forward import forward_pool
 from eglpp.scoring.labels import LabelledCache
 from eglpp.scoring.settings import ScoringConfig
 from eglpp.strategies.base import PoolInputs
+
+_LOG = logging.getLogger("eglpp.scoring")
 
 __all__ = ["LabelledCache", "pool_inputs", "pool_inputs_and_predictions", "gradnorm_bar"]
 
@@ -139,7 +142,8 @@ def pool_inputs_and_predictions(
 def _gradnorm_fields(needs, contract, pool_set, cache, scoring, probe_seed, kw) -> dict:
     """The ``pair_gradnorms`` / ``expected_gradnorms`` callables that ``needs`` asks for."""
     kw = {**kw, "config": GradNormConfig(
-        params=scoring.gradnorm, method=scoring.gradnorm_method, prediction=contract.prediction_of
+        params=scoring.gradnorm, method=scoring.gradnorm_method, prediction=contract.prediction_of,
+        max_memory=scoring.max_memory, report=lambda text: _note_method(cache, text),
     )}  # fmt: skip
     fields = {}
     if "pair_gradnorms" in needs:
@@ -150,6 +154,14 @@ def _gradnorm_fields(needs, contract, pool_set, cache, scoring, probe_seed, kw) 
             contract.model, pool_set, cache, **kw, probes=probes
         )
     return fields
+
+
+def _note_method(cache: LabelledCache, text: str) -> None:
+    """Log the gradient-norm method the first time it runs (or when it changes) and keep it on
+    the cache (``eglpp select`` writes it to ``summary.json``)."""
+    if cache.gradnorm_method != text:
+        _LOG.info("gradient norms: %s", text)
+        cache.gradnorm_method = text
 
 
 def _check_widths(contract: ModelContract, zu: np.ndarray, zl: np.ndarray) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eglpp.gradnorm.approx import DEFAULT_N_EXACT
+from eglpp.gradnorm.base import memory_bytes
 
 __all__ = ["ScoringConfig"]
 
@@ -20,8 +21,11 @@ class ScoringConfig:
 
     gradnorm: str = "all"  # parameters of the norm: "all", "conv_linear" (the paper's Goodfellow
     # approximation, no batch-norm parameters) or "last" (last layer)
-    gradnorm_method: str = "vmap"  # "vmap" (torch.func per-example gradients) or "hooks"
-    # (per-layer norms from activations × output gradients; "all"/"conv_linear" only)
+    gradnorm_method: str = "auto"  # "auto" (hooks where every parameter is a layer's, else
+    # vmap; the choice is logged and recorded), "vmap" (torch.func per-example gradients) or
+    # "hooks" (per-layer norms from activations × output gradients; "all"/"conv_linear" only)
+    max_memory: int | str | None = None  # bytes, or "8GiB": what the chunks of (image,
+    # neighbour) pairs may hold; None: eglpp.gradnorm's default (512 MiB of entries on the CPU)
     n_exact: int = DEFAULT_N_EXACT  # EGL++ estimator="approx": neighbours taken exactly
     n_probes: int = 0  # EGL++ estimator="approx": random-sign probes of the other neighbours
     approx_check: int = 0  # EGL++ estimator="approx": candidates also scored exactly, to
@@ -32,10 +36,13 @@ class ScoringConfig:
             raise ValueError(
                 f"scoring.gradnorm must be 'all', 'conv_linear' or 'last', got {self.gradnorm!r}"
             )
-        if self.gradnorm_method not in ("vmap", "hooks"):
+        if self.gradnorm_method not in ("auto", "vmap", "hooks"):
             raise ValueError(
-                f"scoring.gradnorm_method must be 'vmap' or 'hooks', got {self.gradnorm_method!r}"
+                "scoring.gradnorm_method must be 'auto', 'vmap' or 'hooks', got "
+                f"{self.gradnorm_method!r}"
             )
+        if self.max_memory is not None:
+            memory_bytes(self.max_memory, "scoring.max_memory")
         if self.gradnorm_method == "hooks" and self.gradnorm not in ("all", "conv_linear"):
             raise ValueError(
                 "scoring.gradnorm_method 'hooks' needs scoring.gradnorm 'all' or 'conv_linear', "
