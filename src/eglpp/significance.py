@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = [
+    "pooled_se",
     "ALPHA",
     "format_p",
     "p_text",
@@ -142,3 +143,28 @@ def cell_note(
         reverse = reverse if reverse[0] in "<>" else f"={reverse}"
         return f"{text} (reverse test p{reverse}): {strategy} better"
     return text
+
+
+def pooled_se(hits: ArrayLike, counts: ArrayLike) -> float:
+    """Standard error of a pooled proportion ``sum(hits) / sum(counts)`` (PCK: correct joints
+    over annotated joints) whose examples (people, images) are independent but whose joints
+    within an example are not: the ratio estimator's
+
+    .. math:: \\mathrm{SE} = \\frac{\\sqrt{\\tfrac{n}{n-1}\\sum_i (h_i - p\\, m_i)^2}}{\\sum_i m_i},
+        \\quad p = \\frac{\\sum_i h_i}{\\sum_i m_i},
+
+    over the n examples with ``counts`` m_i > 0. With equal counts it is the standard error of
+    the mean of the per-example fractions. NaN with fewer than two such examples.
+
+    >>> round(pooled_se([1, 2, 3], [4, 4, 4]), 4)  # fractions .25 .5 .75: sd .25, / sqrt 3
+    0.1443
+    """
+    h = np.asarray(hits, dtype=np.float64)
+    m = np.asarray(counts, dtype=np.float64)
+    keep = m > 0
+    h, m = h[keep], m[keep]
+    n = h.size
+    if n < 2:
+        return math.nan
+    p = h.sum() / m.sum()
+    return float(math.sqrt(n / (n - 1) * np.sum((h - p * m) ** 2)) / m.sum())
