@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 import typer
+from typer.core import TyperCommand
 from typer.main import get_command_from_info
 from typer.models import CommandInfo
 
@@ -52,16 +53,35 @@ def summary(name: str) -> str:
     raise LookupError(f"{module} has no function {function}")
 
 
+class _Commands(dict):
+    """Every command's name (typer suggests among them for a typo); a command itself is
+    loaded on first access."""
+
+    def __init__(self, load) -> None:
+        super().__init__(dict.fromkeys(COMMANDS))
+        self._load = load
+
+    def loaded(self, name: str) -> bool:
+        return super().get(name) is not None
+
+    def __getitem__(self, name: str) -> click.Command:
+        if not self.loaded(name):
+            super().__setitem__(name, self._load(name))
+        return super().__getitem__(name)
+
+    def get(self, name: str, default=None):
+        return self[name] if name in self else default
+
+
 class LazyGroup(Group):
     """The ``eglpp`` group: each command's module is imported when the command is resolved
     (to run, or to show its own help); the group's help lists :data:`COMMANDS`' summaries."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._loaded: dict[str, click.Command] = {}
         self._listing = False
-        for name in COMMANDS:  # stand-ins, for the list of commands and for typos
-            self.commands[name] = click.Command(name)
+        self._stand_ins: dict[str, click.Command] = {}  # name and summary, for the list
+        self.commands = _Commands(lambda name: load_command(name, self.rich_markup_mode))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -69,13 +89,12 @@ class LazyGroup(Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        if self._listing:
-            stand_in = self.commands[name]
-            stand_in.help = stand_in.short_help = stand_in.help or summary(name)
-            return stand_in
-        if name not in self._loaded:
-            self._loaded[name] = load_command(name, self.rich_markup_mode)
-        return self._loaded[name]
+        if self._listing and not self.commands.loaded(name):
+            if name not in self._stand_ins:
+                text = summary(name)
+                self._stand_ins[name] = TyperCommand(name, help=text, short_help=text)
+            return self._stand_ins[name]
+        return self.commands[name]
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         self._listing = True  # the list of commands needs their summaries only
