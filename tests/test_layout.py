@@ -16,7 +16,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "eglpp"
 MAX_BODY_LINES = 60
 #: Packages a function may import: optional dependencies (scikit-activeml's strategies, the
 #: t-SNE map) and ``importlib`` for the statsmodels datasets loaded by name.
-LAZY_IMPORTS = frozenset({"skactiveml", "openTSNE", "importlib"})
+LAZY_IMPORTS = frozenset(
+    {"skactiveml", "openTSNE", "importlib", "torch", "scipy"}
+)  # heavy: `eglpp import` and --help start without them
 #: (module, function) that import eglpp lazily on purpose, and why: the only exceptions.
 LAZY_ON_PURPOSE = {
     ("console.py", "main"): "the thread policy's environment must be set before torch loads",

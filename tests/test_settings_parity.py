@@ -6,9 +6,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-import typer.main
 
-from eglpp.cli import app
+from eglpp.cli import load_command
 from eglpp.experiment.config import ExperimentConfig, config_from_dict
 from eglpp.practitioner.settings import build_scoring, build_strategy
 from eglpp.scoring.settings import ScoringConfig
@@ -47,7 +46,7 @@ def _other(value):
 
 
 def _select_options() -> set[str]:
-    command = typer.main.get_command(app).commands["select"]
+    command = load_command("select")
     return {opt for p in command.params for opt in p.opts}
 
 

@@ -7,7 +7,8 @@ from scipy import stats as sps
 
 from eglpp.io import StateFileError, atomic_save_npy, atomic_write_json, load_npy, read_json
 from eglpp.selection import select_top
-from eglpp.stats import area_under_curve, paired_pvalue, summarize, to_csv, to_markdown
+from eglpp.stats import area_under_curve, paired_pvalue, summarize
+from eglpp.tables import to_csv, to_markdown
 
 
 def _results(hib=True):
@@ -157,3 +158,85 @@ def test_select_top_refuses_infinite_scores():
     for bad in (np.inf, -np.inf, np.nan):
         with pytest.raises(ValueError, match=r"scores contain \d NaN and \d infinite values"):
             select_top(np.array([0.5, bad, 0.1]), 1, rng)
+
+
+def test_holm_matches_statsmodels_and_leaves_untested_cells_out():
+    from statsmodels.stats.multitest import multipletests
+
+    from eglpp.significance import holm
+
+    rng = np.random.default_rng(3)
+    for m in (1, 2, 7, 33):
+        p = rng.uniform(0, 0.2, size=m) ** 2
+        expected = multipletests(p, alpha=0.05, method="holm")[1]
+        np.testing.assert_allclose(holm(p), expected, rtol=1e-12)
+    with_nan = np.array([0.01, np.nan, 0.04, 0.03])
+    got = holm(with_nan)
+    assert np.isnan(got[1])
+    finite = multipletests(with_nan[[0, 2, 3]], method="holm")[1]
+    np.testing.assert_allclose(got[[0, 2, 3]], finite, rtol=1e-12)
+
+
+def test_two_sided_from_one_tailed_is_scipys_two_sided_paired_test():
+    from eglpp.significance import two_sided
+
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        a, b = rng.normal(size=6), rng.normal(size=6)
+        one = paired_pvalue(a, b, True)
+        assert two_sided(one) == pytest.approx(sps.ttest_rel(a, b).pvalue, rel=1e-9)
+        assert two_sided(paired_pvalue(a, b, False)) == pytest.approx(two_sided(one), rel=1e-12)
+
+
+def _table(scores, hib=True):
+    n = len(next(iter(scores.values()))[0])
+    results = {"task": "t", "metric": "m", "higher_is_better": hib,
+               "n_labelled": list(range(1, n + 1)), "scores": scores, "config": {}}  # fmt: skip
+    return summarize(results, "egl")
+
+
+def test_identical_runs_say_so_instead_of_a_missing_p_and_a_zero_detectable_difference():
+    """Issue 21 item 4: every paired difference equal: no t-test, and the table says why."""
+    egl = [[0.5, 0.6], [0.4, 0.7], [0.45, 0.65]]
+    shifted = [[0.5, 0.5], [0.4, 0.6], [0.45, 0.55]]  # at n=2: 0.1 worse in every run
+    summary = _table({"egl": egl, "coreset": egl, "random": shifted})
+    assert summary.constant["coreset"] == [0.0, 0.0]
+    assert summary.constant["random"][1] == pytest.approx(0.1)
+    text = to_markdown(summary)
+    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if "|" in line}
+    assert "identical in every run" in rows["coreset"] and "p=—" not in rows["coreset"]
+    assert "egl better by 0.100 in every run: no t-test" in rows["random"]
+    assert "(reference)" in rows["egl"]
+    assert "- coreset: none (identical in every run) at n=2" in text
+    assert "0.000 at n=2" not in text
+    assert "none (the same difference, 0.100, in every run) at n=2" in text
+
+
+def test_a_strategy_better_than_the_reference_is_named_with_the_reverse_test():
+    """Issue 21 item 5: p=0.999 alone hid that random beats the reference (RMSE, lower wins)."""
+    egl = [[6.8, 6.9], [6.7, 6.8], [6.9, 7.0], [6.6, 6.85]]
+    random = [[5.5, 5.4], [5.6, 5.5], [5.4, 5.45], [5.5, 5.6]]
+    summary = _table({"egl": egl, "random": random}, hib=False)
+    p = summary.pvalue["random"][1]
+    reverse = sps.ttest_rel(np.array(egl)[:, 1], np.array(random)[:, 1], alternative="greater")
+    assert p > 0.999 and reverse.pvalue < 0.001
+    text = to_markdown(summary)
+    assert "p>0.999 (reverse test p<0.001): random better †" in text
+    assert "3 tests in this table" in text and "Holm's correction over all 3" in text
+
+
+def test_holm_marks_only_the_cells_that_survive_the_correction():
+    """A raw p < 0.05 among many tests is not marked; Holm's adjusted p decides the †."""
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(11)
+    egl = rng.normal(size=(5, 8)).tolist()
+    other = (np.array(egl) + rng.normal(size=(5, 8))).tolist()
+    summary = _table({"egl": egl, "random": other})
+    raw = np.array(summary.pvalue["random"] + [summary.auc_pvalue["random"]])
+    two = 2 * np.minimum(raw, 1 - raw)
+    expected = multipletests(two, method="holm")[1]
+    got = np.array(summary.holm["random"] + [summary.auc_holm["random"]])
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+    text = to_markdown(summary)
+    assert text.count("†") - 1 == int((expected < 0.05).sum())  # one † in the legend line

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -279,6 +278,8 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
 
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
+    """``torch.save`` atomically (torch is imported here: the file commands start without it)."""
+    import torch
 
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -307,6 +308,7 @@ def load_npy(path: str | os.PathLike) -> np.ndarray:
 
 def torch_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     """Load a checkpoint with ``weights_only=True``; a corrupt file raises StateFileError."""
+    import torch
 
     path = Path(path)
     if not path.is_file():

@@ -16,8 +16,6 @@ strategy (EGL / EGL++), the pairs being runs. "One-tailed" asks whether the refe
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +24,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats as sps
 from scipy.integrate import trapezoid
+
+from eglpp.significance import constant_difference, format_p, holm, two_sided
 
 __all__ = [
     "Summary",
@@ -36,9 +36,6 @@ __all__ = [
     "detectable_difference",
     "DETECT_ALPHA",
     "summarize",
-    "to_markdown",
-    "power_lines",
-    "to_csv",
     "rank_agreement",
     "RANK_GATE",
 ]
@@ -108,9 +105,7 @@ def paired_pvalue(reference: np.ndarray, other: np.ndarray, higher_is_better: bo
         raise ValueError(f"paired samples differ in shape: {reference.shape} vs {other.shape}")
     if reference.size < 2:
         return math.nan
-    diff = reference - other
-    scale = max(float(np.abs(reference).max()), float(np.abs(other).max()), 1e-300)
-    if np.ptp(diff) <= 1e-12 * scale:  # zero-variance differences: no t-test
+    if not math.isnan(constant_difference(reference, other)):  # zero-variance differences
         return math.nan
     alternative = "greater" if higher_is_better else "less"
     with np.errstate(all="ignore"):
@@ -171,6 +166,17 @@ class Summary:
     #: smallest difference from the reference the runs detect at p < DETECT_ALPHA (NaN: none)
     detectable: dict[str, list[float]] | None = None
     auc_detectable: dict[str, float] | None = None
+    #: the paired difference (reference - strategy) where it is the same in every run, else NaN
+    constant: dict[str, list[float]] | None = None
+    auc_constant: dict[str, float] | None = None
+    #: two-sided p-values, Holm-adjusted over all the table's tests (its cells and AUCs)
+    holm: dict[str, list[float]] | None = None
+    auc_holm: dict[str, float] | None = None
+
+    def n_tests(self) -> int:
+        """How many cells of the table have a t-test (Holm's family)."""
+        cells = [*(v for s in self.strategies for v in self.pvalue[s]), *self.auc_pvalue.values()]
+        return sum(math.isfinite(p) for p in cells)
 
 
 def summarize(results: dict[str, Any], reference: str | None = None) -> Summary:
@@ -190,6 +196,7 @@ def summarize(results: dict[str, Any], reference: str | None = None) -> Summary:
     hib = bool(results["higher_is_better"])
     x = np.asarray(results["n_labelled"], dtype=np.float64)
     mean, std, pval, auc_m, auc_s, auc_p, det, auc_det = {}, {}, {}, {}, {}, {}, {}, {}
+    const, auc_const = {}, {}
     for s, v in scores.items():
         ddof = 1 if v.shape[0] > 1 else 0
         mean[s] = v.mean(axis=0).tolist()
@@ -198,14 +205,19 @@ def summarize(results: dict[str, Any], reference: str | None = None) -> Summary:
         auc_m[s] = float(auc.mean())
         auc_s[s] = float(auc.std(ddof=ddof))
         if reference is None or s == reference:
-            pval[s] = det[s] = [math.nan] * v.shape[1]
-            auc_p[s] = auc_det[s] = math.nan
+            pval[s] = det[s] = const[s] = [math.nan] * v.shape[1]
+            auc_p[s] = auc_det[s] = auc_const[s] = math.nan
         else:
             ref = scores[reference]
             pval[s] = [paired_pvalue(ref[:, i], v[:, i], hib) for i in range(v.shape[1])]
             auc_p[s] = paired_pvalue(area_under_curve(x, ref), auc, hib)
+            const[s] = [constant_difference(ref[:, i], v[:, i]) for i in range(v.shape[1])]
+            auc_const[s] = constant_difference(area_under_curve(x, ref), auc)
             det[s] = [detectable_difference(ref[:, i] - v[:, i]) for i in range(v.shape[1])]
             auc_det[s] = detectable_difference(area_under_curve(x, ref) - auc)
+    names, width = list(scores), len(x)
+    family = [two_sided(p) for s in names for p in [*pval[s], auc_p[s]]]
+    adjusted = holm(family).reshape(len(names), width + 1).tolist()
     return Summary(
         n_labelled=[int(n) for n in results["n_labelled"]],
         strategies=list(scores),
@@ -221,97 +233,11 @@ def summarize(results: dict[str, Any], reference: str | None = None) -> Summary:
         higher_is_better=hib,
         detectable=det,
         auc_detectable=auc_det,
+        constant=const,
+        auc_constant=auc_const,
+        holm={s: row[:width] for s, row in zip(names, adjusted, strict=True)},
+        auc_holm={s: row[width] for s, row in zip(names, adjusted, strict=True)},
     )
-
-
-def format_p(p: float) -> str:
-    """``0.047``, ``<0.001``, or ``—`` where there is no test.
-
-    Every table, the report and the CLI print p-values through this one function.
-
-    >>> format_p(0.0004), format_p(0.0467), format_p(float("nan"))
-    ('<0.001', '0.047', '—')
-    """
-    if math.isnan(p):
-        return "—"
-    return "<0.001" if p < 0.0005 else f"{p:.3f}"
-
-
-def power_lines(summary: Summary, scale: float = 1.0, digits: int = 3) -> list[str]:
-    """One line per strategy: the smallest difference from the reference that these runs detect
-    at p < DETECT_ALPHA, at the last number labelled and for the AUC (empty without a
-    reference or with fewer than two runs)."""
-    if summary.reference is None or summary.detectable is None or summary.n_runs < 2:
-        return []
-    lines = []
-    for s in summary.strategies:
-        if s == summary.reference:
-            continue
-        final, auc = summary.detectable[s][-1], summary.auc_detectable[s]
-        lines.append(
-            f"- {s}: {final * scale:.{digits}f} at n={summary.n_labelled[-1]}, "
-            f"{auc * scale:.{digits}f} in AUC"
-        )
-    head = (
-        f"Smallest difference from '{summary.reference}' that {summary.n_runs} runs detect at "
-        f"p < {DETECT_ALPHA:g} (one-tailed; t·s/√n of the paired differences): smaller "
-        "differences may be real but cannot show as significant."
-    )
-    return [head, *lines]
-
-
-def _rows(summary: Summary, scale: float, digits: int) -> tuple[list[str], list[list[str]]]:
-    header = ["strategy"] + [str(n) for n in summary.n_labelled] + ["AUC"]
-    rows = []
-    for s in summary.strategies:
-        cells = [s]
-        for i in range(len(summary.n_labelled)):
-            m, sd, p = summary.mean[s][i], summary.std[s][i], summary.pvalue[s][i]
-            cells.append(f"{m * scale:.{digits}f} ± {sd * scale:.{digits}f} (p={format_p(p)})")
-        cells.append(
-            f"{summary.auc_mean[s] * scale:.{digits}f} ± "
-            f"{summary.auc_std[s] * scale:.{digits}f} (p={format_p(summary.auc_pvalue[s])})"
-        )
-        rows.append(cells)
-    return header, rows
-
-
-def to_markdown(summary: Summary, scale: float = 1.0, digits: int = 3) -> str:
-    """Table 1 as Markdown: one row per strategy, ``mean ± std (p=…)`` per number labelled."""
-    header, rows = _rows(summary, scale, digits)
-    arrow = "higher is better" if summary.higher_is_better else "lower is better"
-    ref = summary.reference or "none"
-    lines = [
-        f"{summary.metric} ({arrow}); mean ± std over {summary.n_runs} runs; p: one-tailed "
-        f"paired t-test that '{ref}' is better",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    power = power_lines(summary, scale, digits)
-    if power:
-        lines += ["", *power]
-    return "\n".join(lines) + "\n"
-
-
-def to_csv(summary: Summary) -> str:
-    """Long-format CSV: strategy, n_labelled, mean, std, p_value, n_runs, detectable (the
-    smallest difference from the reference the runs detect at p < DETECT_ALPHA); AUC rows use
-    n_labelled=AUC."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["strategy", "n_labelled", "mean", "std", "p_value", "n_runs", "detectable"])
-    nan = math.nan
-    for s in summary.strategies:
-        det = (summary.detectable or {}).get(s, [nan] * len(summary.n_labelled))
-        for i, n in enumerate(summary.n_labelled):
-            w.writerow([s, n, summary.mean[s][i], summary.std[s][i], summary.pvalue[s][i],
-                        summary.n_runs, det[i]])  # fmt: skip
-        auc_det = (summary.auc_detectable or {}).get(s, nan)
-        w.writerow([s, "AUC", summary.auc_mean[s], summary.auc_std[s], summary.auc_pvalue[s],
-                    summary.n_runs, auc_det])  # fmt: skip
-    return buf.getvalue()
 
 
 def rank_agreement(

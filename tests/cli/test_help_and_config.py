@@ -7,9 +7,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from eglpp.cli import COMMANDS as CLI_COMMANDS
 from eglpp.cli import app
 
-COMMANDS = sorted(c.name for c in app.registered_commands)
+COMMANDS = sorted(CLI_COMMANDS)
 
 
 def _invoke(args):

@@ -7,10 +7,11 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from eglpp.cli import COMMANDS as CLI_COMMANDS
 from eglpp.cli import app
 from eglpp.cli.run import log_lines
 
-COMMANDS = sorted(c.name for c in app.registered_commands)
+COMMANDS = sorted(CLI_COMMANDS)
 
 
 def _help(args, columns):

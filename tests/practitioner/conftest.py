@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from eglpp.pose.checkpoint import save_checkpoint
-from eglpp.pose.datasets.base import ImagePoseDataset
+from eglpp.pose.datasets.images import ImagePoseDataset
 from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.pose.skeleton import LSP

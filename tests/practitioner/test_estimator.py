@@ -169,7 +169,7 @@ def test_another_estimator_in_the_same_folder_is_refused(world, runs, tmp_path):
             _run(world, old, config)
     assert not (old / "partial").exists()  # refused before anything was written
     same = shutil.copytree(runs["exact"], tmp_path / "same")  # same estimator: goes on
-    assert _run(world, same, _with(EXACT, budget=3))["chunks_reused"] == 3
+    assert _run(world, same, EXACT)["chunks_reused"] == 3
 
 
 def test_check_approx_measures_the_ranking_on_a_sample(world, runs, tmp_path):

@@ -23,7 +23,7 @@ from test_workflow import annotate
 from typer.testing import CliRunner
 
 from eglpp.cli import app, main
-from eglpp.pose.datasets.base import ImagePoseDataset
+from eglpp.pose.datasets.images import ImagePoseDataset
 from eglpp.pose.heatmaps import decode_heatmaps, heatmap_loss_per_example, target_heatmaps
 from eglpp.practitioner.coco import coco_to_annotations, read_coco
 
@@ -193,7 +193,12 @@ def test_a_rerun_reuses_chunks_only_for_the_same_model_flags(world, tmp_path, mo
     _select(world, world["labelled"], out, *SB, "--strategy", "coreset", budget=2)
     assert json.loads((out / "summary.json").read_text())["chunks_reused"] == 3
     other = ["--model", "foreign_networks:simple_baseline", "--embedding", "layer3"]
-    _select(world, world["labelled"], out, *other, "--strategy", "coreset", budget=2)
+    refused = CliRunner().invoke(app, ["select", "--labelled", str(world["labelled"]), "--pool",
+                                       str(world["pool"]), "--budget", "2", "--out", str(out),
+                                       "--input-size", str(SIZE), "--chunk-size", "16",
+                                       *other, "--strategy", "coreset"])  # fmt: skip
+    assert "holds another selection" in str(refused.exception), "another model: replaced unasked"
+    _select(world, world["labelled"], out, *other, "--strategy", "coreset", "--overwrite", budget=2)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["chunks_reused"] == 0 and summary["config"]["strategy"] == "coreset"
 

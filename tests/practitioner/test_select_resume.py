@@ -44,14 +44,23 @@ def test_interrupted_run_resumes_with_the_same_selection(world, tmp_path, monkey
     assert resumed["selected"] == reference["selected"]
     ref_csv = (tmp_path / "ref" / "scores.csv").read_text()
     assert (tmp_path / "cut" / "scores.csv").read_text() == ref_csv
-    # a larger budget reuses every chunk; a new checkpoint scores afresh
+    # another budget or checkpoint is another selection: refused unless overwrite; then a larger
+    # budget reuses every chunk and a new checkpoint scores afresh
+    seven = select_config(**{**flat(CONFIG), "budget": 7})
+    with pytest.raises(
+        ValueError, match=r"holds another selection \(egl\+\+, budget 5: --budget 5\)"
+    ):
+        run_select(world["checkpoint"], world["labelled"], world["pool"], tmp_path / "cut", seven,
+                   progress=False, log=_quiet)  # fmt: skip
     bigger = run_select(world["checkpoint"], world["labelled"], world["pool"], tmp_path / "cut",
-                        select_config(**{**flat(CONFIG), "budget": 7}), progress=False,
-                        log=_quiet)  # fmt: skip
+                        seven, progress=False, log=_quiet, overwrite=True)  # fmt: skip
     assert bigger["chunks_reused"] == 5 and bigger["selected"][:5] == reference["selected"]
     other = train_tiny(world["labelled"], tmp_path / "other.pt", seed=3, epochs=1)
+    with pytest.raises(ValueError, match="another checkpoint, labelled set or pool"):
+        run_select(other, world["labelled"], world["pool"], tmp_path / "cut", seven,
+                   progress=False, log=_quiet)  # fmt: skip
     fresh = run_select(other, world["labelled"], world["pool"], tmp_path / "cut", CONFIG,
-                       progress=False, log=_quiet)  # fmt: skip
+                       progress=False, log=_quiet, overwrite=True)  # fmt: skip
     assert fresh["chunks_reused"] == 0 and fresh["fingerprint"] != reference["fingerprint"]
 
 

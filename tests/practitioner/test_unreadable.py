@@ -71,13 +71,14 @@ def test_unreadable_pool_images_are_skipped_and_listed(world, tmp_path):
     with pytest.raises(
         ValueError, match=r"--budget 9: only 8 of the 11 .*\(3 skipped.*skipped.json"
     ):
-        _run(world, out, too_many, pool=pool)
+        _run(world, tmp_path / "too_many", too_many, pool=pool)
 
     shutil.copy(world["pool"] / world["pool_names"][20], pool / "empty.jpg")  # repaired
-    again = _run(world, out, too_many, pool=pool, warnings=warnings)
+    again = _run(world, tmp_path / "too_many", too_many, pool=pool, warnings=warnings)
     assert again["chunks_computed"] == 1 and again["chunks_reused"] == 3
     assert "empty.jpg" in again["selected"] and again["n_skipped"] == 2
-    assert [s["image"] for s in json.loads((out / "skipped.json").read_text())] == list(BROKEN[:2])
+    skipped = json.loads((tmp_path / "too_many" / "skipped.json").read_text())
+    assert [s["image"] for s in skipped] == list(BROKEN[:2])
 
 
 def test_jointly_selecting_strategy_never_gets_skipped_images(world, tmp_path):

@@ -254,3 +254,33 @@ def test_header_cards_use_words_not_keys(pose_run):
     text = write_report(pose_run).read_text()
     assert "<b>input size (px)</b>" in text and "<b>input_size</b>" not in text
     assert "text-transform:uppercase" not in text
+
+
+def test_colours_follow_holms_correction_over_the_tables_tests(regression_run):
+    """Issue 21 item 5: among many cells, a raw p < 0.05 colours nothing by itself; the
+    coloured cells are those Holm's correction keeps (statsmodels as the oracle)."""
+    from statsmodels.stats.multitest import multipletests
+
+    from eglpp.stats import summarize
+
+    results = json.loads((regression_run / "results.json").read_text())
+    runs = np.array(results["scores"]["egl"])
+    rng = np.random.default_rng(1)
+    results["scores"]["random"] = (runs + 1.0 + rng.normal(size=runs.shape)).tolist()
+    (regression_run / "results.json").write_text(json.dumps(results))
+    summary = summarize(results)
+    others = [st for st in summary.strategies if st != summary.reference]
+    raw = np.array([summary.pvalue[st] + [summary.auc_pvalue[st]] for st in others])
+    tested = np.isfinite(raw)
+    two = 2 * np.minimum(raw[tested], 1 - raw[tested])
+    adjusted = np.full(raw.shape, np.nan)  # the family: every tested cell of the table
+    adjusted[tested] = multipletests(two, method="holm")[1]
+    mine = adjusted[others.index("random")]
+    assert ((two < 0.05) & (adjusted[tested] >= 0.05)).any(), "a cell only raw p colours"
+    text = render_html(gather(regression_run)).split('data-source="results_nll.json"')[0]
+    coloured = re.findall(r'class="num[\w ]* (?:lost|won)" data-strategy="random" data-n="(\w+)"',
+                          text)  # fmt: skip
+    names = [*map(str, results["n_labelled"]), "AUC"]
+    assert sorted(coloured) == sorted(n for n, a in zip(names, mine, strict=True) if a < 0.05)
+    assert coloured, "some cell survives the correction"
+    assert "Holm&#x27;s correction over all" in text or "Holm's correction over all" in text

@@ -1,8 +1,8 @@
-"""``eglpp demo-data`` and ``eglpp demo-annotate``: the practitioner's loop without own data.
+"""``eglpp demo-data``: the practitioner's loop without own data.
 
 ``demo-data`` writes rendered people as a user's files would be (a COCO labelled set, a pool
-folder of JPEGs) plus the pool's truth; ``demo-annotate`` plays the annotator for a selection.
-See :mod:`eglpp.practitioner.demo`.
+folder of JPEGs) plus the pool's truth; ``demo-annotate`` (:mod:`eglpp.cli.demo_annotate`)
+plays the annotator for a selection. See :mod:`eglpp.practitioner.demo`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import typer
 
-from eglpp.practitioner.demo import simulate_annotation, write_demo_data
+from eglpp.practitioner.demo import write_demo_data
 
-__all__ = ["demo_data", "demo_annotate"]
+__all__ = ["demo_data"]
 
 
 def demo_data(
@@ -41,22 +41,3 @@ def demo_data(
         f"{done['size']} px"
     )
     typer.echo(f"next: eglpp train {done['labelled']} --out {Path(out) / 'model'}")
-
-
-def demo_annotate(
-    selection: Path = typer.Argument(
-        ..., help="What to annotate: eglpp select's output folder or its selection_coco.json."
-    ),
-    truth: Path = typer.Option(..., help="The pool's truth that eglpp demo-data wrote."),
-    out: Path = typer.Option(..., help="The COCO keypoints export to write."),
-) -> None:
-    """Play the annotator for demo data: answer a selection with the pool's true keypoints, as
-    an annotation tool's COCO export would.
-
-    Example:
-
-        eglpp demo-annotate demo/sel1 --truth demo/pool_truth.json \\
-            --out demo/export.json
-    """
-    done = simulate_annotation(selection, truth, out)
-    typer.echo(f"annotated {done['images']} images (simulated); wrote {done['out']}")

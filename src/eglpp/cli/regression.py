@@ -27,7 +27,8 @@ from eglpp.regression.registry import strategy_names
 from eglpp.regression.skactiveml_adapter import SKACTIVEML_NAMES
 from eglpp.report.html import decimals_for
 from eglpp.report.summary import write_summary
-from eglpp.stats import Summary, format_p
+from eglpp.stats import Summary
+from eglpp.tables import holm_line, note
 
 __all__ = ["regression", "summary_table", "write_tables", "GP_SLOWER"]
 
@@ -140,21 +141,19 @@ def summary_table(summary: Summary) -> Table:
     ref = summary.reference or "none"
     table = Table(
         title=f"{summary.metric} (lower is better), {summary.n_runs} runs; p: one-tailed paired "
-        f"t-test that '{ref}' is better"
+        f"t-test that '{ref}' is better (and who is significantly better, either way)",
+        caption=holm_line(summary) or None,
     )
     for col in ("strategy", f"final (n={summary.n_labelled[-1]})", "p", "AUC", "p"):
         table.add_column(col, justify="left" if col == "strategy" else "right")
     finals = [summary.mean[s][-1] for s in summary.strategies]
     dec = decimals_for(finals + [summary.auc_mean[s] for s in summary.strategies])
     for s in summary.strategies:
-        p_final, p_auc = summary.pvalue[s][-1], summary.auc_pvalue[s]
         table.add_row(
             s,
             f"{summary.mean[s][-1]:.{dec}f} ± {summary.std[s][-1]:.{dec}f}",
-            format_p(p_final),
+            note(summary, s, len(summary.n_labelled) - 1, digits=dec),
             f"{summary.auc_mean[s]:.{dec}f} ± {summary.auc_std[s]:.{dec}f}",
-            format_p(p_auc),
+            note(summary, s, None, digits=dec),
         )
     return table
-
-

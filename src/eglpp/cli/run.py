@@ -20,6 +20,7 @@ from eglpp.experiment.rundir import RunPaths
 from eglpp.experiment.sharded import run_sharded
 from eglpp.experiment.timing import timing_table
 from eglpp.io import atomic_write_text, check_output, run_lock
+from eglpp.outdir import refuse_other_kind
 from eglpp.report.explain import explain_selection
 from eglpp.report.summary import write_summary
 
@@ -92,7 +93,12 @@ def finish_report(results: dict, out: Path, console: Console) -> None:
 
 
 def run(
-    out: Path = typer.Option(Path("runs/quick"), "--out", help="Run directory (resumable)."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Run directory (resumable; default runs/PRESET). A folder holding another run, a "
+        "selection or a model is refused.",
+    ),
     preset_name: str = typer.Option(
         "quick", "--preset", help=f"One of {', '.join(PRESETS)}: sizes everything at once."
     ),
@@ -141,7 +147,8 @@ def run(
 
     Example: eglpp run --preset tiny --out runs/tiny
 
-    Rerunning the same command resumes where it stopped. On a CPU, ``--jobs N`` (default:
+    Rerunning the same command resumes where it stopped; without --out, each preset has its
+    own folder, runs/PRESET. On a CPU, ``--jobs N`` (default:
     cores // threads) trains the base models and then runs each (run, strategy) in N processes
     side by side, with the same results as one. Under ``torchrun --nproc_per_node N`` the
     pool's gradient norms are scored in N shards, with the same selections.
@@ -178,6 +185,8 @@ def run(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     check_device(cfg.device)  # before a process group or any data
+    out = Path("runs") / preset_name if out is None else out  # one preset, one folder
+    refuse_other_kind(out, "run", overwrite=False)
     check_output(out)
     leader = launch_rank() == 0  # under torchrun only rank 0 prints and writes
     if leader:

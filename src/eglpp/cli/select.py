@@ -1,8 +1,8 @@
-"""``eglpp select`` and ``eglpp import``: the practitioner's annotation round trip.
+"""``eglpp select``: the practitioner's annotation round trip, its first step.
 
 select → annotate (Label Studio through its API with ``--label-studio``; or a tool that imports
-COCO keypoints, e.g. CVAT: ``selection_coco.json`` in, COCO keypoints out) → import → retrain →
-select again.
+COCO keypoints, e.g. CVAT: ``selection_coco.json`` in, COCO keypoints out) → import
+(:mod:`eglpp.cli.annotations`) → retrain → select again.
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ import torch
 import typer
 
 from eglpp.cli.label_studio import (
-    import_from_label_studio,
     label_studio_target,
     push_to_label_studio,
 )
 from eglpp.devices import check_device
 from eglpp.io import check_output, run_lock
 from eglpp.practitioner.foreign import ForeignModel, load_foreign
-from eglpp.practitioner.merge import merge_annotations
 from eglpp.practitioner.run import run_select
 from eglpp.practitioner.select import SelectConfig
 from eglpp.practitioner.settings import (
@@ -30,7 +28,7 @@ from eglpp.practitioner.settings import (
     parse_params,
 )
 
-__all__ = ["select", "import_annotations"]
+__all__ = ["select"]
 
 
 def _foreign(model, weights, embedding, prediction, input_size) -> ForeignModel | None:
@@ -72,7 +70,14 @@ def select(
     ),
     pool: Path = typer.Option(..., help="Folder of images, or a .csv/.json list with boxes."),
     budget: int = typer.Option(..., help="How many images to select."),
-    out: Path = typer.Option(..., help="Output folder (resumable: finished chunks are reused)."),
+    out: Path = typer.Option(
+        ...,
+        help="Output folder (resumable: the same command reuses its finished chunks; a folder "
+        "holding another selection or output is refused).",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace another selection (or other output) in --out."
+    ),
     strategy: str = typer.Option(
         "egl++", help="random | coreset | multipeak | learning-loss | egl++"
     ),
@@ -175,6 +180,7 @@ def select(
         summary = run_select(
             checkpoint, labelled, pool, out, config, model=foreign, images_root=images_root,
             progress=progress, log=typer.echo, warn=lambda message: typer.echo(message, err=True),
+            overwrite=overwrite,
         )  # fmt: skip
         typer.echo(
             f"selected {summary['budget']} of {summary['n_candidates']} with "
@@ -186,67 +192,3 @@ def select(
             typer.echo(f"skipped {summary['n_skipped']} unreadable pool images: {out}/skipped.json")
         if studio is not None:
             push_to_label_studio(studio, project, out)
-
-
-def import_annotations(
-    labelled: Path = typer.Option(..., help="The labelled set the selection was made against."),
-    annotations: Path | None = typer.Option(
-        None, help="COCO keypoints exported by the annotation tool (or --label-studio)."
-    ),
-    out: Path = typer.Option(..., help="Merged COCO keypoints .json to write."),
-    selection: Path = typer.Option(
-        ..., help="The selection answered: eglpp select's output folder or its selection_coco.json."
-    ),
-    images_root: Path | None = typer.Option(None, help="Folder the labelled file names are in."),
-    box_scale: float = typer.Option(1.25, help="Crop side / longer side of a person box."),
-    accept_unchanged: bool = typer.Option(
-        False,
-        "--accept-unchanged",
-        help="Merge people whose keypoints are still the predicted pre-annotations (refused "
-        "by default: uncorrected guesses would become labels).",
-    ),
-    label_studio: str | None = typer.Option(
-        None,
-        "--label-studio",
-        help="Read the selection's finished tasks from this Label "
-        "Studio server instead of --annotations (token: LABEL_STUDIO_API_KEY).",
-    ),
-    project: int | None = typer.Option(None, help="--label-studio: the project's id."),
-) -> None:
-    """Merge annotations returned by an annotation tool into the labelled set (COCO keypoints).
-
-    People whose keypoints are still the predicted pre-annotations are refused unless
-    --accept-unchanged. With --label-studio URL --project ID instead of --annotations, the
-    selection's finished tasks are read from Label Studio; open ones are listed, not imported.
-
-    Example:
-
-        eglpp import --labelled labelled.json --annotations cvat_export.json \\
-            --selection sel1 --out labelled2.json
-    """
-
-    check_output(out, folder=False)
-    if (annotations is None) == (label_studio is None):
-        raise ValueError("eglpp import: give --annotations FILE or --label-studio URL, one")
-    merge = {"images_root": images_root, "box_scale": box_scale,
-             "accept_unchanged": accept_unchanged}  # fmt: skip
-    studio = label_studio_target(label_studio, project)  # None without them
-    if studio is None:
-        report = merge_annotations(labelled, annotations, selection, out, **merge)
-    else:
-        report = import_from_label_studio(studio, project, labelled, selection, out, **merge)
-    unchanged = report["unchanged_pre_annotations"]
-    typer.echo(
-        f"added {report['added_people']} people on {report['added_images']} images to "
-        f"{report['labelled_images']} labelled images"
-        + (f" ({unchanged} of them unchanged pre-annotations, accepted)" if unchanged else "")
-        + f"; wrote {out}"
-    )
-    if report["skipped_images"]:
-        typer.echo(f"skipped {len(report['skipped_images'])} returned images without annotations")
-    if report["already_merged"]:
-        names = report["already_merged"]
-        typer.echo(f"skipped {len(names)} returned images already merged into {labelled} "
-                   f"(the same keypoints): {', '.join(names[:5])}"
-                   + (f", … ({len(names) - 5} more)" if len(names) > 5 else ""))  # fmt: skip
-    typer.echo(f"next: eglpp train {out} --out … (retrain), then eglpp select --labelled {out} …")

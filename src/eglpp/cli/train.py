@@ -1,16 +1,14 @@
 """``eglpp train``: train a stacked hourglass on a dataset by name or path, evaluate it.
 
-Datasets:
-
-- ``synthetic``: rendered people (``eglpp.pose.datasets.synthetic``); with ``--poses
-  joints.mat`` the poses of an LSP/LSPET annotation file are rendered, its first half for
-  training and its last half for testing (LSP's official split);
-- ``lsp`` / ``lspet`` / ``mpii`` with ``--data-root`` (the official formats), or a path: a
-  folder or ``joints.mat`` (LSP 3×14×N or LSPET 14×3×N) or an MPII ``.json``/``.mat`` file.
+Datasets: :mod:`eglpp.cli.train_data` (a COCO keypoints file tests on held-out images that
+stay the same across rounds).
 
 The output folder receives ``model.pt`` (the kept weights, see ``eglpp.pose.train``) and
-``train.json`` (configs, per-epoch history, test scores, the mean-pose baseline where the test
-set's joints are known without loading images, timings).
+``train.json`` (configs, per-epoch history, test scores with their standard errors, the
+mean-pose baseline where the test set's joints are known without loading images, timings).
+``train.json`` is first written with the command's options when training starts: a folder that
+holds a model trained with other options (or another command's output) is refused unless
+``--overwrite``; the same command there trains again.
 """
 
 from __future__ import annotations
@@ -25,25 +23,16 @@ import torch
 import typer
 from torch.utils.data import Dataset
 
+from eglpp.cli.evaluate import score_text
+from eglpp.cli.train_data import load_datasets
 from eglpp.devices import check_device
-from eglpp.io import atomic_write_json, check_output
-from eglpp.pose.datasets import load_lsp, load_lspet
-from eglpp.pose.datasets.base import (
-    ImagePoseDataset,
-    check_image_headers,
-    check_joints_inside,
-    read_mat,
-)
-from eglpp.pose.datasets.kinematics import PoseSet, poses_from_joints_mat
-from eglpp.pose.datasets.lsp import read_joints_mat, resolve_joints_mat
-from eglpp.pose.datasets.mpii import load_mpii_mat
-from eglpp.pose.datasets.mpii_json import load_mpii_json
-from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
+from eglpp.io import atomic_write_json, check_output, read_json
+from eglpp.outdir import refusal, refuse_other_kind
+from eglpp.pose.datasets.images import ImagePoseDataset
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.pose.inference import dataset_joints, evaluate
 from eglpp.pose.metrics import mean_pose
 from eglpp.pose.train import TrainConfig, fit
-from eglpp.practitioner.labelled import load_labelled
 
 __all__ = ["train", "training_mean_pose"]
 
@@ -60,11 +49,11 @@ def training_mean_pose(train: Dataset) -> np.ndarray:
 
 def _report(scores: dict, n_test: int, result, epochs: int, out: Path) -> None:
     """Where the model is, its test metric against the mean-pose baseline, and what next."""
-    metric, value, base = scores["metric"], 100 * scores["mean"], scores.get("baseline")
-    line = f"{metric} on {n_test} test images: {value:.2f} %"
+    base = scores.get("baseline")
+    line = f"{score_text(scores)} on {n_test} test images"
     if base is not None:
         line += "; mean-pose baseline (the training set's average pose for every image) "
-        line += f"{100 * base:.2f} %"
+        line += score_text({**scores, "mean": base, "se": scores.get("baseline_se")}, unit=False)
     typer.echo(line)
     if base is not None and scores["mean"] <= base:
         typer.secho(
@@ -80,81 +69,6 @@ def _report(scores: dict, n_test: int, result, epochs: int, out: Path) -> None:
         f"trained {result.n_train} images × {epochs} epochs in {result.seconds:.0f} s; "
         f"wrote {out / 'train.json'}"
     )
-
-
-def _synthetic(args: dict) -> tuple[Dataset, None, Dataset, str]:
-
-    render = RenderConfig(size=args["input_size"], domain=args["domain"])
-    seed, n_train, n_test = args["seed"], args["n_train"], args["n_test"]
-    if args["poses"] is None:
-        train = SyntheticPoseDataset(n_train, render, seed=2 * seed)
-        return train, None, SyntheticPoseDataset(n_test, render, seed=2 * seed + 1), "pck"
-    path = resolve_joints_mat(args["poses"])
-    read_joints_mat(path)  # validates the file, errors name it
-
-    poses = poses_from_joints_mat(read_mat(path)["joints"])
-    half = len(poses) // 2
-
-    def part(lo: int, hi: int) -> PoseSet:
-        return PoseSet(poses=poses.poses[lo:hi], annotated=poses.annotated[lo:hi])
-
-    train = SyntheticPoseDataset(None, render, 2 * seed, part(0, min(half, n_train)))
-    test = SyntheticPoseDataset(None, render, 2 * seed + 1, part(half, half + n_test))
-    return train, None, test, "pck"
-
-
-def _real(name: str, root: Path, args: dict) -> tuple[Dataset, Dataset | None, Dataset, str]:
-
-    if name in ("lsp", "lspet"):
-        load = load_lsp if name == "lsp" else load_lspet
-        train_ann, test_ann, metric = load(root, "train"), load(root, "test"), "pck"
-    elif name == "coco":  # e.g. the labelled set merged by `eglpp import`
-        ann = load_labelled(root).annotations
-        if len(ann) < 2:
-            raise typer.BadParameter(f"{root}: {len(ann)} people; need at least 2 to hold one out")
-        perm = np.random.default_rng(args["seed"] + 1).permutation(len(ann))
-        n_test = max(1, round(0.1 * len(ann)))  # a seeded 10% test split
-        train_ann, test_ann, metric = ann.subset(perm[n_test:]), ann.subset(perm[:n_test]), "pck"
-    elif name == "mpii":
-        load = load_mpii_json if root.suffix == ".json" else load_mpii_mat
-        if root.is_dir():
-            root = root / "mpii_human_pose_v1_u12_1.mat"
-        valid = args["valid_images"]
-        train_ann = load(root, "train", valid_images=valid)
-        test_ann, metric = load(root, "valid", valid_images=valid), "pckh"
-    else:
-        raise typer.BadParameter(f"unknown dataset {name!r}", param_hint="DATASET")
-    size, seed = args["input_size"], args["seed"]
-    for ann in (train_ann, test_ann):  # before any training: unreadable images, far-off joints
-        sizes = check_image_headers(ann.image_paths, ann.source)
-        check_joints_inside(ann, [sizes[p] for p in ann.image_paths])
-    val = None
-    if args["val_fraction"] > 0:  # an unaugmented validation set, split off by the seed
-        perm = np.random.default_rng(seed).permutation(len(train_ann))
-        n_val = max(1, round(args["val_fraction"] * len(train_ann)))
-        val = ImagePoseDataset(train_ann.subset(perm[:n_val]), input_size=size, seed=seed)
-        train_ann = train_ann.subset(perm[n_val:])
-    train = ImagePoseDataset(train_ann, input_size=size, seed=seed, train=True)
-    return train, val, ImagePoseDataset(test_ann, input_size=size, seed=seed), metric
-
-
-def _guess(path: Path) -> str:
-    """Dataset name of an annotation path: LSP/LSPET by the joints array layout, else MPII."""
-    if path.suffix == ".json":
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise typer.BadParameter(f"{path}: not a readable JSON file ({exc})") from exc
-        return "coco" if isinstance(doc, dict) and "categories" in doc else "mpii"
-    if path.name.startswith("mpii"):
-        return "mpii"
-    if path.is_dir() and (path / "mpii_human_pose_v1_u12_1.mat").is_file():
-        return "mpii"
-
-    mat = read_mat(resolve_joints_mat(path))
-    if "joints" not in mat:
-        return "mpii"
-    return "lsp" if mat["joints"].shape[0] == 3 else "lspet"
 
 
 def train(
@@ -187,7 +101,18 @@ def train(
     threads: int | None = typer.Option(
         None, help="torch CPU threads (1 is much faster on cores shared with other jobs)."
     ),
-    out: Path = typer.Option(Path("runs/train"), help="Output folder."),
+    held_out: Path | None = typer.Option(
+        None,
+        help="COCO .json: the record of the held-out test images (default: "
+        "<labelled>.heldout.json beside it, written on the first train).",
+    ),
+    out: Path = typer.Option(
+        Path("runs/train"),
+        help="Output folder (one model: a folder holding another is refused).",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a model trained with other options in --out."
+    ),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Train a stacked hourglass and report test PCK (LSP, synthetic) or PCKh (MPII).
@@ -206,14 +131,19 @@ def train(
     args = dict(locals())
     _check_flags(args)
     check_device(device)
+    if dataset in ("lsp", "lspet", "mpii") and data_root is None:  # before the folder
+        raise typer.BadParameter(f"dataset {dataset!r} needs --data-root")
+    if not overwrite:
+        _check_folder(out, args)
     if threads:
         torch.set_num_threads(threads)
     model_config = HourglassConfig(n_stacks=stacks, channels=channels, depth=depth)
     start = time.perf_counter()
-    train_set, val_set, test_set, metric = _datasets(dataset, data_root, args)
+    train_set, val_set, test_set, metric = load_datasets(dataset, data_root, args)
     data_seconds = time.perf_counter() - start
     config = _train_config(args, metric)
     check_output(out)
+    atomic_write_json(out / "train.json", _command(args))  # what trains here, from the start
     model = StackedHourglass(model_config).reset_parameters(torch.Generator().manual_seed(seed))
     result = fit(
         model, train_set, config, val_set=val_set, seed=seed, device=device,
@@ -229,10 +159,11 @@ def train(
         "dataset": dataset,
         "model": dataclasses.asdict(model_config),
         "train": dataclasses.asdict(config),
-        "options": {k: v for k, v in args.items() if k not in ("out",)},
+        **_command(args),
         "n_train": result.n_train,
         "n_val": result.n_val,
         "n_test": len(test_set),
+        **_test_images(test_set),
         "history": result.history,
         "best_epoch": result.best_epoch,
         "test": scores,
@@ -243,6 +174,45 @@ def train(
     }
     atomic_write_json(out / "train.json", summary)
     _report({**scores, "baseline": baseline}, len(test_set), result, epochs, out)
+
+
+def _test_images(test_set: Dataset) -> dict:
+    """``{"test_images": [...]}``: the test images of a set read from files (else empty)."""
+    if not isinstance(test_set, ImagePoseDataset):
+        return {}
+    return {"test_images": sorted({str(p) for p in test_set.annotations.image_paths})}
+
+
+#: Options that do not change the model: a rerun with others is the same command.
+_NOT_THE_MODEL = ("out", "overwrite", "progress", "threads", "num_workers", "device")
+
+
+def _command(args: dict) -> dict:
+    """``train.json``'s record of the command: the dataset and the options (not ``--out``)."""
+    options = {k: v for k, v in args.items() if k not in ("out", "overwrite")}
+    return json.loads(json.dumps({"dataset": args["dataset"], "options": options}, default=str))
+
+
+def _check_folder(out: Path, args: dict) -> None:
+    """Refuse ``out`` where it holds another command's output or a model trained with other
+    options than ``args`` (:data:`_NOT_THE_MODEL` aside)."""
+    refuse_other_kind(out, "model")
+    record = out / "train.json"
+    if not record.is_file():
+        if (out / "model.pt").is_file():
+            raise ValueError(refusal(out, "a model.pt that no train.json describes", record))
+        return
+    saved, now = read_json(record), _command(args)
+    before = saved.get("options") if isinstance(saved, dict) else None
+    before = before if isinstance(before, dict) else {}
+    diff = [k for k in now["options"] if k not in _NOT_THE_MODEL
+            and before.get(k) != now["options"][k]]  # fmt: skip
+    if saved.get("dataset") != now["dataset"]:
+        diff.insert(0, "dataset")
+    if diff:
+        was = {"dataset": saved.get("dataset"), **before}
+        said = ", ".join(f"{k} {was.get(k)!s}" for k in diff[:4]) + (", …" if len(diff) > 4 else "")
+        raise ValueError(refusal(out, f"a model trained with other options ({said})", record))
 
 
 #: Each counting flag of ``eglpp train`` and its smallest value.
@@ -273,19 +243,6 @@ def _check_flags(args: dict) -> None:
         raise bad(
             "input_size", f"must be divisible by 4·2^depth = {multiple} (--depth {args['depth']})"
         )
-
-
-def _datasets(
-    dataset: str, data_root: Path | None, args: dict
-) -> tuple[Dataset, Dataset | None, Dataset, str]:
-    """(train, validation or None, test, metric) of the DATASET argument."""
-    if dataset == "synthetic":
-        return _synthetic(args)
-    name = dataset if dataset in ("lsp", "lspet", "mpii") else _guess(Path(dataset))
-    root = data_root if dataset in ("lsp", "lspet", "mpii") else Path(dataset)
-    if root is None:
-        raise typer.BadParameter(f"dataset {dataset!r} needs --data-root")
-    return _real(name, Path(root), args)
 
 
 def _train_config(args: dict, metric: str) -> TrainConfig:

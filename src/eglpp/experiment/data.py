@@ -26,13 +26,13 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from eglpp.experiment.config import ExperimentConfig
 from eglpp.pose.datasets import (
-    ImagePoseDataset,
     check_image_headers,
     check_joints_inside,
     load_lsp,
     load_lspet,
     load_mpii_experiment,
 )
+from eglpp.pose.datasets.images import ImagePoseDataset
 from eglpp.pose.datasets.kinematics import poses_from_array
 from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.skeleton import Skeleton

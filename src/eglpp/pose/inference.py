@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from eglpp.pose.heatmaps import decode_heatmaps, flip_heatmaps, heatmap_to_input
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
-from eglpp.pose.metrics import pck, pckh_mean_joints, torso_size
+from eglpp.pose.metrics import pck, pck_se, pckh_mean_joints, torso_size
 from eglpp.pose.skeleton import Skeleton
 
 __all__ = [
@@ -188,9 +188,11 @@ def evaluate(
     """PCK@α (``metric="pck"``, torso normaliser, default α 0.2) or PCKh@α (``"pckh"``, the
     items' ``head_size``, default α 0.5, mean without pelvis and thorax) of ``model``.
 
-    Returns ``{"metric": "PCK@0.2", "mean": float, "per_joint": {joint: float}, "n": int}``,
-    and with ``baseline`` (J, 2), e.g. the training set's :func:`~eglpp.pose.metrics.mean_pose`,
-    ``"baseline"``: the same metric of predicting that pose for every image.
+    Returns ``{"metric": "PCK@0.2", "mean": float, "se": float, "n_joints": int, "per_joint":
+    {joint: float}, "n": int}`` (``se``: the standard error of ``mean`` over the ``n`` people,
+    :func:`~eglpp.pose.metrics.pck_se`; ``n_joints`` the joints it counts), and with
+    ``baseline`` (J, 2), e.g. the training set's :func:`~eglpp.pose.metrics.mean_pose`,
+    ``"baseline"`` and ``"baseline_se"``: the metric of predicting that pose for every image.
     """
     if metric not in ("pck", "pckh"):
         raise ValueError(f"evaluate: metric must be 'pck' or 'pckh', got {metric!r}")
@@ -215,17 +217,21 @@ def evaluate(
         if not np.isfinite(norm).any():
             raise ValueError("evaluate: metric 'pckh' needs head boxes; this dataset has none")
         mean_joints = pckh_mean_joints(skeleton)
-    res = pck(preds.joints, truth["joints"], truth["visible"], norm, alpha, mean_joints=mean_joints)
+    gt, vis = truth["joints"], truth["visible"]
+    res = pck(preds.joints, gt, vis, norm, alpha, mean_joints=mean_joints)
+    se, n_joints = pck_se(preds.joints, gt, vis, norm, alpha, mean_joints=mean_joints)
     out = {
         "metric": f"{'PCK' if metric == 'pck' else 'PCKh'}@{alpha:g}",
         "mean": res.mean,
+        "se": se,
+        "n_joints": n_joints,
         "per_joint": dict(zip(skeleton.joints, res.per_joint.tolist(), strict=True)),
         "n": len(preds.joints),
     }
     if baseline is not None:
         constant = np.broadcast_to(np.asarray(baseline, np.float64), preds.joints.shape)
-        out["baseline"] = pck(constant, truth["joints"], truth["visible"], norm, alpha,
-                              mean_joints=mean_joints).mean  # fmt: skip
+        out["baseline"] = pck(constant, gt, vis, norm, alpha, mean_joints=mean_joints).mean
+        out["baseline_se"] = pck_se(constant, gt, vis, norm, alpha, mean_joints=mean_joints)[0]
     return out
 
 

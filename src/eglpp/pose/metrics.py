@@ -30,11 +30,14 @@ from typing import NamedTuple
 import numpy as np
 
 from eglpp.pose.skeleton import Skeleton
+from eglpp.significance import pooled_se
 
 __all__ = [
     "PCKResult",
     "PCKMetric",
     "pck",
+    "pck_hits",
+    "pck_se",
     "torso_size",
     "head_size",
     "pckh_mean_joints",
@@ -52,6 +55,15 @@ def _pck_update(
     pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, normaliser: np.ndarray, alpha: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hits and counts per joint, each (J,) int64, for one batch."""
+    hit, counted = pck_hits(pred, gt, visible, normaliser, alpha)
+    return hit.sum(axis=0), counted.sum(axis=0)
+
+
+def pck_hits(
+    pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, normaliser: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(hit, counted), each (N, J) bool: the joints of each example that count (annotated, with
+    a finite normaliser) and those among them within ``alpha × normaliser`` (see :func:`pck`)."""
     pred, gt = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
     visible, normaliser = np.asarray(visible, dtype=bool), np.asarray(normaliser, np.float64)
     if pred.ndim != 3 or pred.shape[-1] != 2 or gt.shape != pred.shape:
@@ -68,7 +80,7 @@ def _pck_update(
     counted = visible & (np.isfinite(normaliser) & (normaliser > 0))[:, None]  # (N, J)
     dist = np.linalg.norm(pred - gt, axis=-1)  # (N, J)
     hit = counted & (dist <= alpha * np.where(counted, normaliser[:, None], 0.0))
-    return hit.sum(axis=0), counted.sum(axis=0)
+    return hit, counted
 
 
 def _pck_compute(
@@ -248,3 +260,22 @@ class PCKMetric:
         if self.hits is None:
             raise RuntimeError("PCKMetric.compute called before any update")
         return _pck_compute(self.hits, self.counts, self.mean_joints, self.average)
+
+
+def pck_se(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    visible: np.ndarray,
+    normaliser: np.ndarray,
+    alpha: float,
+    *,
+    mean_joints: Sequence[int] | None = None,
+) -> tuple[float, int]:
+    """(standard error, joints counted) of :func:`pck`'s pooled mean: examples independent,
+    their joints not (:func:`~eglpp.significance.pooled_se`)."""
+    hit, counted = pck_hits(pred, gt, visible, normaliser, alpha)
+    if mean_joints is not None:
+        sel = np.asarray(mean_joints, dtype=int)
+        hit, counted = hit[:, sel], counted[:, sel]
+    hits, counts = hit.sum(axis=1), counted.sum(axis=1)
+    return pooled_se(hits, counts), int(counts.sum())

@@ -1,7 +1,7 @@
 """The chunk files of ``eglpp select``: ``OUT/partial/<fingerprint>/chunk-NNNNN.npz``.
 
-The fingerprint (:func:`fingerprint`) digests everything the scores depend on, so a rerun reuses
-only chunks scored the same way.
+The fingerprint (:func:`eglpp.practitioner.fingerprint.fingerprint`) digests everything the
+scores depend on, so a rerun reuses only chunks scored the same way.
 
 A chunk file covers pool positions ``[lo, hi)`` and holds
 
@@ -18,22 +18,19 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from eglpp.io import atomic_write_bytes
-from eglpp.practitioner.labelled import LabelledSet
-from eglpp.practitioner.pool import Pool, unreadable
+from eglpp.pose.datasets.base import load_image
 
-if TYPE_CHECKING:  # select imports this module
-    from eglpp.practitioner.select import SelectConfig
+if TYPE_CHECKING:  # the pool module decodes images with torch: the chunk files need none
+    from eglpp.practitioner.pool import Pool
 
 __all__ = [
-    "fingerprint",
+    "unreadable",
     "file_digest",
     "save_chunk",
     "load_chunk",
@@ -49,44 +46,6 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def fingerprint(
-    checkpoint: Path, labelled: LabelledSet, pool: Pool, config: SelectConfig, source=None
-) -> str:
-    """A digest of everything the chunk scores depend on: the name of the chunks' folder.
-
-    ``labelled`` is a :class:`~eglpp.practitioner.labelled.LabelledSet`, ``config`` a
-    :class:`~eglpp.practitioner.select.SelectConfig`; ``source`` says which network scored
-    (``{"model": spec, ...}`` for ``--model``, whose ``checkpoint`` is its weights' file).
-    """
-    h = hashlib.sha256()
-    ann = labelled.annotations
-    strategy, scoring = config.strategy, config.scoring
-    settings = {
-        k: getattr(config, k) for k in ("input_size", "chunk_size", "sigma", "seed", "box_scale")
-    }
-    settings |= {"strategy": strategy.name, "gradnorm": scoring.gradnorm}
-    if scoring.gradnorm_method not in ("vmap", "auto"):  # (their fingerprints as before)
-        settings["gradnorm_method"] = scoring.gradnorm_method
-    if config.estimator != "exact":  # (exact runs keep the fingerprints they had before)
-        settings |= {"estimator": config.estimator, "n_exact": scoring.n_exact,
-                     "n_probes": scoring.n_probes}  # fmt: skip
-    if source and "model" in source:  # --model: the factory too (checkpoints keep their digest)
-        settings["source"] = source
-    defaults = type(strategy)()  # the hyperparameters set to other than their defaults
-    settings["hyperparameters"] = sorted(
-        (f.name, repr(getattr(strategy, f.name)))
-        for f in dataclass_fields(strategy)
-        if f.name != "estimator" and getattr(strategy, f.name) != getattr(defaults, f.name)
-    )
-    h.update(file_digest(checkpoint).encode())
-    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    for array in (ann.joints, ann.visible, pool.boxes):
-        h.update(np.ascontiguousarray(array).tobytes())
-    h.update("\n".join(map(str, ann.image_paths or [])).encode())
-    h.update("\n".join(pool.keys()).encode())
-    return h.hexdigest()[:16]
 
 
 def save_chunk(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -135,3 +94,24 @@ def skipped_entries(pool: Pool, usable: np.ndarray, reasons: np.ndarray) -> list
         }
         for i in np.flatnonzero(~np.asarray(usable, bool))
     ]
+
+
+def unreadable(pool: Pool) -> list[str]:
+    """Why each item's image cannot be used, ``""`` where it decodes (one entry per item).
+
+    The check is the decoding the pose dataset does (:func:`~eglpp.pose.datasets.base.load_image`),
+    once per distinct file.
+    """
+    reasons: dict[Path, str] = {}
+    for path in pool.paths:
+        if path in reasons:
+            continue
+        try:
+            load_image(path)
+            reasons[path] = ""
+        except FileNotFoundError:
+            reasons[path] = "file not found"
+        except OSError as exc:
+            cause = exc.__cause__ or exc
+            reasons[path] = f"cannot decode ({type(cause).__name__}: {cause})"
+    return [reasons[path] for path in pool.paths]

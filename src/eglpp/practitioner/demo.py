@@ -6,11 +6,10 @@
   (LSP's 14 joints) whose ``file_name`` values are relative to the file's folder;
 - ``pool/pool_NNN.jpg``: the unlabelled pool, a folder of person crops;
 - ``pool_truth.json``: the pool's true keypoints (COCO), which a real user does not have: it
-  stands in for the annotator (:func:`simulate_annotation`).
+  stands in for the annotator (:func:`~eglpp.practitioner.demo_annotate.simulate_annotation`,
+  re-exported here).
 
-:func:`simulate_annotation` answers a selection (``selection_coco.json`` of ``eglpp select``)
-as an annotation tool's export would: the same images and person boxes, the keypoints from
-``pool_truth.json``. The images are rendered people (:mod:`eglpp.pose.datasets.synthetic`),
+The images are rendered people (:mod:`eglpp.pose.datasets.synthetic`),
 deterministic from the seed; every box is the whole image.
 """
 
@@ -28,10 +27,9 @@ from eglpp.practitioner.coco import (
     BOX_SCALE,
     coco_document,
     crop_to_bbox,
-    image_root,
     keypoint_entry,
-    read_coco,
 )
+from eglpp.practitioner.demo_annotate import simulate_annotation
 from eglpp.seeds import stable_seed
 
 __all__ = ["write_demo_data", "simulate_annotation"]
@@ -90,31 +88,3 @@ def write_demo_data(
         "n_pool": n_pool,
         "size": size,
     }
-
-
-def simulate_annotation(selection: str | Path, truth: str | Path, out: str | Path) -> dict:
-    """Write ``out``: the COCO export an annotator would return for ``selection`` (an ``eglpp
-    select`` folder or its ``selection_coco.json``), with the keypoints of ``truth``
-    (``pool_truth.json``; images matched by their resolved path)."""
-    selection = Path(selection)
-    sel_path = selection / "selection_coco.json" if selection.is_dir() else selection
-    sel = read_coco(sel_path, require_keypoints=False)
-    known = read_coco(truth)
-    root = image_root(known)
-    by_path = {(root / im["file_name"]).resolve(): im["id"] for im in known.images}
-    person = {a["image_id"]: a for a in known.annotations}
-    sel_root = image_root(sel)
-    boxes = {a["image_id"]: a.get("bbox") for a in sel.annotations}
-    images, annotations = [], []
-    for im in sel.images:
-        path = Path(im.get("eglpp_path") or sel_root / im["file_name"]).resolve()
-        if path not in by_path:
-            raise ValueError(f"{sel_path}: {im['file_name']} is not an image of {truth}")
-        kp = np.asarray(person[by_path[path]]["keypoints"], np.float64).reshape(-1, 3)
-        joints, flags = np.zeros_like(kp[:, :2]), np.zeros(len(kp), np.int64)
-        joints[known.order], flags[known.order] = kp[:, :2], kp[:, 2]  # into LSP's order
-        images.append({k: im[k] for k in ("id", "file_name", "width", "height") if k in im})
-        annotations.append(keypoint_entry(im["id"], im["id"], joints, flags, boxes.get(im["id"])))
-    doc = coco_document(images, annotations, LSP, {"description": "simulated annotation"})
-    atomic_write_json(out, doc)
-    return {"images": len(images), "out": str(out)}

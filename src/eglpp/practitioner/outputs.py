@@ -25,7 +25,7 @@ import numpy as np
 
 from eglpp.affinity import nearest_labelled
 from eglpp.io import atomic_write_json, atomic_write_text, save_figure
-from eglpp.pose.datasets.base import ImagePoseDataset
+from eglpp.pose.datasets.images import ImagePoseDataset
 from eglpp.pose.datasets.transforms import crop_affine, person_box
 from eglpp.pose.draw import LABEL_COLOUR, PREDICTION_COLOUR, draw_pose, pose_grid
 from eglpp.pose.skeleton import Skeleton

@@ -11,7 +11,8 @@
   annotation; images without annotations are cropped whole).
 
 Relative image paths in a list are resolved against the list's folder. Nothing is decoded by
-:func:`read_pool`, and a listed file that does not exist is kept: :func:`unreadable` tells, for
+:func:`read_pool`, and a listed file that does not exist is kept:
+:func:`~eglpp.practitioner.chunks.unreadable` tells, for
 a chunk of the pool at a time, which items cannot be read (missing, empty, truncated or not an
 image) and why, so that ``eglpp select`` skips them. :meth:`Pool.dataset` yields crops one at a
 time (the pose dataset contract); an image that does not decode there raises a ValueError
@@ -28,11 +29,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from eglpp.io import read_json
-from eglpp.pose.datasets.base import ImagePoseDataset, PoseAnnotations, load_image
+from eglpp.pose.datasets.base import PoseAnnotations
+from eglpp.pose.datasets.images import ImagePoseDataset
 from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner.coco import BOX_SCALE, bbox_to_crop
 
-__all__ = ["IMAGE_SUFFIXES", "Pool", "read_pool", "unreadable"]
+__all__ = ["IMAGE_SUFFIXES", "Pool", "read_pool"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -91,8 +93,10 @@ class Pool:
 
     def dataset(
         self, skeleton: Skeleton, input_size: int, box_scale: float = BOX_SCALE
-    ) -> _PoolDataset:
-        """The items as a pose dataset (no joints: ``visible`` all False), decoded lazily."""
+    ) -> ImagePoseDataset:
+        """The items as a pose dataset (no joints: ``visible`` all False), decoded lazily; an
+        image that cannot be read raises ``ValueError`` naming its pool entry."""
+
         n, J = len(self), skeleton.n_joints
         centers = np.full((n, 2), np.nan, np.float32)
         scales = np.full(n, np.nan, np.float32)
@@ -108,21 +112,7 @@ class Pool:
             scales=scales,
             source=self.source,
         )
-        return _PoolDataset(annotations, self.where, input_size)
-
-
-class _PoolDataset(ImagePoseDataset):
-    """An ImagePoseDataset whose decoding errors name the pool entry."""
-
-    def __init__(self, annotations: PoseAnnotations, where: list[str], input_size: int) -> None:
-        super().__init__(annotations, input_size=input_size, train=False)
-        self.where = where
-
-    def __getitem__(self, index: int):
-        try:
-            return super().__getitem__(index)
-        except (OSError, FileNotFoundError) as exc:
-            raise ValueError(f"pool item {index} ({self.where[index]}): {exc}") from exc
+        return ImagePoseDataset(annotations, input_size=input_size, where=self.where)
 
 
 def _box(values, where: str) -> np.ndarray:
@@ -228,24 +218,3 @@ def read_pool(path: str | Path) -> Pool:
     paths = [Path(name) if Path(name).is_absolute() else root / name for name, _, _ in rows]
     boxes = np.stack([np.full(4, np.nan) if b is None else b for _, b, _ in rows])
     return Pool(root, [n for n, _, _ in rows], paths, boxes, [w for _, _, w in rows], str(path))
-
-
-def unreadable(pool: Pool) -> list[str]:
-    """Why each item's image cannot be used, ``""`` where it decodes (one entry per item).
-
-    The check is the decoding the pose dataset does (:func:`~eglpp.pose.datasets.base.load_image`),
-    once per distinct file.
-    """
-    reasons: dict[Path, str] = {}
-    for path in pool.paths:
-        if path in reasons:
-            continue
-        try:
-            load_image(path)
-            reasons[path] = ""
-        except FileNotFoundError:
-            reasons[path] = "file not found"
-        except OSError as exc:
-            cause = exc.__cause__ or exc
-            reasons[path] = f"cannot decode ({type(cause).__name__}: {cause})"
-    return [reasons[path] for path in pool.paths]

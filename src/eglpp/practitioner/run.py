@@ -16,16 +16,18 @@ from torch import nn
 
 from eglpp.devices import check_device
 from eglpp.io import atomic_write_json
+from eglpp.outdir import refuse_other_kind
 from eglpp.pose.checkpoint import load_checkpoint, load_model
 from eglpp.pose.hourglass import StackedHourglass
 from eglpp.pose.metrics import mean_pose, pck, torso_size
 from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner import outputs
+from eglpp.practitioner.fingerprint import fingerprint
 from eglpp.practitioner.foreign import ForeignModel
 from eglpp.practitioner.labelled import LabelledSet, check_labelled_joints, load_labelled
 from eglpp.practitioner.pool import Pool, read_pool
-from eglpp.practitioner.select import Scored, SelectConfig, choose, fingerprint, score_pool
-from eglpp.practitioner.settings import check_estimator, estimator_of
+from eglpp.practitioner.select import Scored, SelectConfig, choose, score_pool
+from eglpp.practitioner.settings import check_estimator, check_same_selection, estimator_of
 from eglpp.scoring.approx_check import approx_agreement
 from eglpp.scoring.contract import ModelContract
 from eglpp.scoring.pool_inputs import LabelledCache, pool_inputs
@@ -210,6 +212,13 @@ def _write(out, scored, query, lab, config, source: dict, strategy) -> None:
     outputs.contact_sheet(out / "contact_sheet.png", scored, query, nb, weight, kind, lab, config)
 
 
+def _check_out(out: Path, config: SelectConfig, overwrite: bool) -> None:
+    """Before any work: ``out`` holds no other command's output, no other estimator's scores."""
+    if not overwrite:
+        refuse_other_kind(out, "selection")
+        check_estimator(out, config)
+
+
 def run_select(
     checkpoint: str | Path | None,
     labelled: str | Path,
@@ -222,6 +231,7 @@ def run_select(
     progress: bool = True,
     log: Log = print,
     warn: Log | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Library entry of ``eglpp select``; returns a summary dict (also ``OUT/summary.json``).
 
@@ -229,10 +239,14 @@ def run_select(
     cannot be read and is skipped (all of them are listed in ``OUT/skipped.json``), and one
     when the checkpoint is no better than the mean-pose baseline on the labelled set
     (:func:`labelled_fit`, also in the summary as ``labelled_fit``). With ``model`` (the
-    user's network, ``--model``: :mod:`~eglpp.practitioner.foreign`) ``checkpoint`` is None."""
+    user's network, ``--model``: :mod:`~eglpp.practitioner.foreign`) ``checkpoint`` is None.
+
+    ``out`` may hold this same selection (it is resumed) but no other output, and no other
+    selection (:func:`~eglpp.practitioner.settings.check_same_selection`) unless ``overwrite``.
+    """
     check_device(config.device)
     out, warn, strategy = Path(out), warn or log, config.strategy
-    check_estimator(out, config)
+    _check_out(out, config, overwrite)
     lab = load_labelled(labelled, images_root=images_root, box_scale=config.box_scale)
     check_labelled_joints(lab)
     if model is None:
@@ -247,6 +261,8 @@ def run_select(
         model, aux = _load_foreign(foreign, strategy, lab.annotations.skeleton, config)
     candidates, n_pool = _candidates(pool, lab, config.budget)
     fp = fingerprint(checkpoint, lab, candidates, config, source)
+    if not overwrite:
+        check_same_selection(out, config, fp)
     log(
         f"{len(candidates)} candidates ({n_pool - len(candidates)} pool images already "
         f"labelled), {len(lab.annotations)} labelled people; scoring with {strategy.name}"

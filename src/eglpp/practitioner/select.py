@@ -9,7 +9,7 @@ joints go to ``OUT/partial/<fingerprint>/chunk-NNNNN.npz``, written atomically
 scoring settings reuses every finished chunk (the budget, device, batch size and output options
 are not part of the fingerprint). Only one chunk's images are ever in memory.
 
-A chunk's images that cannot be read (:func:`~eglpp.practitioner.pool.unreadable`: missing,
+A chunk's images that cannot be read (:func:`~eglpp.practitioner.chunks.unreadable`: missing,
 empty, truncated, not an image) are skipped: the chunk file records which and why, they are
 never scored nor selected, and a rerun checks them again (a repaired image gets its chunk scored
 again). An unreadable labelled image is an error: the labelled set must be complete.
@@ -39,18 +39,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from torch import nn
 
 from eglpp.io import StateFileError
-from eglpp.pose.datasets.base import ImagePoseDataset
+from eglpp.pose.datasets.images import ImagePoseDataset
 from eglpp.pose.hourglass import StackedHourglass
 from eglpp.practitioner.chunks import (
-    fingerprint,
     load_chunk,
     reusable_chunk,
     save_chunk,
     skipped_entries,
+    unreadable,
 )
 from eglpp.practitioner.coco import BOX_SCALE
 from eglpp.practitioner.labelled import LabelledSet
-from eglpp.practitioner.pool import Pool, unreadable
+from eglpp.practitioner.pool import Pool
 from eglpp.scoring.contract import ModelContract
 from eglpp.scoring.pool_inputs import LabelledCache, pool_inputs_and_predictions
 from eglpp.scoring.settings import ScoringConfig
@@ -58,7 +58,7 @@ from eglpp.seeds import stable_seed
 from eglpp.selection import check_budget, select_top
 from eglpp.strategies import PoolInputs, Strategy, StrategySettings
 
-__all__ = ["SelectConfig", "Scored", "score_pool", "choose", "fingerprint", "SCORABLE_NEEDS"]
+__all__ = ["SelectConfig", "Scored", "score_pool", "choose", "SCORABLE_NEEDS"]
 
 #: Pool outputs ``eglpp select`` computes chunk by chunk.
 SCORABLE_NEEDS = frozenset(

@@ -8,19 +8,24 @@
   saved as ``OUT/select_config.json`` when scoring starts (and in ``summary.json`` at the end);
   a rerun in the same folder with another ``--estimator``, ``--exact-neighbours`` or ``--probes``
   is refused, so that its chunks, tables and summary never mix exact and estimated scores, and
-  so is a folder whose recorded estimator this version does not know. (A new checkpoint or
-  labelled set in the same folder is the next round: its chunks get a new fingerprint.)
+  so is a folder whose recorded estimator this version does not know;
+- :func:`check_same_selection`: a folder keeps one selection. A rerun of the same command
+  resumes it; another selection there (another checkpoint, labelled set, pool, strategy,
+  budget: the next round too) is refused unless ``overwrite``, since round 1's annotations
+  and Label Studio tasks refer to the selection they were made for.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from eglpp.io import read_json
+from eglpp.outdir import refusal
 from eglpp.practitioner.select import SelectConfig
 from eglpp.scoring.settings import ScoringConfig
 from eglpp.strategies import STRATEGIES, Strategy, make_strategy
@@ -32,7 +37,12 @@ __all__ = [
     "build_scoring",
     "estimator_of",
     "check_estimator",
+    "check_same_selection",
 ]
+
+#: What makes another selection (``select_config.json`` keys): the fingerprint stands for the
+#: scores' inputs (checkpoint, labelled set, pool, scoring settings).
+_SAME_SELECTION = ("strategy", "hyperparameters", "budget", "pre_annotate", "fingerprint")
 
 #: EGL++ gradient estimators (``eglpp.strategies.EGLPlusPlus.estimator``).
 ESTIMATORS = ("exact", "approx")
@@ -185,3 +195,29 @@ def build_scoring(**flags: Any) -> ScoringConfig:
         for key, flag in names.items():
             text = text.replace(f"scoring.{key}", flag)
         raise ValueError(text) from None
+
+
+def check_same_selection(out: Path, config: SelectConfig, fp: str) -> None:
+    """Refuse ``out`` where it holds another selection than the one of ``config`` and
+    fingerprint ``fp`` (:data:`_SAME_SELECTION`); the same one is resumed."""
+    path = out / "select_config.json"
+    if not path.is_file():
+        if (out / "selection.csv").is_file():  # written before select_config.json existed
+            raise ValueError(refusal(out, "a selection whose settings are not recorded",
+                                     out / "selection.csv"))  # fmt: skip
+        return
+    saved = read_json(path)
+    now = json.loads(json.dumps({**config.to_dict(), "fingerprint": fp}, default=str))
+    diff = [k for k in _SAME_SELECTION if saved.get(k) != now.get(k)]
+    if not diff:
+        return
+    settings = [k for k in diff if k != "fingerprint"]
+    why = ", ".join(
+        f"--{k.replace('_', '-')} {saved.get(k)}" for k in settings if k != "hyperparameters"
+    )
+    if "hyperparameters" in settings:
+        why += (", " if why else "") + f"--param {saved.get('hyperparameters')}"
+    if not settings:
+        why = "another checkpoint, labelled set or pool"
+    what = f"another selection ({saved.get('strategy')}, budget {saved.get('budget')}: {why})"
+    raise ValueError(refusal(out, what, path))

@@ -22,12 +22,11 @@ Names
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from eglpp.regression.batch import conditioned_batch
-from eglpp.regression.ensembles import FittedEnsemble, Predictive
+from eglpp.regression.pool_state import PoolState, RegressionStrategy
 from eglpp.regression.skactiveml_adapter import SKACTIVEML_NAMES, SkactivemlStrategy
 from eglpp.regression.strategies import egl, emcm, pool_density, predictive_variance
 from eglpp.selection import select_top
@@ -36,23 +35,6 @@ __all__ = ["PoolState", "RegressionStrategy", "ScoreStrategy", "strategy_names",
 
 _BASES = ("egl", "emcm", "variance")
 _SUFFIXES = ("", "-diverse", "-density", "-diverse-density")
-
-
-@dataclass(frozen=True)
-class PoolState:
-    """What the loop computed for one cycle (rows of the unlabelled pool in pool order)."""
-
-    x_labelled: np.ndarray  # (L, D)
-    y_labelled: np.ndarray  # (L,)
-    x_unlabelled: np.ndarray  # (U, D)
-    predictive: Predictive  # on x_unlabelled
-    ensemble: FittedEnsemble
-
-
-class RegressionStrategy(Protocol):
-    name: str
-
-    def select(self, state: PoolState, budget: int, rng: np.random.Generator) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from sklearn.linear_model import BayesianRidge, Ridge
 
 from eglpp.regression.skactiveml import intercept_map
 
-if TYPE_CHECKING:  # the registry imports this module
-    from eglpp.regression.registry import PoolState
+if TYPE_CHECKING:
+    from eglpp.regression.pool_state import PoolState
 
 __all__ = ["FixedRegressor", "SkactivemlStrategy", "SKACTIVEML_NAMES", "intercept_map"]
 

@@ -30,7 +30,8 @@ from eglpp.report.gather import (
     gather,
 )
 from eglpp.report.html_style import CSS, PAGE
-from eglpp.stats import format_p, power_lines
+from eglpp.significance import ALPHA, p_text
+from eglpp.tables import holm_line, note, power_lines
 
 __all__ = ["decimals_for", "render_html", "write_report"]
 
@@ -45,7 +46,6 @@ FACTS = {
     "seed": "seed",
     "device": "device",
 }
-SIGNIFICANT = 0.05
 TSNE_CAPTION = (
     "t-SNE of the embeddings of the model that scored the cycle: grey unlabelled, blue "
     "labelled, red × selected."
@@ -79,51 +79,49 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-def _fmt_p(p: float) -> str:
-    """``p=0.123``, ``p=—`` (no test: the reference, or too few runs) or ``p<0.001``."""
-    text = format_p(p)
-    return f"p{text}" if text.startswith("<") else f"p={text}"
-
-
 def _best(value: float, column: list[float], pick) -> bool:
     """``value`` is the column's best (by ``pick``) and the column's values are not all equal."""
     finite = [v for v in column if math.isfinite(v)]
     return len(set(finite)) > 1 and value == pick(finite)
 
 
-def _verdict(p: float) -> tuple[str, str]:
-    """(css class, mark) of a cell's test: the reference significantly better than the row's
-    strategy (one-tailed ``p`` < SIGNIFICANT), the row's strategy significantly better (the
-    reverse one-tailed test, 1 − p < SIGNIFICANT), or neither."""
-    if math.isnan(p):
+def _verdict(p: float, adjusted: float) -> tuple[str, str]:
+    """(css class, mark) of a cell's test: coloured where it stays significant after Holm's
+    correction over the table (``adjusted``, two-sided, < ALPHA), red (▼) where the reference
+    is the better one (one-tailed ``p`` < 0.5), green (▲) where the row's strategy is."""
+    if not adjusted < ALPHA:
         return "", ""
-    if p < SIGNIFICANT:
+    if p < 0.5:
         return " lost", ' <span class="mark" title="the reference is better">▼</span>'
-    if 1.0 - p < SIGNIFICANT:
-        return " won", ' <span class="mark" title="better than the reference">▲</span>'
-    return "", ""
+    return " won", ' <span class="mark" title="better than the reference">▲</span>'
 
 
-def _cell(strategy: str, n: str, m: float, sd: float, p: float, dec: int, best: bool) -> str:
-    cls, mark = _verdict(p)
-    best_cls = " best" if best else ""
+def _cell(part: ResultsPart, st: str, i: int | None, dec: int, best: bool) -> str:
+    """One cell of Table 1 (``i`` None: the AUC): mean ± std, p, and the test in words."""
+    s, k, auc = part.summary, part.scale, i is None
+    m = (s.auc_mean[st] if auc else s.mean[st][i]) * k
+    sd = (s.auc_std[st] if auc else s.std[st][i]) * k
+    p = s.auc_pvalue[st] if auc else s.pvalue[st][i]
+    holm = (s.auc_holm or {}).get(st) if auc else (s.holm or {}).get(st, [None] * (i + 1))[i]
+    cls, mark = _verdict(p, math.nan if holm is None else holm)
+    words = note(s, st, i, k, dec).removeprefix(p_text(p)).lstrip(": ")  # the p is shown
+    says = f' <span class="says">{_e(words)}</span>' if words else ""
+    n = "AUC" if auc else str(s.n_labelled[i])
     return (
-        f'<td class="num{best_cls}{cls}" data-strategy="{_e(strategy)}" data-n="{n}">'
+        f'<td class="num{" best" if best else ""}{cls}" data-strategy="{_e(st)}" data-n="{n}">'
         f'<span class="mean">{m:.{dec}f}</span> ± <span class="std">{sd:.{dec}f}</span>'
-        f'<span class="pline"><span class="p">{_e(_fmt_p(p))}</span>{mark}</span></td>'
+        f'<span class="pline"><span class="p">{_e(p_text(p))}</span>{mark}{says}</span></td>'
     )
 
 
 def _row(part: ResultsPart, st: str, dec: int, pick) -> str:
     """One strategy's row of Table 1: its AUC first (wide tables scroll), then each point."""
-    s, k = part.summary, part.scale
+    s = part.summary
     best = _best(s.auc_mean[st], [s.auc_mean[x] for x in s.strategies], pick)
-    cells = [_cell(st, "AUC", s.auc_mean[st] * k, s.auc_std[st] * k, s.auc_pvalue[st], dec, best)]
-    for i, n in enumerate(s.n_labelled):
+    cells = [_cell(part, st, None, dec, best)]
+    for i in range(len(s.n_labelled)):
         best = _best(s.mean[st][i], [s.mean[x][i] for x in s.strategies], pick)
-        cells.append(
-            _cell(st, str(n), s.mean[st][i] * k, s.std[st][i] * k, s.pvalue[st][i], dec, best)
-        )
+        cells.append(_cell(part, st, i, dec, best))
     ref = ' class="reference"' if st == s.reference else ""
     tag = '<span class="tag">reference</span>' if st == s.reference else ""
     return f"<tr{ref}><td>{_e(st)}{tag}</td>{''.join(cells)}</tr>"
@@ -143,10 +141,12 @@ def _table1(part: ResultsPart) -> str:
         f'<p class="caption">{_e(s.metric)}{unit}, {arrow}: the area under the learning curve '
         f"(AUC, in the metric's unit), then the mean ± std over {s.n_runs} runs at each number "
         f"of labelled items. p: one-tailed paired t-test (pairs = runs) that <b>{ref}</b> is "
-        f"better than the row's strategy. Bold: the best mean of a column. "
-        f'<span class="lost">▼ red</span>: {ref} is significantly better (p &lt; {SIGNIFICANT}); '
+        f"better than the row's strategy (where the row's strategy is better, the reverse "
+        f"test's p too). Bold: the best mean of a column. Coloured: significant after Holm's "
+        f"correction over all the table's tests (two-sided, familywise {ALPHA:g}): "
+        f'<span class="lost">▼ red</span>: {ref} is significantly better; '
         f'<span class="won">▲ green</span>: the row\'s strategy is significantly better than '
-        f"{ref} (p &gt; {1 - SIGNIFICANT:g}, the reverse test's p &lt; {SIGNIFICANT}).</p>"
+        f"{ref}. {_e(holm_line(s))}</p>"
         f'<div class="scroll"><table class="table1" data-source="{_e(part.source)}" '
         f'data-scale="{k:g}"><thead><tr><th>strategy \\ labelled</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"

@@ -7,7 +7,8 @@ from typing import Any
 
 from eglpp.io import atomic_write_text
 from eglpp.report.curves import plot_learning_curves
-from eglpp.stats import Summary, summarize, to_csv, to_markdown
+from eglpp.stats import Summary, summarize
+from eglpp.tables import to_csv, to_markdown
 
 __all__ = ["write_summary"]
 

@@ -13,11 +13,11 @@ from eglpp.pose.datasets import (
     AnnotationError,
     CropAugment,
     ImageError,
-    ImagePoseDataset,
     PoseAnnotations,
     check_image_headers,
     load_lsp,
 )
+from eglpp.pose.datasets.images import ImagePoseDataset
 from eglpp.pose.skeleton import LSP, MPII
 
 

@@ -10,7 +10,8 @@ import pytest
 import scipy.io
 from pose_dataset_fixtures import mpii_point, mpii_rect, write_jpeg, write_mpii_mat
 
-from eglpp.pose.datasets import AnnotationError, ImagePoseDataset
+from eglpp.pose.datasets import AnnotationError
+from eglpp.pose.datasets.images import ImagePoseDataset
 from eglpp.pose.datasets.mpii import load_mpii_mat, read_split_file
 from eglpp.pose.datasets.mpii_experiment import load_mpii_experiment
 from eglpp.pose.datasets.mpii_json import load_mpii_json

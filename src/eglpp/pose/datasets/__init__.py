@@ -1,9 +1,12 @@
-"""Pose datasets: annotations, the crop-and-augment transform, official-format loaders."""
+"""Pose datasets: annotations, the crop-and-augment transform, official-format loaders.
+
+The image dataset, ``ImagePoseDataset``, is in :mod:`eglpp.pose.datasets.images` (torch): the
+annotation readers here need no torch.
+"""
 
 from eglpp.pose.datasets.base import (
     AnnotationError,
     ImageError,
-    ImagePoseDataset,
     PoseAnnotations,
     check_image_headers,
     check_joints_inside,

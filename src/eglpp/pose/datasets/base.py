@@ -1,12 +1,10 @@
 """Pose annotations in memory and the image dataset every real-format loader feeds.
 
 :class:`PoseAnnotations` holds one dataset's (or split's) annotations, validated on construction
-with errors that name the file they came from. :class:`ImagePoseDataset` crops and augments the
-images with :mod:`eglpp.pose.datasets.transforms` and yields items in the dataset contract::
-
-    {"image": float32 (3, S, S) in [0, 1], "joints": float32 (J, 2) input pixels,
-     "visible": bool (J,), "index": int64 (position in the dataset),
-     "head_size": float32 (head_factor · head-box diagonal in input px, NaN without a head box)}
+with errors that name the file they came from; the image dataset that crops and augments them
+is :class:`eglpp.pose.datasets.images.ImagePoseDataset`. This module needs no torch: the
+commands that only read and write annotation files (``eglpp import``, ``demo-annotate``,
+``label-studio-config``) start without it.
 """
 
 from __future__ import annotations
@@ -17,25 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
-import torch
 from numpy.typing import ArrayLike
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import Dataset
 
-from eglpp.pose.datasets.transforms import (
-    AugmentSample,
-    CropAugment,
-    crop_and_augment,
-    sample_augmentation,
-)
 from eglpp.pose.skeleton import Skeleton
 
 __all__ = [
     "AnnotationError",
     "ImageError",
     "PoseAnnotations",
-    "ImagePoseDataset",
     "load_image",
     "check_image_files",
     "check_image_headers",
@@ -175,6 +163,8 @@ def check_image_files(paths: list[Path], source: str) -> None:
 
 def read_mat(path: str | os.PathLike, **kwargs: Any) -> dict:
     """``scipy.io.loadmat`` with errors that name the file: missing, not a (v5) ``.mat``."""
+    import scipy.io  # here: the COCO-only commands start without it
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")
@@ -269,86 +259,3 @@ def check_joints_inside(
             f"people lie far outside their image (more than half its size beyond the border); "
             f"first {who}: {ann.skeleton.joints[j]} at ({x:.1f}, {y:.1f}) in a {w}×{h} image"
         )
-
-
-class ImagePoseDataset(Dataset):
-    """Cropped, optionally augmented people from :class:`PoseAnnotations` with images.
-
-    Parameters
-    ----------
-    annotations : PoseAnnotations
-        Must carry ``image_paths``.
-    transform : CropAugment
-        Crop and augmentation parameters.
-    input_size : int
-        S, the side of the square network input.
-    seed : int
-        With the epoch and the item's position, determines its augmentation:
-        ``np.random.default_rng([seed, epoch, index])``. Set the epoch with :meth:`set_epoch`
-        before creating a ``DataLoader`` iterator (persistent workers would keep an old copy).
-    train : bool
-        Augment (True) or use the identity crop (False: evaluation and scoring).
-    """
-
-    def __init__(
-        self,
-        annotations: PoseAnnotations,
-        transform: CropAugment = CropAugment(),
-        input_size: int = 256,
-        seed: int = 0,
-        train: bool = False,
-    ) -> None:
-        if annotations.image_paths is None:
-            raise ValueError(f"annotations from {annotations.source} carry no image paths")
-        if not isinstance(input_size, int) or input_size < 1:
-            raise ValueError(f"input_size must be a positive int, got {input_size!r}")
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        self.annotations = annotations
-        self.transform = transform
-        self.input_size = input_size
-        self.seed = int(seed)
-        self.train = train
-        self.epoch = 0
-        self.skeleton = annotations.skeleton
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the augmentation draw of ``epoch`` (a non-negative int)."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.annotations)
-
-    def augmentation(self, index: int) -> AugmentSample:
-        """The augmentation item ``index`` gets in the current epoch (identity if not training)."""
-        if not self.train:
-            return AugmentSample()
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        return sample_augmentation(self.transform, rng)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} items")
-        ann = self.annotations
-        image = load_image(ann.image_paths[index])
-        result = crop_and_augment(
-            image,
-            ann.joints[index],
-            ann.visible[index],
-            input_size=self.input_size,
-            flip_permutation=self.skeleton.flip_permutation(),
-            center=None if ann.centers is None else ann.centers[index],
-            scale=None if ann.scales is None else float(ann.scales[index]),
-            head_box=None if ann.head_boxes is None else ann.head_boxes[index],
-            config=self.transform,
-            sample=self.augmentation(index),
-        )
-        return {
-            "image": torch.from_numpy(result.image),
-            "joints": torch.from_numpy(result.joints),
-            "visible": torch.from_numpy(result.visible),
-            "index": torch.tensor(index, dtype=torch.int64),
-            "head_size": torch.tensor(result.head_size, dtype=torch.float32),
-        }
