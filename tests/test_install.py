@@ -36,9 +36,27 @@ def test_ci_installs_the_browser_extra_and_runs_the_readme_test_command():
     block = re.search(r"```bash\n(.*?)```", readme, re.S).group(1)
     test_line = block.splitlines()[1].split("#")[0]  # the README's second command: the tests
     ci_line = [line for line in ci.splitlines() if "pytest" in line][-1]
-    readme_args, ci_args = shlex.split(test_line), shlex.split(ci_line)
-    assert readme_args[0] == "python" and ci_args[0] == "python3"
-    assert readme_args[1:] == ci_args[1:], (test_line, ci_line)
+    assert shlex.split(test_line) == shlex.split(ci_line), (test_line, ci_line)
+
+
+def test_ci_installs_and_tests_in_a_fresh_virtual_environment():
+    """.ci/run makes a new venv in a temporary folder and runs everything with its python (first
+    on PATH): a package installed on the machine by hand cannot hide a missing dependency."""
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    code = [line for line in lines if line and not line.startswith("#")]
+    assert 'VENV=$(mktemp -d /tmp/eglpp-ci-venv.XXXXXX)' in code
+    made = code.index('python3 -m venv "$VENV"')
+    on_path = next(i for i, line in enumerate(code) if line.startswith('export PATH="$VENV/bin:'))
+    readme = (ROOT / "README.md").read_text()
+    install = re.search(r"```bash\n(.*?)```", readme, re.S).group(1).splitlines()[0]
+    for command in ("pip install", "ruff", "lint-imports", "pytest"):
+        uses = [i for i, line in enumerate(code) if command in line]
+        assert uses and min(uses) > on_path > made, f".ci/run runs {command} outside its venv"
+    for line in code:
+        assert "python3 -m pip" not in line and not line.startswith("pip "), line
+    # the README's install line, as CI runs it: torch, then the package with its extras
+    assert "pip install torch==2.13.0 && pip install -e" in install
+    assert "python -m pip install -q torch==2.13.0" in code
 
 
 # --- every import is a declared dependency ------------------------------------------------
