@@ -11,36 +11,70 @@
 #                                        data folder
 #
 # The server's pins (Django, …) stay in their own environment: EGLPP_LABEL_STUDIO_VENV (default
-# ~/.cache/eglpp/label-studio-venv, kept between CI runs on one machine, installed where absent);
-# eglpp never imports label-studio.
+# ~/.cache/eglpp/label-studio-venv, kept between CI runs on one machine); eglpp never imports
+# label-studio. It is installed from EGLPP_LABEL_STUDIO_SPEC (default below) with pip's
+# constraints EGLPP_LABEL_STUDIO_CONSTRAINTS (default .ci/label_studio-constraints.txt: the
+# bounds label-studio's own requirements leave open, and how to keep them current), and keyed
+# on both: a changed spec or pin installs anew, an unchanged one reuses the environment, and a
+# set that installed but could not start is not installed again (it fails at once, naming its
+# log) until the spec or a pin changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${EGLPP_LABEL_STUDIO_VENV:-$HOME/.cache/eglpp/label-studio-venv}
 SPEC=${EGLPP_LABEL_STUDIO_SPEC:-"label-studio>=1.20,<2"}  # 1.23.2 when this was written
+CONSTRAINTS=${EGLPP_LABEL_STUDIO_CONSTRAINTS:-.ci/label_studio-constraints.txt}
 cmd=${1:?usage: $0 start|stop ENV_FILE}
 env_file=${2:?usage: $0 start|stop ENV_FILE}
+
+# What the environment is made from: the spec, the constraints' lines (comments aside) and the
+# Python that runs it.
+key() {
+    [ -r "$CONSTRAINTS" ] || { echo "EGLPP_LABEL_STUDIO_CONSTRAINTS: cannot read $CONSTRAINTS" >&2; exit 1; }
+    { echo "$SPEC"; grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$CONSTRAINTS" || true
+      python3 -V; } | sha256sum | cut -c1-16
+}
+
+# label-studio in $VENV, made anew unless it was made from this key; then an empty database
+# with every migration applied (any label-studio command migrates first): each server starts
+# from a copy in seconds instead of a minute.
+install() {
+    local k
+    k=$(key)
+    if [ "$(cat "$VENV/.eglpp-installed" 2>/dev/null)" = "$k" ] && [ -x "$VENV/bin/label-studio" ]; then
+        return 0
+    fi
+    if [ "$(cat "$VENV/.eglpp-failed" 2>/dev/null)" = "$k" ]; then
+        echo "EGLPP_LABEL_STUDIO_FAILED=install" >>"$env_file"
+        echo "label-studio ($SPEC, constraints $CONSTRAINTS) installed in $VENV but did not start" \
+            "last time; not installing the same set again. Its log: $VENV/template.log; bound" \
+            "the package at fault in $CONSTRAINTS (or delete $VENV to try again)" >&2
+        tail -n 5 "$VENV/template.log" >&2; exit 1
+    fi
+    if [ -f "$VENV/pyvenv.cfg" ]; then rm -rf "$VENV"; fi  # another key, or a half-made one
+    mkdir -p "$(dirname "$VENV")" && python3 -m venv "$VENV"
+    echo "installing $SPEC with the constraints of $CONSTRAINTS in $VENV"
+    if ! "$VENV/bin/python" -m pip install -q "$SPEC" -c "$CONSTRAINTS" >"$VENV/pip.log" 2>&1; then
+        grep -v "^WARNING: Location" "$VENV/pip.log" | tail -n 20 >&2
+        echo "EGLPP_LABEL_STUDIO_FAILED=install" >>"$env_file"
+        echo "label-studio did not install in $VENV (its log: $VENV/pip.log)" >&2; exit 1
+    fi
+    "$VENV/bin/python" -m pip freeze >"$VENV/freeze.txt" 2>/dev/null || true
+    if LABEL_STUDIO_BASE_DATA_DIR="$VENV/template" OMP_NUM_THREADS=1 \
+            "$VENV/bin/label-studio" version --data-dir "$VENV/template" >"$VENV/template.log" 2>&1 &&
+        [ -s "$VENV/template/label_studio.sqlite3" ]; then
+        echo "$k" >"$VENV/.eglpp-installed"
+    else
+        echo "$k" >"$VENV/.eglpp-failed"
+        echo "EGLPP_LABEL_STUDIO_FAILED=install" >>"$env_file"
+        echo "label-studio installed in $VENV but did not run; its log ($VENV/template.log):" >&2
+        tail -n 20 "$VENV/template.log" >&2; exit 1
+    fi
+}
 
 start() {
     : >"$env_file"
     trap 'echo "EGLPP_LABEL_STUDIO_FAILED=error" >>"$env_file"' ERR  # the test stops waiting
-    if [ ! -f "$VENV/.eglpp-installed" ]; then  # (a half-made one, interrupted, is made again)
-        if [ -f "$VENV/pyvenv.cfg" ]; then rm -rf "$VENV"; fi
-        mkdir -p "$(dirname "$VENV")" && python3 -m venv "$VENV"
-        # then an empty database with every migration applied (any label-studio command
-        # migrates first): each server starts from a copy in seconds instead of a minute
-        if "$VENV/bin/python" -m pip install -q "$SPEC" >"$VENV/pip.log" 2>&1 &&
-            LABEL_STUDIO_BASE_DATA_DIR="$VENV/template" OMP_NUM_THREADS=1 \
-                "$VENV/bin/label-studio" version --data-dir "$VENV/template" >"$VENV/template.log" 2>&1 &&
-            [ -s "$VENV/template/label_studio.sqlite3" ]; then
-            touch "$VENV/.eglpp-installed"
-        else
-            grep -hv "^WARNING: Location" "$VENV"/*.log | tail -n 20 >&2
-        fi
-    fi
-    if [ ! -f "$VENV/.eglpp-installed" ] || [ ! -x "$VENV/bin/label-studio" ]; then
-        echo "EGLPP_LABEL_STUDIO_FAILED=install" >>"$env_file"
-        echo "label-studio did not install in $VENV" >&2; exit 1
-    fi
+    install
     local data port token log
     data=$(mktemp -d /tmp/eglpp-label-studio.XXXXXX)
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from eglpp.io import StateFileError
+from eglpp.pose import train as train_module
 from eglpp.pose.checkpoint import load_checkpoint, load_model, save_checkpoint
 from eglpp.pose.heatmaps import flip_joints
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
@@ -132,6 +134,26 @@ def test_best_validation_checkpoint_is_kept(tmp_path):
     restored = load_model(path)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(restored.state_dict()[key], value)
+
+
+def test_the_best_epoch_not_the_last_is_kept_by_construction(tmp_path, monkeypatch):
+    """Validation scores scripted 0.2, 0.5, 0.1: the middle epoch is the best whatever training
+    reached (a real model's scores may rise every epoch, and then the last is also the best);
+    the model ends with, and the checkpoint holds, the weights after that epoch: those of the
+    same fit stopped there (constant learning rate, same seed)."""
+    script = iter([0.2, 0.5, 0.1])
+    monkeypatch.setattr(train_module, "_validate", lambda *a: next(script))
+    config = TrainConfig(epochs=3, batch_size=16, lr=2e-3, optimizer="adam")
+    model, path, lines = _model(), tmp_path / "best.pt", []
+    result = fit(model, Dots(64), config, val_set=Dots(16, seed=3), seed=0, progress=False,
+                 checkpoint_path=path, log=lines.append)  # fmt: skip
+    assert [h["val_pck"] for h in result.history] == [0.2, 0.5, 0.1]
+    assert (result.best_epoch, result.best_metric) == (1, 0.5) and "val_pck 50.00 %" in lines[1]
+    stopped = _model()
+    fit(stopped, Dots(64), replace(config, epochs=2), seed=0, progress=False)
+    for key, value in stopped.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
+        torch.testing.assert_close(load_model(path).state_dict()[key], value, rtol=0, atol=0)
 
 
 def test_checkpoint_of_another_architecture_raises(tmp_path):

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
+import scipy.stats as sps
 from PIL import Image
 from report_helpers import check_table1
 from typer.testing import CliRunner
@@ -79,7 +80,24 @@ def test_table1_equals_results_json(pose_page, pose_run):
     cells = [c for c in page.cells if c["source"] == "results.json"]
     n = check_table1(cells, results, scale=100.0)
     assert n == 2 * (3 + 1)  # 2 strategies × (3 points + AUC)
-    assert any(c["p"] != "p=—" for c in cells), "with 2 runs the other strategy has p-values"
+
+
+def test_table1_shows_the_p_values_of_strategies_that_differ(differing_run):
+    """EGL++ = random + GAINS (tests/report/conftest.py): in random's row a p-value at each
+    number labelled after the base model and for the AUC, each the one-tailed paired t-test's
+    that EGL++ (the reference) is better."""
+    results = read_json(differing_run / "results.json")
+    page = _parse(write_report(differing_run).read_text())
+    cells = [c for c in page.cells if c["source"] == "results.json"]
+    assert check_table1(cells, results, scale=100.0) == 2 * (3 + 1)
+    p = {(c["strategy"], c["n"]): c["p"] for c in cells}
+    n = [str(k) for k in results["n_labelled"]] + ["AUC"]
+    assert [p["egl++", k] for k in n] == ["p=—"] * 4, "the reference has no p-value"
+    assert p["random", n[0]] == "p=—", "the shared base model: no difference to test"
+    assert all(re.fullmatch(r"p=0\.\d{3}", p["random", k]) for k in n[1:]), p
+    runs = {s: np.array(v) for s, v in results["scores"].items()}
+    t = sps.ttest_rel(runs["egl++"][:, -1], runs["random"][:, -1], alternative="greater")
+    assert p["random", n[-2]] == f"p={t.pvalue:.3f}", "scipy's one-tailed paired t-test"
 
 
 def test_per_joint_table_equals_metrics_json(pose_page, pose_run):

@@ -6,13 +6,16 @@ of each paragraph (typer's rich mode keeps every line break of the source), but 
 blocks (examples, continued with `` \\`` where long), which keep their lines.
 :class:`Command` and :class:`Group` apply it, and show switches (``--progress/--no-progress``,
 ``--help``) without typer's ``<bool>`` type.
+
+Only typer is imported: typer >= 0.29 carries its own copy of click and no longer depends on it,
+so ``click`` may not be installed.
 """
 
 from __future__ import annotations
 
 import re
 
-from click import Context, Parameter
+import typer
 from typer.core import TyperCommand, TyperGroup
 
 __all__ = ["plain_help", "Command", "Group"]
@@ -50,7 +53,8 @@ def plain_help(text: str | None) -> str | None:
     return "\n\n".join(paragraphs)
 
 
-def _switches_untyped(params: list[Parameter]) -> list[Parameter]:
+def _switches_untyped(params: list) -> list:
+    """``params`` (click parameters) with each switch's metavar blank."""
     for param in params:
         if getattr(param, "is_flag", False) and not getattr(param, "count", False):
             param.metavar = ""  # typer shows a switch's metavar in place of "<bool>"
@@ -64,7 +68,7 @@ class Command(TyperCommand):
         super().__init__(*args, **kwargs)
         self.help = plain_help(self.help)
 
-    def get_params(self, ctx: Context) -> list[Parameter]:
+    def get_params(self, ctx: typer.Context) -> list:
         return _switches_untyped(super().get_params(ctx))
 
 
@@ -75,5 +79,5 @@ class Group(TyperGroup):
         super().__init__(*args, **kwargs)
         self.help = plain_help(self.help)
 
-    def get_params(self, ctx: Context) -> list[Parameter]:
+    def get_params(self, ctx: typer.Context) -> list:
         return _switches_untyped(super().get_params(ctx))
