@@ -40,12 +40,39 @@ from eglpp.pose.datasets.mpii import load_mpii_mat
 from eglpp.pose.datasets.mpii_json import load_mpii_json
 from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
-from eglpp.pose.inference import dataset_joints, evaluate
-from eglpp.pose.metrics import mean_pose
+from eglpp.pose.inference import dataset_joints, dataset_skeleton, evaluate
+from eglpp.pose.metrics import METRICS, default_metric, mean_pose
 from eglpp.pose.train import TrainConfig, fit
 from eglpp.practitioner.labelled import load_labelled
 
-__all__ = ["train", "training_mean_pose"]
+__all__ = ["train", "training_mean_pose", "chosen_metric"]
+
+#: ``--pck-normaliser`` values and their metric (eglpp.pose.metrics.METRICS).
+NORMALISERS = {normaliser: metric for metric, (normaliser, _, _) in METRICS.items()}
+
+
+def chosen_metric(normaliser: str | None, usual: str, skeleton) -> str:
+    """The metric of ``--pck-normaliser`` (None: the dataset's ``usual`` one), refused where
+    the skeleton or dataset lacks what it needs (torso joints; head boxes, MPII's only)."""
+    if normaliser is None:
+        return usual
+    if normaliser not in NORMALISERS:
+        raise typer.BadParameter(
+            f"expected one of {', '.join(NORMALISERS)}, got {normaliser!r}",
+            param_hint="--pck-normaliser",
+        )
+    if normaliser == "torso" and not skeleton.has_torso:
+        raise typer.BadParameter(
+            f"torso needs a left_shoulder and a right_hip; the {skeleton.name} skeleton "
+            f"({', '.join(skeleton.joints)}) lacks some: use bbox",
+            param_hint="--pck-normaliser",
+        )
+    if normaliser == "head" and usual != "pckh":
+        raise typer.BadParameter(
+            "head needs head boxes, which only MPII's annotations have: use torso or bbox",
+            param_hint="--pck-normaliser",
+        )
+    return NORMALISERS[normaliser]
 
 
 def training_mean_pose(train: Dataset) -> np.ndarray:
@@ -114,7 +141,8 @@ def _real(name: str, root: Path, args: dict) -> tuple[Dataset, Dataset | None, D
             raise typer.BadParameter(f"{root}: {len(ann)} people; need at least 2 to hold one out")
         perm = np.random.default_rng(args["seed"] + 1).permutation(len(ann))
         n_test = max(1, round(0.1 * len(ann)))  # a seeded 10% test split
-        train_ann, test_ann, metric = ann.subset(perm[n_test:]), ann.subset(perm[:n_test]), "pck"
+        train_ann, test_ann = ann.subset(perm[n_test:]), ann.subset(perm[:n_test])
+        metric = default_metric(ann.skeleton)  # torso, or the joints' box without one
     elif name == "mpii":
         load = load_mpii_json if root.suffix == ".json" else load_mpii_mat
         if root.is_dir():
@@ -189,6 +217,12 @@ def train(
     ),
     out: Path = typer.Option(Path("runs/train"), help="Output folder."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    pck_normaliser: str | None = typer.Option(
+        None,
+        help="PCK's normaliser: torso (left shoulder to right hip) | head (MPII's head "
+        "boxes) | bbox (max(w, h) of the box around the annotated joints). Default: head on "
+        "MPII, torso where the skeleton has one, else bbox.",
+    ),
 ) -> None:
     """Train a stacked hourglass and report test PCK (LSP, synthetic) or PCKh (MPII).
 
@@ -212,6 +246,8 @@ def train(
     start = time.perf_counter()
     train_set, val_set, test_set, metric = _datasets(dataset, data_root, args)
     data_seconds = time.perf_counter() - start
+    metric = chosen_metric(pck_normaliser, metric, dataset_skeleton(train_set))
+    model_config = dataclasses.replace(model_config, n_joints=dataset_skeleton(train_set).n_joints)
     config = _train_config(args, metric)
     check_output(out)
     model = StackedHourglass(model_config).reset_parameters(torch.Generator().manual_seed(seed))
@@ -299,7 +335,7 @@ def _train_config(args: dict, metric: str) -> TrainConfig:
         sigma=args["sigma"],
         val_fraction=args["val_fraction"],
         metric=metric,
-        alpha=0.2 if metric == "pck" else 0.5,
+        alpha=METRICS[metric][1],
         flip_test=args["flip_test"],
         num_workers=args["num_workers"],
     )

@@ -11,7 +11,9 @@ where :math:`v_{nj}` marks annotated joints (only they count) and :math:`d_n` is
 - PCKh (MPII): ``head_size`` = 0.6 × the head-box diagonal (the MPII evaluation tool);
   ``factor=1.0`` reproduces the EGL++ paper's code (the plain diagonal);
 - PCK (LSP): ``torso_size`` = ‖left shoulder − right hip‖ (``mode="lsp"``);
-  ``mode="max_diagonal"`` reproduces the paper's code (the longer of the two torso diagonals).
+  ``mode="max_diagonal"`` reproduces the paper's code (the longer of the two torso diagonals);
+- PCK with a box normaliser (any skeleton, e.g. one without shoulders and hips): ``bbox_size`` =
+  max(w, h) of the tight box around the example's annotated keypoints.
 
 The mean is pooled over the chosen joints (hits / annotated, as the MPII tool weights joints by
 their counts) or, with ``average="joint"``, the plain mean of the per-joint values. For MPII's
@@ -36,6 +38,10 @@ __all__ = [
     "PCKMetric",
     "pck",
     "torso_size",
+    "bbox_size",
+    "METRICS",
+    "default_metric",
+    "metric_normaliser",
     "head_size",
     "pckh_mean_joints",
     "mean_pose",
@@ -169,6 +175,23 @@ def torso_size(
     raise ValueError(f"torso_size mode must be 'lsp' or 'max_diagonal', got {mode!r}")
 
 
+def bbox_size(gt: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """Per-example box normaliser (N,): the longer side, max(w, h), of the tight box around the
+    annotated keypoints (the same pixel units as ``gt``); NaN with fewer than two annotated.
+
+    >>> bbox_size(np.array([[[0.0, 0.0], [3.0, 8.0], [50.0, 50.0]]]), np.array([[1, 1, 0]]))
+    array([8.])
+    """
+    gt, vis = np.asarray(gt, np.float64), np.asarray(visible, bool)
+    if gt.ndim != 3 or gt.shape[-1] != 2 or vis.shape != gt.shape[:2]:
+        raise ValueError(f"gt (N, J, 2) and visible (N, J) expected, got {gt.shape}, {vis.shape}")
+    lo = np.where(vis[..., None], gt, np.inf).min(axis=1)  # (N, 2)
+    hi = np.where(vis[..., None], gt, -np.inf).max(axis=1)
+    with np.errstate(invalid="ignore"):
+        side = (hi - lo).max(axis=1)
+    return np.where(vis.sum(axis=1) >= 2, side, np.nan)
+
+
 def mean_pose(joints: np.ndarray, visible: np.ndarray) -> np.ndarray:
     """(J, 2) the mean of each joint over the examples where it is annotated (0 where never):
     the mean-pose baseline predicts it for every image, and a model no better than that has
@@ -197,6 +220,47 @@ def pckh_mean_joints(skeleton: Skeleton) -> list[int]:
     """Joints averaged into MPII's PCKh: all but pelvis and thorax (where the skeleton has them)."""
     excluded = {"pelvis", "thorax"}
     return [i for i, name in enumerate(skeleton.joints) if name not in excluded]
+
+
+#: PCK metrics by their normaliser: torso (``"pck"``), head box (``"pckh"``), person box
+#: (``"pckb"``, :func:`bbox_size`), and each one's usual α and label.
+METRICS = {"pck": ("torso", 0.2, "PCK"), "pckh": ("head", 0.5, "PCKh"),
+           "pckb": ("bbox", 0.2, "PCK-bbox")}  # fmt: skip
+
+
+def default_metric(skeleton: Skeleton) -> str:
+    """``"pck"`` (torso) where ``skeleton`` has shoulders and hips, else ``"pckb"`` (box)."""
+    return "pck" if skeleton.has_torso else "pckb"
+
+
+def metric_normaliser(
+    metric: str,
+    skeleton: Skeleton,
+    joints: np.ndarray,
+    visible: np.ndarray,
+    head_sizes: np.ndarray | None = None,
+    torso_mode: str = "lsp",
+) -> tuple[np.ndarray, list[int] | None]:
+    """(normaliser (N,), the joints of the mean or None for all) of ``metric`` on ground truth
+    ``joints`` (N, J, 2) / ``visible`` (N, J); ``"pckh"`` needs ``head_sizes`` (N,).
+
+    Raises ValueError, naming the skeleton, where it lacks what the normaliser needs.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if metric == "pck":
+        if not skeleton.has_torso:
+            raise ValueError(
+                f"the torso normaliser needs a left_shoulder and a right_hip; the {skeleton.name} "
+                f"skeleton ({', '.join(skeleton.joints)}) lacks one: use the bbox one"
+            )
+        return torso_size(joints, skeleton, mode=torso_mode, visible=visible), None
+    if metric == "pckb":
+        return bbox_size(joints, visible), None
+    norm = np.full(len(joints), np.nan) if head_sizes is None else np.asarray(head_sizes, float)
+    if not np.isfinite(norm).any():
+        raise ValueError("the head normaliser (PCKh) needs head boxes; this dataset has none")
+    return norm, pckh_mean_joints(skeleton)
 
 
 class PCKMetric:

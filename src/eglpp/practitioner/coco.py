@@ -3,8 +3,12 @@
 A file holds ``images`` (``id``, ``file_name``, optional ``width``/``height``), ``annotations``
 (one person each: ``id``, ``image_id``, ``category_id``, ``keypoints`` = J × (x, y, v), optional
 ``bbox`` = [x, y, w, h]) and ``categories`` whose first entry names the J keypoints. The names are
-matched to the 14 LSP or 16 MPII joints (case, spaces, hyphens, ``l_``/``r_`` prefixes and a few
-aliases like ``head`` → ``head_top`` do not matter), so a tool's joint order need not be ours.
+matched to a built-in skeleton, the 14 LSP, 16 MPII or 17 COCO joints (case, spaces, hyphens,
+``l_``/``r_`` prefixes and a few aliases like ``head`` → ``head_top`` do not matter), so a tool's
+joint order need not be ours. Any other keypoint set is a skeleton of its own, in the file's
+order: its limbs are the category's ``skeleton`` (1-based pairs, as COCO writes them), its flip
+pairs the ``left_X``/``right_X`` names (:func:`eglpp.pose.skeleton.skeleton_from_keypoints`).
+A list that misses a built-in skeleton by one or two names is refused as a likely typo.
 
 Conventions: keypoint coordinates are pixel indices (a joint at x = 3 is the centre of column 3:
 the contracts' convention and detectron2's reading of COCO keypoints); ``bbox`` is in continuous
@@ -17,7 +21,6 @@ resolved against ``images_root`` (default: the JSON file's folder).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +30,14 @@ import numpy as np
 
 from eglpp.io import read_json
 from eglpp.pose.datasets.base import AnnotationError, PoseAnnotations
-from eglpp.pose.skeleton import LSP, MPII, Skeleton
+from eglpp.pose.skeleton import (
+    BUILT_IN,
+    LSP,
+    MPII,
+    Skeleton,
+    canonical_name,
+    skeleton_from_keypoints,
+)
 
 __all__ = [
     "CocoFile",
@@ -54,12 +64,14 @@ _ALIASES = {
 }  # fmt: skip
 
 
-def _normalise(name: str) -> str:
-    n = re.sub(r"[\s\-]+", "_", str(name).strip().lower())
-    n = re.sub(r"^r_", "right_", n)
-    n = re.sub(r"^l_", "left_", n)
-    m = re.fullmatch(r"(\w+?)_(left|right)", n)  # "ankle_left" -> "left_ankle"
-    return f"{m.group(2)}_{m.group(1)}" if m else n
+#: A name list that misses a built-in skeleton of its size by at most this many names is
+#: refused (a typo) rather than read as a skeleton of its own.
+NEAR_MISS = 2
+
+
+def _aliased(name: str, skeleton: Skeleton) -> str:
+    n = canonical_name(name)
+    return _ALIASES.get(skeleton.name, {}).get(n, n)
 
 
 def joint_of(name: str, skeleton: Skeleton) -> int | None:
@@ -69,41 +81,51 @@ def joint_of(name: str, skeleton: Skeleton) -> int | None:
     >>> joint_of("Left Wrist", LSP), joint_of("head", MPII), joint_of("tail", LSP)
     (11, 9, None)
     """
-    n = _normalise(name)
-    n = _ALIASES[skeleton.name].get(n, n)
-    return skeleton.joints.index(n) if n in skeleton.joints else None
+    n = _aliased(name, skeleton)
+    canon = [canonical_name(j) for j in skeleton.joints]
+    return canon.index(n) if n in canon else None
 
 
-def match_skeleton(names: list[str], source: str) -> tuple[Skeleton, np.ndarray]:
+def match_skeleton(
+    names: list[str],
+    source: str,
+    limbs: Sequence | None = None,
+    name: str = "custom",
+    known: Sequence[Skeleton] = (),
+) -> tuple[Skeleton, np.ndarray]:
     """The skeleton whose joints ``names`` are, and ``order`` (J,) with skeleton joint
-    ``order[k]`` = ``names[k]``.
+    ``order[k]`` = ``names[k]``: one of ``known`` or a built-in one (LSP, MPII, COCO-17) in any
+    order and spelling, else the skeleton ``name`` of ``names`` in their order with ``limbs``
+    (0-based pairs).
 
-    Raises AnnotationError naming ``source`` when the names are neither LSP's 14 nor MPII's 16.
+    Raises AnnotationError naming ``source`` when the names repeat or miss a built-in skeleton
+    of their count by at most :data:`NEAR_MISS` names.
     """
-    norm = [_normalise(n) for n in names]
-    best = None
-    for skeleton in (LSP, MPII):
-        mapped = [_ALIASES[skeleton.name].get(n, n) for n in norm]
-        if len(mapped) == skeleton.n_joints and sorted(mapped) == sorted(skeleton.joints):
-            return skeleton, np.array([skeleton.joints.index(n) for n in mapped], np.int64)
-        unmatched = [n for n, m in zip(names, mapped, strict=True) if m not in skeleton.joints]
-        if best is None or len(unmatched) < len(best[1]):
-            best = (skeleton, unmatched)
-    skeleton, unmatched = best
-    raise AnnotationError(
-        f"{source}: categories[0].keypoints has {len(names)} names; eglpp needs the 14 LSP "
-        f"joints ({', '.join(LSP.joints)}) or the 16 MPII joints ({', '.join(MPII.joints)}); "
-        f"closest is {skeleton.name} ({skeleton.n_joints} joints), names not matched: "
-        f"{', '.join(map(repr, unmatched)) or '(duplicates)'}"
-    )
+    for skeleton in (*known, *BUILT_IN.values()):
+        mapped = [_aliased(n, skeleton) for n in names]
+        canon = [canonical_name(j) for j in skeleton.joints]
+        if len(mapped) == skeleton.n_joints and sorted(mapped) == sorted(canon):
+            return skeleton, np.array([canon.index(n) for n in mapped], np.int64)
+        unmatched = [n for n, m in zip(names, mapped, strict=True) if m not in canon]
+        if len(names) == skeleton.n_joints and len(unmatched) <= NEAR_MISS:
+            raise AnnotationError(
+                f"{source}: categories[0].keypoints is nearly the {skeleton.name} skeleton "
+                f"({', '.join(skeleton.joints)}) but these names are not its joints: "
+                f"{', '.join(map(repr, unmatched)) or '(duplicates)'}; rename them"
+            )
+    try:
+        return skeleton_from_keypoints(name, names, limbs or ()), np.arange(len(names))
+    except ValueError as exc:
+        raise AnnotationError(f"{source}: categories[0]: {exc}") from None
 
 
 def coco_category(skeleton: Skeleton) -> dict:
     """The COCO ``categories`` entry of a skeleton (1-based ``skeleton`` limb list)."""
+    person = skeleton.name in BUILT_IN
     return {
         "id": 1,
-        "name": "person",
-        "supercategory": "person",
+        "name": "person" if person else skeleton.name,
+        "supercategory": "person" if person else skeleton.name,
         "keypoints": list(skeleton.joints),
         "skeleton": [[a + 1, b + 1] for a, b in skeleton.limbs],
     }
@@ -184,10 +206,14 @@ def _numbers(values: list, where: str, key: str) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def read_coco(path: str | Path, *, require_keypoints: bool = True) -> CocoFile:
+def read_coco(
+    path: str | Path, *, require_keypoints: bool = True, known: Sequence[Skeleton] = ()
+) -> CocoFile:
     """Read and validate a COCO keypoints file; errors name the file, the entry and the field.
+    Its keypoint names are matched to ``known`` skeletons (e.g. the labelled set's) first.
 
-    Checks: the three lists; ``categories[0].keypoints`` names a known skeleton; unique image
+    Checks: the three lists; ``categories[0].keypoints`` names a skeleton (unique names, not a
+    near miss of a built-in one) and its ``skeleton`` limbs are 1-based keypoints; unique image
     and annotation ids; every annotation's ``image_id`` exists, its ``category_id`` is the keypoint
     category, ``keypoints`` has 3·J finite numbers with v in {0, 1, 2} and, with
     ``require_keypoints``, at least one labelled joint; ``bbox`` (if any) has w, h > 0.
@@ -199,7 +225,13 @@ def read_coco(path: str | Path, *, require_keypoints: bool = True) -> CocoFile:
     _check_lists(data, src)
     category = data["categories"][0]
     names = _need(category, "keypoints", f"{src}: categories[0]", list)
-    skeleton, order = match_skeleton(names, src)
+    skeleton, order = match_skeleton(
+        names,
+        src,
+        _limbs(category, len(names), src),
+        str(category.get("name") or "custom"),
+        known,
+    )
     images = data["images"]
     ids = _image_ids(images, src)
     ann_ids, cat_id = set(), category.get("id", 1)
@@ -212,6 +244,24 @@ def read_coco(path: str | Path, *, require_keypoints: bool = True) -> CocoFile:
         _check_annotation(ann, f"{where} (id {aid})", ids, cat_id, len(names), require_keypoints)
     info = data.get("info") if isinstance(data.get("info"), dict) else {}
     return CocoFile(path, images, data["annotations"], category, skeleton, order, info)
+
+
+def _limbs(category: dict, J: int, src: str) -> list[tuple[int, int]]:
+    """The category's ``skeleton`` (1-based keypoint pairs) as 0-based pairs; none: []."""
+    limbs = category.get("skeleton") or []
+    where = f"{src}: categories[0].skeleton"
+    if not isinstance(limbs, list):
+        raise AnnotationError(f"{where} must be a list of [a, b] keypoint pairs, got {limbs!r:.60}")
+    out = []
+    for k, limb in enumerate(limbs):
+        ok = isinstance(limb, list) and len(limb) == 2
+        ok = ok and all(isinstance(i, int) and not isinstance(i, bool) for i in limb)
+        if not ok or not all(1 <= i <= J for i in limb):
+            raise AnnotationError(
+                f"{where}[{k}] must be two keypoint numbers in 1..{J} (1-based), got {limb!r:.60}"
+            )
+        out.append((limb[0] - 1, limb[1] - 1))
+    return out
 
 
 def _check_lists(data: object, src: str) -> None:

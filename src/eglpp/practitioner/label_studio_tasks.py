@@ -44,7 +44,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from eglpp.io import atomic_write_json, read_json
-from eglpp.pose.skeleton import LSP, MPII, Skeleton
+from eglpp.pose.skeleton import BUILT_IN, Skeleton
 from eglpp.practitioner.chunks import file_digest
 from eglpp.practitioner.coco import coco_document, joint_of, keypoint_entry, read_coco
 from eglpp.practitioner.label_studio import LabelStudio, LabelStudioError
@@ -62,7 +62,7 @@ __all__ = [
     "keypoint_result",
 ]
 
-SKELETONS = {"lsp": LSP, "mpii": MPII}
+SKELETONS = dict(BUILT_IN)  # lsp, mpii, coco17; any other: a COCO file's (cli)
 _BATCH = 20  # images uploaded per task import: what an interruption can lose at most
 _COLOURS = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0",
             "#f032e6", "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#800000",

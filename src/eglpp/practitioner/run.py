@@ -18,7 +18,7 @@ from eglpp.devices import check_device
 from eglpp.io import atomic_write_json
 from eglpp.pose.checkpoint import load_checkpoint, load_model
 from eglpp.pose.hourglass import StackedHourglass
-from eglpp.pose.metrics import mean_pose, pck, torso_size
+from eglpp.pose.metrics import METRICS, default_metric, mean_pose, metric_normaliser, pck
 from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner import outputs
 from eglpp.practitioner.foreign import ForeignModel
@@ -110,17 +110,19 @@ def _score(strategy, model, aux, lab, candidates, out, config, fp, progress, log
 
 
 def labelled_fit(cache: LabelledCache, skeleton: Skeleton, alpha: float = 0.2) -> dict | None:
-    """PCK@α (torso) on the labelled set of the checkpoint (``"model"``) and of the mean-pose
-    baseline (``"mean_pose"``: the labelled set's average pose for every image), fractions;
-    None where no labelled person has both torso ends annotated."""
+    """PCK@α on the labelled set of the checkpoint (``"model"``) and of the mean-pose baseline
+    (``"mean_pose"``: the labelled set's average pose for every image), fractions; torso
+    normaliser where ``skeleton`` has one, else the box around the annotated joints; None where
+    no labelled person has the normaliser's joints annotated."""
     joints, visible = (t.numpy() for t in cache.truth())
-    norm = torso_size(joints, skeleton, visible=visible)
+    metric = default_metric(skeleton)
+    norm, _ = metric_normaliser(metric, skeleton, joints, visible)
     if not np.isfinite(norm).any() or cache.predictions().joints is None:
         return None
     baseline = np.broadcast_to(mean_pose(joints, visible), joints.shape)
     predicted = cache.predictions().joints
     return {
-        "metric": f"PCK@{alpha:g}",
+        "metric": f"{METRICS[metric][2]}@{alpha:g}",
         "model": float(pck(predicted, joints, visible, norm, alpha).mean),
         "mean_pose": float(pck(baseline, joints, visible, norm, alpha).mean),
     }
