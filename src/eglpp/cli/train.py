@@ -44,11 +44,21 @@ from eglpp.pose.inference import dataset_joints, dataset_skeleton, evaluate
 from eglpp.pose.metrics import METRICS, default_metric, mean_pose
 from eglpp.pose.train import TrainConfig, fit
 from eglpp.practitioner.labelled import load_labelled
+from eglpp.strategies import LearningLoss
 
-__all__ = ["train", "training_mean_pose", "chosen_metric"]
+__all__ = ["train", "training_mean_pose", "chosen_metric", "loss_head"]
 
 #: ``--pck-normaliser`` values and their metric (eglpp.pose.metrics.METRICS).
 NORMALISERS = {normaliser: metric for metric, (normaliser, _, _) in METRICS.items()}
+
+
+def loss_head(model: StackedHourglass, seed: int) -> torch.nn.Module:
+    """Learning Loss's loss-prediction head (the strategy's default settings, which
+    ``eglpp select --strategy learning-loss`` builds to load it) for ``model``, drawn from
+    ``seed`` without touching the global random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return LearningLoss().auxiliary(model.feature_channels())
 
 
 def chosen_metric(normaliser: str | None, usual: str, skeleton) -> str:
@@ -217,6 +227,12 @@ def train(
     ),
     out: Path = typer.Option(Path("runs/train"), help="Output folder."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    learning_loss: bool = typer.Option(
+        False,
+        "--learning-loss",
+        help="Train Learning Loss's loss-prediction head with the model (saved in model.pt), "
+        "for eglpp select --strategy learning-loss.",
+    ),
     pck_normaliser: str | None = typer.Option(
         None,
         help="PCK's normaliser: torso (left shoulder to right hip) | head (MPII's head "
@@ -251,10 +267,11 @@ def train(
     config = _train_config(args, metric)
     check_output(out)
     model = StackedHourglass(model_config).reset_parameters(torch.Generator().manual_seed(seed))
+    aux = loss_head(model, seed) if learning_loss else None
     result = fit(
         model, train_set, config, val_set=val_set, seed=seed, device=device,
         progress=progress, checkpoint_path=out / "model.pt",
-        log=None if progress else typer.echo,
+        log=None if progress else typer.echo, aux=aux,
     )  # fmt: skip
     scores = evaluate(
         model, test_set, metric=metric, alpha=config.alpha, device=device, flip_test=flip_test,

@@ -56,8 +56,10 @@ def _load(checkpoint: Path, strategy, labelled_skeleton):
         except (ValueError, RuntimeError) as exc:
             raise ValueError(
                 f"--checkpoint {checkpoint}: strategy {strategy.name!r} needs the weights of "
-                f"its auxiliary head trained with the model (eglpp run saves them in "
-                f"run-XX/{strategy.name}/cycle-YY/model.pt): {str(exc)[:300]}"
+                f"its auxiliary head trained with the model, which this checkpoint lacks or "
+                f"holds with other settings: train one with eglpp train --learning-loss (eglpp "
+                f"run saves them in run-XX/{strategy.name}/cycle-YY/model.pt), or select with "
+                f"another strategy (egl++, coreset, random): {str(exc)[:300]}"
             ) from exc
     return model, aux
 
