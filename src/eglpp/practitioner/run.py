@@ -130,15 +130,27 @@ def labelled_fit(cache: LabelledCache, skeleton: Skeleton, alpha: float = 0.2) -
     }
 
 
-def _check_fit(scored: Scored, skeleton: Skeleton, checkpoint: Path, warn: Log) -> dict | None:
+def _check_fit(
+    scored: Scored, skeleton: Skeleton, checkpoint: Path, warn: Log, config: SelectConfig,
+    foreign: ForeignModel | None = None,
+) -> dict | None:  # fmt: skip
     fit = labelled_fit(scored.labelled_cache, skeleton)
     if fit is not None and fit["model"] <= fit["mean_pose"]:
+        if foreign is None:
+            why = ("It is undertrained or fed at another --input-size than it was trained at "
+                   f"({config.input_size} px now): its scores and pre-annotations are close to "
+                   "noise. Train longer (eglpp train --epochs) or give its training's "
+                   "--input-size, and select again.")  # fmt: skip
+        else:
+            why = (f"Your network (--model {foreign.spec}) reads these inputs no better than "
+                   f"that: check that it is trained and that it takes {config.input_size}×"
+                   f"{config.input_size} px RGB in [0, 1] (--input-size; eglpp does not "
+                   "normalise further), then select again: its scores and pre-annotations "
+                   "are close to noise.")  # fmt: skip
         warn(
             f"warning: on its own labelled set, {checkpoint} reaches {fit['metric']} "
             f"{100 * fit['model']:.1f} %, no better than the mean-pose baseline (the labelled "
-            f"set's average pose for every image: {100 * fit['mean_pose']:.1f} %). It is "
-            "undertrained: its scores and pre-annotations are close to noise. Train longer "
-            "(eglpp train --epochs) and select again."
+            f"set's average pose for every image: {100 * fit['mean_pose']:.1f} %). {why}"
         )
     return fit
 
@@ -239,6 +251,7 @@ def run_select(
     check_estimator(out, config)
     lab = load_labelled(labelled, images_root=images_root, box_scale=config.box_scale)
     check_labelled_joints(lab)
+    foreign = None
     if model is None:
         checkpoint = Path(checkpoint)
         source = {"checkpoint": str(checkpoint.resolve())}
@@ -247,7 +260,8 @@ def run_select(
         checkpoint, foreign = model.identity, model
         source = {"model": foreign.spec, "weights": str(foreign.weights or ""),
                   "embedding": foreign.contract.embedding,
-                  "prediction": foreign.contract.prediction}  # fmt: skip
+                  "prediction": foreign.contract.prediction,
+                  **({"loss": foreign.loss} if foreign.loss else {})}  # fmt: skip
         model, aux = _load_foreign(foreign, strategy, lab.annotations.skeleton, config)
     candidates, n_pool = _candidates(pool, lab, config.budget)
     fp = fingerprint(checkpoint, lab, candidates, config, source)
@@ -260,7 +274,7 @@ def run_select(
     check = None
     if config.scoring.approx_check:
         check = _approx_check(strategy, model, aux, lab, scored, config, log, warn)
-    fit = _check_fit(scored, lab.annotations.skeleton, checkpoint, warn)
+    fit = _check_fit(scored, lab.annotations.skeleton, checkpoint, warn, config, foreign)
     query = choose(strategy, scored, config)
     _write(out, scored, query, lab, config, source, strategy)
     summary = {
@@ -273,6 +287,8 @@ def run_select(
         "n_labelled": len(lab.annotations),
         "labelled_fit": fit,
         "budget": config.budget,
+        "loss": source.get("loss", "eglpp's (heatmap or coordinate mean squared error)"),
+        "sigma": config.sigma,
         "selected": [scored.pool.names[i] for i in query],
         "chunks_reused": scored.reused,
         "chunks_computed": scored.computed,
