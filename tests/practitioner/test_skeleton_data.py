@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eglpp.pose.datasets.base import AnnotationError
-from eglpp.pose.metrics import bbox_size, default_metric, metric_normaliser
+from eglpp.pose.metrics import bbox_size
+from eglpp.pose.normalisers import default_metric, metric_normaliser
 from eglpp.pose.skeleton import COCO17, LSP, MPII, skeleton_from_keypoints
 from eglpp.practitioner.coco import coco_document, coco_to_annotations, keypoint_entry, read_coco
 

@@ -42,7 +42,8 @@ from eglpp.pose.datasets.mpii_json import load_mpii_json
 from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.pose.inference import dataset_joints, dataset_skeleton, evaluate
-from eglpp.pose.metrics import METRICS, default_metric, mean_pose
+from eglpp.pose.metrics import mean_pose
+from eglpp.pose.normalisers import METRICS, default_metric
 from eglpp.pose.train import TrainConfig, fit
 from eglpp.practitioner.labelled import load_labelled
 

@@ -6,7 +6,7 @@ import torch
 import typer
 
 from eglpp.pose.hourglass import StackedHourglass
-from eglpp.pose.metrics import METRICS
+from eglpp.pose.normalisers import METRICS
 from eglpp.pose.skeleton import Skeleton
 from eglpp.strategies import LearningLoss
 

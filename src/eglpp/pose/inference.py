@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from eglpp.pose.heatmaps import decode_heatmaps, flip_heatmaps, heatmap_to_input
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
-from eglpp.pose.metrics import METRICS, metric_normaliser, pck
+from eglpp.pose.metrics import pck
+from eglpp.pose.normalisers import METRICS, metric_normaliser
 from eglpp.pose.skeleton import Skeleton
 
 __all__ = [

@@ -39,9 +39,6 @@ __all__ = [
     "pck",
     "torso_size",
     "bbox_size",
-    "METRICS",
-    "default_metric",
-    "metric_normaliser",
     "head_size",
     "pckh_mean_joints",
     "mean_pose",
@@ -220,47 +217,6 @@ def pckh_mean_joints(skeleton: Skeleton) -> list[int]:
     """Joints averaged into MPII's PCKh: all but pelvis and thorax (where the skeleton has them)."""
     excluded = {"pelvis", "thorax"}
     return [i for i, name in enumerate(skeleton.joints) if name not in excluded]
-
-
-#: PCK metrics by their normaliser: torso (``"pck"``), head box (``"pckh"``), person box
-#: (``"pckb"``, :func:`bbox_size`), and each one's usual α and label.
-METRICS = {"pck": ("torso", 0.2, "PCK"), "pckh": ("head", 0.5, "PCKh"),
-           "pckb": ("bbox", 0.2, "PCK-bbox")}  # fmt: skip
-
-
-def default_metric(skeleton: Skeleton) -> str:
-    """``"pck"`` (torso) where ``skeleton`` has shoulders and hips, else ``"pckb"`` (box)."""
-    return "pck" if skeleton.has_torso else "pckb"
-
-
-def metric_normaliser(
-    metric: str,
-    skeleton: Skeleton,
-    joints: np.ndarray,
-    visible: np.ndarray,
-    head_sizes: np.ndarray | None = None,
-    torso_mode: str = "lsp",
-) -> tuple[np.ndarray, list[int] | None]:
-    """(normaliser (N,), the joints of the mean or None for all) of ``metric`` on ground truth
-    ``joints`` (N, J, 2) / ``visible`` (N, J); ``"pckh"`` needs ``head_sizes`` (N,).
-
-    Raises ValueError, naming the skeleton, where it lacks what the normaliser needs.
-    """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    if metric == "pck":
-        if not skeleton.has_torso:
-            raise ValueError(
-                f"the torso normaliser needs a left_shoulder and a right_hip; the {skeleton.name} "
-                f"skeleton ({', '.join(skeleton.joints)}) lacks one: use the bbox one"
-            )
-        return torso_size(joints, skeleton, mode=torso_mode, visible=visible), None
-    if metric == "pckb":
-        return bbox_size(joints, visible), None
-    norm = np.full(len(joints), np.nan) if head_sizes is None else np.asarray(head_sizes, float)
-    if not np.isfinite(norm).any():
-        raise ValueError("the head normaliser (PCKh) needs head boxes; this dataset has none")
-    return norm, pckh_mean_joints(skeleton)
 
 
 class PCKMetric:

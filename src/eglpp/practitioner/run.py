@@ -18,7 +18,8 @@ from eglpp.devices import check_device
 from eglpp.io import atomic_write_json
 from eglpp.pose.checkpoint import load_checkpoint, load_model
 from eglpp.pose.hourglass import StackedHourglass
-from eglpp.pose.metrics import METRICS, default_metric, mean_pose, metric_normaliser, pck
+from eglpp.pose.metrics import mean_pose, pck
+from eglpp.pose.normalisers import METRICS, default_metric, metric_normaliser
 from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner import outputs
 from eglpp.practitioner.foreign import ForeignModel
