@@ -60,7 +60,8 @@ def test_coco_wrong_joint_count(world, tmp_path):
             f"kp{i}" for i in range(14)
         ]
 
-    with pytest.raises(AnnotationError, match="14 LSP joints.*16 MPII joints.*'nose'"):
+    # 17 names of no built-in skeleton: a skeleton of its own, which 14-joint people do not fit
+    with pytest.raises(AnnotationError, match=r"annotations\[0\].*42 values, expected 3 × 17"):
         read_coco(_edit(world, tmp_path, coco17))
 
 
@@ -186,7 +187,7 @@ def test_cli_error_is_one_line_exit_2(world, tmp_path):
     import subprocess
     import sys
 
-    bad = {"images": [], "annotations": [], "categories": [{"keypoints": ["a"]}]}
+    bad = {"images": [], "annotations": [], "categories": [{"keypoints": ["a", "A"]}]}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     cmd = [sys.executable, "-m", "eglpp.cli", "select", "--checkpoint", str(world["checkpoint"]),
            "--labelled", str(tmp_path / "bad.json"), "--pool", str(world["pool"]), "--budget",
@@ -194,5 +195,6 @@ def test_cli_error_is_one_line_exit_2(world, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert (
-        "error:" in proc.stderr and "bad.json: categories[0].keypoints has 1 names" in proc.stderr
+        "error:" in proc.stderr and "bad.json: categories[0]: skeleton 'custom': keypoint names "
+        "repeat: A, a" in proc.stderr
     )

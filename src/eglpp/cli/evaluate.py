@@ -18,6 +18,7 @@ from eglpp.devices import check_device
 from eglpp.pose.checkpoint import load_model
 from eglpp.pose.datasets.images import ImagePoseDataset
 from eglpp.pose.inference import evaluate
+from eglpp.pose.normalisers import default_metric
 from eglpp.practitioner.heldout import read_record, record_path
 from eglpp.practitioner.labelled import load_labelled
 from eglpp.practitioner.settings import checkpoint_settings
@@ -61,8 +62,8 @@ def evaluate_model(
     batch_size: int = typer.Option(32),
     device: str = typer.Option("cpu", help="cpu | cuda | cuda:1 ..."),
 ) -> None:
-    """Evaluate a trained model on a set of the user's choice: PCK@0.2 (PCKh@0.5 on MPII)
-    with its standard error.
+    """Evaluate a trained model on a set of the user's choice: PCK@0.2 (PCKh@0.5 on MPII;
+    PCK-bbox@0.2 for a skeleton without shoulders and hips) with its standard error.
 
     Examples:
 
@@ -96,7 +97,8 @@ def evaluate_model(
             f"{model}: predicts {net.config.n_joints} joints, but {data} is in the "
             f"{ann.skeleton.name} skeleton ({ann.skeleton.n_joints} joints)"
         )
-    metric = "pckh" if lab.format == "mpii" else "pck"
+    # as eglpp train: PCKh on MPII, torso PCK, or PCK-bbox on a skeleton without a torso
+    metric = "pckh" if lab.format == "mpii" else default_metric(ann.skeleton)
     dataset = ImagePoseDataset(ann, input_size=int(size))
     scores = evaluate(net, dataset, metric=metric, batch_size=batch_size, device=device,
                       flip_test=flip_test)  # fmt: skip

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from eglpp.io import atomic_write_json
+from eglpp.practitioner.coco import read_coco
 from eglpp.practitioner.label_studio import LabelStudio, connect
 from eglpp.practitioner.label_studio_tasks import (
     SKELETONS,
@@ -24,7 +25,11 @@ __all__ = ["label_studio_config", "label_studio_target", "push_to_label_studio",
 
 
 def label_studio_config(
-    skeleton: str = typer.Option("lsp", help="Joints to label: lsp (14) | mpii (16)."),
+    skeleton: str = typer.Option(
+        "lsp",
+        help="Joints to label: lsp (14) | mpii (16) | coco17 (17) | a COCO keypoints .json "
+        "(its categories[0] keypoints, e.g. an animal's).",
+    ),
     create_project: str | None = typer.Option(
         None,
         "--create-project",
@@ -45,9 +50,15 @@ def label_studio_config(
         eglpp label-studio-config --skeleton lsp --create-project "people, round 1" \\
             --label-studio http://localhost:8080
     """
-    if skeleton not in SKELETONS:
-        raise ValueError(f"--skeleton {skeleton}: expected one of {', '.join(SKELETONS)}")
-    xml = label_config(SKELETONS[skeleton])
+    if skeleton in SKELETONS:
+        xml = label_config(SKELETONS[skeleton])
+    elif skeleton.endswith(".json") and Path(skeleton).is_file():
+        xml = label_config(read_coco(skeleton, require_keypoints=False).skeleton)
+    else:
+        raise ValueError(
+            f"--skeleton {skeleton}: expected one of {', '.join(SKELETONS)} or a COCO keypoints "
+            ".json file"
+        )
     if create_project is None:
         if label_studio is not None:
             raise ValueError("--label-studio: applies with --create-project TITLE only")

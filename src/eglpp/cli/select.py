@@ -31,17 +31,30 @@ from eglpp.practitioner.settings import (
 __all__ = ["select"]
 
 
-def _foreign(model, weights, embedding, prediction, input_size) -> ForeignModel | None:
+def _foreign(model, weights, embedding, prediction, input_size, loss) -> ForeignModel | None:
     """The ``--model`` network, or None; the flags that belong to it refused without it."""
     if model is None:
         given = [f for f, v in (("--weights", weights), ("--embedding", embedding),
-                                ("--prediction", prediction)) if v is not None]  # fmt: skip
+                                ("--prediction", prediction), ("--loss", loss))
+                 if v is not None]  # fmt: skip
         if given:
             raise ValueError(f"{', '.join(given)}: applies to --model only")
         return None
     if input_size is None:
         raise ValueError(f"--model {model}: --input-size is needed (the network's input px)")
-    return load_foreign(model, weights, embedding, prediction, input_size)
+    return load_foreign(model, weights, embedding, prediction, input_size, loss)
+
+
+def _approx_settings(estimator, exact_neighbours, probes, check_approx) -> dict:
+    """The approx settings given, refused unless ``--estimator approx``."""
+    approx = {"n_exact": exact_neighbours, "n_probes": probes, "approx_check": check_approx}
+    approx = {k: v for k, v in approx.items() if v is not None}  # the approx settings given
+    if approx and estimator != "approx":
+        flags = {"n_exact": "--exact-neighbours", "n_probes": "--probes"}
+        flags["approx_check"] = "--check-approx"
+        given = ", ".join(f"{flags[k]} {v}" for k, v in approx.items())
+        raise ValueError(f"{given}: applies to --estimator approx only")
+    return approx
 
 
 def select(
@@ -64,6 +77,13 @@ def select(
         None,
         help="--model: which output is the prediction (heatmaps (B, J, h, w) or coordinates "
         "(B, J, 2), input px): a dict key, NamedTuple field or tuple index; default the output.",
+    ),
+    loss: str | None = typer.Option(
+        None,
+        help="--model: its training loss, PKG.MODULE:FN (imported as --model is), called on one "
+        "example as FN(prediction, target, weight) -> scalar; target: the labelled joints' "
+        "heatmaps (σ --sigma) or coordinates, weight (1, J): 1 where annotated. Default: "
+        "eglpp's heatmap or coordinate mean squared error.",
     ),
     labelled: Path = typer.Option(
         ..., help="Labelled set: COCO keypoints .json, LSP/LSPET joints.mat, MPII .mat/.json."
@@ -151,16 +171,10 @@ def select(
     studio = label_studio_target(label_studio, project)  # before scoring: it answers
     if threads:
         torch.set_num_threads(threads)
-    approx = {"n_exact": exact_neighbours, "n_probes": probes, "approx_check": check_approx}
-    approx = {k: v for k, v in approx.items() if v is not None}  # the approx settings given
-    if approx and estimator != "approx":
-        flags = {"n_exact": "--exact-neighbours", "n_probes": "--probes"}
-        flags["approx_check"] = "--check-approx"
-        given = ", ".join(f"{flags[k]} {v}" for k, v in approx.items())
-        raise ValueError(f"{given}: applies to --estimator approx only")
+    approx = _approx_settings(estimator, exact_neighbours, probes, check_approx)
     if (checkpoint is None) == (model is None):
         raise ValueError("--checkpoint or --model: give exactly one (the network that scores)")
-    foreign = _foreign(model, weights, embedding, prediction, input_size)
+    foreign = _foreign(model, weights, embedding, prediction, input_size, loss)
     found = checkpoint_settings(checkpoint) if checkpoint is not None else {}
     size = input_size or found.get("input_size")
     if size is None:

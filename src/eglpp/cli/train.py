@@ -24,14 +24,16 @@ import typer
 from torch.utils.data import Dataset
 
 from eglpp.cli.evaluate import score_text
+from eglpp.cli.train_choices import chosen_metric, loss_head
 from eglpp.cli.train_data import load_datasets
 from eglpp.devices import check_device
 from eglpp.io import atomic_write_json, check_output, read_json
 from eglpp.outdir import refusal, refuse_other_kind
 from eglpp.pose.datasets.images import ImagePoseDataset
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
-from eglpp.pose.inference import dataset_joints, evaluate
+from eglpp.pose.inference import dataset_joints, dataset_skeleton, evaluate
 from eglpp.pose.metrics import mean_pose
+from eglpp.pose.normalisers import METRICS
 from eglpp.pose.train import TrainConfig, fit
 
 __all__ = ["train", "training_mean_pose"]
@@ -114,6 +116,18 @@ def train(
         False, "--overwrite", help="Replace a model trained with other options in --out."
     ),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    learning_loss: bool = typer.Option(
+        False,
+        "--learning-loss",
+        help="Train Learning Loss's loss-prediction head with the model (saved in model.pt), "
+        "for eglpp select --strategy learning-loss.",
+    ),
+    pck_normaliser: str | None = typer.Option(
+        None,
+        help="PCK's normaliser: torso (left shoulder to right hip) | head (MPII's head "
+        "boxes) | bbox (max(w, h) of the box around the annotated joints). Default: head on "
+        "MPII, torso where the skeleton has one, else bbox.",
+    ),
 ) -> None:
     """Train a stacked hourglass and report test PCK (LSP, synthetic) or PCKh (MPII).
 
@@ -129,26 +143,24 @@ def train(
     The last one retrains on the labelled set that eglpp import merged.
     """
     args = dict(locals())
-    _check_flags(args)
-    check_device(device)
-    if dataset in ("lsp", "lspet", "mpii") and data_root is None:  # before the folder
-        raise typer.BadParameter(f"dataset {dataset!r} needs --data-root")
-    if not overwrite:
-        _check_folder(out, args)
+    _check_start(args)
     if threads:
         torch.set_num_threads(threads)
     model_config = HourglassConfig(n_stacks=stacks, channels=channels, depth=depth)
     start = time.perf_counter()
     train_set, val_set, test_set, metric = load_datasets(dataset, data_root, args)
     data_seconds = time.perf_counter() - start
+    metric = chosen_metric(pck_normaliser, metric, dataset_skeleton(train_set))
+    model_config = dataclasses.replace(model_config, n_joints=dataset_skeleton(train_set).n_joints)
     config = _train_config(args, metric)
     check_output(out)
     atomic_write_json(out / "train.json", _command(args))  # what trains here, from the start
     model = StackedHourglass(model_config).reset_parameters(torch.Generator().manual_seed(seed))
+    aux = loss_head(model, seed) if learning_loss else None
     result = fit(
         model, train_set, config, val_set=val_set, seed=seed, device=device,
         progress=progress, checkpoint_path=out / "model.pt",
-        log=None if progress else typer.echo,
+        log=None if progress else typer.echo, aux=aux,
     )  # fmt: skip
     scores = evaluate(
         model, test_set, metric=metric, alpha=config.alpha, device=device, flip_test=flip_test,
@@ -220,6 +232,17 @@ _AT_LEAST = {"n_train": 1, "n_test": 1, "stacks": 1, "channels": 4, "depth": 1,
              "input_size": 16, "epochs": 1, "batch_size": 1, "num_workers": 0}  # fmt: skip
 
 
+def _check_start(args: dict) -> None:
+    """Refuse the command before any data is read: its flags, its device, a named dataset
+    without ``--data-root``, and an ``--out`` holding something else (unless ``--overwrite``)."""
+    _check_flags(args)
+    check_device(args["device"])
+    if args["dataset"] in ("lsp", "lspet", "mpii") and args["data_root"] is None:  # before out
+        raise typer.BadParameter(f"dataset {args['dataset']!r} needs --data-root")
+    if not args["overwrite"]:
+        _check_folder(args["out"], args)
+
+
 def _check_flags(args: dict) -> None:
     """Refuse out-of-range flags by their flag name, before any data is read."""
 
@@ -256,7 +279,7 @@ def _train_config(args: dict, metric: str) -> TrainConfig:
         sigma=args["sigma"],
         val_fraction=args["val_fraction"],
         metric=metric,
-        alpha=0.2 if metric == "pck" else 0.5,
+        alpha=METRICS[metric][1],
         flip_test=args["flip_test"],
         num_workers=args["num_workers"],
     )

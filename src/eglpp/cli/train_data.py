@@ -31,6 +31,7 @@ from eglpp.pose.datasets.lsp import read_joints_mat, resolve_joints_mat
 from eglpp.pose.datasets.mpii import load_mpii_mat
 from eglpp.pose.datasets.mpii_json import load_mpii_json
 from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
+from eglpp.pose.normalisers import default_metric
 from eglpp.practitioner.heldout import held_out_mask
 from eglpp.practitioner.labelled import load_labelled
 
@@ -66,7 +67,8 @@ def _real(name: str, root: Path, args: dict) -> tuple[Dataset, Dataset | None, D
     elif name == "coco":  # e.g. the labelled set merged by `eglpp import`
         ann = load_labelled(root).annotations
         test, record, created = held_out_mask(root, ann.image_paths, args.get("held_out"))
-        train_ann, test_ann, metric = ann.subset(~test), ann.subset(test), "pck"
+        train_ann, test_ann = ann.subset(~test), ann.subset(test)
+        metric = default_metric(ann.skeleton)  # torso, or the joints' box without one
         n_images = len(set(ann.subset(test).image_paths))
         typer.echo(
             f"test set: the {n_images} held-out images ({int(test.sum())} people) "

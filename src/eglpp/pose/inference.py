@@ -6,7 +6,8 @@ the model in eval mode and decodes the last stack's heatmaps to joints; it can a
 the mirrored image's (flip test) and also return the heatmaps, the embeddings and the
 predictions of an auxiliary module (``aux.predict(features) -> (B,)`` if the module has
 ``predict``, else ``aux(features, None) -> (B,)``). :func:`evaluate` scores the decoded joints
-with PCK@α (torso normaliser) or PCKh@α (the items' head boxes).
+with PCK@α (torso normaliser), PCKh@α (the items' head boxes) or PCK-bbox@α (the box around
+the annotated joints, any skeleton).
 
 On CUDA, mixed precision (bfloat16 where supported, else float16) is used when ``amp`` is on;
 on CPU it is never used. The helpers that choose and enter it (:func:`amp_dtype`,
@@ -25,7 +26,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from eglpp.pose.heatmaps import decode_heatmaps, flip_heatmaps, heatmap_to_input
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
-from eglpp.pose.metrics import pck, pck_se, pckh_mean_joints, torso_size
+from eglpp.pose.metrics import pck, pck_se
+from eglpp.pose.normalisers import METRICS, metric_normaliser
 from eglpp.pose.skeleton import Skeleton
 
 __all__ = [
@@ -185,8 +187,9 @@ def evaluate(
     amp: bool = True,
     baseline: np.ndarray | None = None,
 ) -> dict:
-    """PCK@α (``metric="pck"``, torso normaliser, default α 0.2) or PCKh@α (``"pckh"``, the
-    items' ``head_size``, default α 0.5, mean without pelvis and thorax) of ``model``.
+    """PCK@α (``metric="pck"``, torso normaliser, default α 0.2), PCKh@α (``"pckh"``, the
+    items' ``head_size``, default α 0.5, mean without pelvis and thorax) or PCK-bbox@α
+    (``"pckb"``, the box around the annotated joints, default α 0.2) of ``model``.
 
     Returns ``{"metric": "PCK@0.2", "mean": float, "se": float, "n_joints": int, "per_joint":
     {joint: float}, "n": int}`` (``se``: the standard error of ``mean`` over the ``n`` people,
@@ -194,9 +197,10 @@ def evaluate(
     ``baseline`` (J, 2), e.g. the training set's :func:`~eglpp.pose.metrics.mean_pose`,
     ``"baseline"`` and ``"baseline_se"``: the metric of predicting that pose for every image.
     """
-    if metric not in ("pck", "pckh"):
-        raise ValueError(f"evaluate: metric must be 'pck' or 'pckh', got {metric!r}")
-    alpha = alpha if alpha is not None else (0.2 if metric == "pck" else 0.5)
+    if metric not in METRICS:
+        raise ValueError(f"evaluate: metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    _, usual_alpha, label = METRICS[metric]
+    alpha = alpha if alpha is not None else usual_alpha
     skeleton = dataset_skeleton(dataset)
     preds, truth = _run(
         model,
@@ -209,19 +213,17 @@ def evaluate(
         aux=None,
         amp=amp,
     )
-    if metric == "pck":
-        norm = torso_size(truth["joints"], skeleton, mode=torso_mode, visible=truth["visible"])
-        mean_joints = None
-    else:
-        norm = truth["head_size"].astype(np.float64)
-        if not np.isfinite(norm).any():
-            raise ValueError("evaluate: metric 'pckh' needs head boxes; this dataset has none")
-        mean_joints = pckh_mean_joints(skeleton)
+    try:
+        norm, mean_joints = metric_normaliser(
+            metric, skeleton, truth["joints"], truth["visible"], truth["head_size"], torso_mode
+        )
+    except ValueError as exc:
+        raise ValueError(f"evaluate: {exc}") from None
     gt, vis = truth["joints"], truth["visible"]
     res = pck(preds.joints, gt, vis, norm, alpha, mean_joints=mean_joints)
     se, n_joints = pck_se(preds.joints, gt, vis, norm, alpha, mean_joints=mean_joints)
     out = {
-        "metric": f"{'PCK' if metric == 'pck' else 'PCKh'}@{alpha:g}",
+        "metric": f"{label}@{alpha:g}",
         "mean": res.mean,
         "se": se,
         "n_joints": n_joints,

@@ -11,7 +11,9 @@ where :math:`v_{nj}` marks annotated joints (only they count) and :math:`d_n` is
 - PCKh (MPII): ``head_size`` = 0.6 × the head-box diagonal (the MPII evaluation tool);
   ``factor=1.0`` reproduces the EGL++ paper's code (the plain diagonal);
 - PCK (LSP): ``torso_size`` = ‖left shoulder − right hip‖ (``mode="lsp"``);
-  ``mode="max_diagonal"`` reproduces the paper's code (the longer of the two torso diagonals).
+  ``mode="max_diagonal"`` reproduces the paper's code (the longer of the two torso diagonals);
+- PCK with a box normaliser (any skeleton, e.g. one without shoulders and hips): ``bbox_size`` =
+  max(w, h) of the tight box around the example's annotated keypoints.
 
 The mean is pooled over the chosen joints (hits / annotated, as the MPII tool weights joints by
 their counts) or, with ``average="joint"``, the plain mean of the per-joint values. For MPII's
@@ -39,6 +41,7 @@ __all__ = [
     "pck_hits",
     "pck_se",
     "torso_size",
+    "bbox_size",
     "head_size",
     "pckh_mean_joints",
     "mean_pose",
@@ -179,6 +182,23 @@ def torso_size(
             out = np.fmax(both[0], both[1])  # NaN only where both are NaN
         return out
     raise ValueError(f"torso_size mode must be 'lsp' or 'max_diagonal', got {mode!r}")
+
+
+def bbox_size(gt: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """Per-example box normaliser (N,): the longer side, max(w, h), of the tight box around the
+    annotated keypoints (the same pixel units as ``gt``); NaN with fewer than two annotated.
+
+    >>> bbox_size(np.array([[[0.0, 0.0], [3.0, 8.0], [50.0, 50.0]]]), np.array([[1, 1, 0]]))
+    array([8.])
+    """
+    gt, vis = np.asarray(gt, np.float64), np.asarray(visible, bool)
+    if gt.ndim != 3 or gt.shape[-1] != 2 or vis.shape != gt.shape[:2]:
+        raise ValueError(f"gt (N, J, 2) and visible (N, J) expected, got {gt.shape}, {vis.shape}")
+    lo = np.where(vis[..., None], gt, np.inf).min(axis=1)  # (N, 2)
+    hi = np.where(vis[..., None], gt, -np.inf).max(axis=1)
+    with np.errstate(invalid="ignore"):
+        side = (hi - lo).max(axis=1)
+    return np.where(vis.sum(axis=1) >= 2, side, np.nan)
 
 
 def mean_pose(joints: np.ndarray, visible: np.ndarray) -> np.ndarray:

@@ -59,7 +59,7 @@ class TrainConfig:
     grad_clip: float | None = None  # max gradient norm, None: no clipping
     val_fraction: float = 0.0  # split off train_set when no val_set is given
     val_every: int = 1  # epochs between validations
-    metric: str = "pck"  # validation metric: "pck" (torso) | "pckh" (head)
+    metric: str = "pck"  # validation metric: "pck" (torso) | "pckh" (head) | "pckb" (box)
     alpha: float = 0.2  # PCK@0.2 (LSP); use 0.5 for PCKh
     flip_test: bool = False  # average with the mirrored image's heatmaps in validation
     num_workers: int = 0
@@ -76,7 +76,7 @@ class TrainConfig:
             "sigma": self.sigma > 0,
             "val_fraction": 0 <= self.val_fraction < 1,
             "val_every": self.val_every >= 1,
-            "metric": self.metric in ("pck", "pckh"),
+            "metric": self.metric in ("pck", "pckh", "pckb"),
             "alpha": self.alpha > 0,
             "num_workers": self.num_workers >= 0,
             "grad_clip": self.grad_clip is None or self.grad_clip > 0,

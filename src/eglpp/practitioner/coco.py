@@ -3,8 +3,12 @@
 A file holds ``images`` (``id``, ``file_name``, optional ``width``/``height``), ``annotations``
 (one person each: ``id``, ``image_id``, ``category_id``, ``keypoints`` = J × (x, y, v), optional
 ``bbox`` = [x, y, w, h]) and ``categories`` whose first entry names the J keypoints. The names are
-matched to the 14 LSP or 16 MPII joints (case, spaces, hyphens, ``l_``/``r_`` prefixes and a few
-aliases like ``head`` → ``head_top`` do not matter), so a tool's joint order need not be ours.
+matched to a built-in skeleton, the 14 LSP, 16 MPII or 17 COCO joints (case, spaces, hyphens,
+``l_``/``r_`` prefixes and a few aliases like ``head`` → ``head_top`` do not matter), so a tool's
+joint order need not be ours. Any other keypoint set is a skeleton of its own, in the file's
+order: its limbs are the category's ``skeleton`` (1-based pairs, as COCO writes them), its flip
+pairs the ``left_X``/``right_X`` names (:func:`eglpp.pose.skeleton.skeleton_from_keypoints`).
+A list that misses a built-in skeleton by one or two names is refused as a likely typo.
 
 Conventions: keypoint coordinates are pixel indices (a joint at x = 3 is the centre of column 3:
 the contracts' convention and detectron2's reading of COCO keypoints); ``bbox`` is in continuous
@@ -17,7 +21,6 @@ resolved against ``images_root`` (default: the JSON file's folder).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +30,8 @@ import numpy as np
 
 from eglpp.io import read_json
 from eglpp.pose.datasets.base import AnnotationError, PoseAnnotations
-from eglpp.pose.skeleton import LSP, MPII, Skeleton
+from eglpp.pose.skeleton import BUILT_IN, Skeleton
+from eglpp.practitioner.coco_skeleton import category_limbs, joint_of, match_skeleton
 
 __all__ = [
     "CocoFile",
@@ -46,64 +50,14 @@ __all__ = [
 
 BOX_SCALE = 1.25  # crop side / longer side of a person box (CropAugment.bbox_scale)
 
-_ALIASES = {
-    LSP.name: {"head": "head_top", "headtop": "head_top", "top_head": "head_top",
-               "upper_neck": "neck"},
-    MPII.name: {"head": "head_top", "headtop": "head_top", "top_head": "head_top",
-                "neck": "upper_neck", "hip": "pelvis", "root": "pelvis", "chest": "thorax"},
-}  # fmt: skip
-
-
-def _normalise(name: str) -> str:
-    n = re.sub(r"[\s\-]+", "_", str(name).strip().lower())
-    n = re.sub(r"^r_", "right_", n)
-    n = re.sub(r"^l_", "left_", n)
-    m = re.fullmatch(r"(\w+?)_(left|right)", n)  # "ankle_left" -> "left_ankle"
-    return f"{m.group(2)}_{m.group(1)}" if m else n
-
-
-def joint_of(name: str, skeleton: Skeleton) -> int | None:
-    """The position in ``skeleton`` of the joint a tool calls ``name`` (matched as
-    :func:`match_skeleton` matches names), or None.
-
-    >>> joint_of("Left Wrist", LSP), joint_of("head", MPII), joint_of("tail", LSP)
-    (11, 9, None)
-    """
-    n = _normalise(name)
-    n = _ALIASES[skeleton.name].get(n, n)
-    return skeleton.joints.index(n) if n in skeleton.joints else None
-
-
-def match_skeleton(names: list[str], source: str) -> tuple[Skeleton, np.ndarray]:
-    """The skeleton whose joints ``names`` are, and ``order`` (J,) with skeleton joint
-    ``order[k]`` = ``names[k]``.
-
-    Raises AnnotationError naming ``source`` when the names are neither LSP's 14 nor MPII's 16.
-    """
-    norm = [_normalise(n) for n in names]
-    best = None
-    for skeleton in (LSP, MPII):
-        mapped = [_ALIASES[skeleton.name].get(n, n) for n in norm]
-        if len(mapped) == skeleton.n_joints and sorted(mapped) == sorted(skeleton.joints):
-            return skeleton, np.array([skeleton.joints.index(n) for n in mapped], np.int64)
-        unmatched = [n for n, m in zip(names, mapped, strict=True) if m not in skeleton.joints]
-        if best is None or len(unmatched) < len(best[1]):
-            best = (skeleton, unmatched)
-    skeleton, unmatched = best
-    raise AnnotationError(
-        f"{source}: categories[0].keypoints has {len(names)} names; eglpp needs the 14 LSP "
-        f"joints ({', '.join(LSP.joints)}) or the 16 MPII joints ({', '.join(MPII.joints)}); "
-        f"closest is {skeleton.name} ({skeleton.n_joints} joints), names not matched: "
-        f"{', '.join(map(repr, unmatched)) or '(duplicates)'}"
-    )
-
 
 def coco_category(skeleton: Skeleton) -> dict:
     """The COCO ``categories`` entry of a skeleton (1-based ``skeleton`` limb list)."""
+    person = skeleton.name in BUILT_IN
     return {
         "id": 1,
-        "name": "person",
-        "supercategory": "person",
+        "name": "person" if person else skeleton.name,
+        "supercategory": "person" if person else skeleton.name,
         "keypoints": list(skeleton.joints),
         "skeleton": [[a + 1, b + 1] for a, b in skeleton.limbs],
     }
@@ -152,6 +106,7 @@ def image_root(coco: CocoFile, images_root: str | Path | None = None) -> Path:
     (a flag: relative to the working directory), else ``info.images_root`` (relative to the
     file's folder), else the file's folder.
 
+    >>> from eglpp.pose.skeleton import LSP
     >>> def coco(info):
     ...     return CocoFile(Path("data/labelled.json"), [], [], {}, LSP, np.arange(14), info)
     >>> image_root(coco({})).as_posix(), image_root(coco({}), "photos").as_posix()
@@ -184,10 +139,14 @@ def _numbers(values: list, where: str, key: str) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def read_coco(path: str | Path, *, require_keypoints: bool = True) -> CocoFile:
+def read_coco(
+    path: str | Path, *, require_keypoints: bool = True, known: Sequence[Skeleton] = ()
+) -> CocoFile:
     """Read and validate a COCO keypoints file; errors name the file, the entry and the field.
+    Its keypoint names are matched to ``known`` skeletons (e.g. the labelled set's) first.
 
-    Checks: the three lists; ``categories[0].keypoints`` names a known skeleton; unique image
+    Checks: the three lists; ``categories[0].keypoints`` names a skeleton (unique names, not a
+    near miss of a built-in one) and its ``skeleton`` limbs are 1-based keypoints; unique image
     and annotation ids; every annotation's ``image_id`` exists, its ``category_id`` is the keypoint
     category, ``keypoints`` has 3·J finite numbers with v in {0, 1, 2} and, with
     ``require_keypoints``, at least one labelled joint; ``bbox`` (if any) has w, h > 0.
@@ -199,7 +158,13 @@ def read_coco(path: str | Path, *, require_keypoints: bool = True) -> CocoFile:
     _check_lists(data, src)
     category = data["categories"][0]
     names = _need(category, "keypoints", f"{src}: categories[0]", list)
-    skeleton, order = match_skeleton(names, src)
+    skeleton, order = match_skeleton(
+        names,
+        src,
+        category_limbs(category, len(names), src),
+        str(category.get("name") or "custom"),
+        known,
+    )
     images = data["images"]
     ids = _image_ids(images, src)
     ann_ids, cat_id = set(), category.get("id", 1)

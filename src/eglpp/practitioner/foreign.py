@@ -8,8 +8,13 @@ arguments is refused, naming them). ``--weights W.pt`` is a state dict (or ``{"s
 NAME`` is the submodule whose output (global-average-pooled) is the representation,
 ``--prediction KEY`` the output that is the prediction (a dict key, a NamedTuple field or a
 tuple index; by default the output itself, which must then be a tensor: a dict or tuple output
-without ``--prediction`` is refused, naming its keys). One forward of a blank input checks
-everything before the pool is read. Every error is one line naming its flag.
+without ``--prediction`` is refused, naming its keys). ``--loss PKG.MODULE:FN`` (imported the
+same way) is the training loss the gradient norms differentiate, called on one example as
+``FN(prediction (1, ...), target (1, ...), weight (1, J)) -> scalar``: the target is the
+labelled joints' Gaussian heatmaps (σ: ``--sigma``, heatmap px) or their coordinates (input
+px), the weight 1 for annotated joints, 0 for missing ones; without it eglpp's heatmap or
+coordinate mean squared error. One forward of a blank input checks everything (the loss on it
+too) before the pool is read. Every error is one line naming its flag.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ FLAGS = {
     "model": "--model",
     "prediction": "--prediction",
     "embedding": "--embedding",
-    "loss": "--model",
+    "loss": "--loss",
     "features": "--model",
 }
 
@@ -49,25 +54,28 @@ class ForeignModel:
     identity: Path  # the file whose digest names the scores' chunks: the weights, or the module
     kind: str  # "heatmaps", "coordinates" or "other" (eglpp.scoring.forward.prediction_kind)
     n_joints: int | None
+    loss: str | None = None  # the --loss PKG.MODULE:FN, None: eglpp's
 
 
-def import_factory(spec: str):
-    """``(factory, the file of its module)`` of ``PKG.MODULE:FACTORY`` (module docstring)."""
+def import_factory(spec: str, flag: str = "--model"):
+    """``(factory, the file of its module)`` of ``PKG.MODULE:FACTORY`` (module docstring);
+    errors name ``flag``."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise ValueError(f"--model {spec!r}: expected PKG.MODULE:FACTORY, e.g. mynet.models:build")
+        what = "FACTORY, e.g. mynet.models:build" if flag == "--model" else "FN"
+        raise ValueError(f"{flag} {spec!r}: expected PKG.MODULE:{what}")
     if str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise ValueError(
-            f"--model {spec}: cannot import {module_name!r} ({exc}); run from the folder that "
+            f"{flag} {spec}: cannot import {module_name!r} ({exc}); run from the folder that "
             "holds it or install its package"
         ) from exc
     factory = getattr(module, attr, None)
     if factory is None or not callable(factory):
-        raise ValueError(f"--model {spec}: module {module_name!r} has no function {attr!r}")
+        raise ValueError(f"{flag} {spec}: module {module_name!r} has no function {attr!r}")
     return factory, Path(module.__file__ or ".")
 
 
@@ -145,10 +153,12 @@ def load_foreign(
     embedding: str | None,
     prediction: str | None,
     input_size: int,
+    loss: str | None = None,
 ) -> ForeignModel:
-    """Build, load and check the user's network (module docstring)."""
+    """Build, load and check the user's network and loss (module docstring)."""
     factory, module_file = import_factory(spec)
     _check_no_arguments(factory, spec)
+    loss_fn = import_factory(loss, "--loss")[0] if loss is not None else None
     model = factory()
     if not isinstance(model, nn.Module):
         raise ValueError(
@@ -159,7 +169,9 @@ def load_foreign(
     key = prediction
     if prediction is not None and prediction.lstrip("-").isdigit():  # a tuple index
         key = int(prediction)
-    contract = ModelContract(model, prediction=key, embedding=embedding, flags=FLAGS)
+    contract = ModelContract(
+        model, prediction=key, embedding=embedding, weighted_loss=loss_fn, flags=FLAGS
+    )
     model.eval()
     with torch.no_grad():
         try:
@@ -183,4 +195,26 @@ def load_foreign(
             ) from None
     kind = prediction_kind(shape)
     n_joints = shape[-3] if kind == "heatmaps" else shape[1] if kind == "coordinates" else None
-    return ForeignModel(contract, spec, weights, Path(weights or module_file), kind, n_joints)
+    if loss_fn is not None:
+        _check_loss(loss, loss_fn, shape, n_joints)
+    return ForeignModel(contract, spec, weights, Path(weights or module_file), kind, n_joints, loss)
+
+
+def _check_loss(spec: str, loss_fn, shape: tuple[int, ...], n_joints: int | None) -> None:
+    """``--loss`` returns one finite number on a blank prediction, target and weight."""
+    blank = torch.zeros(shape)
+    weight = torch.ones(1, n_joints or 1)
+    try:
+        with torch.no_grad():
+            value = loss_fn(blank, blank, weight)
+    except Exception as exc:
+        raise ValueError(
+            f"--loss {spec}: fails on (prediction {shape}, target {shape}, weight "
+            f"{tuple(weight.shape)}): {str(exc)[:200]}"
+        ) from exc
+    if not isinstance(value, torch.Tensor) or value.dim() != 0:
+        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise ValueError(
+            f"--loss {spec}: must return the loss of one example as a scalar tensor (0-dim), "
+            f"got {got}"
+        )

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from eglpp.io import atomic_write_json, read_json
-from eglpp.pose.skeleton import LSP, MPII
+from eglpp.pose.skeleton import BUILT_IN
 from eglpp.practitioner.chunks import file_digest
 from eglpp.practitioner.coco import coco_document, keypoint_entry, read_coco
 from eglpp.practitioner.label_studio import LabelStudio, LabelStudioError
@@ -75,7 +75,7 @@ __all__ = [
     "prediction_score",
 ]
 
-SKELETONS = {"lsp": LSP, "mpii": MPII}
+SKELETONS = dict(BUILT_IN)  # lsp, mpii, coco17; any other: a COCO file's (cli)
 _BATCH = 20  # images uploaded per task import: what an interruption can lose at most
 Log = Callable[[str], None]
 

@@ -95,7 +95,7 @@ def merge_annotations(
     skeleton = lab.annotations.skeleton
     images, annotations, category, out_order = _labelled_entries(lab, images_root, box_scale, out)
     sel, by_name, by_base = _selection(Path(selection))
-    ret = read_coco(returned, require_keypoints=True)
+    ret = read_coco(returned, require_keypoints=True, known=(skeleton,))
     for other, what in ((sel, "the selection"), (ret, "the returned file")):
         if other.skeleton != skeleton:
             raise AnnotationError(

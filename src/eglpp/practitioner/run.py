@@ -19,7 +19,8 @@ from eglpp.io import atomic_write_json
 from eglpp.outdir import refuse_other_kind
 from eglpp.pose.checkpoint import load_checkpoint, load_model
 from eglpp.pose.hourglass import StackedHourglass
-from eglpp.pose.metrics import mean_pose, pck, torso_size
+from eglpp.pose.metrics import mean_pose, pck
+from eglpp.pose.normalisers import METRICS, default_metric, metric_normaliser
 from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner import outputs
 from eglpp.practitioner.fingerprint import fingerprint
@@ -58,8 +59,10 @@ def _load(checkpoint: Path, strategy, labelled_skeleton):
         except (ValueError, RuntimeError) as exc:
             raise ValueError(
                 f"--checkpoint {checkpoint}: strategy {strategy.name!r} needs the weights of "
-                f"its auxiliary head trained with the model (eglpp run saves them in "
-                f"run-XX/{strategy.name}/cycle-YY/model.pt): {str(exc)[:300]}"
+                f"its auxiliary head trained with the model, which this checkpoint lacks or "
+                f"holds with other settings: train one with eglpp train --learning-loss (eglpp "
+                f"run saves them in run-XX/{strategy.name}/cycle-YY/model.pt), or select with "
+                f"another strategy (egl++, coreset, random): {str(exc)[:300]}"
             ) from exc
     return model, aux
 
@@ -112,31 +115,45 @@ def _score(strategy, model, aux, lab, candidates, out, config, fp, progress, log
 
 
 def labelled_fit(cache: LabelledCache, skeleton: Skeleton, alpha: float = 0.2) -> dict | None:
-    """PCK@α (torso) on the labelled set of the checkpoint (``"model"``) and of the mean-pose
-    baseline (``"mean_pose"``: the labelled set's average pose for every image), fractions;
-    None where no labelled person has both torso ends annotated."""
+    """PCK@α on the labelled set of the checkpoint (``"model"``) and of the mean-pose baseline
+    (``"mean_pose"``: the labelled set's average pose for every image), fractions; torso
+    normaliser where ``skeleton`` has one, else the box around the annotated joints; None where
+    no labelled person has the normaliser's joints annotated."""
     joints, visible = (t.numpy() for t in cache.truth())
-    norm = torso_size(joints, skeleton, visible=visible)
+    metric = default_metric(skeleton)
+    norm, _ = metric_normaliser(metric, skeleton, joints, visible)
     if not np.isfinite(norm).any() or cache.predictions().joints is None:
         return None
     baseline = np.broadcast_to(mean_pose(joints, visible), joints.shape)
     predicted = cache.predictions().joints
     return {
-        "metric": f"PCK@{alpha:g}",
+        "metric": f"{METRICS[metric][2]}@{alpha:g}",
         "model": float(pck(predicted, joints, visible, norm, alpha).mean),
         "mean_pose": float(pck(baseline, joints, visible, norm, alpha).mean),
     }
 
 
-def _check_fit(scored: Scored, skeleton: Skeleton, checkpoint: Path, warn: Log) -> dict | None:
+def _check_fit(
+    scored: Scored, skeleton: Skeleton, checkpoint: Path, warn: Log, config: SelectConfig,
+    foreign: ForeignModel | None = None,
+) -> dict | None:  # fmt: skip
     fit = labelled_fit(scored.labelled_cache, skeleton)
     if fit is not None and fit["model"] <= fit["mean_pose"]:
+        if foreign is None:
+            why = ("It is undertrained or fed at another --input-size than it was trained at "
+                   f"({config.input_size} px now): its scores and pre-annotations are close to "
+                   "noise. Train longer (eglpp train --epochs) or give its training's "
+                   "--input-size, and select again.")  # fmt: skip
+        else:
+            why = (f"Your network (--model {foreign.spec}) reads these inputs no better than "
+                   f"that: check that it is trained and that it takes {config.input_size}×"
+                   f"{config.input_size} px RGB in [0, 1] (--input-size; eglpp does not "
+                   "normalise further), then select again: its scores and pre-annotations "
+                   "are close to noise.")  # fmt: skip
         warn(
             f"warning: on its own labelled set, {checkpoint} reaches {fit['metric']} "
             f"{100 * fit['model']:.1f} %, no better than the mean-pose baseline (the labelled "
-            f"set's average pose for every image: {100 * fit['mean_pose']:.1f} %). It is "
-            "undertrained: its scores and pre-annotations are close to noise. Train longer "
-            "(eglpp train --epochs) and select again."
+            f"set's average pose for every image: {100 * fit['mean_pose']:.1f} %). {why}"
         )
     return fit
 
@@ -219,6 +236,22 @@ def _check_out(out: Path, config: SelectConfig, overwrite: bool) -> None:
         check_estimator(out, config)
 
 
+def _network(checkpoint, model: ForeignModel | None, strategy, lab, config: SelectConfig):
+    """``(checkpoint (the file naming the scores), the --model network or None, the summary's
+    source, the network, its auxiliary head)`` of ``--checkpoint`` or ``--model``."""
+    if model is None:
+        checkpoint = Path(checkpoint)
+        source = {"checkpoint": str(checkpoint.resolve())}
+        return (checkpoint, None, source, *_load(checkpoint, strategy, lab.annotations.skeleton))
+    foreign = model
+    source = {"model": foreign.spec, "weights": str(foreign.weights or ""),
+              "embedding": foreign.contract.embedding,
+              "prediction": foreign.contract.prediction,
+              **({"loss": foreign.loss} if foreign.loss else {})}  # fmt: skip
+    net, aux = _load_foreign(foreign, strategy, lab.annotations.skeleton, config)
+    return foreign.identity, foreign, source, net, aux
+
+
 def run_select(
     checkpoint: str | Path | None,
     labelled: str | Path,
@@ -249,16 +282,7 @@ def run_select(
     _check_out(out, config, overwrite)
     lab = load_labelled(labelled, images_root=images_root, box_scale=config.box_scale)
     check_labelled_joints(lab)
-    if model is None:
-        checkpoint = Path(checkpoint)
-        source = {"checkpoint": str(checkpoint.resolve())}
-        model, aux = _load(checkpoint, strategy, lab.annotations.skeleton)
-    else:
-        checkpoint, foreign = model.identity, model
-        source = {"model": foreign.spec, "weights": str(foreign.weights or ""),
-                  "embedding": foreign.contract.embedding,
-                  "prediction": foreign.contract.prediction}  # fmt: skip
-        model, aux = _load_foreign(foreign, strategy, lab.annotations.skeleton, config)
+    checkpoint, foreign, source, model, aux = _network(checkpoint, model, strategy, lab, config)
     candidates, n_pool = _candidates(pool, lab, config.budget)
     fp = fingerprint(checkpoint, lab, candidates, config, source)
     if not overwrite:
@@ -274,7 +298,7 @@ def run_select(
     check = None
     if config.scoring.approx_check:
         check = _approx_check(strategy, model, aux, lab, scored, config, log, warn)
-    fit = _check_fit(scored, lab.annotations.skeleton, checkpoint, warn)
+    fit = _check_fit(scored, lab.annotations.skeleton, checkpoint, warn, config, foreign)
     query = choose(strategy, scored, config)
     _write(out, scored, query, lab, config, source, strategy)
     summary = {
@@ -288,6 +312,8 @@ def run_select(
         "n_labelled": len(lab.annotations),
         "labelled_fit": fit,
         "budget": config.budget,
+        "loss": source.get("loss", "eglpp's (heatmap or coordinate mean squared error)"),
+        "sigma": config.sigma,
         "selected": [scored.pool.names[i] for i in query],
         "chunks_reused": scored.reused,
         "chunks_computed": scored.computed,
