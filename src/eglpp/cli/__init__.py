@@ -15,7 +15,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import click
 import typer
 from typer.core import TyperCommand
 from typer.main import get_command_from_info
@@ -64,7 +63,7 @@ class _Commands(dict):
     def loaded(self, name: str) -> bool:
         return super().get(name) is not None
 
-    def __getitem__(self, name: str) -> click.Command:
+    def __getitem__(self, name: str) -> TyperCommand:
         if not self.loaded(name):
             super().__setitem__(name, self._load(name))
         return super().__getitem__(name)
@@ -80,13 +79,13 @@ class LazyGroup(Group):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._listing = False
-        self._stand_ins: dict[str, click.Command] = {}  # name and summary, for the list
+        self._stand_ins: dict[str, TyperCommand] = {}  # name and summary, for the list
         self.commands = _Commands(lambda name: load_command(name, self.rich_markup_mode))
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:
         return list(COMMANDS)
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+    def get_command(self, ctx: typer.Context, name: str) -> TyperCommand | None:
         if name not in COMMANDS:
             return None
         if self._listing and not self.commands.loaded(name):
@@ -96,7 +95,7 @@ class LazyGroup(Group):
             return self._stand_ins[name]
         return self.commands[name]
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_help(self, ctx: typer.Context, formatter) -> None:
         self._listing = True  # the list of commands needs their summaries only
         try:
             super().format_help(ctx, formatter)
@@ -104,7 +103,7 @@ class LazyGroup(Group):
             self._listing = False
 
 
-def load_command(name: str, rich_markup_mode=typer.core.DEFAULT_MARKUP_MODE) -> click.Command:
+def load_command(name: str, rich_markup_mode=typer.core.DEFAULT_MARKUP_MODE) -> TyperCommand:
     """The click command of ``eglpp NAME``, its module imported now."""
     module, function = COMMANDS[name]
     callback = getattr(importlib.import_module(module), function)
