@@ -31,6 +31,7 @@ __all__ = [
     "StateFileError",
     "PathError",
     "check_output",
+    "check_new_file",
     "run_lock",
     "LOCK_NAME",
     "atomic_write_bytes",
@@ -73,6 +74,34 @@ def check_output(path: str | os.PathLike, flag: str = "--out", *, folder: bool =
     except OSError as exc:
         raise PathError(f"{flag} {path}: cannot create {target} ({exc.strerror or exc})") from exc
     return path
+
+
+def check_new_file(
+    path: str | os.PathLike,
+    flag: str = "--out",
+    *,
+    overwrite: bool = False,
+    inputs: dict[str, str | os.PathLike] | None = None,
+) -> Path:
+    """:func:`check_output` for a file that a command writes whole (a merged labelled set, an
+    export), before any work: a file already there is refused unless ``overwrite``, so that no
+    command silently replaces a user's file. ``inputs`` (flag -> path) names the files the
+    command reads; writing one of them is refused with a message that says so, unless
+    ``overwrite``.
+    """
+    path = check_output(path, flag, folder=False)
+    if overwrite or not path.exists():
+        return path
+    for name, source in (inputs or {}).items():
+        if Path(source).exists() and path.resolve() == Path(source).resolve():
+            raise PathError(
+                f"{flag} {path}: is also {name}; writing it would replace that file: give a "
+                "new name, or --overwrite to replace it"
+            )
+    raise PathError(
+        f"{flag} {path}: already exists ({path.stat().st_size} bytes); eglpp does not replace "
+        "it: give a new name, or --overwrite to replace it"
+    )
 
 
 def _umask() -> int:

@@ -92,3 +92,21 @@ def test_an_import_into_the_merged_file_skips_what_it_merged(world, selection, t
     with pytest.raises(AnnotationError, match=r"images\[2\] .* already in the labelled set .*"
                        r"m1\.json with other keypoints"):  # fmt: skip
         merge_annotations(tmp_path / "m1.json", returned, selection, tmp_path / "m3.json")
+
+
+def test_an_existing_out_is_never_replaced_silently(world, selection, tmp_path):
+    """A file at --out (another merge, the user's labelled set itself) is refused before any
+    work unless --overwrite; with it, the merge is written."""
+    returned = _returned(world, selection, tmp_path / "export.json", corrected=4)
+    other = tmp_path / "labelled2.json"
+    other.write_text('{"mine": 1}')
+    result = _import(world, selection, returned, other)
+    assert result.exit_code != 0 and "already exists" in str(result.exception)
+    assert "--overwrite" in str(result.exception) and other.read_text() == '{"mine": 1}'
+    before = world["labelled"].read_bytes()
+    result = _import(world, selection, returned, world["labelled"])
+    assert result.exit_code != 0 and "is also --labelled" in str(result.exception)
+    assert world["labelled"].read_bytes() == before
+    result = _import(world, selection, returned, other, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert len(read_coco(other).annotations) == len(read_coco(world["labelled"]).annotations) + 4

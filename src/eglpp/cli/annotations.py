@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from eglpp.cli.label_studio import import_from_label_studio, label_studio_target
-from eglpp.io import check_output
+from eglpp.io import check_new_file
 from eglpp.practitioner.heldout import carry_record
 from eglpp.practitioner.merge import merge_annotations
 
@@ -41,6 +41,9 @@ def import_annotations(
         "Studio server instead of --annotations (token: LABEL_STUDIO_API_KEY).",
     ),
     project: int | None = typer.Option(None, help="--label-studio: the project's id."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a file already at --out (refused by default)."
+    ),
 ) -> None:
     """Merge annotations returned by an annotation tool into the labelled set (COCO keypoints).
 
@@ -54,7 +57,8 @@ def import_annotations(
             --selection sel1 --out labelled2.json
     """
 
-    check_output(out, folder=False)
+    sources = {"--labelled": labelled, "--annotations": annotations or ""}
+    check_new_file(out, overwrite=overwrite, inputs=sources)
     if (annotations is None) == (label_studio is None):
         raise ValueError("eglpp import: give --annotations FILE or --label-studio URL, one")
     merge = {"images_root": images_root, "box_scale": box_scale,

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from eglpp.io import check_new_file
+
 from eglpp.practitioner.demo_annotate import simulate_annotation
 
 __all__ = ["demo_annotate"]
@@ -19,6 +21,9 @@ def demo_annotate(
     ),
     truth: Path = typer.Option(..., help="The pool's truth that eglpp demo-data wrote."),
     out: Path = typer.Option(..., help="The COCO keypoints export to write."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a file already at --out (refused by default)."
+    ),
 ) -> None:
     """Play the annotator for demo data: answer a selection with the pool's true keypoints, as
     an annotation tool's COCO export would.
@@ -28,5 +33,6 @@ def demo_annotate(
         eglpp demo-annotate demo/sel1 --truth demo/pool_truth.json \\
             --out demo/export.json
     """
+    check_new_file(out, overwrite=overwrite, inputs={"--truth": truth})
     done = simulate_annotation(selection, truth, out)
     typer.echo(f"annotated {done['images']} images (simulated); wrote {done['out']}")
