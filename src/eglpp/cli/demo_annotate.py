@@ -9,7 +9,6 @@ from pathlib import Path
 import typer
 
 from eglpp.io import check_new_file
-
 from eglpp.practitioner.demo_annotate import simulate_annotation
 
 __all__ = ["demo_annotate"]
