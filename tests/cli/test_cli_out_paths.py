@@ -61,6 +61,7 @@ FILES = {  # commands whose --out is a file
     "import": lambda r: ["import", "--labelled", str(r / "l.json"), "--annotations",
                          str(r / "a.json"), "--selection", str(r)],
     "report": lambda r: ["report", str(r / "run")],
+    "demo-annotate": lambda r: ["demo-annotate", str(r), "--truth", str(r / "t.json")],
 }  # fmt: skip
 KINDS = {
     "existing": (lambda r, folder: r / ("a_file" if folder else "a_folder"),
@@ -99,3 +100,20 @@ def test_a_write_refused_inside_an_existing_folder_is_one_line(inputs, monkeypat
     assert stop.value.code == 2 and err.count("\n") == 1, err
     assert re.fullmatch(rf"error: {re.escape(str(out))}: (Permission denied|Operation not "
                         r"permitted|Read-only file system)\n", err), err  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["import", "demo-annotate"])
+def test_a_file_already_at_out_is_refused_in_one_line(inputs, command, monkeypatch, capsys):
+    """The files eglpp writes whole (a merged labelled set, an export) never replace another:
+    refused before any work, the file untouched, --overwrite named."""
+    out = inputs / "a_file"
+    argv = FILES[command](inputs) + ["--out", str(out)]
+    monkeypatch.setattr(sys, "argv", ["eglpp", *argv])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert re.fullmatch(rf"error: --out {re.escape(str(out))}: already exists \(13 bytes\); "
+                        r"eglpp does not replace it: give a new name, or --overwrite to replace "
+                        r"it\n", err), err  # fmt: skip
+    assert out.read_text() == "not a folder\n"
