@@ -156,3 +156,21 @@ def test_every_import_of_the_tests_is_a_core_or_test_dependency():
     missing = _undeclared("tests", _declared()[""] | _declared()["test"], local)
     message = "not in pyproject.toml's [project] dependencies or [test] extra:\n"
     assert not missing, message + "\n".join(missing)
+
+
+#: The peers that benchmarks/egl_peers.py times when they are installed (looked up with
+#: importlib.util.find_spec, never required): their own environment, see its docstring.
+BENCHMARK_PEERS = {"backpack": "backpack-for-pytorch", "opacus": "opacus"}
+
+
+def test_every_import_of_the_benchmarks_is_a_core_or_test_dependency():
+    """The scripts under benchmarks/ run in the environment of the README's first command: what
+    they import is declared, except the gradient-norm peers, which they look up first."""
+    local = {"eglpp"} | {p.stem for p in (ROOT / "benchmarks").rglob("*.py")}
+    peers = set(BENCHMARK_PEERS)
+    missing = _undeclared("benchmarks", _declared()[""] | _declared()["test"], local | peers)
+    message = "not in pyproject.toml's [project] dependencies or [test] extra:\n"
+    assert not missing, message + "\n".join(missing)
+    for path in sorted((ROOT / "benchmarks").rglob("*.py")):
+        for module in {m for m, _, _ in _imports(path)} & peers:
+            assert f'find_spec("{module}")' in path.read_text(), f"{path.name} needs {module}"
