@@ -1,8 +1,6 @@
 """COCO's OKS-based keypoint AP (eglpp.pose.oks) against pycocotools' COCOeval on the same
 predictions, and a hand-worked case."""
 
-import contextlib
-import io
 import math
 
 import numpy as np
@@ -13,41 +11,8 @@ from hypothesis import strategies as st
 from eglpp.pose.oks import COCO_SIGMAS, keypoint_sigmas, oks, oks_ap
 from eglpp.pose.skeleton import COCO17, LSP, skeleton_from_keypoints
 
-pycocotools = pytest.importorskip("pycocotools.cocoeval")  # the [test] extra installs it
-from pycocotools.coco import COCO  # noqa: E402
-
-
-def cocoeval_ap(case: dict, max_dets: int) -> np.ndarray:
-    """(10,) COCOeval(iouType="keypoints")'s AP at each OKS threshold, area range "all"."""
-    J = case["gt"].shape[1]
-    images = sorted(set(case["gt_images"].tolist()) | set(case["pred_images"].tolist()))
-    anns = []
-    for k, (xy, vis, area, image) in enumerate(
-        zip(case["gt"], case["visible"], case["areas"], case["gt_images"], strict=True)
-    ):
-        kp = np.concatenate([xy, 2.0 * vis[:, None]], axis=1).ravel()
-        lo, hi = xy[vis].min(0), xy[vis].max(0)
-        anns.append({"id": k + 1, "image_id": int(image), "category_id": 1, "iscrowd": 0,
-                     "keypoints": kp.tolist(), "num_keypoints": int(vis.sum()),
-                     "area": float(area), "bbox": [*lo, *(hi - lo + 1)]})  # fmt: skip
-    gt = COCO()
-    gt.dataset = {"images": [{"id": int(i)} for i in images], "annotations": anns,
-                  "categories": [{"id": 1, "name": "person", "keypoints": [str(j) for j in
-                                                                           range(J)]}]}  # fmt: skip
-    results = [{"image_id": int(image), "category_id": 1, "score": float(score),
-                "keypoints": np.concatenate([xy, np.ones((J, 1))], axis=1).ravel().tolist()}
-               for xy, score, image in zip(case["pred"], case["scores"], case["pred_images"],
-                                           strict=True)]  # fmt: skip
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt.createIndex()
-        ev = pycocotools.COCOeval(gt, gt.loadRes(results), iouType="keypoints")
-        ev.params.kpt_oks_sigmas = case["sigmas"]
-        ev.params.maxDets = [max_dets]
-        ev.evaluate()
-        ev.accumulate()
-    precision = ev.eval["precision"][:, :, 0, 0, 0]  # (T, R), area range "all"
-    assert (precision > -1).all()
-    return precision.mean(axis=1)
+pytest.importorskip("pycocotools")  # the [test] extra installs it
+from coco_reference import cocoeval_ap  # noqa: E402
 
 
 @st.composite

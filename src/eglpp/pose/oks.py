@@ -28,7 +28,15 @@ import numpy as np
 
 from eglpp.pose.skeleton import Skeleton
 
-__all__ = ["COCO_SIGMAS", "OKS_THRESHOLDS", "OKSResult", "keypoint_sigmas", "oks", "oks_ap"]
+__all__ = [
+    "COCO_SIGMAS",
+    "OKS_THRESHOLDS",
+    "OKSResult",
+    "keypoint_sigmas",
+    "oks",
+    "oks_ap",
+    "oks_summary",
+]
 
 #: COCO's per-keypoint sigmas (person_keypoints, cocoapi's ``kpt_oks_sigmas``), by name.
 COCO_SIGMAS = {
@@ -173,3 +181,32 @@ def oks_ap(
     tp = np.concatenate(kept_tp)[order]  # (D, T)
     per = np.array([_average_precision(tp[:, t], len(gt)) for t in range(len(OKS_THRESHOLDS))])
     return OKSResult(float(per.mean()), float(per[0]), float(per[5]), per)
+
+
+def oks_summary(
+    pred: np.ndarray,
+    scores: np.ndarray,
+    images: np.ndarray,
+    gt: np.ndarray,
+    visible: np.ndarray,
+    areas: np.ndarray,
+    sigmas: np.ndarray,
+) -> dict | None:
+    """``{"metric": "OKS AP", "mean": AP, "ap50", "ap75", "n"}`` of top-down predictions, one
+    per annotated person (N, J, 2) with ``scores`` (N,), on ``images`` (N,); people without a
+    labelled keypoint are left out (COCO ignores them). None where an area is unknown or no
+    person is left.
+
+    >>> gt = np.zeros((1, 1, 2)); one = np.ones((1, 1), bool)
+    >>> s = oks_summary(gt, np.ones(1), np.zeros(1), gt, one, np.ones(1), np.array([0.05]))
+    >>> round(s["ap75"], 12), s["n"]
+    (1.0, 1)
+    """
+    areas = np.asarray(areas, np.float64)
+    keep = np.asarray(visible, bool).any(axis=1)
+    if not keep.any() or not np.isfinite(areas[keep]).all():
+        return None
+    r = oks_ap(pred[keep], scores[keep], images[keep], gt[keep], visible[keep], areas[keep],
+               images[keep], sigmas)  # fmt: skip
+    return {"metric": "OKS AP", "mean": r.ap, "ap50": r.ap50, "ap75": r.ap75,
+            "n": int(keep.sum())}  # fmt: skip

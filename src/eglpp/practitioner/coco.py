@@ -255,6 +255,7 @@ def coco_to_annotations(
     flags = np.zeros((n, J), np.int64)
     centers = np.full((n, 2), np.nan, np.float32)
     scales = np.full(n, np.nan, np.float32)
+    areas = np.array([_area(ann) for ann in coco.annotations], np.float32).reshape(n)
     paths = []
     for k, ann in enumerate(coco.annotations):
         kp = np.asarray(ann["keypoints"], np.float64).reshape(J, 3)
@@ -273,7 +274,16 @@ def coco_to_annotations(
         centers=centers,
         scales=scales,
         source=str(coco.path),
+        areas=areas,
     )
+
+
+def _area(ann: dict) -> float:
+    """A person's ``area`` (OKS's scale s²), else its ``bbox`` w × h, else NaN (unknown)."""
+    area = ann.get("area")
+    if isinstance(area, (int, float)) and not isinstance(area, bool) and area > 0:
+        return float(area)
+    return float(ann["bbox"][2] * ann["bbox"][3]) if "bbox" in ann else float("nan")
 
 
 def keypoint_entry(
