@@ -2,12 +2,10 @@
 the predictions mapped back to the original images and scored by pycocotools' COCOeval
 against the file's own keypoints and areas give the same AP, AP50 and AP75."""
 
-import json
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
 from eglpp.cli import app
@@ -15,49 +13,18 @@ from eglpp.cli.evaluate import oks_text
 from eglpp.pose.checkpoint import save_checkpoint
 from eglpp.pose.datasets.base import load_image
 from eglpp.pose.datasets.images import ImagePoseDataset
-from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.datasets.transforms import crop_and_augment
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.pose.inference import evaluate, predict
 from eglpp.pose.oks import keypoint_sigmas, oks
-from eglpp.pose.skeleton import COCO17, LSP
-from eglpp.practitioner.coco import coco_category, coco_to_annotations, read_coco
+from eglpp.pose.skeleton import COCO17
+from eglpp.practitioner.coco import coco_to_annotations, read_coco
 
 pytest.importorskip("pycocotools")
+from coco17_people import write_coco17  # noqa: E402
 from coco_reference import cocoeval_ap  # noqa: E402
 
 INPUT = 64  # twice the images' side: the crops scale people, and their areas by det(A)
-LIMBS = {name: LSP.index(name) for name in LSP.joints if name in COCO17.joints}
-
-
-def _coco17_file(folder, n_images=8, size=32):
-    """Rendered people as COCO-17 (LSP's 12 limb joints, the face unlabelled), each with a
-    box around its keypoints; a shifted second person on three images; ``area`` given for
-    half of them (else the box's w × h counts)."""
-    data = SyntheticPoseDataset(n_images, RenderConfig(size=size, domain="lsp"), seed=4)
-    images, anns = [], []
-    for i in range(n_images):
-        name = f"im{i:02d}.jpg"
-        Image.fromarray(data.images[i].permute(1, 2, 0).numpy()).save(folder / name)
-        images.append({"id": i + 1, "file_name": name})
-        for shift in [(0.0, 0.0)] + ([(2.0, 1.0)] if i % 3 == 0 else []):
-            kp = np.zeros((17, 3))
-            for coco_name, j in LIMBS.items():
-                if data.visible[i, j]:
-                    kp[COCO17.index(coco_name)] = [*(data.joints[i, j] + shift), 2]
-            lo, hi = kp[kp[:, 2] > 0, :2].min(0), kp[kp[:, 2] > 0, :2].max(0)
-            box = [*(lo - 2), *(hi - lo + 4)]
-            ann = {"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "bbox": box,
-                   "keypoints": [round(float(v), 3) for v in kp.ravel()]}  # fmt: skip
-            if len(anns) % 2 == 0:
-                ann["area"] = round(0.6 * box[2] * box[3], 2)
-            anns.append(ann)
-    doc = {"images": images, "annotations": anns, "categories": [coco_category(COCO17)]}
-    path = folder / "people.json"
-    path.write_text(json.dumps(doc))
-    return path, doc
-
-
 def _mapped(model, ann, doc) -> dict:
     """The model's predictions mapped to the original images, and the file's own people."""
     preds = predict(model, ImagePoseDataset(ann, input_size=INPUT))
@@ -92,7 +59,7 @@ def _spread_sigma(case: dict) -> float:
 
 @pytest.fixture
 def people(tmp_path):
-    path, doc = _coco17_file(tmp_path)
+    path, doc = write_coco17(tmp_path)
     ann = coco_to_annotations(read_coco(path))
     config = HourglassConfig(n_stacks=1, channels=8, depth=2, n_joints=17)
     model = StackedHourglass(config).reset_parameters(torch.Generator().manual_seed(0))
