@@ -204,7 +204,10 @@ def evaluate(
     Where the people's areas are known (COCO files) and the skeleton has OKS sigmas
     (``oks_sigmas``, else COCO's for COCO's keypoints: :func:`~eglpp.pose.oks.keypoint_sigmas`),
     also ``"oks"``: COCO's keypoint AP of the predictions, one per person on its image, scored
-    by its mean heatmap maximum (:func:`~eglpp.pose.oks.oks_summary`).
+    by its mean heatmap maximum (:func:`~eglpp.pose.oks.oks_summary`), in input px (OKS is
+    the same in any similar frame: the items' areas are scaled by the crop); a labelled
+    keypoint outside the person's crop (rare with COCO boxes, cropped 1.25× their side) does
+    not count, as in PCK.
     """
     if metric not in METRICS:
         raise ValueError(f"evaluate: metric must be one of {', '.join(METRICS)}, got {metric!r}")
