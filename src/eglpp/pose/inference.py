@@ -242,17 +242,23 @@ def evaluate(
         "per_joint": dict(zip(skeleton.joints, res.per_joint.tolist(), strict=True)),
         "n": len(preds.joints),
     }
-    sigmas = keypoint_sigmas(skeleton, oks_sigmas)
-    if sigmas is not None and truth["area"] is not None:
-        images = _image_ids(dataset, preds.indices)
-        oks = oks_summary(preds.joints, preds.maxvals.mean(1), images, gt, vis, truth["area"],
-                          sigmas)  # fmt: skip
-        out.update({} if oks is None else {"oks": oks})
+    oks = _oks(dataset, preds, truth, keypoint_sigmas(skeleton, oks_sigmas))
+    out.update({} if oks is None else {"oks": oks})
     if baseline is not None:
         constant = np.broadcast_to(np.asarray(baseline, np.float64), preds.joints.shape)
         out["baseline"] = pck(constant, gt, vis, norm, alpha, mean_joints=mean_joints).mean
         out["baseline_se"] = pck_se(constant, gt, vis, norm, alpha, mean_joints=mean_joints)[0]
     return out
+
+
+def _oks(dataset: Dataset, preds: Predictions, truth: dict, sigmas: np.ndarray | None):
+    """:func:`~eglpp.pose.oks.oks_summary` of ``evaluate``'s predictions (None without sigmas
+    or areas)."""
+    if sigmas is None or truth["area"] is None:
+        return None
+    images = _image_ids(dataset, preds.indices)
+    return oks_summary(preds.joints, preds.maxvals.mean(1), images, truth["joints"],
+                       truth["visible"], truth["area"], sigmas)  # fmt: skip
 
 
 def _image_ids(dataset: Dataset, indices: np.ndarray) -> np.ndarray:
