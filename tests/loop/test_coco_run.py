@@ -10,6 +10,7 @@ from coco17_people import write_coco17
 from typer.testing import CliRunner
 
 from eglpp.cli import app
+from eglpp.cli.run_dataset import fit_to_file
 from eglpp.experiment.coco_data import TEST_FRACTION, coco_split
 from eglpp.experiment.config import config_from_dict, preset
 from eglpp.experiment.data import build_data
@@ -106,3 +107,20 @@ def test_coco_flags_are_checked(tmp_path, monkeypatch):
     assert bad.exit_code != 0 and "applies to --dataset coco:FILE only" in bad.output
     gone = CliRunner().invoke(app, ["run", "--dataset", "coco:none.json", "--out", "c"])
     assert gone.exit_code != 0 and "none.json: no such file" in gone.output
+
+
+def test_a_skeleton_of_its_own_sets_the_network_and_the_metric(tmp_path):
+    """An animal's 3 keypoints: the network predicts 3 joints and, with no shoulders and hips,
+    PCK is the box's (pckb), unless the settings say otherwise."""
+    kp = [[5, 5, 2, 9, 5, 2, 7, 9, 2]]
+    doc = {"images": [{"id": 1, "file_name": "a.jpg"}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "keypoints": kp[0]}],
+           "categories": [{"id": 1, "name": "animal",
+                           "keypoints": ["snout", "left_ear", "right_ear"]}]}  # fmt: skip
+    path = tmp_path / "animal.json"
+    path.write_text(json.dumps(doc))
+    cfg = config_from_dict({"dataset": "coco", "data_root": str(path)}, base=preset("tiny"))
+    fitted = fit_to_file(cfg, {})
+    assert (fitted.model.n_joints, fitted.metric) == (3, "pckb")
+    given = fit_to_file(cfg, {"metric": "pck", "model": {"n_joints": 14}})
+    assert (given.model.n_joints, given.metric) == (cfg.model.n_joints, cfg.metric)
