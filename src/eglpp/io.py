@@ -10,6 +10,7 @@ commands from writing one run folder at once.
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import math
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "file_digest",
     "StateFileError",
     "PathError",
     "check_output",
@@ -52,6 +54,15 @@ class StateFileError(RuntimeError):
 
 class PathError(ValueError):
     """A path the user gave is of the wrong kind (a file where a folder goes, …) or unusable."""
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, hex (a checkpoint's, an annotation file's identity)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def check_output(path: str | os.PathLike, flag: str = "--out", *, folder: bool = True) -> Path:

@@ -51,6 +51,8 @@ def test_own_skeleton_train_select_import(world, tmp_path, kind):
     metric = "PCK@0.2" if kind == "coco17" else "PCK-bbox@0.2"  # the animal has no torso
     line = next(x for x in out.splitlines() if "on 1 test images" in x)  # with its error
     assert line.startswith(f"{metric} "), line
+    # COCO's keypoint AP beside it for COCO-17 (COCO's sigmas); the animal has no sigmas
+    assert any(x.startswith("OKS AP ") for x in out.splitlines()) == (kind == "coco17"), out
     summary = json.loads((tmp_path / "train" / "train.json").read_text())
     assert summary["model"]["n_joints"] == J and len(summary["test"]["per_joint"]) == J
 

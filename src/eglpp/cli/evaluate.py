@@ -23,7 +23,7 @@ from eglpp.practitioner.heldout import read_record, record_path
 from eglpp.practitioner.labelled import load_labelled
 from eglpp.practitioner.settings import checkpoint_settings
 
-__all__ = ["evaluate_model", "score_text"]
+__all__ = ["evaluate_model", "score_text", "oks_text"]
 
 
 def score_text(scores: dict, *, unit: bool = True) -> str:
@@ -44,6 +44,30 @@ def score_text(scores: dict, *, unit: bool = True) -> str:
     return f"{scores['metric']} {value} ({said})"
 
 
+def oks_text(oks: dict) -> str:
+    """COCO's keypoint AP line of an ``evaluate`` result's ``"oks"`` entry.
+
+    >>> oks_text({"metric": "OKS AP", "mean": 0.4123, "ap50": 0.8, "ap75": 0.4, "n": 30})
+    "OKS AP 41.23 % (AP50 80.00, AP75 40.00: COCO's keypoint AP, 30 people)"
+    """
+    return (
+        f"{oks['metric']} {100 * oks['mean']:.2f} % (AP50 {100 * oks['ap50']:.2f}, AP75 "
+        f"{100 * oks['ap75']:.2f}: COCO's keypoint AP, {oks['n']} people)"
+    )
+
+
+def _sigmas(text: str | None) -> list[float] | None:
+    """``--oks-sigmas 0.026,0.025,…`` as numbers (their count is checked on the skeleton)."""
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected comma-separated numbers, got {text!r}", param_hint="--oks-sigmas"
+        ) from None
+
+
 def evaluate_model(
     model: Path = typer.Argument(..., help="model.pt (eglpp train, eglpp run)."),
     data: Path = typer.Argument(
@@ -61,9 +85,16 @@ def evaluate_model(
     flip_test: bool = typer.Option(False, help="Average with the flipped image's prediction."),
     batch_size: int = typer.Option(32),
     device: str = typer.Option("cpu", help="cpu | cuda | cuda:1 ..."),
+    oks_sigmas: str | None = typer.Option(
+        None,
+        help="COCO files: per-keypoint OKS sigmas, comma-separated in the skeleton's order, for "
+        "COCO's keypoint AP of a skeleton other than COCO's 17 (those have COCO's sigmas).",
+    ),
 ) -> None:
     """Evaluate a trained model on a set of the user's choice: PCK@0.2 (PCKh@0.5 on MPII;
-    PCK-bbox@0.2 for a skeleton without shoulders and hips) with its standard error.
+    PCK-bbox@0.2 for a skeleton without shoulders and hips) with its standard error; on a
+    COCO file of COCO's 17 keypoints (or with --oks-sigmas) also COCO's OKS keypoint AP, the
+    people's areas from the file (its "area", else its "bbox" w × h).
 
     Examples:
 
@@ -101,6 +132,15 @@ def evaluate_model(
     metric = "pckh" if lab.format == "mpii" else default_metric(ann.skeleton)
     dataset = ImagePoseDataset(ann, input_size=int(size))
     scores = evaluate(net, dataset, metric=metric, batch_size=batch_size, device=device,
-                      flip_test=flip_test)  # fmt: skip
+                      flip_test=flip_test, oks_sigmas=_sigmas(oks_sigmas))  # fmt: skip
     n_images = len({Path(p).resolve() for p in ann.image_paths})
     typer.echo(f"{score_text(scores)} on {n_images} images ({len(ann)} people) of {where}")
+    if "oks" in scores:
+        typer.echo(oks_text(scores["oks"]))
+    elif lab.format == "coco":
+        typer.echo(
+            f"no OKS AP: the {ann.skeleton.name} skeleton has no standard per-keypoint sigmas "
+            "(give --oks-sigmas, one per keypoint)"
+            if oks_sigmas is None
+            else "no OKS AP: a person's area is unknown (no 'area' or 'bbox' in the file)"
+        )

@@ -13,6 +13,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from eglpp.cli.run_dataset import dataset_flags, fit_to_file
 from eglpp.devices import check_device
 from eglpp.distributed import launch_rank
 from eglpp.experiment.config import PRESETS, config_from_dict, preset
@@ -106,9 +107,16 @@ def run(
         None, "--config", help="YAML file of settings over the preset (unknown keys rejected)."
     ),
     dataset: str | None = typer.Option(
-        None, help="synthetic | lsp-lspet-rendered | lsp | lspet | mpii"
+        None,
+        help="synthetic | lsp-lspet-rendered | lsp | lspet | mpii | coco:FILE.json (your own "
+        "labelled COCO keypoints: a tenth of its images, drawn by --seed, is the test set, "
+        "recorded in OUT/split.json; the rest is the pool)",
     ),
     data_root: Path | None = typer.Option(None, help="Dataset folder for lsp, lspet, mpii."),
+    images: Path | None = typer.Option(
+        None, help="coco:FILE: the folder of its images (default: its info.images_root, else "
+        "the file's folder)."
+    ),
     poses: Path | None = typer.Option(
         None, help="lsp-lspet-rendered: folder with lsp/joints.mat and lspet/joints.mat."
     ),
@@ -163,8 +171,7 @@ def run(
     console = Console(log_path=False)  # no source-file column on the log lines
     overrides: dict[str, Any] = _load_yaml(config) if config else {}
     flags = {
-        "dataset": dataset,
-        "data_root": None if data_root is None else str(data_root),
+        **dataset_flags(dataset, data_root, images),
         "poses": None if poses is None else str(poses),
         "strategies": strategies,
         "runs": runs,
@@ -184,6 +191,7 @@ def run(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    cfg = fit_to_file(cfg, overrides)  # coco:FILE: its keypoints
     check_device(cfg.device)  # before a process group or any data
     out = Path("runs") / preset_name if out is None else out  # one preset, one folder
     refuse_other_kind(out, "run", overwrite=False)

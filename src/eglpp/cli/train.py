@@ -23,7 +23,7 @@ import torch
 import typer
 from torch.utils.data import Dataset
 
-from eglpp.cli.evaluate import score_text
+from eglpp.cli.evaluate import oks_text, score_text
 from eglpp.cli.train_choices import chosen_metric, loss_head
 from eglpp.cli.train_data import load_datasets
 from eglpp.devices import check_device
@@ -57,6 +57,8 @@ def _report(scores: dict, n_test: int, result, epochs: int, out: Path) -> None:
         line += "; mean-pose baseline (the training set's average pose for every image) "
         line += score_text({**scores, "mean": base, "se": scores.get("baseline_se")}, unit=False)
     typer.echo(line)
+    if "oks" in scores:
+        typer.echo(oks_text(scores["oks"]))
     if base is not None and scores["mean"] <= base:
         typer.secho(
             f"warning: the model is no better than the mean-pose baseline: it has not learnt to "

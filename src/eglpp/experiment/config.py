@@ -27,7 +27,7 @@ __all__ = [
     "upgrade_v1",
 ]
 
-DATASETS = ("synthetic", "lsp-lspet-rendered", "lsp", "lspet", "mpii")
+DATASETS = ("synthetic", "lsp-lspet-rendered", "lsp", "lspet", "mpii", "coco")
 ALL_STRATEGIES = ("random", "coreset", "multipeak", "learning-loss", "egl++")
 
 
@@ -36,7 +36,9 @@ class ExperimentConfig:
     """One pose active-learning experiment: runs × strategies × cycles."""
 
     dataset: str = "synthetic"  # one of DATASETS
-    data_root: str | None = None  # lsp | lspet | mpii: the dataset's folder
+    data_root: str | None = None  # lsp | lspet | mpii: the dataset's folder; coco: its .json
+    images_root: str | None = None  # coco: the folder its relative file names are in (default:
+    # the file's info.images_root, else its folder)
     poses: str | None = None  # lsp-lspet-rendered: folder with lsp/ and lspet/ joints.mat
     strategies: tuple[str, ...] = ALL_STRATEGIES
     reference: str = "egl++"  # the strategy the p-values test against
@@ -61,7 +63,8 @@ class ExperimentConfig:
     strategy: StrategySettings = field(default_factory=StrategySettings)  # each strategy's own
     # settings object, by name: strategy.egl++.k (or strategy.egl_pp.k), strategy.multipeak.…
     scoring: ScoringConfig = field(default_factory=ScoringConfig)  # how EGL++'s norms are computed
-    metric: str | None = None  # "pck" (torso) | "pckh" (head box); None: the dataset's usual,
+    metric: str | None = None  # "pck" (torso) | "pckh" (head box) | "pckb" (the keypoints'
+    # box, any skeleton); None: the dataset's usual,
     # PCKh on mpii (its evaluation tool's), PCK elsewhere (see resolved())
     alpha: float | None = None  # the metric's threshold; None: 0.5 for PCKh, 0.2 for PCK
     seed: int = 0
@@ -86,8 +89,8 @@ class ExperimentConfig:
             problems.append(f"strategies={list(self.strategies)} has duplicates")
         if self.retrain not in ("finetune", "scratch"):
             problems.append(f"retrain={self.retrain!r} (expected 'finetune' or 'scratch')")
-        if self.metric not in (None, "pck", "pckh"):
-            problems.append(f"metric={self.metric!r} (expected 'pck' or 'pckh')")
+        if self.metric not in (None, "pck", "pckh", "pckb"):
+            problems.append(f"metric={self.metric!r} (expected 'pck', 'pckh' or 'pckb')")
         if self.alpha is not None and not self.alpha > 0:
             problems.append(f"alpha={self.alpha} (expected > 0)")
         if self.keep_checkpoints not in ("last", "all"):

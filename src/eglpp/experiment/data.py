@@ -9,9 +9,12 @@
 | lsp                   | none                            | LSP train images    | LSP test images |
 | lspet                 | LSP train images                | LSPET images        | LSP test images |
 | mpii                  | none                            | MPII train people   | Newell's valid  |
+| coco (``data_root``:  | none                            | the other images'   | a tenth of the  |
+| a COCO keypoints file)|                                 | people              | images' people  |
 +-----------------------+---------------------------------+---------------------+-----------------+
 
-Splits are fixed by the experiment's seed (not the run), so all runs share pool and test set.
+Splits are fixed by the experiment's seed (not the run), so all runs share pool and test set;
+a COCO file's is recorded with the run (:mod:`eglpp.experiment.coco_data`).
 Real images are opened (headers only) before anything trains, so that an empty or foreign file
 is named up front; PCKh (MPII's default metric) needs the test people's head boxes.
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
+from eglpp.experiment.coco_data import coco_sets
 from eglpp.experiment.config import ExperimentConfig
 from eglpp.pose.datasets import (
     check_image_headers,
@@ -51,6 +55,7 @@ class PoseData:
     skeleton: Skeleton
     input_size: int
     description: str
+    split: dict | None = None  # coco: the split's record (coco_data.split_record)
 
     @property
     def n_base(self) -> int:
@@ -186,12 +191,29 @@ def _real(cfg: ExperimentConfig) -> PoseData:
     )
 
 
+def _coco(cfg: ExperimentConfig) -> PoseData:
+    pool, test, split = coco_sets(cfg)
+    return PoseData(
+        pool,
+        test,
+        None,
+        pool.skeleton,
+        cfg.input_size,
+        f"{cfg.data_root} ({pool.skeleton.name}, {pool.skeleton.n_joints} keypoints): pool "
+        f"{len(pool)} people, test {len(test)} people on {len(split['test_images'])} "
+        "held-out images (split.json), no base set",
+        split,
+    )
+
+
 def build_data(cfg: ExperimentConfig, device: str = "cpu") -> PoseData:
     """Build the experiment's datasets (rendering on ``device`` where rendered)."""
     if cfg.dataset == "synthetic":
         data = _synthetic(cfg, device)
     elif cfg.dataset == "lsp-lspet-rendered":
         data = _lsp_lspet_rendered(cfg, device)
+    elif cfg.dataset == "coco":
+        data = _coco(cfg)
     else:
         data = _real(cfg)
     cfg = cfg.resolved()
@@ -199,6 +221,12 @@ def build_data(cfg: ExperimentConfig, device: str = "cpu") -> PoseData:
         raise ValueError(
             f"model.n_joints={cfg.model.n_joints} but dataset '{cfg.dataset}' has "
             f"{data.skeleton.n_joints} joints (--set model.n_joints={data.skeleton.n_joints})"
+        )
+    if cfg.metric == "pck" and not data.skeleton.has_torso:
+        raise ValueError(
+            f"metric 'pck' (torso) needs a left_shoulder and a right_hip; the "
+            f"{data.skeleton.name} skeleton of dataset '{cfg.dataset}' has none: use "
+            "--set metric=pckb (the keypoints' box)"
         )
     if cfg.metric == "pckh" and not _has_head_boxes(data.test):
         raise ValueError(

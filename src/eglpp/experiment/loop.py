@@ -33,6 +33,7 @@ import torch
 from eglpp.cores import usable_cores
 from eglpp.devices import check_device
 from eglpp.experiment.auxiliary import fit_auxiliary
+from eglpp.experiment.coco_data import check_split
 from eglpp.experiment.config import ExperimentConfig, config_to_dict
 from eglpp.experiment.data import PoseData, build_data, labelled_keys, labelled_set
 from eglpp.experiment.parallel import CONTEXT, Task, run_tasks, worker_log
@@ -375,6 +376,8 @@ def run_experiment(
     for name in cfg.strategies:  # fail on an unknown strategy before any work
         cfg.strategy.get(name)
     data = data or build_data(cfg, device=cfg.device)
+    if data.split is not None:  # a COCO file's: the same on every resume
+        check_split(out, data.split)
     log(f"data: {data.description}")
     paths = RunPaths(out)
     n_labelled = [data.n_base + cfg.initial + c * cfg.budget for c in range(cfg.cycles + 1)]

@@ -4,6 +4,7 @@ Layout (every file written atomically; a step is done when its last file exists)
 
     OUT/config.json                      the ExperimentConfig (a resume must match it)
     OUT/numerics.json                    threads, device, torch version (a resume is checked)
+    OUT/split.json                       dataset coco: the file's hash and its test images
     OUT/run-00/initial.npy               pool indices labelled before cycle 1
     OUT/run-00/base/model.pt, metrics.json
     OUT/run-00/<strategy>/cycle-01/selection.npz   scores, query_indices (pool space), details
@@ -15,7 +16,8 @@ Layout (every file written atomically; a step is done when its last file exists)
 
 ``config.json`` (:func:`check_config`: a resumed experiment must match the saved settings but
 for :data:`EXTENSIBLE` ones) and each cycle's ``selection.npz`` (:func:`save_selection`,
-:func:`load_selection`) are read and written here; the loop, the report and the timing table
+:func:`load_selection`) are read and written here (``split.json``:
+:func:`eglpp.experiment.coco_data.check_split`); the loop, the report and the timing table
 find every other file through :class:`RunPaths`.
 """
 
@@ -53,6 +55,10 @@ class RunPaths:
     @property
     def config(self) -> Path:
         return self.root / "config.json"
+
+    @property
+    def split(self) -> Path:
+        return self.root / "split.json"
 
     @property
     def numerics(self) -> Path:

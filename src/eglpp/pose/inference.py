@@ -17,6 +17,7 @@ on CPU it is never used. The helpers that choose and enter it (:func:`amp_dtype`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ from eglpp.pose.heatmaps import decode_heatmaps, flip_heatmaps, heatmap_to_input
 from eglpp.pose.hourglass import STRIDE, StackedHourglass
 from eglpp.pose.metrics import pck, pck_se
 from eglpp.pose.normalisers import METRICS, metric_normaliser
+from eglpp.pose.oks import keypoint_sigmas, oks_summary
 from eglpp.pose.skeleton import Skeleton
 
 __all__ = [
@@ -98,7 +100,7 @@ def _run(model, dataset, *, batch_size, device, flip_test, heatmaps, embeddings,
     dtype = amp_dtype(device, amp)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     keep: dict[str, list] = {k: [] for k in ("joints", "maxvals", "indices", "hm", "emb", "aux")}
-    truth: dict[str, list] = {"joints": [], "visible": [], "head_size": []}
+    truth: dict[str, list] = {"joints": [], "visible": [], "head_size": [], "area": []}
     for batch in loader:
         images = batch["image"].to(device)  # (B, 3, S, S)
         with autocast(device, dtype):
@@ -123,7 +125,8 @@ def _run(model, dataset, *, batch_size, device, flip_test, heatmaps, embeddings,
         if embeddings:
             keep["emb"].append(out.embedding.float().cpu())
         for key in truth:
-            truth[key].append(batch[key])
+            if key in batch:  # "area": image datasets only
+                truth[key].append(batch[key])
     if not keep["joints"]:
         raise ValueError("predict: the dataset is empty")
 
@@ -186,6 +189,7 @@ def evaluate(
     torso_mode: str = "lsp",
     amp: bool = True,
     baseline: np.ndarray | None = None,
+    oks_sigmas: Sequence[float] | None = None,
 ) -> dict:
     """PCK@α (``metric="pck"``, torso normaliser, default α 0.2), PCKh@α (``"pckh"``, the
     items' ``head_size``, default α 0.5, mean without pelvis and thorax) or PCK-bbox@α
@@ -196,6 +200,14 @@ def evaluate(
     :func:`~eglpp.pose.metrics.pck_se`; ``n_joints`` the joints it counts), and with
     ``baseline`` (J, 2), e.g. the training set's :func:`~eglpp.pose.metrics.mean_pose`,
     ``"baseline"`` and ``"baseline_se"``: the metric of predicting that pose for every image.
+
+    Where the people's areas are known (COCO files) and the skeleton has OKS sigmas
+    (``oks_sigmas``, else COCO's for COCO's keypoints: :func:`~eglpp.pose.oks.keypoint_sigmas`),
+    also ``"oks"``: COCO's keypoint AP of the predictions, one per person on its image, scored
+    by its mean heatmap maximum (:func:`~eglpp.pose.oks.oks_summary`), in input px (OKS is
+    the same in any similar frame: the items' areas are scaled by the crop); a labelled
+    keypoint outside the person's crop (rare with COCO boxes, cropped 1.25× their side) does
+    not count, as in PCK.
     """
     if metric not in METRICS:
         raise ValueError(f"evaluate: metric must be one of {', '.join(METRICS)}, got {metric!r}")
@@ -230,11 +242,32 @@ def evaluate(
         "per_joint": dict(zip(skeleton.joints, res.per_joint.tolist(), strict=True)),
         "n": len(preds.joints),
     }
+    oks = _oks(dataset, preds, truth, keypoint_sigmas(skeleton, oks_sigmas))
+    out.update({} if oks is None else {"oks": oks})
     if baseline is not None:
         constant = np.broadcast_to(np.asarray(baseline, np.float64), preds.joints.shape)
         out["baseline"] = pck(constant, gt, vis, norm, alpha, mean_joints=mean_joints).mean
         out["baseline_se"] = pck_se(constant, gt, vis, norm, alpha, mean_joints=mean_joints)[0]
     return out
+
+
+def _oks(dataset: Dataset, preds: Predictions, truth: dict, sigmas: np.ndarray | None):
+    """:func:`~eglpp.pose.oks.oks_summary` of ``evaluate``'s predictions (None without sigmas
+    or areas)."""
+    if sigmas is None or truth["area"] is None:
+        return None
+    images = _image_ids(dataset, preds.indices)
+    return oks_summary(preds.joints, preds.maxvals.mean(1), images, truth["joints"],
+                       truth["visible"], truth["area"], sigmas)  # fmt: skip
+
+
+def _image_ids(dataset: Dataset, indices: np.ndarray) -> np.ndarray:
+    """(N,) the image of each item (its ``annotations.image_paths``; people without one are
+    each an image of their own)."""
+    paths = getattr(getattr(base_dataset(dataset), "annotations", None), "image_paths", None)
+    if paths is None:
+        return np.asarray(indices).astype(str)
+    return np.array([str(paths[int(i)]) for i in indices])
 
 
 def dataset_joints(dataset: Dataset, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:

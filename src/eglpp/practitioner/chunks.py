@@ -16,14 +16,13 @@ checked (no ``usable``) are read as all usable.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from eglpp.io import atomic_write_bytes
+from eglpp.io import atomic_write_bytes, file_digest
 from eglpp.pose.datasets.base import load_image
 
 if TYPE_CHECKING:  # the pool module decodes images with torch: the chunk files need none
@@ -37,15 +36,6 @@ __all__ = [
     "reusable_chunk",
     "skipped_entries",
 ]
-
-
-def file_digest(path: Path) -> str:
-    """The SHA-256 of a file's bytes, hex (a checkpoint's identity)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_chunk(path: Path, arrays: dict[str, np.ndarray]) -> None:

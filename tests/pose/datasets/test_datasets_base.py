@@ -76,7 +76,8 @@ def test_items_follow_the_contract(lsp_root):
     ds = ImagePoseDataset(ann, CropAugment(), input_size=32, seed=1, train=False)
     assert ds.skeleton is LSP and ds.input_size == 32 and len(ds) == 5
     item = ds[2]
-    assert set(item) == {"image", "joints", "visible", "index", "head_size"}
+    assert set(item) == {"image", "joints", "visible", "index", "head_size", "area"}
+    assert torch.isnan(item["area"])  # LSP gives no areas (COCO's do: tests/pose/test_oks_evaluate)
     assert item["image"].shape == (3, 32, 32) and item["image"].dtype == torch.float32
     assert item["joints"].shape == (14, 2) and item["joints"].dtype == torch.float32
     assert item["visible"].dtype == torch.bool and item["index"].dtype == torch.int64

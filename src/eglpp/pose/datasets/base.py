@@ -71,6 +71,7 @@ class PoseAnnotations:
     scales: np.ndarray | None = None  # (N,) float32, 200-px units
     head_boxes: np.ndarray | None = None  # (N, 4) float32 x1, y1, x2, y2
     source: str = field(default="<memory>")
+    areas: np.ndarray | None = None  # (N,) float32 px², COCO's ``area`` (OKS); NaN: unknown
 
     def __post_init__(self) -> None:
         src = self.source
@@ -105,6 +106,7 @@ class PoseAnnotations:
         if self.scales is not None and np.any(self.scales[np.isfinite(self.scales)] <= 0):
             raise AnnotationError(f"{src}: field 'scales' must be > 0 (or NaN when unknown)")
         self.head_boxes = _optional(self.head_boxes, np.float32, (N, 4), "head_boxes", src)
+        self.areas = _optional(self.areas, np.float32, (N,), "areas", src)
 
     def __len__(self) -> int:
         return len(self.joints)
@@ -133,6 +135,7 @@ class PoseAnnotations:
             scales=take(self.scales),
             head_boxes=take(self.head_boxes),
             source=self.source,
+            areas=take(self.areas),
         )
 
 

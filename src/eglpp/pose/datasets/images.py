@@ -4,7 +4,8 @@ and yields items in the dataset contract::
 
     {"image": float32 (3, S, S) in [0, 1], "joints": float32 (J, 2) input pixels,
      "visible": bool (J,), "index": int64 (position in the dataset),
-     "head_size": float32 (head_factor · head-box diagonal in input px, NaN without a head box)}
+     "head_size": float32 (head_factor · head-box diagonal in input px, NaN without a head box),
+     "area": float32 (the person's annotated area in input px², NaN where unknown: OKS's s²)}
 """
 
 from __future__ import annotations
@@ -114,4 +115,13 @@ class ImagePoseDataset(Dataset):
             "visible": torch.from_numpy(result.visible),
             "index": torch.tensor(index, dtype=torch.int64),
             "head_size": torch.tensor(result.head_size, dtype=torch.float32),
+            "area": torch.tensor(self._area(index, result.affine), dtype=torch.float32),
         }
+
+    def _area(self, index: int, affine: np.ndarray) -> float:
+        """The annotated area of person ``index`` in input px² (the crop scales areas by the
+        determinant of its linear part), NaN where unknown."""
+        areas = self.annotations.areas
+        if areas is None:
+            return float("nan")
+        return float(areas[index]) * abs(float(np.linalg.det(affine[:, :2])))

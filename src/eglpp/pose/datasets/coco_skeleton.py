@@ -1,7 +1,7 @@
 """The skeleton of a COCO keypoints file: its ``categories[0].keypoints`` matched by name to a
 known or built-in skeleton (LSP, MPII, COCO-17; any order, case, spacing, ``l_``/``r_`` and a
 few aliases), else a skeleton of its own with the category's 1-based ``skeleton`` limbs
-(:mod:`eglpp.practitioner.coco` reads the rest of the file).
+(:mod:`eglpp.pose.datasets.coco` reads the rest of the file).
 """
 
 from __future__ import annotations
