@@ -13,8 +13,9 @@ A list that misses a built-in skeleton by one or two names is refused as a likel
 Conventions: keypoint coordinates are pixel indices (a joint at x = 3 is the centre of column 3:
 the contracts' convention and detectron2's reading of COCO keypoints); ``bbox`` is in continuous
 coordinates (pixel i covers [i, i + 1]), so its centre in pixel indices is x + w/2 − 0.5. A box
-becomes the square crop of side ``box_scale`` · max(w, h) around its centre; without a box the
-crop follows the annotated joints (``eglpp.pose.datasets.transforms.person_box``). ``v`` = 0: not
+becomes the crop of the box · ``box_scale`` around its centre, grown to the input's aspect ratio
+W / H (for a square input: the square of side ``box_scale`` · max(w, h)); without a box the crop
+follows the annotated joints (``eglpp.pose.datasets.transforms.person_box``). ``v`` = 0: not
 labelled, 1: labelled but occluded, 2: labelled and visible. Relative ``file_name`` values are
 resolved against ``images_root`` (default: the JSON file's folder).
 """
@@ -63,17 +64,32 @@ def coco_category(skeleton: Skeleton) -> dict:
     }
 
 
-def bbox_to_crop(bbox: Sequence[float], box_scale: float = BOX_SCALE) -> tuple[np.ndarray, float]:
-    """(centre (2,) in pixel indices, scale in 200-px units) of a COCO box's square crop."""
+def bbox_to_crop(
+    bbox: Sequence[float], box_scale: float = BOX_SCALE
+) -> tuple[np.ndarray, np.ndarray]:
+    """(centre (2,) in pixel indices, scale (w, h) in 200-px units) of a COCO box's crop: the
+    box · ``box_scale``, which the crop grows to the input's aspect ratio
+    (:func:`~eglpp.pose.datasets.preprocess.fit_aspect`)."""
     x, y, w, h = (float(v) for v in bbox)
-    return np.array([x + w / 2 - 0.5, y + h / 2 - 0.5]), box_scale * max(w, h) / 200.0
+    return np.array([x + w / 2 - 0.5, y + h / 2 - 0.5]), box_scale * np.array([w, h]) / 200.0
 
 
-def crop_to_bbox(center: Sequence[float], side: float, box_scale: float = BOX_SCALE) -> list[float]:
-    """The square COCO box [x, y, w, h] that :func:`bbox_to_crop` turns back into this crop."""
-    w = side / box_scale
+def crop_to_bbox(
+    center: Sequence[float],
+    extent: float | Sequence[float],
+    box_scale: float = BOX_SCALE,
+    image_size: tuple[int, int] | None = None,
+) -> list[float]:
+    """The COCO box [x, y, w, h] that :func:`bbox_to_crop` turns back into this crop (a crop
+    ``extent`` px square, or (w, h)), clipped to ``image_size`` (width, height) where given, so
+    that a box never lies outside its image."""
+    w, h = np.broadcast_to(np.asarray(extent, np.float64), (2,)) / box_scale
     cx, cy = float(center[0]) + 0.5, float(center[1]) + 0.5
-    return [cx - w / 2, cy - w / 2, w, w]
+    x0, y0, x1, y1 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+    if image_size is not None:
+        x0, x1 = max(x0, 0.0), min(x1, float(image_size[0]))
+        y0, y1 = max(y0, 0.0), min(y1, float(image_size[1]))
+    return [x0, y0, x1 - x0, y1 - y0]
 
 
 @dataclass(frozen=True)
@@ -254,7 +270,7 @@ def coco_to_annotations(
     joints = np.zeros((n, J, 2), np.float32)
     flags = np.zeros((n, J), np.int64)
     centers = np.full((n, 2), np.nan, np.float32)
-    scales = np.full(n, np.nan, np.float32)
+    scales = np.full((n, 2), np.nan, np.float32)  # (w, h) of each box
     paths = []
     for k, ann in enumerate(coco.annotations):
         kp = np.asarray(ann["keypoints"], np.float64).reshape(J, 3)
