@@ -45,7 +45,10 @@ def training_mean_pose(train: Dataset) -> np.ndarray:
     mean-pose baseline predicts it for every test image."""
     if isinstance(train, ImagePoseDataset) and train.train:
         train = ImagePoseDataset(
-            train.annotations, input_size=train.input_size, seed=train.seed, train=False,
+            train.annotations,
+            input_size=train.input_size,
+            seed=train.seed,
+            train=False,
             normalize=train.normalize,
         )
     return mean_pose(*dataset_joints(train))

@@ -171,6 +171,13 @@ def test_rectangular_crop_is_mmpose_top_down():
     box_w, box_h = fit_aspect(np.array([50.0, 150.0]) * 1.25, (256, 192))
     assert (box_w, box_h) == pytest.approx((140.625, 187.5))
     assert fit_aspect(np.array([300.0, 100.0]), (256, 192)) == pytest.approx((300.0, 400.0))
+    assert fit_aspect(np.array([100.0, 100.0]), (256, 192)) == pytest.approx((100.0, 400 / 3))
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(16, 300, (50, 2))
+    for extent, hw in zip(rng.uniform(1, 100, (50, 2)), sizes, strict=True):
+        w, h = fit_aspect(extent, tuple(hw))  # the smallest box ⊇ extent with w / h = W / H
+        assert w * hw[0] == pytest.approx(h * hw[1]) and w >= extent[0] and h >= extent[1]
+        assert w == pytest.approx(extent[0]) or h == pytest.approx(extent[1])
     c = np.array([100.0, 80.0])
     A = crop_affine(c, box_w, (256, 192))
     corners = apply_affine(A, [c - [box_w / 2, box_h / 2], c + [box_w / 2, box_h / 2]])

@@ -59,12 +59,9 @@ def input_hw(size: object, what: str = "input_size") -> tuple[int, int]:
 
 def parse_input_size(text: str, what: str = "--input-size") -> InputSize:
     """``"64"`` → 64 (square); ``"256x192"``, ``"256,192"`` or ``"256 192"`` → (256, 192)."""
-    parts = [p for p in re.split(r"[x×, ]+", str(text).strip().lower()) if p]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) not in (1, 2) or min(values) < 1:
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[x×, ]\s*(\d+))?\s*", str(text).lower())
+    values = [int(v) for v in match.groups() if v is not None] if match else []
+    if not values or min(values) < 1:
         raise ValueError(f"{what} {text!r}: expected S (square) or H×W, e.g. 256x192 (H x W)")
     if len(values) == 1 or values[0] == values[1]:
         return values[0]
