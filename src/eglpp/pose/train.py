@@ -203,8 +203,7 @@ def fit(
     step = _Step(model, aux, config, optimizer, device)
     loader = _loader(train_set, config, seed, device, keys)
     result = FitResult(n_train=len(train_set), n_val=0 if val_set is None else len(val_set))
-    best = None  # (model state, aux state) of the best validation epoch
-    inputs = fed_inputs(train_set)  # saved with the weights: what select must feed them
+    best, inputs = None, fed_inputs(train_set)  # best epoch's states; what the model is fed
     start = time.perf_counter()
     with _progress(progress) as bar:
         task = bar.add_task("training", total=config.epochs * len(loader))

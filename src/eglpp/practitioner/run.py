@@ -256,6 +256,13 @@ def _network(checkpoint, model: ForeignModel | None, strategy, lab, config: Sele
     return foreign.identity, foreign, source, net, aux
 
 
+def _check_metric(config: SelectConfig, skeleton: Skeleton) -> None:
+    """``--pck-normaliser torso`` needs the skeleton's torso joints."""
+    if config.metric == "pck" and not skeleton.has_torso:
+        raise ValueError(f"--pck-normaliser torso: the {skeleton.name} skeleton has no "
+                         "left_shoulder and right_hip; use bbox")  # fmt: skip
+
+
 def run_select(
     checkpoint: str | Path | None,
     labelled: str | Path,
@@ -286,10 +293,7 @@ def run_select(
     _check_out(out, config, overwrite)
     lab = load_labelled(labelled, images_root=images_root, box_scale=config.box_scale)
     check_labelled_joints(lab)
-    skeleton = lab.annotations.skeleton
-    if config.metric == "pck" and not skeleton.has_torso:
-        raise ValueError(f"--pck-normaliser torso: the {skeleton.name} skeleton has no "
-                         "left_shoulder and right_hip; use bbox")  # fmt: skip
+    _check_metric(config, lab.annotations.skeleton)
     checkpoint, foreign, source, model, aux = _network(checkpoint, model, strategy, lab, config)
     candidates, n_pool = _candidates(pool, lab, config.budget)
     fp = fingerprint(checkpoint, lab, candidates, config, source)
