@@ -103,3 +103,12 @@ def test_a_256x192_model_is_fed_its_input_and_pre_annotated_in_the_image(
             np.testing.assert_allclose(ann["bbox"], [16.0, 9.6, 128.0, 76.8], atol=1e-6)
     assert (out / "contact_sheet.png").stat().st_size > 0
     assert sys.modules["rect_networks"].INPUT_HW == (256, 192)
+
+
+def test_input_size_h_w_as_two_words():
+    from eglpp.cli import input_size_pairs
+
+    assert input_size_pairs(["train", "x.json", "--input-size", "256", "192", "--epochs", "2"]) == [
+        "train", "x.json", "--input-size", "256x192", "--epochs", "2"]  # fmt: skip
+    assert input_size_pairs(["select", "--input-size", "64", "--budget", "5"]) == [
+        "select", "--input-size", "64", "--budget", "5"]  # fmt: skip

@@ -59,7 +59,7 @@ def evaluate_model(
     record: Path | None = typer.Option(None, help="--held-out: the record to read."),
     images_root: Path | None = typer.Option(None, help="Folder the file names are in."),
     input_size: str | None = typer.Option(
-        None, help="Input px: S or HxW (default: from train.json)."
+        None, help="Input px: S or H W / HxW (default: from train.json)."
     ),
     normalize: str | None = typer.Option(
         None, help="unit | imagenet | none | MEAN/STD (default: from train.json, else unit)."

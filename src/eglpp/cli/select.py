@@ -133,7 +133,7 @@ def select(
         "(e.g. 8GiB; default 2 GiB on the CPU).",
     ),
     input_size: str | None = typer.Option(
-        None, help="Input px: S (square) or HxW, e.g. 256x192 (default: from train.json)."
+        None, help="Input px: S (square) or H W / HxW, e.g. 256x192 (default: from train.json)."
     ),
     normalize: str | None = typer.Option(
         None,

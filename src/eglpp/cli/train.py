@@ -94,7 +94,7 @@ def train(
     channels: int = typer.Option(64, help="Feature channels (the paper: 256)."),
     depth: int = typer.Option(4, help="Hourglass recursion depth."),
     input_size: str = typer.Option(
-        "64", help="Input px: S (square; the paper: 256) or HxW, e.g. 256x192 (H x W)."
+        "64", help="Input px: S (square; the paper: 256) or H W / HxW, e.g. 256x192."
     ),
     normalize: str | None = typer.Option(
         None,
