@@ -151,7 +151,7 @@ def _check_fit(
                    "--input-size and --normalize, and select again.")  # fmt: skip
         else:
             why = (f"Your network (--model {foreign.spec}) reads these inputs no better than "
-                   f"that: check that it is trained and that it takes {fed} (--input-size H×W, "
+                   f"that: check that it is trained and that it takes {fed} (--input-size, "
                    "--normalize), then select again: its scores and pre-annotations are close "
                    "to noise.")  # fmt: skip
         warn(

@@ -165,12 +165,12 @@ def fed_text(size: object, normalize: object = None) -> str:
     """What eglpp feeds a network, in words: ``"H×W px RGB in [0, 1]"`` and its normalisation.
 
     >>> fed_text((256, 192), "imagenet")
-    '256×192 (H×W) px RGB ImageNet mean/std normalised (--normalize imagenet)'
+    "256×192 (H×W) px RGB normalised by ImageNet's mean and std"
     """
     norm = normalization(normalize)
     how = {
         "unit": "in [0, 1]",
-        "none": "in 0–255 (--normalize none)",
-        "imagenet": "ImageNet mean/std normalised (--normalize imagenet)",
-    }.get(norm.name, f"(x − {list(norm.mean)}) / {list(norm.std)} of [0, 1] (--normalize)")
+        "none": "in 0–255",
+        "imagenet": "normalised by ImageNet's mean and std",
+    }.get(norm.name, f"in [0, 1] as (x − {list(norm.mean)}) / {list(norm.std)}")
     return f"{size_text(size)} (H×W) px RGB {how}"
