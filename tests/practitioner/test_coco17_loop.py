@@ -95,3 +95,28 @@ def test_select_pck_normaliser_is_refused_where_it_cannot_be(tmp_path):
     assert torso.exit_code != 0
     said = str(torso.exception) + torso.output
     assert "--pck-normaliser torso: the robot skeleton has no left_shoulder" in said
+
+
+def test_coco17_face_points_of_a_hand_worked_person():
+    """Neck (10, 20), head top (10, 10): L = 10, down = +y; the left shoulder on the image's
+    right (a person facing the camera), so "left" is +x."""
+    from eglpp.pose.skeleton import LSP
+    from eglpp.practitioner.demo import coco17_of_lsp
+
+    joints = np.zeros((1, 14, 2))
+    flags = np.full((1, 14), 2)
+    for name, xy in {"neck": (10, 20), "head_top": (10, 10), "left_shoulder": (14, 22),
+                     "right_shoulder": (6, 22), "left_wrist": (3, 4)}.items():  # fmt: skip
+        joints[0, LSP.index(name)] = xy
+    flags[0, LSP.index("neck")] = 1  # occluded: the face points take the smaller flag
+    out, out_flags = coco17_of_lsp(joints, flags, size=32)
+    expect = {"nose": (10, 13.5), "left_eye": (11.2, 12), "right_eye": (8.8, 12),
+              "left_ear": (12.8, 12.5), "right_ear": (7.2, 12.5), "left_wrist": (3, 4),
+              "left_shoulder": (14, 22)}  # fmt: skip
+    for name, xy in expect.items():
+        np.testing.assert_allclose(out[0, COCO17.index(name)], xy, atol=1e-9, err_msg=name)
+    assert out_flags[0, COCO17.index("nose")] == 1 and out_flags[0, COCO17.index("left_hip")] == 2
+    mirrored = joints.copy()
+    mirrored[..., 0] = 20 - mirrored[..., 0]  # seen from behind: left is now -x
+    back, _ = coco17_of_lsp(mirrored, flags, size=32)
+    np.testing.assert_allclose(back[0, COCO17.index("left_eye")], (20 - 11.2, 12), atol=1e-9)
