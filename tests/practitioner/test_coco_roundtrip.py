@@ -101,11 +101,11 @@ def test_coco_reads_back_in_the_skeleton_order(people):
         assert ann.image_paths == [Path(tmp) / "img" / f"p{i}.jpg" for i in range(len(xy))]
         for i, box in enumerate(boxes):
             if box is None:
-                assert np.isnan(ann.centers[i]).all() and np.isnan(ann.scales[i])
+                assert np.isnan(ann.centers[i]).all() and np.isnan(ann.scales[i]).all()
                 continue
             x, y, w, h = box
             np.testing.assert_allclose(ann.centers[i], [x + w / 2 - 0.5, y + h / 2 - 0.5], 1e-5)
-            np.testing.assert_allclose(ann.scales[i], 1.25 * max(w, h) / 200, rtol=1e-5)
+            np.testing.assert_allclose(ann.scales[i], [1.25 * w / 200, 1.25 * h / 200], rtol=1e-5)
 
         images, entries = to_coco_entries(ann, Path(tmp))
         again = {"images": images, "annotations": entries,

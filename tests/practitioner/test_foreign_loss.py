@@ -86,11 +86,13 @@ def test_the_no_better_than_mean_pose_warning_speaks_of_the_model_given():
         truth=lambda: (torch.as_tensor(joints), torch.ones(6, LSP.n_joints, dtype=torch.bool)),
         predictions=lambda: SimpleNamespace(joints=np.broadcast_to(joints.mean(0), joints.shape)),
     )  # predicts the mean pose: no better than the baseline
-    scored, config = SimpleNamespace(labelled_cache=cache), SimpleNamespace(input_size=192)
+    scored = SimpleNamespace(labelled_cache=cache)
+    config = SimpleNamespace(input_size=192, metric=None, normalize=None)
     said = []
     _check_fit(scored, LSP, Path("m.pt"), said.append, config)
-    assert "eglpp train --epochs" in said[0] and "192 px now" in said[0]
+    assert "eglpp train --epochs" in said[0] and "192×192 (H×W) px RGB in [0, 1] now" in said[0]
     foreign = SimpleNamespace(spec="mynet.models:build")
-    _check_fit(scored, LSP, Path("w.pt"), said.append, config, foreign)
-    assert "--model mynet.models:build" in said[1] and "192×192 px RGB in [0, 1]" in said[1]
-    assert "eglpp train" not in said[1]
+    rectangle = SimpleNamespace(input_size=(256, 192), metric=None, normalize="imagenet")
+    _check_fit(scored, LSP, Path("w.pt"), said.append, rectangle, foreign)
+    assert "--model mynet.models:build" in said[1] and "eglpp train" not in said[1]
+    assert "256×192 (H×W) px RGB normalised by ImageNet's mean and std" in said[1]

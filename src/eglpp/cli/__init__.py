@@ -150,8 +150,27 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def input_size_pairs(args: list[str]) -> list[str]:
+    """``--input-size H W`` (two numbers) as ``--input-size HxW``, the one value click reads.
+
+    >>> input_size_pairs(["select", "--input-size", "256", "192", "--budget", "5"])
+    ['select', '--input-size', '256x192', '--budget', '5']
+    """
+    out, i = [], 0
+    while i < len(args):
+        pair = args[i + 1 : i + 3]
+        if args[i] == "--input-size" and len(pair) == 2 and all(a.isdigit() for a in pair):
+            out += [args[i], "x".join(pair)]
+            i += 3
+            continue
+        out.append(args[i])
+        i += 1
+    return out
+
+
 def main() -> None:
     """Run the CLI; bad input ends with a one-line error naming what is wrong (exit code 2)."""
+    sys.argv[1:] = input_size_pairs(sys.argv[1:])
     try:
         app()
     except Exception as exc:

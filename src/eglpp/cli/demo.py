@@ -22,6 +22,9 @@ def demo_data(
     n_pool: int = typer.Option(400, help="Unlabelled pool images (pool/)."),
     size: int = typer.Option(64, help="Image side in px."),
     seed: int = typer.Option(0, help="Same seed, same images."),
+    skeleton: str = typer.Option(
+        "lsp", help="lsp (14 joints) | coco17 (COCO's 17 keypoints: face points on the head)."
+    ),
 ) -> None:
     """Write demo data for eglpp select: rendered people as JPEGs, a COCO keypoints labelled
     set and a pool folder.
@@ -31,13 +34,15 @@ def demo_data(
 
     Example:
 
-        eglpp demo-data demo
+        eglpp demo-data demo            (or --skeleton coco17)
         eglpp train demo/labelled.json --epochs 40 --out demo/model
     """
-    done = write_demo_data(out, n_labelled=n_labelled, n_pool=n_pool, size=size, seed=seed)
+    done = write_demo_data(
+        out, n_labelled=n_labelled, n_pool=n_pool, size=size, seed=seed, skeleton=skeleton
+    )
     typer.echo(
         f"wrote {done['n_labelled']} labelled people ({done['labelled']}), a pool of "
         f"{done['n_pool']} images ({done['pool']}/) and the pool's truth ({done['truth']}); "
-        f"{done['size']} px"
+        f"{done['size']} px, {done['skeleton']} keypoints"
     )
     typer.echo(f"next: eglpp train {done['labelled']} --out {Path(out) / 'model'}")

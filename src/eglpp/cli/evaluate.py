@@ -17,6 +17,7 @@ import typer
 from eglpp.devices import check_device
 from eglpp.pose.checkpoint import load_model
 from eglpp.pose.datasets.images import ImagePoseDataset
+from eglpp.pose.datasets.preprocess import canonical_size, normalization, parse_input_size
 from eglpp.pose.inference import evaluate
 from eglpp.pose.normalisers import default_metric
 from eglpp.practitioner.heldout import read_record, record_path
@@ -81,7 +82,12 @@ def evaluate_model(
     ),
     record: Path | None = typer.Option(None, help="--held-out: the record to read."),
     images_root: Path | None = typer.Option(None, help="Folder the file names are in."),
-    input_size: int | None = typer.Option(None, help="Input px (default: from train.json)."),
+    input_size: str | None = typer.Option(
+        None, help="Input px: S or H W / HxW (default: from train.json)."
+    ),
+    normalize: str | None = typer.Option(
+        None, help="unit | imagenet | none | MEAN/STD (default: from train.json, else unit)."
+    ),
     flip_test: bool = typer.Option(False, help="Average with the flipped image's prediction."),
     batch_size: int = typer.Option(32),
     device: str = typer.Option("cpu", help="cpu | cuda | cuda:1 ..."),
@@ -104,7 +110,9 @@ def evaluate_model(
     compare two rounds on the same held-out images.
     """
     check_device(device)
-    size = input_size or checkpoint_settings(model).get("input_size")
+    found = checkpoint_settings(model)
+    size = parse_input_size(input_size) if input_size else found.get("input_size")
+    norm = normalization(normalize or found.get("normalize"))
     if size is None:
         raise ValueError(f"--input-size is needed: no train.json beside {model} records it")
     if record is not None and not held_out:
@@ -130,7 +138,7 @@ def evaluate_model(
         )
     # as eglpp train: PCKh on MPII, torso PCK, or PCK-bbox on a skeleton without a torso
     metric = "pckh" if lab.format == "mpii" else default_metric(ann.skeleton)
-    dataset = ImagePoseDataset(ann, input_size=int(size))
+    dataset = ImagePoseDataset(ann, input_size=canonical_size(size), normalize=norm)
     scores = evaluate(net, dataset, metric=metric, batch_size=batch_size, device=device,
                       flip_test=flip_test, oks_sigmas=_sigmas(oks_sigmas))  # fmt: skip
     n_images = len({Path(p).resolve() for p in ann.image_paths})

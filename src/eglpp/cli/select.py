@@ -16,8 +16,10 @@ from eglpp.cli.label_studio import (
     label_studio_target,
     push_to_label_studio,
 )
+from eglpp.cli.train_choices import fit_metric
 from eglpp.devices import check_device
 from eglpp.io import check_output, run_lock
+from eglpp.pose.datasets.preprocess import canonical_size, normalization, parse_input_size
 from eglpp.practitioner.foreign import ForeignModel, load_foreign
 from eglpp.practitioner.run import run_select
 from eglpp.practitioner.select import SelectConfig
@@ -130,7 +132,17 @@ def select(
         help="Memory the gradient norms' chunks of (image, neighbour) pairs may take "
         "(e.g. 8GiB; default 2 GiB on the CPU).",
     ),
-    input_size: int | None = typer.Option(None, help="Input px (default: from train.json)."),
+    input_size: str | None = typer.Option(
+        None, help="Input px: S (square) or H W / HxW, e.g. 256x192 (default: from train.json)."
+    ),
+    normalize: str | None = typer.Option(
+        None,
+        help="What the network takes: unit (RGB in [0, 1]) | imagenet (mean/std) | none "
+        "(0-255) | MEAN/STD as R,G,B/R,G,B (default: from train.json, else unit).",
+    ),
+    pck_normaliser: str | None = typer.Option(
+        None, help="The labelled fit check's PCK: torso | bbox (default: torso, else bbox)."
+    ),
     sigma: float | None = typer.Option(None, help="Label heatmap σ (default: from train.json)."),
     pre_annotate: str = typer.Option("predicted", help="selection_coco.json: predicted | empty"),
     images_root: Path | None = typer.Option(None, help="Folder the labelled file names are in."),
@@ -164,7 +176,8 @@ def select(
             --pool photos/ --budget 50 --strategy egl++ --param k=30 --out sel1
 
     With your own network: --model mynet.models:build --weights w.pt --embedding layer4
-    --input-size 256 instead of --checkpoint.
+    --input-size 256x192 (H×W) instead of --checkpoint. eglpp feeds the network H×W px RGB in
+    [0, 1]; --normalize imagenet (or MEAN/STD) for one trained on normalised images.
     """
 
     check_device(device)  # before any file is read
@@ -174,9 +187,10 @@ def select(
     approx = _approx_settings(estimator, exact_neighbours, probes, check_approx)
     if (checkpoint is None) == (model is None):
         raise ValueError("--checkpoint or --model: give exactly one (the network that scores)")
-    foreign = _foreign(model, weights, embedding, prediction, input_size, loss)
+    size = None if input_size is None else parse_input_size(input_size)
+    foreign = _foreign(model, weights, embedding, prediction, size, loss)
     found = checkpoint_settings(checkpoint) if checkpoint is not None else {}
-    size = input_size or found.get("input_size")
+    size = size or found.get("input_size")
     if size is None:
         raise ValueError(
             f"--input-size is needed: no train.json beside {checkpoint} records the input size"
@@ -186,7 +200,9 @@ def select(
         scoring=build_scoring(
             gradnorm=gradnorm, gradnorm_method=gradnorm_method, max_memory=max_memory, **approx
         ),
-        input_size=int(size), batch_size=batch_size, chunk_size=chunk_size, device=device,
+        input_size=canonical_size(size), metric=fit_metric(pck_normaliser),
+        normalize=normalization(normalize or found.get("normalize")),
+        batch_size=batch_size, chunk_size=chunk_size, device=device,
         sigma=float(sigma or found.get("sigma", 1.0)), seed=seed, box_scale=box_scale,
         pre_annotate=pre_annotate, n_neighbours=neighbours, sheet_rows=sheet_rows,
     )  # fmt: skip

@@ -30,6 +30,7 @@ from eglpp.devices import check_device
 from eglpp.io import atomic_write_json, check_output, read_json
 from eglpp.outdir import refusal, refuse_other_kind
 from eglpp.pose.datasets.images import ImagePoseDataset
+from eglpp.pose.datasets.preprocess import input_hw, normalization, parse_input_size
 from eglpp.pose.hourglass import HourglassConfig, StackedHourglass
 from eglpp.pose.inference import dataset_joints, dataset_skeleton, evaluate
 from eglpp.pose.metrics import mean_pose
@@ -44,7 +45,11 @@ def training_mean_pose(train: Dataset) -> np.ndarray:
     mean-pose baseline predicts it for every test image."""
     if isinstance(train, ImagePoseDataset) and train.train:
         train = ImagePoseDataset(
-            train.annotations, input_size=train.input_size, seed=train.seed, train=False
+            train.annotations,
+            input_size=train.input_size,
+            seed=train.seed,
+            train=False,
+            normalize=train.normalize,
         )
     return mean_pose(*dataset_joints(train))
 
@@ -90,7 +95,14 @@ def train(
     stacks: int = typer.Option(2, help="Hourglass stacks (the paper: 2)."),
     channels: int = typer.Option(64, help="Feature channels (the paper: 256)."),
     depth: int = typer.Option(4, help="Hourglass recursion depth."),
-    input_size: int = typer.Option(64, help="Input side in px (the paper: 256)."),
+    input_size: str = typer.Option(
+        "64", help="Input px: S (square; the paper: 256) or H W / HxW, e.g. 256x192."
+    ),
+    normalize: str | None = typer.Option(
+        None,
+        help="What the network is fed: unit (RGB in [0, 1], the default) | imagenet "
+        "(ImageNet mean/std) | none (0-255) | MEAN/STD as R,G,B/R,G,B; recorded for select.",
+    ),
     epochs: int = typer.Option(10),
     batch_size: int = typer.Option(16),
     lr: float = typer.Option(2.5e-4),
@@ -174,6 +186,7 @@ def train(
         "model": dataclasses.asdict(model_config),
         "train": dataclasses.asdict(config),
         **_command(args),
+        "normalize": normalization(normalize).record(),  # what the model was fed
         "n_train": result.n_train,
         "n_val": result.n_val,
         "n_test": len(test_set),
@@ -253,8 +266,14 @@ def _check_flags(args: dict) -> None:
             f"{why}, got {args[name]}", param_hint="--" + name.replace("_", "-")
         )
 
+    try:  # "256x192" -> (256, 192), "64" -> 64; the record keeps what the model takes
+        args["input_size"] = parse_input_size(args["input_size"])
+        normalization(args["normalize"])
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
     for name, least in _AT_LEAST.items():
-        if args[name] < least:
+        value = min(input_hw(args[name])) if name == "input_size" else args[name]
+        if value < least:
             raise bad(name, f"must be >= {least}")
     for name in ("lr", "sigma"):
         if not args[name] > 0:
@@ -264,10 +283,17 @@ def _check_flags(args: dict) -> None:
     if args["channels"] % 4:
         raise bad("channels", "must be a multiple of 4")
     multiple = 4 * 2 ** args["depth"]
-    if args["input_size"] % multiple:
+    if any(v % multiple for v in input_hw(args["input_size"])):
         raise bad(
-            "input_size", f"must be divisible by 4·2^depth = {multiple} (--depth {args['depth']})"
+            "input_size",
+            f"H and W must be divisible by 4·2^depth = {multiple} (--depth {args['depth']})",
         )
+    if args["dataset"] == "synthetic" and (
+        not isinstance(args["input_size"], int) or args["normalize"] not in (None, "unit")
+    ):
+        raise bad("input_size" if args["normalize"] in (None, "unit") else "normalize",
+                  "synthetic renders square RGB in [0, 1]; for other inputs write a set with "
+                  "eglpp demo-data and train on its labelled.json")  # fmt: skip
 
 
 def _train_config(args: dict, metric: str) -> TrainConfig:

@@ -10,7 +10,7 @@ from eglpp.pose.normalisers import METRICS
 from eglpp.pose.skeleton import Skeleton
 from eglpp.strategies import LearningLoss
 
-__all__ = ["NORMALISERS", "chosen_metric", "loss_head"]
+__all__ = ["NORMALISERS", "chosen_metric", "fit_metric", "loss_head"]
 
 #: ``--pck-normaliser`` values and their metric (eglpp.pose.metrics.METRICS).
 NORMALISERS = {normaliser: metric for metric, (normaliser, _, _) in METRICS.items()}
@@ -44,6 +44,20 @@ def chosen_metric(normaliser: str | None, usual: str, skeleton: Skeleton) -> str
     if normaliser == "head" and usual != "pckh":
         raise typer.BadParameter(
             "head needs head boxes, which only MPII's annotations have: use torso or bbox",
+            param_hint="--pck-normaliser",
+        )
+    return NORMALISERS[normaliser]
+
+
+def fit_metric(normaliser: str | None) -> str | None:
+    """``eglpp select --pck-normaliser``'s metric (None: the skeleton's default). A labelled
+    COCO set has no head boxes: head is refused; torso on a skeleton without one is refused
+    once the labelled set is read (:func:`eglpp.practitioner.run.run_select`)."""
+    if normaliser is None:
+        return None
+    if normaliser not in NORMALISERS or normaliser == "head":
+        raise typer.BadParameter(
+            f"expected torso or bbox (a labelled COCO set has no head boxes), got {normaliser!r}",
             param_hint="--pck-normaliser",
         )
     return NORMALISERS[normaliser]

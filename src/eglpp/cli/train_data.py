@@ -30,6 +30,7 @@ from eglpp.pose.datasets.kinematics import PoseSet, poses_from_joints_mat
 from eglpp.pose.datasets.lsp import read_joints_mat, resolve_joints_mat
 from eglpp.pose.datasets.mpii import load_mpii_mat
 from eglpp.pose.datasets.mpii_json import load_mpii_json
+from eglpp.pose.datasets.preprocess import normalization
 from eglpp.pose.datasets.synthetic import RenderConfig, SyntheticPoseDataset
 from eglpp.pose.normalisers import default_metric
 from eglpp.practitioner.heldout import held_out_mask
@@ -85,7 +86,7 @@ def _real(name: str, root: Path, args: dict) -> tuple[Dataset, Dataset | None, D
         test_ann, metric = load(root, "valid", valid_images=valid), "pckh"
     else:
         raise typer.BadParameter(f"unknown dataset {name!r}", param_hint="DATASET")
-    size, seed = args["input_size"], args["seed"]
+    size, seed, norm = args["input_size"], args["seed"], normalization(args.get("normalize"))
     for ann in (train_ann, test_ann):  # before any training: unreadable images, far-off joints
         sizes = check_image_headers(ann.image_paths, ann.source)
         check_joints_inside(ann, [sizes[p] for p in ann.image_paths])
@@ -93,10 +94,13 @@ def _real(name: str, root: Path, args: dict) -> tuple[Dataset, Dataset | None, D
     if args["val_fraction"] > 0:  # an unaugmented validation set, split off by the seed
         perm = np.random.default_rng(seed).permutation(len(train_ann))
         n_val = max(1, round(args["val_fraction"] * len(train_ann)))
-        val = ImagePoseDataset(train_ann.subset(perm[:n_val]), input_size=size, seed=seed)
+        val = ImagePoseDataset(
+            train_ann.subset(perm[:n_val]), input_size=size, seed=seed, normalize=norm
+        )
         train_ann = train_ann.subset(perm[n_val:])
-    train = ImagePoseDataset(train_ann, input_size=size, seed=seed, train=True)
-    return train, val, ImagePoseDataset(test_ann, input_size=size, seed=seed), metric
+    train = ImagePoseDataset(train_ann, input_size=size, seed=seed, train=True, normalize=norm)
+    test = ImagePoseDataset(test_ann, input_size=size, seed=seed, normalize=norm)
+    return train, val, test, metric
 
 
 def guess_dataset(path: Path) -> str:

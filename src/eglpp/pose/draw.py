@@ -39,7 +39,7 @@ def draw_pose(
     *,
     fontsize: float = 8.0,
 ) -> None:
-    """Show a (3, S, S) float image in [0, 1] with the limbs between visible ``joints``
+    """Show a (3, H, W) float image in [0, 1] with the limbs between visible ``joints``
     (J, 2) input px (none drawn when ``joints`` is None), captioned below the frame title."""
     ax.imshow(np.clip(np.transpose(image, (1, 2, 0)), 0, 1), interpolation="nearest")
     if joints is not None:
@@ -48,9 +48,9 @@ def draw_pose(
         for a, b in limbs:
             if seen[a] and seen[b]:
                 ax.plot(*joints[[a, b]].T, c=colour, lw=1.2, solid_capstyle="round")
-        S = image.shape[-1]
-        ax.set_xlim(-0.5, S - 0.5)
-        ax.set_ylim(S - 0.5, -0.5)
+        H, W = image.shape[-2:]
+        ax.set_xlim(-0.5, W - 0.5)
+        ax.set_ylim(H - 0.5, -0.5)
     ax.set_title(caption, fontsize=fontsize, pad=3)
     ax.set_xticks([])
     ax.set_yticks([])

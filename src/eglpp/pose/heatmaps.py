@@ -185,8 +185,10 @@ def heatmap_loss(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
 
 
 def target_heatmaps(
-    joints: Tensor, visible: Tensor, input_size: int, sigma: float, stride: int
+    joints: Tensor, visible: Tensor, input_size: int | tuple[int, int], sigma: float, stride: int
 ) -> Tensor:
-    """Gaussian targets (N, J, h, w) of joints (N, J, 2) given in input pixels, h = size/stride."""
-    h = input_size // stride
-    return gaussian_heatmaps(input_to_heatmap(joints, stride), visible, (h, h), sigma)
+    """Gaussian targets (N, J, h, w) of joints (N, J, 2) given in input pixels of an input S
+    (square) or (H, W): h = H / stride, w = W / stride."""
+    H, W = (input_size, input_size) if isinstance(input_size, int) else input_size
+    size = (H // stride, W // stride)
+    return gaussian_heatmaps(input_to_heatmap(joints, stride), visible, size, sigma)

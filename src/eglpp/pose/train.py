@@ -203,7 +203,7 @@ def fit(
     step = _Step(model, aux, config, optimizer, device)
     loader = _loader(train_set, config, seed, device, keys)
     result = FitResult(n_train=len(train_set), n_val=0 if val_set is None else len(val_set))
-    best = None  # (model state, aux state) of the best validation epoch
+    best, inputs = None, fed_inputs(train_set)  # best epoch's states; what the model is fed
     start = time.perf_counter()
     with _progress(progress) as bar:
         task = bar.add_task("training", total=config.epochs * len(loader))
@@ -219,12 +219,12 @@ def fit(
                 if _record_validation(model, val_set, config, device, epoch, record, result):
                     best = (_state(model), _state(aux))
                     if checkpoint_path is not None:
-                        save_checkpoint(checkpoint_path, model, aux=aux, extra=record)
+                        save_checkpoint(checkpoint_path, model, aux=aux, extra=record | inputs)
             record["seconds"] = time.perf_counter() - t0
             result.history.append(record)
             if log is not None:
                 log(_format(record))
-    _keep(model, aux, best, result, config, checkpoint_path)
+    _keep(model, aux, best, result, config, checkpoint_path, inputs)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -369,6 +369,7 @@ def _keep(
     result: FitResult,
     config: TrainConfig,
     checkpoint_path: str | Path | None,
+    inputs: dict,
 ) -> None:
     """End with the best validation weights (saved already); without validation, keep and
     save the last epoch's."""
@@ -379,7 +380,20 @@ def _keep(
     else:
         result.best_epoch = config.epochs - 1
         if checkpoint_path is not None:
-            save_checkpoint(checkpoint_path, model, aux=aux, extra=result.history[-1])
+            save_checkpoint(checkpoint_path, model, aux=aux, extra=result.history[-1] | inputs)
+
+
+def fed_inputs(dataset: Dataset) -> dict:
+    """``{"input_size": S or [H, W], "normalize": {...}}`` of a pose dataset (what its items
+    feed the network), the keys it lacks left out."""
+    base = base_dataset(dataset)
+    out = {}
+    if isinstance(getattr(base, "input_size", None), (int, tuple, list)):
+        size = base.input_size
+        out["input_size"] = size if isinstance(size, int) else [int(v) for v in size]
+    if getattr(base, "normalize", None) is not None:
+        out["normalize"] = base.normalize.record()
+    return out
 
 
 def _format(record: dict) -> str:

@@ -50,11 +50,22 @@ def coco_category(skeleton: Skeleton) -> dict:
     }
 
 
-def crop_to_bbox(center: Sequence[float], side: float, box_scale: float = BOX_SCALE) -> list[float]:
-    """The square COCO box [x, y, w, h] that :func:`bbox_to_crop` turns back into this crop."""
-    w = side / box_scale
+def crop_to_bbox(
+    center: Sequence[float],
+    extent: float | Sequence[float],
+    box_scale: float = BOX_SCALE,
+    image_size: tuple[int, int] | None = None,
+) -> list[float]:
+    """The COCO box [x, y, w, h] that :func:`bbox_to_crop` turns back into this crop (a crop
+    ``extent`` px square, or (w, h)), clipped to ``image_size`` (width, height) where given, so
+    that a box never lies outside its image."""
+    w, h = np.broadcast_to(np.asarray(extent, np.float64), (2,)) / box_scale
     cx, cy = float(center[0]) + 0.5, float(center[1]) + 0.5
-    return [cx - w / 2, cy - w / 2, w, w]
+    x0, y0, x1, y1 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+    if image_size is not None:
+        x0, x1 = max(x0, 0.0), min(x1, float(image_size[0]))
+        y0, y1 = max(y0, 0.0), min(y1, float(image_size[1]))
+    return [x0, y0, x1 - x0, y1 - y0]
 
 
 def keypoint_entry(

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from eglpp.io import atomic_write_json
-from eglpp.pose.skeleton import LSP
 from eglpp.practitioner.coco import coco_document, image_root, keypoint_entry, read_coco
 
 __all__ = ["simulate_annotation"]
@@ -37,9 +36,10 @@ def simulate_annotation(selection: str | Path, truth: str | Path, out: str | Pat
             raise ValueError(f"{sel_path}: {im['file_name']} is not an image of {truth}")
         kp = np.asarray(person[by_path[path]]["keypoints"], np.float64).reshape(-1, 3)
         joints, flags = np.zeros_like(kp[:, :2]), np.zeros(len(kp), np.int64)
-        joints[known.order], flags[known.order] = kp[:, :2], kp[:, 2]  # into LSP's order
+        joints[known.order], flags[known.order] = kp[:, :2], kp[:, 2]  # the skeleton's order
         images.append({k: im[k] for k in ("id", "file_name", "width", "height") if k in im})
         annotations.append(keypoint_entry(im["id"], im["id"], joints, flags, boxes.get(im["id"])))
-    doc = coco_document(images, annotations, LSP, {"description": "simulated annotation"})
+    info = {"description": "simulated annotation"}
+    doc = coco_document(images, annotations, known.skeleton, info)
     atomic_write_json(out, doc)
     return {"images": len(images), "out": str(out)}

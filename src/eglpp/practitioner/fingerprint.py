@@ -41,6 +41,8 @@ def fingerprint(
     if config.estimator != "exact":  # (exact runs keep the fingerprints they had before)
         settings |= {"estimator": config.estimator, "n_exact": scoring.n_exact,
                      "n_probes": scoring.n_probes}  # fmt: skip
+    if config.normalize.name != "unit":  # (unit runs keep the fingerprints they had before)
+        settings["normalize"] = config.normalize.record()
     if source and "model" in source:  # --model: the factory too (checkpoints keep their digest)
         settings["source"] = source
     defaults = type(strategy)()  # the hyperparameters set to other than their defaults

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from eglpp.pose.datasets.preprocess import input_hw
 from eglpp.scoring.contract import ModelContract
 from eglpp.scoring.forward import prediction_kind
 
@@ -152,10 +153,11 @@ def load_foreign(
     weights: Path | None,
     embedding: str | None,
     prediction: str | None,
-    input_size: int,
+    input_size: int | tuple[int, int],
     loss: str | None = None,
 ) -> ForeignModel:
     """Build, load and check the user's network and loss (module docstring)."""
+    H, W = input_hw(input_size, "--input-size")
     factory, module_file = import_factory(spec)
     _check_no_arguments(factory, spec)
     loss_fn = import_factory(loss, "--loss")[0] if loss is not None else None
@@ -175,10 +177,10 @@ def load_foreign(
     model.eval()
     with torch.no_grad():
         try:
-            out = model(torch.zeros(1, 3, input_size, input_size))
+            out = model(torch.zeros(1, 3, H, W))
         except Exception as exc:
-            raise ValueError(f"--model {spec}: fails on a (1, 3, {input_size}, {input_size}) "
-                             f"input (--input-size): {str(exc)[:200]}") from exc  # fmt: skip
+            raise ValueError(f"--model {spec}: fails on a (1, 3, {H}, {W}) input (--input-size "
+                             f"H×W): {str(exc)[:200]}") from exc  # fmt: skip
         if prediction is None and not isinstance(out, torch.Tensor):
             raise ValueError(
                 f"--model {spec}: its output is {_output_kind(out)}, not the prediction tensor: "

@@ -22,7 +22,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from eglpp.pose.skeleton import Skeleton
+from eglpp.pose.skeleton import BUILT_IN, Skeleton
 from eglpp.practitioner.coco import joint_of
 from eglpp.practitioner.label_studio import LabelStudioError
 
@@ -77,10 +77,20 @@ class ProjectJoints:
     occluded: str = OCCLUDED
 
 
-def project_joints(project: dict, skeleton: Skeleton) -> ProjectJoints:
+def _skeleton_flag(skeleton: Skeleton, source: object) -> str:
+    """What ``label-studio-config --skeleton`` takes to write ``skeleton``'s config."""
+    if skeleton.name in BUILT_IN and BUILT_IN[skeleton.name] == skeleton:
+        return skeleton.name
+    return f"{source} (a COCO file with the {skeleton.name} keypoints)" if source else (
+        f"labelled.json (your COCO file with the {skeleton.name} keypoints)")  # fmt: skip
+
+
+def project_joints(project: dict, skeleton: Skeleton, source: object = None) -> ProjectJoints:
     """The ``KeyPointLabels`` of ``project``'s labelling config, every joint of ``skeleton``
-    one of its labels (else a :class:`LabelStudioError` naming the missing joints), and its
-    per-region ``Choices`` with an ``occluded`` choice, if any."""
+    one of its labels (else a :class:`LabelStudioError` naming the missing joints and the
+    config to make: ``--skeleton NAME`` for a built-in skeleton, else ``--skeleton`` a COCO
+    file that holds it, ``source`` where given), and its per-region ``Choices`` with an
+    ``occluded`` choice, if any."""
     where = f"--project {project.get('id')} ({project.get('title', '')!r})"
     try:
         root = ET.fromstring(project.get("label_config") or "")
@@ -106,7 +116,7 @@ def project_joints(project: dict, skeleton: Skeleton) -> ProjectJoints:
         raise LabelStudioError(
             f"{where}: its labelling config lacks the {skeleton.name} joint(s) "
             f"{', '.join(missing)} (labels: {given}); "
-            f"see eglpp label-studio-config --skeleton {skeleton.name}"
+            f"see eglpp label-studio-config --skeleton {_skeleton_flag(skeleton, source)}"
         )
     to_name = control.get("toName", "")
     visibility, occluded = None, OCCLUDED

@@ -127,7 +127,7 @@ def push_selection(client: LabelStudio, project: int, selection: str | Path,
     docstring); returns ``{"created", "existing", "tasks": {file_name: task id}, …}``."""
     coco_path, summary = _selection_files(Path(selection))
     sel = read_coco(coco_path, require_keypoints=False)
-    names = project_joints(client.project(project), sel.skeleton)
+    names = project_joints(client.project(project), sel.skeleton, coco_path)
     fp = selection_fingerprint(summary)
     with open(coco_path.parent / "selection.csv", newline="") as f:
         rows = {r["image"]: r for r in csv.DictReader(f)}
@@ -204,7 +204,7 @@ def pull_annotations(client: LabelStudio, project: int, selection: str | Path) -
     the tasks not imported, each ``{"task", "image"}``."""
     coco_path, summary = _selection_files(Path(selection))
     sel = read_coco(coco_path, require_keypoints=False)
-    names = project_joints(client.project(project), sel.skeleton)
+    names = project_joints(client.project(project), sel.skeleton, coco_path)
     fp = selection_fingerprint(summary)
     tasks = _tasks_of(client, project, fp)
     if not tasks:

@@ -158,7 +158,7 @@ def to_coco_entries(
         bbox = None
         if ann.centers is not None and ann.scales is not None:
             c, s = ann.centers[k], ann.scales[k]
-            if np.isfinite(c).all() and np.isfinite(s):
-                bbox = crop_to_bbox(c, 200.0 * float(s), box_scale)
+            if np.isfinite(c).all() and np.isfinite(s).all():
+                bbox = crop_to_bbox(c, 200.0 * s, box_scale)
         annotations.append(keypoint_entry(first_ann_id + k, ids[path], ann.joints[k], flags, bbox))
     return images, annotations

@@ -7,7 +7,8 @@
 - ``selection_coco.json``: the selected images with one annotation each, holding the model's
   predicted keypoints as pre-annotations (``pre_annotate="predicted"``, every joint v = 2, to
   correct in the tool) or no keypoints (``"empty"``, every joint v = 0), and the person box whose
-  crop was scored (import it back unchanged and the crop is the same);
+  crop was scored, inside the image (import it back unchanged and the crop is the same; a listed
+  box that reached outside its image is clipped to it);
 - ``contact_sheet.png``: the first ``sheet_rows`` selected images (the title says how many of
   the selection), each with its predicted pose (yellow) beside its neighbours with their
   labelled poses (cyan), a legend saying so;
@@ -26,7 +27,7 @@ import numpy as np
 from eglpp.affinity import nearest_labelled
 from eglpp.io import atomic_write_json, atomic_write_text, save_figure
 from eglpp.pose.datasets.images import ImagePoseDataset
-from eglpp.pose.datasets.transforms import crop_affine, person_box
+from eglpp.pose.datasets.transforms import crop_affine, crop_width, person_box
 from eglpp.pose.draw import LABEL_COLOUR, PREDICTION_COLOUR, draw_pose, pose_grid
 from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner.coco import bbox_to_crop, coco_document, crop_to_bbox, keypoint_entry
@@ -94,9 +95,12 @@ def write_skipped(out: Path, skipped: list[dict]) -> None:
 
 
 def original_crop(
-    pool: Pool, i: int, input_size: int, box_scale: float
-) -> tuple[np.ndarray, np.ndarray, float, tuple[int, int]]:
-    """(affine (2, 3) original px → input px, crop centre, side, image size) of pool item i."""
+    pool: Pool, i: int, input_size: int | tuple[int, int], box_scale: float
+) -> tuple[np.ndarray, list[float], tuple[int, int]]:
+    """(affine (2, 3) original px → input px, COCO person box inside the image, image size) of
+    pool item i. The box turns back into the same crop (:func:`bbox_to_crop`), unless a listed
+    box reached outside the image: it is clipped to it. Without a box, the crop is the whole
+    image (grown to the input's aspect) and the box its middle 1 / ``box_scale``."""
     size = image_size(pool.paths[i])
     if size is None:
         raise ValueError(f"pool item {i} ({pool.where[i]}): cannot read image {pool.paths[i]}")
@@ -104,9 +108,10 @@ def original_crop(
     if np.isfinite(pool.boxes[i]).all():
         center, scale = bbox_to_crop(pool.boxes[i], box_scale)
     J = 1
-    center, side = person_box(np.zeros((J, 2)), np.zeros(J, bool), size, center=center,
-                              scale=scale, bbox_scale=box_scale)  # fmt: skip
-    return crop_affine(center, side, input_size), center, side, size
+    center, extent = person_box(np.zeros((J, 2)), np.zeros(J, bool), size, center=center,
+                                scale=scale, bbox_scale=box_scale)  # fmt: skip
+    affine = crop_affine(center, crop_width(extent, input_size), input_size)
+    return affine, crop_to_bbox(center, extent, box_scale, size), size
 
 
 def selection_coco(
@@ -116,7 +121,7 @@ def selection_coco(
     images, annotations = [], []
     J = skeleton.n_joints
     for r, i in enumerate(query, start=1):
-        affine, center, side, (w, h) = original_crop(
+        affine, bbox, (w, h) = original_crop(
             scored.pool, int(i), config.input_size, config.box_scale
         )
         images.append(
@@ -141,7 +146,7 @@ def selection_coco(
                 r,
                 joints,
                 flags,
-                crop_to_bbox(center, side, config.box_scale),
+                bbox,
                 score=round(float(scored.scores[i]), 6),
                 eglpp_pre_annotation=config.pre_annotate,
             )

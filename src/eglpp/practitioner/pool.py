@@ -2,7 +2,7 @@
 
 - a **folder**: every image in it (``.jpg .jpeg .png .bmp .webp .tif .tiff``, sub-folders
   included), sorted by relative path; each image is one person, cropped whole (the images are
-  person crops already);
+  person crops already): its box is the whole image, grown to the input's aspect ratio;
 - a **CSV** list with a header: column ``image`` and optionally ``x, y, width, height`` (a COCO
   box in continuous pixel coordinates); one row per person, so an image may appear with several
   boxes;
@@ -31,6 +31,7 @@ from numpy.typing import ArrayLike
 from eglpp.io import read_json
 from eglpp.pose.datasets.base import PoseAnnotations
 from eglpp.pose.datasets.images import ImagePoseDataset
+from eglpp.pose.datasets.preprocess import Normalization
 from eglpp.pose.skeleton import Skeleton
 from eglpp.practitioner.coco import BOX_SCALE, bbox_to_crop
 
@@ -92,14 +93,19 @@ class Pool:
         )
 
     def dataset(
-        self, skeleton: Skeleton, input_size: int, box_scale: float = BOX_SCALE
+        self,
+        skeleton: Skeleton,
+        input_size: int | tuple[int, int],
+        box_scale: float = BOX_SCALE,
+        normalize: Normalization | None = None,
     ) -> ImagePoseDataset:
         """The items as a pose dataset (no joints: ``visible`` all False), decoded lazily; an
-        image that cannot be read raises ``ValueError`` naming its pool entry."""
+        image that cannot be read raises ``ValueError`` naming its pool entry. ``normalize``:
+        what the network takes (None: RGB in [0, 1], also what a drawing needs)."""
 
         n, J = len(self), skeleton.n_joints
         centers = np.full((n, 2), np.nan, np.float32)
-        scales = np.full(n, np.nan, np.float32)
+        scales = np.full((n, 2), np.nan, np.float32)  # (w, h) of each box
         has_box = np.isfinite(self.boxes).all(axis=1)
         for i in np.flatnonzero(has_box):
             centers[i], scales[i] = bbox_to_crop(self.boxes[i], box_scale)
@@ -112,7 +118,9 @@ class Pool:
             scales=scales,
             source=self.source,
         )
-        return ImagePoseDataset(annotations, input_size=input_size, where=self.where)
+        return ImagePoseDataset(
+            annotations, input_size=input_size, where=self.where, normalize=normalize
+        )
 
 
 def _box(values, where: str) -> np.ndarray:

@@ -18,6 +18,7 @@ from eglpp.devices import check_device
 from eglpp.io import atomic_write_json
 from eglpp.outdir import refuse_other_kind
 from eglpp.pose.checkpoint import load_checkpoint, load_model
+from eglpp.pose.datasets.preprocess import fed_text, input_hw
 from eglpp.pose.hourglass import StackedHourglass
 from eglpp.pose.metrics import mean_pose, pck
 from eglpp.pose.normalisers import METRICS, default_metric, metric_normaliser
@@ -114,13 +115,16 @@ def _score(strategy, model, aux, lab, candidates, out, config, fp, progress, log
         raise ValueError(str(exc)) from exc
 
 
-def labelled_fit(cache: LabelledCache, skeleton: Skeleton, alpha: float = 0.2) -> dict | None:
+def labelled_fit(
+    cache: LabelledCache, skeleton: Skeleton, alpha: float = 0.2, metric: str | None = None
+) -> dict | None:
     """PCK@α on the labelled set of the checkpoint (``"model"``) and of the mean-pose baseline
     (``"mean_pose"``: the labelled set's average pose for every image), fractions; torso
-    normaliser where ``skeleton`` has one, else the box around the annotated joints; None where
-    no labelled person has the normaliser's joints annotated."""
+    normaliser where ``skeleton`` has one, else the box around the annotated joints (or
+    ``metric``: ``select --pck-normaliser``); None where no labelled person has the
+    normaliser's joints annotated."""
     joints, visible = (t.numpy() for t in cache.truth())
-    metric = default_metric(skeleton)
+    metric = metric or default_metric(skeleton)
     norm, _ = metric_normaliser(metric, skeleton, joints, visible)
     if not np.isfinite(norm).any() or cache.predictions().joints is None:
         return None
@@ -137,19 +141,19 @@ def _check_fit(
     scored: Scored, skeleton: Skeleton, checkpoint: Path, warn: Log, config: SelectConfig,
     foreign: ForeignModel | None = None,
 ) -> dict | None:  # fmt: skip
-    fit = labelled_fit(scored.labelled_cache, skeleton)
+    fit = labelled_fit(scored.labelled_cache, skeleton, metric=config.metric)
     if fit is not None and fit["model"] <= fit["mean_pose"]:
+        fed = fed_text(config.input_size, config.normalize)
         if foreign is None:
-            why = ("It is undertrained or fed at another --input-size than it was trained at "
-                   f"({config.input_size} px now): its scores and pre-annotations are close to "
+            why = ("It is undertrained or fed at another --input-size or --normalize than it "
+                   f"was trained with ({fed} now): its scores and pre-annotations are close to "
                    "noise. Train longer (eglpp train --epochs) or give its training's "
-                   "--input-size, and select again.")  # fmt: skip
+                   "--input-size and --normalize, and select again.")  # fmt: skip
         else:
             why = (f"Your network (--model {foreign.spec}) reads these inputs no better than "
-                   f"that: check that it is trained and that it takes {config.input_size}×"
-                   f"{config.input_size} px RGB in [0, 1] (--input-size; eglpp does not "
-                   "normalise further), then select again: its scores and pre-annotations "
-                   "are close to noise.")  # fmt: skip
+                   f"that: check that it is trained and that it takes {fed} (--input-size, "
+                   "--normalize), then select again: its scores and pre-annotations are close "
+                   "to noise.")  # fmt: skip
         warn(
             f"warning: on its own labelled set, {checkpoint} reaches {fit['metric']} "
             f"{100 * fit['model']:.1f} %, no better than the mean-pose baseline (the labelled "
@@ -252,6 +256,13 @@ def _network(checkpoint, model: ForeignModel | None, strategy, lab, config: Sele
     return foreign.identity, foreign, source, net, aux
 
 
+def _check_metric(config: SelectConfig, skeleton: Skeleton) -> None:
+    """``--pck-normaliser torso`` needs the skeleton's torso joints."""
+    if config.metric == "pck" and not skeleton.has_torso:
+        raise ValueError(f"--pck-normaliser torso: the {skeleton.name} skeleton has no "
+                         "left_shoulder and right_hip; use bbox")  # fmt: skip
+
+
 def run_select(
     checkpoint: str | Path | None,
     labelled: str | Path,
@@ -282,6 +293,7 @@ def run_select(
     _check_out(out, config, overwrite)
     lab = load_labelled(labelled, images_root=images_root, box_scale=config.box_scale)
     check_labelled_joints(lab)
+    _check_metric(config, lab.annotations.skeleton)
     checkpoint, foreign, source, model, aux = _network(checkpoint, model, strategy, lab, config)
     candidates, n_pool = _candidates(pool, lab, config.budget)
     fp = fingerprint(checkpoint, lab, candidates, config, source)
@@ -314,6 +326,8 @@ def run_select(
         "budget": config.budget,
         "loss": source.get("loss", "eglpp's (heatmap or coordinate mean squared error)"),
         "sigma": config.sigma,
+        "input_size": list(input_hw(config.input_size)),  # (H, W) px fed to the network
+        "normalize": config.normalize.record(),  # applied to the RGB in [0, 1] it was fed
         "selected": [scored.pool.names[i] for i in query],
         "chunks_reused": scored.reused,
         "chunks_computed": scored.computed,

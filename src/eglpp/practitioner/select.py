@@ -40,6 +40,7 @@ from torch import nn
 
 from eglpp.io import StateFileError
 from eglpp.pose.datasets.images import ImagePoseDataset
+from eglpp.pose.datasets.preprocess import NORMALIZATIONS, Normalization, input_hw, normalization
 from eglpp.pose.hourglass import StackedHourglass
 from eglpp.practitioner.chunks import (
     load_chunk,
@@ -86,7 +87,9 @@ class SelectConfig:
     budget: int
     strategy: Strategy | str = "egl++"
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
-    input_size: int = 256  # network input side, px (the checkpoint's training size)
+    input_size: int | tuple[int, int] = 256  # network input S or (H, W) px, as in training
+    normalize: Normalization = NORMALIZATIONS["unit"]  # what the network takes (RGB in [0, 1])
+    metric: str | None = None  # the labelled fit check's PCK (None: the skeleton's default)
     batch_size: int = 16
     chunk_size: int = 256  # pool images scored (and saved) per chunk
     device: str = "cpu"
@@ -100,11 +103,12 @@ class SelectConfig:
     def __post_init__(self) -> None:
         if isinstance(self.strategy, str):
             object.__setattr__(self, "strategy", StrategySettings().get(self.strategy))
+        object.__setattr__(self, "normalize", normalization(self.normalize))
         if not isinstance(self.strategy, Strategy):
             raise TypeError(f"strategy must be a Strategy or a name, got {self.strategy!r}")
         checks = {  # field: (valid, flag, what is expected)
             "budget": (self.budget >= 1, "budget", ">= 1"),
-            "input_size": (self.input_size >= 16, "input-size", ">= 16"),
+            "input_size": (min(input_hw(self.input_size)) >= 16, "input-size", ">= 16 (H and W)"),
             "batch_size": (self.batch_size >= 1, "batch-size", ">= 1"),
             "chunk_size": (self.chunk_size >= 1, "chunk-size", ">= 1"),
             "sigma": (self.sigma > 0, "sigma", "> 0"),
@@ -139,6 +143,7 @@ class SelectConfig:
         out["strategy"] = self.strategy.name
         out["hyperparameters"] = self.strategy.hyperparameters()
         out["scoring"] = asdict(self.scoring)
+        out["normalize"] = self.normalize.record()
         return out
 
 
@@ -230,7 +235,9 @@ def score_pool(
             f"strategy {strategy.name!r} needs {', '.join(sorted(unknown))}, which eglpp select "
             f"does not compute (it computes {', '.join(sorted(SCORABLE_NEEDS))})"
         )
-    lab_set = ImagePoseDataset(labelled.annotations, input_size=config.input_size, train=False)
+    lab_set = ImagePoseDataset(
+        labelled.annotations, input_size=config.input_size, normalize=config.normalize
+    )
     cache = LabelledCache(
         model, lab_set, batch_size=config.batch_size, device=config.device, sigma=config.sigma
     )
@@ -268,7 +275,7 @@ def _chunk_part(
     part = {"usable": usable, "reasons": np.array(reasons).astype(str)}
     if usable.any():
         pool_set = chunk.subset(np.flatnonzero(usable)).dataset(
-            skeleton, config.input_size, config.box_scale
+            skeleton, config.input_size, config.box_scale, config.normalize
         )
         part |= _chunk(strategy, model, aux, pool_set, lab_set, cache, config, c)
     return part

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from eglpp.io import read_json
+from eglpp.io import read_json, torch_load
 from eglpp.outdir import refusal
 from eglpp.practitioner.select import SelectConfig
 from eglpp.scoring.settings import ScoringConfig
@@ -59,8 +59,10 @@ _SCORING_FLAGS = {
 
 
 def checkpoint_settings(checkpoint: Path) -> dict:
-    """``input_size`` and ``sigma`` of the training that wrote ``checkpoint``, where recorded:
-    ``train.json`` beside it (``eglpp train``) or an ``eglpp run`` ``config.json`` above it."""
+    """``input_size``, ``normalize`` and ``sigma`` of the training that wrote ``checkpoint``,
+    where recorded: ``train.json`` beside it (``eglpp train``), the checkpoint's own record
+    (``eglpp train`` since rectangular inputs) or an ``eglpp run`` ``config.json`` above it.
+    A checkpoint without a recorded normalisation was fed RGB in [0, 1]."""
     if not checkpoint.is_file():
         raise FileNotFoundError(f"--checkpoint {checkpoint}: no such file")
     found: dict = {}
@@ -68,6 +70,7 @@ def checkpoint_settings(checkpoint: Path) -> dict:
     if train_json.is_file():
         data = read_json(train_json)
         found["input_size"] = (data.get("options") or {}).get("input_size")
+        found["normalize"] = data.get("normalize") or (data.get("options") or {}).get("normalize")
         found["sigma"] = (data.get("train") or {}).get("sigma")
     else:
         for folder in list(checkpoint.resolve().parents)[:4]:
@@ -76,7 +79,20 @@ def checkpoint_settings(checkpoint: Path) -> dict:
                 found["input_size"] = data.get("input_size")
                 found["sigma"] = (data.get("cycle_train") or {}).get("sigma")
                 break
+    if found.get("input_size") is None:  # a model.pt without its train.json
+        extra = _checkpoint_extra(checkpoint)
+        found |= {k: extra[k] for k in ("input_size", "normalize") if extra.get(k) is not None}
     return {k: v for k, v in found.items() if v is not None}
+
+
+def _checkpoint_extra(checkpoint: Path) -> dict:
+    """The ``extra`` record of an eglpp checkpoint ({} for any other file)."""
+    try:
+        payload = torch_load(checkpoint)
+    except Exception:  # not ours, or not a checkpoint: its loader says why later
+        return {}
+    extra = payload.get("extra") if isinstance(payload, dict) else None
+    return extra if isinstance(extra, dict) else {}
 
 
 def parse_params(params: list[str]) -> tuple[tuple[str, object], ...]:

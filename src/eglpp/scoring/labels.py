@@ -145,11 +145,11 @@ class LabelledCache:
             return torch.from_numpy(targets).float(), torch.ones(visible.shape)
         if kind == "coordinates":
             return joints.float(), visible.float()
-        size = self.labelled[0]["image"].shape[-1]
-        h = heatmaps_of_prediction(torch.empty(shape)).shape[-1]
-        if size % h:
-            raise ValueError(f"heatmaps of width {h} do not divide the input width {size}")
-        return target_heatmaps(joints, visible, size, self.sigma, size // h), visible.float()
+        H, W = self.labelled[0]["image"].shape[-2:]
+        h, w = heatmaps_of_prediction(torch.empty(shape)).shape[-2:]
+        if W % w or H % h or W // w != H // h:
+            raise ValueError(f"heatmaps of {h}×{w} px are no common fraction of the {H}×{W} input")
+        return target_heatmaps(joints, visible, (H, W), self.sigma, W // w), visible.float()
 
     def check_pairs(self, n: int = 4) -> None:
         """Raise naming ``loss``/``prediction`` unless the loss of the model's predictions of

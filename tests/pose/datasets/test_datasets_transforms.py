@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from eglpp.pose.datasets.preprocess import fit_aspect
 from eglpp.pose.datasets.transforms import (
     AugmentSample,
     CropAugment,
     apply_affine,
     crop_affine,
     crop_and_augment,
+    crop_width,
     person_box,
     sample_augmentation,
 )
@@ -137,17 +139,22 @@ def test_outside_joints_become_invisible_and_head_size():
 def test_person_box_fallbacks():
     joints = np.array([[10.0, 20.0], [30.0, 60.0], [500.0, 500.0]])
     visible = np.array([True, True, False])
-    c, side = person_box(joints, visible, (200, 100), bbox_scale=1.25)
+    c, extent = person_box(joints, visible, (200, 100), bbox_scale=1.25)
     np.testing.assert_allclose(c, [20.0, 40.0])
-    assert side == pytest.approx(50.0)
-    c, side = person_box(joints, visible, (200, 100), center=np.array([1.0, 2.0]), scale=0.5)
+    np.testing.assert_allclose(extent, [25.0, 50.0])  # the joints' box (20 × 40) · 1.25
+    assert crop_width(extent, 64) == pytest.approx(50.0)  # square input: the longer side
+    c, extent = person_box(joints, visible, (200, 100), center=np.array([1.0, 2.0]), scale=0.5)
     np.testing.assert_allclose(c, [1.0, 2.0])
-    assert side == 100.0
-    c, side = person_box(joints, visible, (200, 100), center=np.full(2, np.nan), scale=np.nan)
-    assert side == pytest.approx(50.0)  # NaN centre/scale -> joints' box
-    c, side = person_box(joints, np.array([True, False, False]), (200, 100))
+    np.testing.assert_allclose(extent, [100.0, 100.0])  # MPII's scalar scale: a square
+    c, extent = person_box(
+        joints, visible, (200, 100), center=np.array([1.0, 2.0]), scale=np.array([0.5, 0.25])
+    )
+    np.testing.assert_allclose(extent, [100.0, 50.0])  # a COCO box's (w, h)
+    c, extent = person_box(joints, visible, (200, 100), center=np.full(2, np.nan), scale=np.nan)
+    np.testing.assert_allclose(extent, [25.0, 50.0])  # NaN centre/scale -> joints' box
+    c, extent = person_box(joints, np.array([True, False, False]), (200, 100))
     np.testing.assert_allclose(c, [99.5, 49.5])  # whole image
-    assert side == 200.0
+    np.testing.assert_allclose(extent, [200.0, 100.0])
 
 
 def test_crop_affine_maps_box_corners():
@@ -155,6 +162,40 @@ def test_crop_affine_maps_box_corners():
     corners = apply_affine(A, [[-10.0, 0.0], [30.0, 40.0]])  # the box's outer corners
     np.testing.assert_allclose(corners, [[-0.5, -0.5], [63.5, 63.5]])
     np.testing.assert_allclose(apply_affine(A, [[10.0, 20.0]]), [[31.5, 31.5]])
+
+
+def test_rectangular_crop_is_mmpose_top_down():
+    """A tall person box 50 × 150 for a 256 × 192 (H × W) input: grown to w/h = 0.75, i.e.
+    112.5 × 150, then · 1.25 = 140.625 × 187.5 (mmpose's bbox_xywh2cs + fix_aspect_ratio),
+    mapped isotropically onto the input: its corners land on the input's corners."""
+    box_w, box_h = fit_aspect(np.array([50.0, 150.0]) * 1.25, (256, 192))
+    assert (box_w, box_h) == pytest.approx((140.625, 187.5))
+    assert fit_aspect(np.array([300.0, 100.0]), (256, 192)) == pytest.approx((300.0, 400.0))
+    assert fit_aspect(np.array([100.0, 100.0]), (256, 192)) == pytest.approx((100.0, 400 / 3))
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(16, 300, (50, 2))
+    for extent, hw in zip(rng.uniform(1, 100, (50, 2)), sizes, strict=True):
+        w, h = fit_aspect(extent, tuple(hw))  # the smallest box ⊇ extent with w / h = W / H
+        assert w * hw[0] == pytest.approx(h * hw[1]) and w >= extent[0] and h >= extent[1]
+        assert w == pytest.approx(extent[0]) or h == pytest.approx(extent[1])
+    c = np.array([100.0, 80.0])
+    A = crop_affine(c, box_w, (256, 192))
+    corners = apply_affine(A, [c - [box_w / 2, box_h / 2], c + [box_w / 2, box_h / 2]])
+    np.testing.assert_allclose(corners, [[-0.5, -0.5], [191.5, 255.5]])  # (x, y): W then H
+    image = blob_image(220, 160, (120.0, 30.0), 3.0)  # a blob where no joint is
+    joints = np.array([[75.0, 5.0], [125.0, 155.0]])  # the person box's corners (as joints)
+    result = crop_and_augment(image, joints, np.ones(2, bool), input_size=(256, 192),
+                              flip_permutation=None)  # fmt: skip
+    assert result.image.shape == (3, 256, 192)
+    k = 256 / 187.5  # input px per original px
+    expected = k * (joints - [100.0, 80.0]) + [95.5, 127.5]  # centre -> ((W-1)/2, (H-1)/2)
+    np.testing.assert_allclose(result.joints, expected, rtol=1e-5)
+    row, col = np.unravel_index(result.image[0].argmax(), result.image[0].shape)
+    blob = k * (np.array([120.0, 30.0]) - [100.0, 80.0]) + [95.5, 127.5]
+    assert abs(col - blob[0]) <= 1 and abs(row - blob[1]) <= 1  # pixels follow the joints
+    scale = k
+    assert (result.joints[1, 1] - result.joints[0, 1]) == pytest.approx(150 * scale, rel=1e-6)
+    assert (result.joints[1, 0] - result.joints[0, 0]) == pytest.approx(50 * scale, rel=1e-6)
 
 
 def test_sample_augmentation_ranges_and_determinism():

@@ -68,7 +68,7 @@ class PoseAnnotations:
     occluded: np.ndarray | None = None  # (N, J) bool; None -> all False
     image_paths: list[Path] | None = None  # (N,) one image per person (repeats allowed)
     centers: np.ndarray | None = None  # (N, 2) float32, original pixels
-    scales: np.ndarray | None = None  # (N,) float32, 200-px units
+    scales: np.ndarray | None = None  # (N,) or (N, 2) (w, h) float32, 200-px units
     head_boxes: np.ndarray | None = None  # (N, 4) float32 x1, y1, x2, y2
     source: str = field(default="<memory>")
     areas: np.ndarray | None = None  # (N,) float32 px², COCO's ``area`` (OKS); NaN: unknown
@@ -102,7 +102,9 @@ class PoseAnnotations:
                     f"{src}: field 'image_paths' has {len(self.image_paths)} entries, expected {N}"
                 )
         self.centers = _optional(self.centers, np.float32, (N, 2), "centers", src)
-        self.scales = _optional(self.scales, np.float32, (N,), "scales", src)
+        scales = None if self.scales is None else np.asarray(self.scales, np.float32)
+        wh = scales is not None and scales.ndim == 2  # a box's (w, h), not a square's side
+        self.scales = _optional(scales, np.float32, (N, 2) if wh else (N,), "scales", src)
         if self.scales is not None and np.any(self.scales[np.isfinite(self.scales)] <= 0):
             raise AnnotationError(f"{src}: field 'scales' must be > 0 (or NaN when unknown)")
         self.head_boxes = _optional(self.head_boxes, np.float32, (N, 4), "head_boxes", src)

@@ -14,8 +14,9 @@ by one or two names is refused as a likely typo.
 Conventions: keypoint coordinates are pixel indices (a joint at x = 3 is the centre of column 3:
 the contracts' convention and detectron2's reading of COCO keypoints); ``bbox`` is in continuous
 coordinates (pixel i covers [i, i + 1]), so its centre in pixel indices is x + w/2 − 0.5. A box
-becomes the square crop of side ``box_scale`` · max(w, h) around its centre; without a box the
-crop follows the annotated joints (``eglpp.pose.datasets.transforms.person_box``). ``v`` = 0: not
+becomes the crop of the box · ``box_scale`` around its centre, grown to the input's aspect ratio
+W / H (for a square input: the square of side ``box_scale`` · max(w, h)); without a box the crop
+follows the annotated joints (``eglpp.pose.datasets.transforms.person_box``). ``v`` = 0: not
 labelled, 1: labelled but occluded, 2: labelled and visible. A person's ``area`` (OKS's scale)
 is its ``area``, else its box's w × h. Relative ``file_name`` values are resolved against
 ``images_root`` (default: the JSON file's folder).
@@ -49,10 +50,14 @@ __all__ = [
 BOX_SCALE = 1.25  # crop side / longer side of a person box (CropAugment.bbox_scale)
 
 
-def bbox_to_crop(bbox: Sequence[float], box_scale: float = BOX_SCALE) -> tuple[np.ndarray, float]:
-    """(centre (2,) in pixel indices, scale in 200-px units) of a COCO box's square crop."""
+def bbox_to_crop(
+    bbox: Sequence[float], box_scale: float = BOX_SCALE
+) -> tuple[np.ndarray, np.ndarray]:
+    """(centre (2,) in pixel indices, scale (w, h) in 200-px units) of a COCO box's crop: the
+    box · ``box_scale``, which the crop grows to the input's aspect ratio
+    (:func:`~eglpp.pose.datasets.preprocess.fit_aspect`)."""
     x, y, w, h = (float(v) for v in bbox)
-    return np.array([x + w / 2 - 0.5, y + h / 2 - 0.5]), box_scale * max(w, h) / 200.0
+    return np.array([x + w / 2 - 0.5, y + h / 2 - 0.5]), box_scale * np.array([w, h]) / 200.0
 
 
 @dataclass(frozen=True)
@@ -233,7 +238,7 @@ def coco_to_annotations(
     joints = np.zeros((n, J, 2), np.float32)
     flags = np.zeros((n, J), np.int64)
     centers = np.full((n, 2), np.nan, np.float32)
-    scales = np.full(n, np.nan, np.float32)
+    scales = np.full((n, 2), np.nan, np.float32)  # (w, h) of each box
     areas = np.array([_area(ann) for ann in coco.annotations], np.float32).reshape(n)
     paths = []
     for k, ann in enumerate(coco.annotations):

@@ -2,7 +2,7 @@
 :class:`~eglpp.pose.datasets.base.PoseAnnotations` with :mod:`eglpp.pose.datasets.transforms`
 and yields items in the dataset contract::
 
-    {"image": float32 (3, S, S) in [0, 1], "joints": float32 (J, 2) input pixels,
+    {"image": float32 (3, H, W) in [0, 1] (or normalised), "joints": float32 (J, 2) input pixels,
      "visible": bool (J,), "index": int64 (position in the dataset),
      "head_size": float32 (head_factor · head-box diagonal in input px, NaN without a head box),
      "area": float32 (the person's annotated area in input px², NaN where unknown: OKS's s²)}
@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from eglpp.pose.datasets.base import PoseAnnotations, load_image
+from eglpp.pose.datasets.preprocess import Normalization, input_hw, normalization
 from eglpp.pose.datasets.transforms import (
     AugmentSample,
     CropAugment,
@@ -34,8 +35,8 @@ class ImagePoseDataset(Dataset):
         Must carry ``image_paths``.
     transform : CropAugment
         Crop and augmentation parameters.
-    input_size : int
-        S, the side of the square network input.
+    input_size : int or (int, int)
+        S (a square S × S network input) or (H, W).
     seed : int
         With the epoch and the item's position, determines its augmentation:
         ``np.random.default_rng([seed, epoch, index])``. Set the epoch with :meth:`set_epoch`
@@ -45,21 +46,23 @@ class ImagePoseDataset(Dataset):
     where : list of str, optional
         What each item is called where it came from (e.g. a pool file's line): an image that
         cannot be read then raises ``ValueError`` naming it.
+    normalize : Normalization, optional
+        Applied to each crop (:mod:`~eglpp.pose.datasets.preprocess`); None: RGB in [0, 1].
     """
 
     def __init__(
         self,
         annotations: PoseAnnotations,
         transform: CropAugment = CropAugment(),
-        input_size: int = 256,
+        input_size: int | tuple[int, int] = 256,
         seed: int = 0,
         train: bool = False,
         where: list[str] | None = None,
+        normalize: Normalization | None = None,
     ) -> None:
         if annotations.image_paths is None:
             raise ValueError(f"annotations from {annotations.source} carry no image paths")
-        if not isinstance(input_size, int) or input_size < 1:
-            raise ValueError(f"input_size must be a positive int, got {input_size!r}")
+        input_hw(input_size)  # raises naming input_size
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.annotations = annotations
@@ -70,6 +73,7 @@ class ImagePoseDataset(Dataset):
         self.epoch = 0
         self.skeleton = annotations.skeleton
         self.where = where
+        self.normalize = normalization(normalize)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation draw of ``epoch`` (a non-negative int)."""
@@ -104,13 +108,13 @@ class ImagePoseDataset(Dataset):
             input_size=self.input_size,
             flip_permutation=self.skeleton.flip_permutation(),
             center=None if ann.centers is None else ann.centers[index],
-            scale=None if ann.scales is None else float(ann.scales[index]),
+            scale=None if ann.scales is None else ann.scales[index],
             head_box=None if ann.head_boxes is None else ann.head_boxes[index],
             config=self.transform,
             sample=self.augmentation(index),
         )
         return {
-            "image": torch.from_numpy(result.image),
+            "image": torch.from_numpy(self.normalize.apply(result.image)),
             "joints": torch.from_numpy(result.joints),
             "visible": torch.from_numpy(result.visible),
             "index": torch.tensor(index, dtype=torch.int64),

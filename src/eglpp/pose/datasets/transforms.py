@@ -1,16 +1,20 @@
 """One crop-and-augment transform for training, evaluation and scoring.
 
-A person is cut out of the original image by a square box, either from the annotation's centre and
-scale (MPII: side = 200 · scale px) or from the bounding box of the visible joints (LSP, LSPET:
-side = ``bbox_scale`` · the longer side of the box). Training adds a random zoom, an in-plane
+A person is cut out of the original image by a box, either from the annotation's centre and
+scale (MPII: a square of side 200 · scale px; a COCO box: its width and height · ``bbox_scale``,
+``scale`` = (w, h) / 200) or from the bounding box of the visible joints (LSP, LSPET: its sides ·
+``bbox_scale``), grown to the aspect ratio W / H of the input (mmpose's top-down convention,
+:func:`~eglpp.pose.datasets.preprocess.fit_aspect`); the crop scales it isotropically onto the
+H × W input. Training adds a random zoom, an in-plane
 rotation, a horizontal flip (left/right joints swapped with ``Skeleton.flip_permutation``) and a
 per-channel colour gain; evaluation and scoring use the same code with the identity
 :class:`AugmentSample`, so the three paths can never drift apart.
 
 Coordinates follow the pixel-centre convention of the contracts: pixel column ``i`` covers
 ``[i - 0.5, i + 0.5]``. The crop is an affine map ``u = A @ [x, y, 1]`` from original pixels to
-input pixels; the ``S × S`` output covers ``[-0.5, S - 0.5]²``. Images are resampled with PIL
-(bilinear), after an integer box-filter reduction when the crop shrinks the image by 2× or more.
+input pixels; the ``H × W`` output covers ``[-0.5, W - 0.5] × [-0.5, H - 0.5]``. Images are
+resampled with PIL (bilinear), after an integer box-filter reduction when the crop shrinks the
+image by 2× or more.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from eglpp.pose.datasets.preprocess import fit_aspect, input_hw
+
 __all__ = [
     "CropAugment",
     "AugmentSample",
@@ -28,6 +34,7 @@ __all__ = [
     "sample_augmentation",
     "person_box",
     "crop_affine",
+    "crop_width",
     "apply_affine",
     "warp_image",
     "crop_and_augment",
@@ -73,7 +80,7 @@ class AugmentSample:
 
 @dataclass(frozen=True)
 class CropResult:
-    """A transformed example: ``image`` (3, S, S) in [0, 1], joints (J, 2) in input pixels."""
+    """A transformed example: ``image`` (3, H, W) in [0, 1], joints (J, 2) in input pixels."""
 
     image: np.ndarray
     joints: np.ndarray
@@ -105,49 +112,62 @@ def person_box(
     image_size: tuple[int, int],
     *,
     center: np.ndarray | None = None,
-    scale: float | None = None,
+    scale: float | np.ndarray | None = None,
     bbox_scale: float = 1.25,
-) -> tuple[np.ndarray, float]:
-    """Centre (2,) and side (px) of the square crop around one person.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centre (2,) and extent (w, h) px of the box around one person, before
+    :func:`~eglpp.pose.datasets.preprocess.fit_aspect` grows it to the input's aspect.
 
-    From ``center``/``scale`` where both are finite (side = 200 · scale), else from the box of the
-    visible joints (side = ``bbox_scale`` · its longer side), else (fewer than two distinct visible
-    joints) the whole image. ``image_size`` is (width, height).
+    From ``center``/``scale`` where both are finite (extent = 200 · scale: a square for a
+    scalar scale, (w, h) for a pair), else from the box of the visible joints (its sides ·
+    ``bbox_scale``), else (fewer than two distinct
+    visible joints) the whole image. ``image_size`` is (width, height).
     """
     if center is not None and scale is not None:
         center = np.asarray(center, dtype=np.float64)
-        if np.all(np.isfinite(center)) and np.isfinite(scale) and scale > 0:
-            return center, 200.0 * float(scale)
+        s = np.broadcast_to(np.asarray(scale, dtype=np.float64), (2,))
+        if np.all(np.isfinite(center)) and np.all(np.isfinite(s)) and np.all(s > 0):
+            return center, 200.0 * s
     pts = np.asarray(joints, dtype=np.float64)[np.asarray(visible, dtype=bool)]
     if len(pts) >= 2:
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         extent = float((hi - lo).max())
         if extent >= 1.0:
-            return (lo + hi) / 2, bbox_scale * extent
+            return (lo + hi) / 2, bbox_scale * (hi - lo)
     W, H = image_size
-    return np.array([(W - 1) / 2, (H - 1) / 2]), float(max(W, H))
+    return np.array([(W - 1) / 2, (H - 1) / 2]), np.array([float(W), float(H)])
 
 
 def crop_affine(
-    center: np.ndarray, side: float, input_size: int, rotation: float = 0.0, flip: bool = False
+    center: np.ndarray,
+    side: float,
+    input_size: int | tuple[int, int],
+    rotation: float = 0.0,
+    flip: bool = False,
 ) -> np.ndarray:
-    """(2, 3) affine map from original pixels to the ``input_size``² crop.
+    """(2, 3) affine map from original pixels to the H × W crop (``input_size`` S or (H, W)).
 
-    The box of side ``side`` around ``center`` maps onto ``[-0.5, S - 0.5]²``:
-    ``u = F R (S / side) (x − c) + (S − 1) / 2`` with R a rotation by ``rotation`` degrees
-    (counter-clockwise on screen, y pointing down) and F the mirror ``u ↦ S − 1 − u`` if ``flip``.
+    The box of width ``side`` (and height ``side`` · H / W) around ``center`` maps onto the
+    input: ``u = F R (W / side) (x − c) + ((W − 1) / 2, (H − 1) / 2)`` with R a rotation by
+    ``rotation`` degrees (counter-clockwise on screen, y pointing down) and F the mirror
+    ``u ↦ W − 1 − u`` if ``flip``.
     """
     if not side > 0:
         raise ValueError(f"crop side must be > 0, got {side}")
-    S = input_size
-    k = S / side
+    H, W = input_hw(input_size)
+    k = W / side
     t = math.radians(rotation)
     cos, sin = math.cos(t), math.sin(t)
     linear = k * np.array([[cos, sin], [-sin, cos]])
     if flip:
         linear[0] *= -1
-    offset = (S - 1) / 2 - linear @ np.asarray(center, dtype=np.float64)
+    offset = np.array([(W - 1) / 2, (H - 1) / 2]) - linear @ np.asarray(center, dtype=np.float64)
     return np.concatenate([linear, offset[:, None]], axis=1)
+
+
+def crop_width(extent: np.ndarray, input_size: int | tuple[int, int]) -> float:
+    """The crop's width (``crop_affine``'s ``side``) for a person box ``extent`` (w, h)."""
+    return fit_aspect(extent, input_size)[0]
 
 
 def apply_affine(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -156,14 +176,16 @@ def apply_affine(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ affine[:, :2].T + affine[:, 2]
 
 
-def warp_image(image: Image.Image, affine: np.ndarray, input_size: int) -> np.ndarray:
-    """Resample ``image`` through ``affine`` into a (3, S, S) float32 array in [0, 1].
+def warp_image(
+    image: Image.Image, affine: np.ndarray, input_size: int | tuple[int, int]
+) -> np.ndarray:
+    """Resample ``image`` through ``affine`` into a (3, H, W) float32 array in [0, 1].
 
     Outside the image the crop is black. When the crop shrinks the image by an integer factor
     k ≥ 2, the image is first box-reduced by k (reduced pixel j is centred on original
     x = k·j + (k − 1)/2), which avoids aliasing and work on large photos.
     """
-    S = input_size
+    H, W = input_hw(input_size)
     forward = np.vstack([affine, [0.0, 0.0, 1.0]])
     k = int(1.0 / math.sqrt(abs(np.linalg.det(affine[:, :2]))))
     if k >= 2:
@@ -175,7 +197,7 @@ def warp_image(image: Image.Image, affine: np.ndarray, input_size: int) -> np.nd
     shift_out = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1.0]])
     pil = shift_in @ backward @ shift_out
     out = image.transform(
-        (S, S),
+        (W, H),
         Image.Transform.AFFINE,
         tuple(pil[:2].ravel()),
         resample=Image.Resampling.BILINEAR,
@@ -189,7 +211,7 @@ def crop_and_augment(
     joints: np.ndarray,
     visible: np.ndarray,
     *,
-    input_size: int,
+    input_size: int | tuple[int, int],
     flip_permutation: list[int] | None,
     center: np.ndarray | None = None,
     scale: float | None = None,
@@ -205,8 +227,8 @@ def crop_and_augment(
         RGB image.
     joints, visible : np.ndarray
         (J, 2) original pixels and (J,) bool.
-    input_size : int
-        S, the side of the output crop.
+    input_size : int or (int, int)
+        S (an S × S crop) or (H, W).
     flip_permutation : list of int or None
         ``Skeleton.flip_permutation()``; required when ``sample.flip``.
     center, scale, head_box : optional
@@ -215,22 +237,23 @@ def crop_and_augment(
     Returns
     -------
     CropResult
-        Joints that land outside ``[-0.5, S - 0.5]²`` are marked not visible; after a flip,
+        Joints that land outside the H × W crop are marked not visible; after a flip,
         joint ``i`` of the result is the mirror of joint ``flip_permutation[i]`` of the input.
     """
     joints = np.asarray(joints, dtype=np.float64)
     visible = np.asarray(visible, dtype=bool)
     J = len(joints)
-    box_center, side = person_box(
+    box_center, extent = person_box(
         joints, visible, image.size, center=center, scale=scale, bbox_scale=config.bbox_scale
     )
-    side *= sample.scale
+    side = crop_width(extent, input_size) * sample.scale
     affine = crop_affine(box_center, side, input_size, sample.rotation, sample.flip)
     pixels = warp_image(image, affine, input_size)
     if sample.gain != (1.0, 1.0, 1.0):
         pixels = np.clip(pixels * np.asarray(sample.gain, np.float32)[:, None, None], 0.0, 1.0)
     out = apply_affine(affine, joints)
-    inside = np.all((out >= -0.5) & (out <= input_size - 0.5), axis=1)
+    H, W = input_hw(input_size)
+    inside = np.all((out >= -0.5) & (out <= np.array([W, H]) - 0.5), axis=1)
     vis = visible & inside
     if sample.flip:
         if flip_permutation is None or sorted(flip_permutation) != list(range(J)):
@@ -239,7 +262,7 @@ def crop_and_augment(
     head_size = float("nan")
     if head_box is not None and np.all(np.isfinite(head_box)):
         x1, y1, x2, y2 = np.asarray(head_box, dtype=np.float64)
-        head_size = config.head_factor * math.hypot(x2 - x1, y2 - y1) * input_size / side
+        head_size = config.head_factor * math.hypot(x2 - x1, y2 - y1) * W / side
     return CropResult(
         image=pixels.astype(np.float32, copy=False),
         joints=out.astype(np.float32),
