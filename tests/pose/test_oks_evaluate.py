@@ -32,7 +32,7 @@ def _mapped(model, ann, doc) -> dict:
     for k in range(len(ann)):
         affine = crop_and_augment(
             load_image(ann.image_paths[k]), ann.joints[k], ann.visible[k], input_size=INPUT,
-            flip_permutation=None, center=ann.centers[k], scale=float(ann.scales[k]),
+            flip_permutation=None, center=ann.centers[k], scale=ann.scales[k],
         ).affine  # fmt: skip
         inverse = np.linalg.inv(np.vstack([affine, [0.0, 0.0, 1.0]]))[:2]
         pred[k] = preds.joints[k] @ inverse[:, :2].T + inverse[:, 2]
