@@ -120,3 +120,21 @@ def test_coco17_face_points_of_a_hand_worked_person():
     mirrored[..., 0] = 20 - mirrored[..., 0]  # seen from behind: left is now -x
     back, _ = coco17_of_lsp(mirrored, flags, size=32)
     np.testing.assert_allclose(back[0, COCO17.index("left_eye")], (20 - 11.2, 12), atol=1e-9)
+
+
+def test_label_studio_hint_names_the_config_to_make():
+    """A project lacking joints: the hint names ``--skeleton coco17`` for a built-in skeleton,
+    the COCO file that holds a custom one otherwise (not its name, which the flag refuses)."""
+    import pytest
+
+    from eglpp.pose.skeleton import skeleton_from_keypoints
+    from eglpp.practitioner.label_studio import LabelStudioError
+    from eglpp.practitioner.label_studio_config import project_joints
+
+    project = {"id": 3, "title": "t", "label_config": "<View><KeyPointLabels name='j' "
+               "toName='image'><Label value='nose'/></KeyPointLabels></View>"}  # fmt: skip
+    with pytest.raises(LabelStudioError, match=r"--skeleton coco17$"):
+        project_joints(project, COCO17, Path("sel1/selection_coco.json"))
+    robot = skeleton_from_keypoints("robot", ["nose", "k1"], [])
+    with pytest.raises(LabelStudioError, match=r"--skeleton sel1/selection_coco.json \(a COCO"):
+        project_joints(project, robot, Path("sel1/selection_coco.json"))
