@@ -240,3 +240,41 @@ def test_ranks_end_when_the_command_is_killed_and_a_rerun_resumes(
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "removed a stale lock" in again.stdout
     _same_as_one_process(out, one_process, killed=True)
+
+
+def test_default_jobs_fill_the_cores_or_the_gpus(monkeypatch, settings):
+    import torch
+
+    from eglpp.experiment.loop import default_jobs
+
+    cfg = config_from_dict(settings, base=preset("tiny"))  # 2 runs × 3 strategies: 6 chains
+    monkeypatch.setattr("eglpp.experiment.loop.usable_cores", lambda: 8)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert default_jobs(cfg) == 6  # 8 cores, but 6 chains
+        torch.set_num_threads(4)
+        assert default_jobs(cfg) == 2
+        torch.set_num_threads(16)
+        assert default_jobs(cfg) == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert default_jobs(config_from_dict({"device": "cuda"}, base=cfg)) == 4  # one per GPU
+    assert default_jobs(config_from_dict({"device": "cuda:1"}, base=cfg)) == 1
+
+
+def test_jobs_below_one_and_other_than_the_ranks_are_refused(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from eglpp.cli import app
+
+    env = {"COLUMNS": "1000", "NO_COLOR": "1"}
+    argv = ["run", "--preset", "tiny", "--jobs", "0", "--out", str(tmp_path / "o")]
+    res = CliRunner().invoke(app, argv, env=env)
+    assert res.exit_code == 2 and "--jobs" in res.output and "must be >= 1, got 0" in res.output
+    assert not (tmp_path / "o").exists()
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as a rank of torchrun
+    argv = ["run", "--preset", "tiny", "--jobs", "3", "--out", str(tmp_path / "r")]
+    res = CliRunner().invoke(app, argv, env=env)
+    assert res.exit_code == 2 and "each of the 2 ranks is one process, got 3" in res.output
