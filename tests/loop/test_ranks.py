@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ import yaml
 from eglpp.experiment.config import config_from_dict, preset
 from eglpp.experiment.loop import run_experiment
 from eglpp.experiment.ranks import Task, experiment_tasks, placed
+from eglpp.experiment.rundir import RunPaths
 from eglpp.io import read_json
 
 STRATEGIES = ["random", "learning-loss", "egl++"]
@@ -105,6 +107,70 @@ def test_placement_gives_each_task_to_one_rank_bases_first(settings):
             kinds = [t.strategy is None for t in m]
             assert kinds == sorted(kinds, reverse=True)
     assert Task(1, "egl++").key == "run 1 egl++" and Task(0).key == "run 0 base"
+
+
+def test_a_chain_waits_for_its_own_runs_base_model(tmp_path, monkeypatch, settings):
+    """What a chain's rank waits for before it starts: run 1's base model, not run 0's."""
+    import eglpp.experiment.ranks as ranks
+
+    exp = SimpleNamespace(cfg=config_from_dict(settings, base=preset("tiny")),
+                          paths=RunPaths(tmp_path))  # fmt: skip
+    waited, ran = [], []
+    monkeypatch.setattr(ranks, "_wait", lambda condition, poll: waited.append(condition))
+    monkeypatch.setattr(ranks, "chain_task", lambda e, r, s, explain: ran.append((r, s)))
+    ranks._run_task(exp, Task(1, "egl++"), 0, None, 0.01)
+    assert ran == [(1, "egl++")] and len(waited) == 1
+    for r in (0, 1):
+        assert not waited[0]()
+        marker = RunPaths.metrics(exp.paths.base(r))
+        marker.parent.mkdir(parents=True)
+        marker.write_text("{}")
+    assert waited[0]()
+
+
+def test_rank_0_writes_the_results_once_every_rank_is_done(tmp_path, monkeypatch, settings):
+    """Rank 0 of 2, with the tasks faked (each writes its done markers): rank 1's chains finish
+    only once rank 0 waits, after its own tasks; results.json must come after them."""
+    import eglpp.experiment.ranks as ranks
+
+    cfg = config_from_dict(settings, base=preset("tiny"))
+    exp = SimpleNamespace(cfg=cfg, paths=RunPaths(tmp_path))
+    tasks = experiment_tasks(cfg)
+
+    def finish(task: Task) -> None:
+        for step in ranks._step_dirs(exp.paths, cfg, task):
+            step.mkdir(parents=True, exist_ok=True)
+            RunPaths.metrics(step).write_text('{"seconds": {"train": 1.0}}')
+
+    real_wait = ranks._wait
+
+    def wait(condition, poll):  # rank 1 finishes once rank 0 has done its own tasks
+        if all(ranks._done(exp.paths, cfg, t) for t in placed(tasks, 0, 2)):
+            for task in placed(tasks, 1, 2):
+                finish(task)
+        real_wait(condition, poll)
+
+    seen = []
+    for name, fake in {
+        "launch_env": lambda: (0, 2, 0),
+        "exit_with_parent": lambda: None,
+        "open_experiment": lambda cfg, out, log: exp,
+        "base_task": lambda e, r, explain: finish(Task(r)),
+        "chain_task": lambda e, r, s, explain: finish(Task(r, s)),
+        "_wait": wait,
+        "write_results": lambda e: seen.append([ranks._done(e.paths, cfg, t) for t in tasks]),
+    }.items():
+        monkeypatch.setattr(ranks, name, fake)
+    finish(Task(1))  # rank 1's base model, which rank 0's chain of run 1 waits for
+    handler = signal.getsignal(signal.SIGTERM)
+    lines: list[str] = []
+    try:
+        ranks.run_ranks(cfg, tmp_path, log=lines.append, poll=0.01)
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    assert seen == [[True] * len(tasks)]
+    found = _done_lines("\n".join(f"] {line}" for line in lines))
+    assert sorted(found) == sorted(set(KEYS) - {"run 1 base"})  # done before: not reported
 
 
 def test_jobs_two_writes_the_bytes_of_one_process(tmp_path, config_file, one_process):
@@ -234,6 +300,7 @@ def test_ranks_end_when_the_command_is_killed_and_a_rerun_resumes(
         proc.kill()  # kill -9 of eglpp run: torchrun's agent goes with it
         proc.wait()
         _wait_for(lambda: not any(map(_running, ranks.values())), "the ranks to end", 10)
+        assert not (out / "results.json").exists()  # they stopped, and did not run to the end
     finally:
         proc.kill()
     again = subprocess.run(argv, env=_env(), capture_output=True, text=True, timeout=300)
