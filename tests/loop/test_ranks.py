@@ -162,12 +162,13 @@ def test_rank_0_writes_the_results_once_every_rank_is_done(tmp_path, monkeypatch
     }.items():
         monkeypatch.setattr(ranks, name, fake)
     finish(Task(1))  # rank 1's base model, which rank 0's chain of run 1 waits for
-    handler = signal.getsignal(signal.SIGTERM)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     lines: list[str] = []
     try:
         ranks.run_ranks(cfg, tmp_path, log=lines.append, poll=0.01)
     finally:
-        signal.signal(signal.SIGTERM, handler)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
     assert seen == [[True] * len(tasks)]
     found = _done_lines("\n".join(f"] {line}" for line in lines))
     assert sorted(found) == sorted(set(KEYS) - {"run 1 base"})  # done before: not reported

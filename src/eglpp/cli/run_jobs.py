@@ -88,7 +88,8 @@ def launch_ranks(
             raise typer.Exit(1) from None
         except SignalException as exc:
             console.print(f"eglpp run: stopped by signal {exc.sigval.name}; finished steps are "
-                          "kept: rerun the same command to resume", markup=False)  # fmt: skip
+                          "kept: rerun the same command to resume", markup=False,
+                          soft_wrap=True)  # fmt: skip
             raise typer.Exit(130) from None
         finally:
             os.environ.pop(LAUNCHED_BY, None)

@@ -172,7 +172,8 @@ def run_ranks(
     if device.type == "cuda" and device.index is None:
         torch.cuda.set_device(local_rank)  # "cuda" is then this rank's own GPU
     exit_with_parent()
-    signal.signal(signal.SIGTERM, _terminated)
+    for signum in (signal.SIGTERM, signal.SIGINT):  # the agent's stop: end quietly, cleanly
+        signal.signal(signum, _terminated)
     exp = open_experiment(cfg, out, log if rank == 0 else _quiet)
     tasks = experiment_tasks(exp.cfg)
     mine = placed(tasks, rank, world)
