@@ -1,7 +1,7 @@
 """One active-learning experiment at a chosen size, timed phase by phase (issue 5's GPU check).
 
-Runs ``eglpp.experiment.sharded.run_sharded`` (the loop of ``eglpp run``; under ``torchrun``
-the scoring is sharded across the processes) on rendered people, recording the time of every
+Runs ``eglpp.experiment.ranks.run_ranks`` (the loop of ``eglpp run``; under ``torchrun``
+every rank runs its share of the tasks) on rendered people, recording the time of every
 log line: data rendering, base training, each strategy's scoring, retraining and evaluation.
 From these phases the full ``paper`` experiment (5 strategies × 5 cycles × 5 runs) can be
 extrapolated. The run directory (checkpoints) goes to ``--run-dir``, the timings to ``--out``.
@@ -22,7 +22,7 @@ import time
 import torch
 
 from eglpp.experiment.config import config_from_dict, config_to_dict, preset
-from eglpp.experiment.sharded import run_sharded
+from eglpp.experiment.ranks import run_ranks
 from eglpp.io import atomic_write_json
 
 
@@ -67,7 +67,7 @@ def main() -> None:
         print(f"[{lines[-1][0]:8.1f} s] {msg}", flush=True)
 
     run_dir = args.run_dir or tempfile.mkdtemp(prefix="al_cycle_")
-    results = run_sharded(cfg, run_dir, log=log)
+    results = run_ranks(cfg, run_dir, log=log)
     if results is None:  # a torchrun worker
         return
     wall = time.perf_counter() - t0

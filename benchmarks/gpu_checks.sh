@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Issue 5's GPU measurements in one run (≈ 9 minutes on one H100/H200), for a session lent a GPU.
+# Issue 5's and 24's GPU measurements (≈ 9 minutes on one H100/H200, + ≈ 4 for step 5), for a
+# session lent a GPU. Over two device calls (10 minutes each at most):
+#   GPU_CHECKS_SKIP=grid bash benchmarks/gpu_checks.sh OUT; GPU_CHECKS_ONLY=grid bash ... OUT2
 #
 #   bash benchmarks/gpu_checks.sh [OUT]        # OUT: $OUT, else ./gpu_results
 #
@@ -16,10 +18,16 @@
 #                  (bf16 autocast + channels_last), images/s
 #   4. al_cycle    benchmarks/al_cycle.py: one paper-size AL cycle (egl++ exact and random),
 #                  phase timings to extrapolate the paper experiment from
+#   5. grid        benchmarks/gpu_grid.py (issue 24): one cycle of egl++ and random for 2 runs
+#                  at the paper preset's model and image sizes (smaller pool, 1 epoch) on all
+#                  visible GPUs (torchrun, one rank each) and on one: wall time, training and
+#                  exact EGL++ images/s, the same scores?; and --match: EGL++ scored on the GPU
+#                  from a CPU run's checkpoints selects what the CPU selected (gpu_match.py:
+#                  Spearman >= 0.999, >= 90 % of the selected images in common)
 # Writes egl_speed_gpu.json, egl_memory_gpu.json, affinity_scale_gpu.json, pose_train_gpu.json,
-# al_cycle_gpu.json,
+# al_cycle_gpu.json, gpu_grid_gpu.json,
 # gpu_checks.log (every step's output) and summary.json (exit code and seconds of each step):
-# seven files, within what the device tool brings back (8).
+# eight files, what the device tool brings back (8).
 #
 # Needs: PyTorch with CUDA, numpy, scipy, typer, rich, pyyaml, matplotlib (all in the device
 # image); eglpp runs from ./src (no install). openTSNE, used by the explain figure of the AL
@@ -72,6 +80,10 @@ STEPS=()
 step() {  # step NAME LIMIT_S COMMAND...
   local name=$1 limit=$2
   shift 2
+  if [[ -n ${GPU_CHECKS_ONLY:-} && ,$GPU_CHECKS_ONLY, != *,$name,* ]] ||
+    [[ ,${GPU_CHECKS_SKIP:-}, == *,$name,* ]]; then
+    return 0
+  fi
   echo "=== $name (limit ${limit} s): $*" | tee -a "$LOG"
   local t0=$SECONDS
   timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$LOG"
@@ -87,6 +99,7 @@ if [ "$SMALL" = 1 ]; then  # tiny sizes: every step runs, nothing is measured
   TRAIN_SIZE=(--sizes cpu --images 4 --batch-size 2 --epochs 1)
   AL_SIZE=(--preset tiny --n-pool 48 --initial 16 --budget 8 --n-test 16 --base-epochs 1
     --cycle-epochs 1)
+  GRID=(--ranks 1,2 --match-small -- "${AL_SIZE[@]}")  # 2 ranks against 1, on the CPU
 else
   EGL_SIZE=(--paper-size --pool 32 --rank-pool 96 --labelled 256 --batch-sizes 4,16
     --approx 12+0,0+4 --rank-approx 0+4,4+0,8+0,12+0 --train-images 1024 --train-epochs 4)
@@ -94,6 +107,8 @@ else
   TRAIN_SIZE=(--sizes paper --images 1024 --batch-size 32 --epochs 2)
   AL_SIZE=(--preset paper --n-pool 1500 --initial 500 --budget 250 --n-test 300
     --base-epochs 3 --cycle-epochs 2)
+  GRID=(-- --preset paper --runs 2 --n-pool 1000 --initial 300 --budget 200 --n-test 200
+    --base-epochs 1 --cycle-epochs 1)
 fi
 # a fresh run directory (an old one, from a rerun on the same machine, would be resumed, not
 # timed), removed at the end: only $OUT is kept
@@ -118,6 +133,8 @@ step train 90 $PY benchmarks/pose_train.py --device "$DEVICE" "${TRAIN_SIZE[@]}"
   --out "$OUT/pose_train_$TAG.json"
 step al_cycle 160 $PY benchmarks/al_cycle.py --device "$DEVICE" "${AL_SIZE[@]}" \
   --strategies egl++,random --run-dir "$AL_RUN" --out "$OUT/al_cycle_$TAG.json"
+step grid 300 $PY benchmarks/gpu_grid.py --device "$DEVICE" --match --out "$OUT/gpu_grid_$TAG.json" \
+  "${GRID[@]}"
 
 (IFS=,; echo "{${STEPS[*]}}") >"$OUT/summary.json"
 cat "$OUT/summary.json"

@@ -44,7 +44,7 @@ def measure(mode: str, folder: Path, extra: list[str], limit: float) -> dict:
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{mode}: eglpp run failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    workers = [line for line in done.stdout.splitlines() if "worker processes" in line]
+    workers = [line for line in done.stdout.splitlines() if "processes (torchrun)" in line]
     return {
         "mode": mode,
         "wall_seconds": seconds,

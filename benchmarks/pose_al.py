@@ -12,7 +12,7 @@ wall time and the settings). Resumable: rerun the same command to continue.
 
     python benchmarks/pose_al.py --out runs/pose_al                  # CPU-sized defaults
     python benchmarks/pose_al.py --no-common-random-numbers --out runs/pose_al_nocrn
-    python benchmarks/pose_al.py --threads 1 --jobs 2 --out runs/pose_al   # 2 processes
+    torchrun --standalone --nproc-per-node 2 benchmarks/pose_al.py --threads 1 --out runs/pose_al
     python benchmarks/pose_al.py --preset paper --device cuda --out runs/pose_al_gpu
 """
 
@@ -27,8 +27,9 @@ import torch
 from rich.console import Console
 
 from eglpp.cli.run import finish_report, log_lines
+from eglpp.distributed import launch_env
 from eglpp.experiment.config import config_from_dict, preset
-from eglpp.experiment.loop import run_experiment
+from eglpp.experiment.ranks import run_ranks
 from eglpp.io import atomic_write_json
 
 
@@ -57,9 +58,6 @@ def main() -> None:
         "--base-lr", type=float, default=2.4e-2, help="the base models' peak learning rate (Adam)"
     )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    ap.add_argument(
-        "--jobs", type=int, default=1, help="worker processes (eglpp run --jobs; same results)"
-    )
     ap.add_argument("--device", default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
@@ -95,7 +93,9 @@ def main() -> None:
     console = Console(log_path=False)
     log = log_lines(console)
     start = time.perf_counter()
-    results = run_experiment(cfg, args.out, log=log, jobs=args.jobs)
+    results = run_ranks(cfg, args.out, log=log)  # under torchrun: this rank's tasks
+    if results is None:  # not rank 0
+        return
     seconds = time.perf_counter() - start
     finish_report(results, args.out, console)
     atomic_write_json(
@@ -103,7 +103,7 @@ def main() -> None:
         {
             "wall_seconds_this_invocation": seconds,
             "preset": args.preset,
-            "jobs": args.jobs,
+            "ranks": launch_env()[1],
             "threads": torch.get_num_threads(),
             "settings": {k: v for k, v in overrides.items()},
             "n_labelled": results["n_labelled"],

@@ -10,7 +10,7 @@ import torch
 
 torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # for the CLI subprocesses the tests start
-#: ``eglpp run`` in one process unless a test asks for workers (tests/loop/test_parallel.py)
+#: ``eglpp run`` in one process unless a test asks for ranks (tests/loop/test_ranks.py)
 os.environ.setdefault("EGLPP_JOBS", "1")
 
 #: A pose experiment small enough for a few seconds: one run of two cycles (budget 6) from 12

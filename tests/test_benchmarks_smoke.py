@@ -24,6 +24,7 @@ STEPS = {  # summary.json step → the JSON it writes in the CPU dry run
     "affinity": "affinity_scale_cpu_small.json",
     "train": "pose_train_cpu_small.json",
     "al_cycle": "al_cycle_cpu_small.json",
+    "grid": "gpu_grid_cpu_small.json",
 }
 pytestmark = pytest.mark.skipif(
     shutil.which("bash") is None or shutil.which("timeout") is None,
@@ -136,6 +137,23 @@ def _check_al_cycle(d: dict) -> None:
     assert any("egl++ cycle 1: scoring" in line for _, line in d["log"])
 
 
+def _check_grid(d: dict) -> None:
+    """2 CPU ranks against 1 (the GPU run: all GPUs against one), the same scores; the match
+    check (the device's EGL++ selections against the CPU's) finds the CPU equal to itself."""
+    assert [r["ranks"] for r in d["rows"]] == [1, 2] and d["same_scores"] is True
+    for r in d["rows"]:
+        assert r["exit"] == 0, r.get("tail")
+        for key in ("wall_seconds", "train_images_per_s", "egl_pp_images_per_s"):
+            _finite(r[key], key, positive=True)
+        assert set(r["scores"]) == {"egl++", "random"} and len(r["scores"]["egl++"]) == 1
+    match = d["match"]
+    assert match["exit"] == 0 and match["within_tolerance"] is True, match
+    assert [(c["run"], c["cycle"]) for c in match["cycles"]] == [(0, 1), (0, 2)]
+    for c in match["cycles"]:
+        assert c["max_relative_difference"] == 0.0  # the same device: the same numbers
+        assert c["spearman"] == pytest.approx(1.0, abs=1e-12) and c["selected_overlap"] == 1.0
+
+
 @pytest.mark.parametrize(
     "step, check",
     [
@@ -144,6 +162,7 @@ def _check_al_cycle(d: dict) -> None:
         ("affinity", _check_affinity),
         ("train", _check_train),
         ("al_cycle", _check_al_cycle),
+        ("grid", _check_grid),
     ],
 )
 def test_step_writes_its_json(dry_run, step, check):

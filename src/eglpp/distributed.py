@@ -1,4 +1,11 @@
-"""Scoring sharded across processes with ``torch.distributed`` (launched by ``torchrun``).
+"""Processes of ``torchrun``: who this one is, starting a group on one machine, and scoring
+sharded across a group with ``torch.distributed``.
+
+Launching (:func:`launch_local`, what ``eglpp run --jobs N`` uses): PyTorch's elastic agent
+(``torch.distributed.run``) runs in the calling process and starts ``N`` copies of a Python
+module as ranks 0 … N-1 (:func:`launch_env` reads them back). The agent stops every rank when
+one fails or when it is itself stopped (Ctrl-C, ``kill``); :func:`exit_with_parent` makes a rank
+end when its agent is killed outright (``kill -9``), so no orphan keeps writing.
 
 EGL++'s cost is the per-example gradient norms of the unlabelled pool: rows are independent, so
 each process scores a contiguous shard of the rows and the shards are gathered, in rank order,
@@ -18,6 +25,8 @@ Example (2 processes on one machine)::
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -30,6 +39,9 @@ __all__ = [
     "is_distributed",
     "rank_and_size",
     "launch_rank",
+    "launch_env",
+    "launch_local",
+    "exit_with_parent",
     "process_group",
     "shard_rows",
     "gather_rows",
@@ -50,6 +62,52 @@ def rank_and_size() -> tuple[int, int]:
 def launch_rank() -> int:
     """The global rank ``torchrun`` gave this process (``RANK``), 0 when not launched by it."""
     return int(os.environ.get("RANK", "0"))
+
+
+def launch_env() -> tuple[int, int, int]:
+    """``(RANK, WORLD_SIZE, LOCAL_RANK)`` that ``torchrun`` gave this process; ``(0, 1, 0)``
+    when it did not start it."""
+    env = os.environ
+    return (
+        int(env.get("RANK", "0")),
+        int(env.get("WORLD_SIZE", "1")),
+        int(env.get("LOCAL_RANK", "0")),
+    )
+
+
+def launch_local(nproc: int, module: str, args: list[str], *, max_restarts: int = 0) -> None:
+    """Run ``python -m module *args`` as ``nproc`` ranks on this machine under torchrun's agent.
+
+    The agent runs in this process (``torch.distributed.run`` with ``--standalone``: a local
+    rendezvous on a free port) and returns when every rank has ended with 0. A rank that fails
+    ends the others and raises torch's ``ChildFailedError``, which names the rank and its exit
+    code (the rank's own traceback went to stderr); so does a signal to this process (Ctrl-C:
+    ``SignalException``).
+    """
+    from torch.distributed.run import get_args_parser, run
+
+    if nproc < 1:
+        raise ValueError(f"nproc must be at least 1, got {nproc}")
+    argv = ["--standalone", f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}",
+            "--module", module, *args]  # fmt: skip
+    run(get_args_parser().parse_args(argv))
+
+
+def _watch_parent(parent: int, every: float) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
+def exit_with_parent(every: float = 1.0) -> None:
+    """End this process (exit code 1) within ``every`` seconds of its parent's death.
+
+    torchrun's agent stops its ranks when it is stopped, but not when it is killed with
+    SIGKILL: an orphaned rank would go on computing and writing into a run folder that a rerun
+    now owns. A daemon thread polls the parent's id.
+    """
+    parent = os.getppid()
+    threading.Thread(target=_watch_parent, args=(parent, every), daemon=True).start()
 
 
 @contextmanager

@@ -14,11 +14,13 @@ import yaml
 from rich.console import Console
 
 from eglpp.cli.run_dataset import dataset_flags, fit_to_file
+from eglpp.cli.run_jobs import launch_ranks, launched
 from eglpp.devices import check_device
-from eglpp.distributed import launch_rank
+from eglpp.distributed import launch_env
 from eglpp.experiment.config import PRESETS, config_from_dict, preset
+from eglpp.experiment.loop import default_jobs
+from eglpp.experiment.ranks import run_ranks
 from eglpp.experiment.rundir import RunPaths
-from eglpp.experiment.sharded import run_sharded
 from eglpp.experiment.timing import timing_table
 from eglpp.io import atomic_write_text, check_output, run_lock
 from eglpp.outdir import refuse_other_kind
@@ -135,8 +137,9 @@ def run(
     jobs: int | None = typer.Option(
         None,
         envvar="EGLPP_JOBS",
-        help="Processes running base models and strategies side by side (default: CPU cores "
-        "// threads, 1 on a GPU); the same results for any N.",
+        help="Processes (torchrun ranks) running base models and strategies side by side "
+        "(default: CPU cores // threads; with --device cuda, the GPUs, one each); the same "
+        "results for any N.",
     ),
     max_memory: str | None = typer.Option(
         None,
@@ -156,10 +159,10 @@ def run(
     Example: eglpp run --preset tiny --out runs/tiny
 
     Rerunning the same command resumes where it stopped; without --out, each preset has its
-    own folder, runs/PRESET. On a CPU, ``--jobs N`` (default:
-    cores // threads) trains the base models and then runs each (run, strategy) in N processes
-    side by side, with the same results as one. Under ``torchrun --nproc_per_node N`` the
-    pool's gradient norms are scored in N shards, with the same selections.
+    own folder, runs/PRESET. ``--jobs N`` (default: cores // threads on a CPU, the GPUs with
+    --device cuda) starts N torchrun ranks that train the base models and then each (run,
+    strategy) side by side, with the same results as one process; ``torchrun … -m eglpp run``
+    does the same on many GPUs or nodes (a shared file system holding --out).
     """
     if threads is not None:
         if threads < 1:
@@ -196,11 +199,25 @@ def run(
     out = Path("runs") / preset_name if out is None else out  # one preset, one folder
     refuse_other_kind(out, "run", overwrite=False)
     check_output(out)
-    leader = launch_rank() == 0  # under torchrun only rank 0 prints and writes
-    if leader:
+    rank, world, _ = launch_env()
+    if world == 1 and (jobs or default_jobs(cfg)) > 1:  # the ranks, started for the user
+        launch_ranks(jobs or default_jobs(cfg), cfg, out, preset_name, console)
+        return
+    if world > 1 and jobs not in (None, 1, world):
+        raise typer.BadParameter(f"under torchrun each of the {world} ranks is one process, "
+                                 f"got {jobs}", param_hint="--jobs")  # fmt: skip
+    alone = not launched() and rank == 0  # eglpp run --jobs prints and locks for its ranks
+    if alone:
         console.print(f"[bold]eglpp run[/bold] preset={preset_name} → {out}")
-    with run_lock(out, log=console.print) if leader else contextlib.nullcontext():
+    with run_lock(out, log=console.print) if alone else contextlib.nullcontext():
         log = log_lines(console)
-        results = run_sharded(cfg, out, log=log, explain=explain_selection, jobs=jobs)
+        results = _record(run_ranks)(cfg, out, log=log, explain=explain_selection)
         if results is not None:
             finish_report(results, out, console)
+
+
+def _record(fn: Callable) -> Callable:
+    """``fn`` that, on a rank of torchrun, leaves its error for the agent to report."""
+    from torch.distributed.elastic.multiprocessing.errors import record
+
+    return record(fn) if launch_env()[1] > 1 else fn

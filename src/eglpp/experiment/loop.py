@@ -20,7 +20,6 @@ unlabelled images in ``unlabelled = flatnonzero(labelled_map < 0)`` order and re
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 from collections.abc import Callable
@@ -36,7 +35,6 @@ from eglpp.experiment.auxiliary import fit_auxiliary
 from eglpp.experiment.coco_data import check_split
 from eglpp.experiment.config import ExperimentConfig, config_to_dict
 from eglpp.experiment.data import PoseData, build_data, labelled_keys, labelled_set
-from eglpp.experiment.parallel import CONTEXT, Task, run_tasks, worker_log
 from eglpp.experiment.pool import cycle_pool_inputs
 from eglpp.experiment.rundir import (
     RunPaths,
@@ -56,7 +54,17 @@ from eglpp.scoring.approx_check import approx_agreement, check_needs
 from eglpp.seeds import stable_seed
 from eglpp.strategies import PoolInputs, Strategy
 
-__all__ = ["run_experiment", "collect_results", "default_jobs", "Explain"]
+__all__ = [
+    "Experiment",
+    "Explain",
+    "open_experiment",
+    "base_task",
+    "chain_task",
+    "write_results",
+    "run_experiment",
+    "collect_results",
+    "default_jobs",
+]
 
 Log = Callable[[str], None]
 #: ``explain(cycle_dir, strategy_name, inputs, scores, positions, details, data, labelled_map,
@@ -65,29 +73,30 @@ Explain = Callable[..., None]
 
 
 class _Clock:
-    """Steps (base models and cycles) done of the experiment's total, with a time estimate.
+    """Steps (base models and cycles) done of the experiment's total, with a time estimate."""
 
-    ``counts`` (done, computed) is a list in one process, or a shared ``Array`` that every
-    worker of a parallel run counts in."""
-
-    def __init__(self, total: int, counts=None, start: float | None = None) -> None:
+    def __init__(self, total: int) -> None:
         self.total = total
-        self.counts = [0, 0] if counts is None else counts
-        self.start = time.time() if start is None else start
+        self.counts = [0, 0]  # done, computed (not read back)
+        self.start = time.time()
 
     def step(self, computed: bool) -> str:
         """Count one step; ``computed`` steps (not read back) set the pace of the estimate."""
-        lock = getattr(self.counts, "get_lock", contextlib.nullcontext)
-        with lock():
-            self.counts[0] += 1
-            self.counts[1] += computed
-            done, timed = self.counts[0], self.counts[1]
-        elapsed = time.time() - self.start
-        left = elapsed / max(timed, 1) * (self.total - done)
-        return f"[{done}/{self.total} steps, {_clock(elapsed)} elapsed, ~{_clock(left)} left]"
+        self.counts[0] += 1
+        self.counts[1] += computed
+        return progress_line(self.counts[0], self.counts[1], self.total, self.start, "steps")
 
 
-def _clock(seconds: float) -> str:
+def progress_line(done: int, timed: int, total: int, start: float, unit: str) -> str:
+    """``[3/8 tasks, 1:02 elapsed, ~1:40 left]``: the estimate paced by the ``timed`` items
+    computed (not read back) since ``start``."""
+    elapsed = time.time() - start
+    left = elapsed / max(timed, 1) * (total - done)
+    return f"[{done}/{total} {unit}, {clock(elapsed)} elapsed, ~{clock(left)} left]"
+
+
+def clock(seconds: float) -> str:
+    """``1:05`` (minutes:seconds), ``1:02:03`` from an hour on."""
     minutes, sec = divmod(int(round(seconds)), 60)
     return (
         f"{minutes // 60}:{minutes % 60:02d}:{sec:02d}" if minutes >= 60 else f"{minutes}:{sec:02d}"
@@ -105,7 +114,7 @@ class _Run:
     log: Log
     explain: Explain | None
     clock: _Clock
-    progress: bool = True  # progress bars (not in the workers of a parallel run)
+    progress: bool = True  # progress bars (not on the ranks of a torchrun group)
 
 
 def _new_model(cfg: ExperimentConfig, seed: int) -> StackedHourglass:
@@ -350,25 +359,28 @@ def collect_results(cfg: ExperimentConfig, out: Path, n_labelled: list[int]) -> 
     }
 
 
-def run_experiment(
-    cfg: ExperimentConfig,
-    out: str | Path,
-    log: Log = print,
-    data: PoseData | None = None,
-    explain: Explain | None = None,
-    jobs: int = 1,
-) -> dict:
-    """Run or resume the experiment in ``out``; returns the results.json dictionary.
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment's checked settings, data and run directory: what every step reads."""
 
-    ``explain`` draws the figures of run 0's selection at ``cfg.explain_cycle`` (``eglpp run``
-    passes :func:`eglpp.report.explain.explain_selection`); None draws nothing. ``jobs`` > 1
-    runs the base models, then each (run, strategy)'s cycles, in that many CPU processes
-    (:mod:`eglpp.experiment.parallel`): the same selections and results as one process.
-    """
+    cfg: ExperimentConfig
+    data: PoseData
+    paths: RunPaths
+
+    @property
+    def total_steps(self) -> int:
+        """Base models and cycles of every run."""
+        return self.cfg.runs * (1 + len(self.cfg.strategies) * self.cfg.cycles)
+
+
+def open_experiment(
+    cfg: ExperimentConfig, out: str | Path, log: Log = print, data: PoseData | None = None
+) -> Experiment:
+    """Check ``cfg`` against the run directory ``out`` (created, config.json and numerics.json
+    written or compared), build the data; nothing is computed yet."""
     out = Path(out)
     cfg = cfg.resolved()  # the dataset's defaults (metric, MPII's joints): saved, reported
     check_device(cfg.device)  # before anything is written
-    _check_jobs(jobs, cfg)
     out.mkdir(parents=True, exist_ok=True)
     check_config(cfg, out)
     for warning in check_numerics(out, numerics(cfg.device)):
@@ -379,80 +391,73 @@ def run_experiment(
     if data.split is not None:  # a COCO file's: the same on every resume
         check_split(out, data.split)
     log(f"data: {data.description}")
-    paths = RunPaths(out)
-    n_labelled = [data.n_base + cfg.initial + c * cfg.budget for c in range(cfg.cycles + 1)]
-    total = cfg.runs * (1 + len(cfg.strategies) * cfg.cycles)
-    if jobs > 1:
-        _run_parallel(cfg, out, data, explain, log, jobs, total)
-    else:
-        clock = _Clock(total)
-        for r in range(cfg.runs):
-            run = _Run(cfg, data, paths, r, log, explain, clock)
-            initial = _initial(run)
-            base_model = _base_model(run, initial)
-            for name in cfg.strategies:
-                _strategy_cycles(run, name, base_model, initial)
-    results = collect_results(cfg, out, n_labelled)
-    atomic_write_json(paths.results, results)
-    return results
+    return Experiment(cfg, data, RunPaths(out))
 
 
-def _check_jobs(jobs: int, cfg: ExperimentConfig) -> None:
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
-    if jobs > 1 and torch.device(cfg.device).type != "cpu":
-        raise ValueError(
-            f"jobs={jobs} runs steps in CPU processes, but device is {cfg.device!r}: use jobs=1 "
-            "on a GPU (torchrun shards the scoring across several)"
-        )
+def _quiet(_message: str) -> None:
+    pass
 
 
-def default_jobs(cfg: ExperimentConfig) -> int:
-    """Worker processes that fill this machine's cores at torch's current thread count: on a
-    CPU, ``cores // threads`` capped by the (run, strategy) tasks; 1 on a GPU."""
-    if torch.device(cfg.device).type != "cpu":
-        return 1
-    tasks = cfg.runs * len(cfg.strategies)
-    return max(1, min(usable_cores() // torch.get_num_threads(), tasks))
-
-
-#: In a worker of a parallel run: what its tasks read (set once by ``_worker_setup``).
-_WORKER: dict = {}
-
-
-def _worker_setup(cfg, out, data, explain, threads: int, counts, start: float, total: int):
-    torch.set_num_threads(threads)  # the parent's: the same numbers as one process
-    clock = _Clock(total, counts, start)
-    _WORKER.update(cfg=cfg, data=data, paths=RunPaths(Path(out)), explain=explain, clock=clock)
-
-
-def _worker_run(r: int) -> _Run:
-    w = _WORKER
-    return _Run(w["cfg"], w["data"], w["paths"], r, worker_log, w["explain"], w["clock"],
+def _task_run(exp: Experiment, r: int, log: Log, explain: Explain | None) -> _Run:
+    return _Run(exp.cfg, exp.data, exp.paths, r, log, explain, _Clock(exp.total_steps),
                 progress=False)  # fmt: skip
 
 
-def _base_task(r: int) -> None:
-    run = _worker_run(r)
+def base_task(exp: Experiment, r: int, log: Log = _quiet, explain: Explain | None = None) -> None:
+    """Run ``r``'s initial labelled set and base model (read back when done), no progress bar."""
+    run = _task_run(exp, r, log, explain)
     _base_model(run, _initial(run))
 
 
-def _strategy_task(r: int, name: str) -> None:
-    run = _worker_run(r)
+def chain_task(
+    exp: Experiment, r: int, name: str, log: Log = _quiet, explain: Explain | None = None
+) -> None:
+    """Strategy ``name``'s cycles of run ``r`` (resumed), from the run's saved base model."""
+    run = _task_run(exp, r, log, explain)
     _strategy_cycles(run, name, _load_base(run), _initial(run))
 
 
-def _run_parallel(cfg, out: Path, data, explain, log: Log, jobs: int, total: int) -> None:
-    """Every base model first (each unlocks its run's strategies), then each (run, strategy)."""
-    bases = [Task(f"run {r} base", _base_task, (r,)) for r in range(cfg.runs)]
-    cycles = [
-        Task(f"run {r} {name}", _strategy_task, (r, name), after=(f"run {r} base",))
-        for r in range(cfg.runs)
-        for name in cfg.strategies
-    ]
-    jobs = min(jobs, len(cycles))  # more workers than (run, strategy) tasks would idle
-    log(f"{jobs} worker processes, {torch.get_num_threads()} thread(s) each")
-    counts = CONTEXT.Array("q", 2)
-    setup_args = (cfg, str(out), data, explain, torch.get_num_threads(), counts, time.time(),
-                  total)  # fmt: skip
-    run_tasks(bases + cycles, jobs, setup=_worker_setup, setup_args=setup_args, log=log)
+def write_results(exp: Experiment) -> dict:
+    """results.json of what the run directory holds; returns it."""
+    cfg = exp.cfg
+    n_labelled = [exp.data.n_base + cfg.initial + c * cfg.budget for c in range(cfg.cycles + 1)]
+    results = collect_results(cfg, exp.paths.root, n_labelled)
+    atomic_write_json(exp.paths.results, results)
+    return results
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    out: str | Path,
+    log: Log = print,
+    data: PoseData | None = None,
+    explain: Explain | None = None,
+) -> dict:
+    """Run or resume the experiment in ``out`` in this process; returns the results.json
+    dictionary.
+
+    ``explain`` draws the figures of run 0's selection at ``cfg.explain_cycle`` (``eglpp run``
+    passes :func:`eglpp.report.explain.explain_selection`); None draws nothing. Several
+    processes, GPUs or nodes: :func:`eglpp.experiment.ranks.run_ranks`, the same results.
+    """
+    exp = open_experiment(cfg, out, log, data)
+    clock = _Clock(exp.total_steps)
+    for r in range(exp.cfg.runs):
+        run = _Run(exp.cfg, exp.data, exp.paths, r, log, explain, clock)
+        initial = _initial(run)
+        base_model = _base_model(run, initial)
+        for name in exp.cfg.strategies:
+            _strategy_cycles(run, name, base_model, initial)
+    return write_results(exp)
+
+
+def default_jobs(cfg: ExperimentConfig) -> int:
+    """Processes that fill this machine: on a CPU, ``cores // threads`` at torch's current
+    thread count; on ``cuda`` (no index) one per visible GPU; capped by the (run, strategy)
+    tasks; 1 on a given GPU (``cuda:1``) or another device."""
+    device, tasks = torch.device(cfg.device), cfg.runs * len(cfg.strategies)
+    if device.type == "cpu":
+        return max(1, min(usable_cores() // torch.get_num_threads(), tasks))
+    if device.type == "cuda" and device.index is None:
+        return max(1, min(torch.cuda.device_count(), tasks))
+    return 1
