@@ -21,7 +21,7 @@ from eglpp.cli import app as cli_app
 from eglpp.pose.skeleton import LSP
 from eglpp.practitioner import live_loop
 from eglpp.practitioner.label_studio_config import keypoint_result, label_config, project_joints
-from eglpp.practitioner.live_loop import LiveLoop, RetrainConfig
+from eglpp.practitioner.live_loop import LiveLoop, RetrainConfig, prediction_score
 from eglpp.practitioner.run import run_select
 
 try:  # the eglpp[label-studio-backend] extra (.ci/run installs it: these tests run there)
@@ -109,7 +109,7 @@ def test_predict_is_the_strategy_order(world, tmp_path, selection):
                                                               strict=True)}  # fmt: skip
     for i, result in enumerate(results):
         name = world["pool_names"][i]
-        assert result["score"] == pytest.approx(score[name], rel=1e-5)
+        assert result["score"] == pytest.approx(prediction_score(score[name]), rel=1e-5)
         points = {r["value"]["keypointlabels"][0]: r["value"] for r in result["result"]}
         kp = np.asarray(kp_of[name]).reshape(-1, 3)
         for j, joint in enumerate(LSP.joints):  # percent of the image, back to pixel indices

@@ -5,7 +5,8 @@ what Label Studio's ML backend protocol asks, with no HTTP of its own:
 
 - :meth:`LiveLoop.predictions`: for each task, the model's keypoints (Label Studio percent
   coordinates, :func:`~eglpp.practitioner.label_studio_config.keypoint_result`), the strategy's
-  score as the prediction's ``score`` (higher = more wanted: sort the Data Manager by it,
+  score s as the prediction's ``score`` (:func:`prediction_score`: mapped into the [0, 1] that
+  Label Studio requires, keeping the order; higher = more wanted: sort the Data Manager by it,
   descending) and ``model_version``. The scores come from one scoring of the whole pool per model
   version (:func:`~eglpp.practitioner.run.run_select` with every candidate selected, in
   ``rounds/<r>/scores``, resumable), cached in memory by model version.
@@ -47,9 +48,21 @@ from eglpp.practitioner.run import _candidates, run_select
 from eglpp.practitioner.select import SelectConfig
 from eglpp.seeds import stable_seed
 
-__all__ = ["LiveLoop", "RetrainConfig", "UnknownTask", "PoolScores"]
+__all__ = ["LiveLoop", "RetrainConfig", "UnknownTask", "PoolScores", "prediction_score"]
 
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
+
+
+def prediction_score(score: float) -> float:
+    """A strategy's score s as a Label Studio prediction score, which must lie in [0, 1]
+    (Label Studio 1.23 drops an imported prediction scored outside): ½ + ½ s / (1 + |s|),
+    increasing in s, so the order is the strategy's (½ for s = 0, → 1 as s grows).
+
+    >>> [round(prediction_score(s), 4) for s in (-1.0, 0.0, 1.0, 3.0, 1e6)]
+    [0.25, 0.5, 0.75, 0.875, 1.0]
+    """
+    s = float(score)
+    return 0.5 + 0.5 * s / (1.0 + abs(s))
 
 
 class UnknownTask(LookupError):
@@ -163,7 +176,7 @@ class LiveLoop:
             kp = np.asarray(ann["keypoints"], np.float64).reshape(-1, 3)
             result = keypoint_result(kp[:, :2], kp[:, 2], (image["width"], image["height"]),
                                      self.names)  # fmt: skip
-            out.append({"result": result, "score": float(ann["score"]),
+            out.append({"result": result, "score": prediction_score(ann["score"]),
                         "model_version": scores.version})  # fmt: skip
         return out
 

@@ -7,6 +7,8 @@ folder lacks or holds in an older version (the newest annotation of a task count
 :func:`replace_predictions` gives every open task (no submitted annotation) the serving model's
 prediction, deleting that task's predictions of other model versions, and makes the serving
 version the project's model version: sorted by prediction score, the queue follows the model.
+Two requests replace them all (Label Studio's Data Manager action ``delete_tasks_predictions``,
+then ``/api/projects/<id>/import/predictions``), not two per task.
 """
 
 from __future__ import annotations
@@ -64,18 +66,25 @@ def replace_predictions(loop: LiveLoop, client: LabelStudio, project: int,
             known.append(task)
         except UnknownTask as exc:
             log(f"label studio: no prediction for {exc}")
-    made = 0
+    todo, made = [], []
     for task, prediction in zip(known, loop.predictions(known), strict=True):
-        version = prediction["model_version"]
-        old = [p for p in task.get("predictions") or [] if isinstance(p, dict)]
-        if any(p.get("model_version") == version for p in old):
-            continue  # made before (a restart)
-        for p in old:
-            client.request("DELETE", f"/api/predictions/{int(p['id'])}/")
-        if prediction["result"]:
-            client.request("POST", "/api/predictions/", json={"task": task["id"], **prediction})
-            made += 1
+        versions = [p.get("model_version") for p in task.get("predictions") or []
+                    if isinstance(p, dict)]  # fmt: skip
+        if versions != [prediction["model_version"]]:  # not made before (a restart): made now
+            todo.append(task["id"])
+            if prediction["result"]:
+                made.append({"task": task["id"], **prediction})
+    if todo:  # two requests, whatever the number of tasks; cut short, redone at the next start
+        client.request("POST", "/api/dm/actions", json={
+            "selectedItems": {"all": False, "included": todo}},
+            params={"id": "delete_tasks_predictions", "project": int(project)})  # fmt: skip
+    if made:
+        answer = client.request("POST", f"/api/projects/{int(project)}/import/predictions",
+                                json=made)  # fmt: skip
+        if answer.get("created") != len(made):  # Label Studio drops what it finds invalid
+            raise LabelStudioError(f"--project {project}: Label Studio made {answer.get('created')}"
+                                   f" of {len(made)} predictions (its log says why)")  # fmt: skip
     client.set_model_version(project, loop.state.current()["model_version"])
-    log(f"label studio: {made} predictions of model version "
+    log(f"label studio: {len(made)} predictions of model version "
         f"{loop.state.current()['model_version']} in project {project}")  # fmt: skip
-    return made
+    return len(made)
