@@ -25,6 +25,14 @@ from eglpp.practitioner.settings import (
     parse_params,
 )
 
+try:  # the optional extra eglpp[label-studio-backend]
+    import uvicorn
+
+    from eglpp.service.label_studio_backend import create_app
+    from eglpp.service.worker import Worker
+except ImportError as exc:  # refused when the command runs; --help still works
+    uvicorn, _MISSING = None, exc.name
+
 __all__ = ["label_studio_backend", "TOKEN_VARIABLE", "is_loopback"]
 
 #: The environment variable of the backend's access token (Label Studio sends it).
@@ -39,6 +47,23 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _config(checkpoint, strategy, param, estimator, input_size, sigma, chunk_size, batch_size,
+            device, seed) -> SelectConfig:  # fmt: skip
+    """The scoring settings, as ``eglpp select`` makes them (the budget: set per scoring)."""
+    found = checkpoint_settings(checkpoint)
+    size = input_size or found.get("input_size")
+    if size is None:
+        raise ValueError(
+            f"--input-size is needed: no train.json beside {checkpoint} records the input size"
+        )
+    return SelectConfig(
+        budget=1, strategy=build_strategy(strategy, parse_params(param), estimator),
+        scoring=build_scoring(), input_size=int(size), batch_size=batch_size,
+        chunk_size=chunk_size, device=device, sigma=float(sigma or found.get("sigma", 1.0)),
+        seed=seed,
+    )  # fmt: skip
 
 
 def label_studio_backend(
@@ -99,29 +124,14 @@ def label_studio_backend(
                          f"{TOKEN_VARIABLE} (and Label Studio's Authentication to it)")  # fmt: skip
     if label_studio and project is None:
         raise ValueError(f"--label-studio {label_studio}: --project is needed too")
-    try:
-        import uvicorn
-
-        from eglpp.service.label_studio_backend import create_app
-        from eglpp.service.worker import Worker
-    except ImportError as exc:
-        raise ValueError(f"eglpp label-studio-backend needs {exc.name}: pip install "
-                         "'eglpp[label-studio-backend]'") from None  # fmt: skip
+    if uvicorn is None:
+        raise ValueError(f"eglpp label-studio-backend needs {_MISSING}: pip install "
+                         "'eglpp[label-studio-backend]'")  # fmt: skip
     check_device(device)
     if threads:
         torch.set_num_threads(threads)
-    found = checkpoint_settings(checkpoint)
-    size = input_size or found.get("input_size")
-    if size is None:
-        raise ValueError(
-            f"--input-size is needed: no train.json beside {checkpoint} records the input size"
-        )
-    config = SelectConfig(
-        budget=1, strategy=build_strategy(strategy, parse_params(param), estimator),
-        scoring=build_scoring(), input_size=int(size), batch_size=batch_size,
-        chunk_size=chunk_size, device=device, sigma=float(sigma or found.get("sigma", 1.0)),
-        seed=seed,
-    )  # fmt: skip
+    config = _config(checkpoint, strategy, param, estimator, input_size, sigma, chunk_size,
+                     batch_size, device, seed)  # fmt: skip
     if "predicted_loss" in config.strategy.needs and retrain_every:
         raise ValueError(f"--strategy {strategy}: its auxiliary head is not retrained here; "
                          "use egl++, coreset, multipeak or random, or --retrain-every 0")

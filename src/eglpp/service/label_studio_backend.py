@@ -93,10 +93,8 @@ def _check_project(project: int | None, given: int | None, where: str) -> None:
                               f"{project} (--project)")  # fmt: skip
 
 
-def create_app(loop: LiveLoop, worker: Worker, *, project: int | None = None,
-               token: str | None = None) -> FastAPI:  # fmt: skip
-    """The backend's app; ``project`` (``--project``) the one project it answers."""
-    app = FastAPI(title="eglpp label-studio-backend", docs_url=None, redoc_url=None)
+def _guard(app: FastAPI, token: str | None) -> None:
+    """The token check (every route) and the answers to refused requests."""
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next):
@@ -118,6 +116,13 @@ def create_app(loop: LiveLoop, worker: Worker, *, project: int | None = None,
     async def refused(request: Request, exc: ValueError):
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
+
+def create_app(loop: LiveLoop, worker: Worker, *, project: int | None = None,
+               token: str | None = None) -> FastAPI:  # fmt: skip
+    """The backend's app; ``project`` (``--project``) the one project it answers."""
+    app = FastAPI(title="eglpp label-studio-backend", docs_url=None, redoc_url=None)
+
+    _guard(app, token)
     def version() -> str:
         return loop.state.current()["model_version"]
 
