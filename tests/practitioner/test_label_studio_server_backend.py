@@ -43,10 +43,21 @@ def wait(what, check, timeout=300):
     pytest.fail(f"waited {timeout} s for {what}")
 
 
+@pytest.fixture
+def processes():
+    """The backends started: killed at the end, whether the test passed or not."""
+    started = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class Backend:
     """``eglpp label-studio-backend`` in its own process."""
 
-    def __init__(self, world, pool, state, project, log):
+    def __init__(self, world, pool, state, project, log, processes):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -57,12 +68,13 @@ class Backend:
                      *EGL, "--retrain-every", EVERY, "--retrain-epochs", 2,
                      "--label-studio", real.URL, "--project", project,
                      "--port", self.port]  # fmt: skip
-        self.log, self.proc = log, None
+        self.log, self.proc, self.processes = log, None, processes
 
     def start(self):
         env = {**os.environ, "EGLPP_BACKEND_TOKEN": TOKEN, "OMP_NUM_THREADS": "1"}
         self.proc = subprocess.Popen([str(a) for a in self.args], env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)  # fmt: skip
+        self.processes.append(self.proc)
         wait("the backend to answer", lambda: self.health() or self.proc.poll() is not None)
         assert self.proc.poll() is None, "the backend exited"
         return self
@@ -106,7 +118,7 @@ def image_name(url):
     return url.rsplit("/", 1)[-1].split("-", 1)[1]  # Label Studio's upload: 1a2b3c4d-NAME
 
 
-def test_live_loop_on_a_real_server(world, tmp_path):
+def test_live_loop_on_a_real_server(world, tmp_path, processes):
     client = LabelStudio(real.URL, real.TOKEN)
     project = new_project()
     pool = tmp_path / "pool"
@@ -118,7 +130,7 @@ def test_live_loop_on_a_real_server(world, tmp_path):
     assert len(tasks) == N_POOL
     state = tmp_path / "state"
     log = open(os.environ.get("EGLPP_BACKEND_LOG", tmp_path / "backend.log"), "w")
-    backend = Backend(world, pool, state, project, log).start()
+    backend = Backend(world, pool, state, project, log, processes).start()
     v0 = hashlib.sha256(world["checkpoint"].read_bytes()).hexdigest()[:12]
     assert backend.health()["model_version"] == v0
     # connected as a user does: project settings → Model (Basic Auth: the token as password)
