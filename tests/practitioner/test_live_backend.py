@@ -18,6 +18,7 @@ from conftest import SIZE, truth_keypoints
 from typer.testing import CliRunner
 
 from eglpp.cli import app as cli_app
+from eglpp.io import StateFileError
 from eglpp.pose.skeleton import LSP
 from eglpp.practitioner import live_loop
 from eglpp.practitioner.label_studio_config import keypoint_result, label_config, project_joints
@@ -189,6 +190,20 @@ def test_annotations_retrain_and_restart(world, tmp_path, monkeypatch):
     results = client.post("/predict", json={"tasks": [task(world, i) for i in (0, 2)]}).json()
     assert results["results"][0]["result"] == []  # labelled now: nothing to predict
     assert results["results"][1]["model_version"] == current["model_version"]
+
+
+def test_a_state_folder_restarts_with_its_own_flags_only(world, tmp_path):
+    make_loop(world, tmp_path / "state", every=0)
+    other = tmp_path / "labelled.json"  # the labelled set less one person
+    doc = json.loads(world["labelled"].read_text())
+    doc["annotations"] = doc["annotations"][1:]
+    doc["images"] = [{**im, "file_name": str(world["root"] / im["file_name"])}
+                     for im in doc["images"]]  # fmt: skip
+    other.write_text(json.dumps(doc))
+    with pytest.raises(StateFileError, match=r"made from another --labelled"):
+        LiveLoop(tmp_path / "state", world["checkpoint"], other, world["pool"],
+                 make_loop(world, tmp_path / "s2").config)  # fmt: skip
+    assert make_loop(world, tmp_path / "state", every=0).state.current()["round"] == 0
 
 
 def test_bad_requests(world, tmp_path):

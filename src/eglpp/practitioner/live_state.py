@@ -8,6 +8,8 @@ process killed at any moment leaves either the old file or the new one:
   ``{"task", "annotation", "updated_at", "image" (the pool's file name), "keypoints"`` (J × 3,
   original px, the skeleton's order) ``, "selection"`` (the image's entry and the model's
   pre-annotation it was checked against, a COCO image and annotation)``, "model_version"}``;
+- ``origin.json``: the checkpoint and labelled set the folder started from (their SHA-256
+  prefixes): a restart with others is refused;
 - ``current.json``: the model that serves, ``{"round", "checkpoint", "model_version",
   "labelled", "trained_on"}`` (``trained_on``: the tasks in its training set); written last by a
   retrain, so a retrain cut short leaves the previous model serving and is simply done again;
@@ -43,6 +45,7 @@ class LiveState:
     def __init__(self, root: Path, labelled: Path, checkpoint: Path):
         self.root, self.labelled = Path(root), Path(labelled)
         (self.root / "annotations").mkdir(parents=True, exist_ok=True)
+        self._same_start(Path(checkpoint))
         if not (self.root / "current.json").is_file():
             self.commit(0, Path(checkpoint).resolve(), self.labelled.resolve(), [])
         current = self.current()
@@ -52,6 +55,24 @@ class LiveState:
             raise StateFileError(
                 f"{self.root}/current.json: its checkpoint {current['checkpoint']} is not model "
                 f"version {current['model_version']} any more (changed by hand?); use a new --state"
+            )
+
+    def _same_start(self, checkpoint: Path) -> None:
+        """``origin.json``: the checkpoint and labelled set the folder started from; a restart
+        with others is refused (its records and models answer those)."""
+        origin = {"checkpoint": model_version(checkpoint),
+                  "labelled": file_digest(self.labelled)[:12]}  # fmt: skip
+        path = self.root / "origin.json"
+        if not path.is_file():
+            atomic_write_json(path, origin)
+            return
+        found = read_json(path)
+        changed = [f"--{k} (now {origin[k]}, then {found.get(k)})" for k in origin
+                   if found.get(k) != origin[k]]  # fmt: skip
+        if changed:
+            raise StateFileError(
+                f"--state {self.root}: made from another {', '.join(changed)} (SHA-256 "
+                "prefixes); restart with the flags it was made with, or use a new --state"
             )
 
     # --- the serving model --------------------------------------------------------------
