@@ -82,7 +82,10 @@ start() {
     log="$data/server.log"
     if [ -s "$VENV/template/label_studio.sqlite3" ]; then cp "$VENV/template/label_studio.sqlite3" "$data/"; fi
     # the user and token come from the command line at start-up (label-studio's _create_user);
-    # --enable-legacy-api-token lets "Authorization: Token …" through (off by default since 1.17)
+    # --enable-legacy-api-token lets "Authorization: Token …" through (off by default since 1.17);
+    # ML_BLOCK_LOCAL_IP / SSRF_PROTECTION_ENABLED off: this throwaway server may call an ML
+    # backend and its webhook on 127.0.0.1 (eglpp label-studio-backend's test)
+    ML_BLOCK_LOCAL_IP=false SSRF_PROTECTION_ENABLED=false \
     LABEL_STUDIO_BASE_DATA_DIR="$data" OMP_NUM_THREADS=1 "$VENV/bin/label-studio" start --no-browser --internal-host 127.0.0.1 \
         --port "$port" --data-dir "$data" --username admin@eglpp.test \
         --password "$(python3 -c 'import secrets; print(secrets.token_hex(12))')" \

@@ -27,11 +27,14 @@ def test_the_label_studio_server_is_no_dependency():
     text = (ROOT / "pyproject.toml").read_text()
     assert not re.search(r'"label[-_]studio', text, re.I), "the server became a dependency"
     assert re.findall(r'"([\w-]+)', _extra("label-studio")) == ["requests"]
+    backend = re.findall(r'"([\w-]+)', _extra("label-studio-backend"))
+    assert backend == ["requests", "fastapi", "uvicorn", "httpx"]  # the ML backend's server
+    assert not {"fastapi", "uvicorn"} & set(re.findall(r'"([\w-]+)', _extra("dependencies")))
 
 
 def test_ci_installs_the_browser_extra_and_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
-    assert '-e ".[test,browser,label-studio]"' in ci
+    assert '-e ".[test,browser,label-studio,label-studio-backend]"' in ci
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"```bash\n(.*?)```", readme, re.S).group(1)
     test_line = block.splitlines()[1].split("#")[0]  # the README's second command: the tests

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "select": ("eglpp.cli.select", "select"),
     "import": ("eglpp.cli.annotations", "import_annotations"),
     "label-studio-config": ("eglpp.cli.label_studio", "label_studio_config"),
+    "label-studio-backend": ("eglpp.cli.label_studio_backend", "label_studio_backend"),
     "demo-data": ("eglpp.cli.demo", "demo_data"),
     "demo-annotate": ("eglpp.cli.demo_annotate", "demo_annotate"),
 }
