@@ -111,7 +111,7 @@ def oracle(world, labelled, checkpoint, pool, out):
 
 def mapped(scores, url):
     """The prediction score of the image at ``url`` by the strategy's ``scores``."""
-    return prediction_score(scores[image_name(url)])
+    return prediction_score(scores[image_name(url)], max(scores.values()), min(scores.values()))
 
 
 def image_name(url):

@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import SIZE, truth_keypoints
+from conftest import SIZE, select_config, truth_keypoints
 from typer.testing import CliRunner
 
 from eglpp.cli import app as cli_app
@@ -42,8 +42,6 @@ EGL = ["--strategy", "egl++", "--param", "k=4", "--param", "perplexity=2"]
 
 
 def make_loop(world, state, every=2, **kw):
-    from conftest import select_config
-
     config = select_config(1, strategy="egl++", hyperparameters=(("k", 4), ("perplexity", 2.0)),
                            input_size=SIZE, chunk_size=16)  # fmt: skip
     return LiveLoop(state, world["checkpoint"], world["labelled"], world["pool"], config,
@@ -110,13 +108,15 @@ def test_predict_is_the_strategy_order(world, tmp_path, selection):
                                                               strict=True)}  # fmt: skip
     for i, result in enumerate(results):
         name = world["pool_names"][i]
-        assert result["score"] == pytest.approx(prediction_score(score[name]), rel=1e-5)
+        top, low = max(score.values()), min(score.values())
+        assert result["score"] == pytest.approx(prediction_score(score[name], top, low), rel=1e-5)
         points = {r["value"]["keypointlabels"][0]: r["value"] for r in result["result"]}
         kp = np.asarray(kp_of[name]).reshape(-1, 3)
         for j, joint in enumerate(LSP.joints):  # percent of the image, back to pixel indices
             x, y = points[joint]["x"] / 100 * SIZE - 0.5, points[joint]["y"] / 100 * SIZE - 0.5
             np.testing.assert_allclose([x, y], kp[j, :2], atol=0.006)
     best = max(range(40), key=lambda i: results[i]["score"])
+    assert results[best]["score"] == 1.0  # the most wanted task: 1, the others its fraction
     assert world["pool_names"][best] == rows[0]["image"]  # sorted by score: EGL++'s first
 
 

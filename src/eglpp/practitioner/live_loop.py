@@ -5,10 +5,11 @@ what Label Studio's ML backend protocol asks, with no HTTP of its own:
 
 - :meth:`LiveLoop.predictions`: for each task, the model's keypoints (Label Studio percent
   coordinates, :func:`~eglpp.practitioner.label_studio_config.keypoint_result`), the strategy's
-  score s as the prediction's ``score`` (:func:`prediction_score`: mapped into the [0, 1] that
-  Label Studio requires, keeping the order; higher = more wanted: sort the Data Manager by it,
-  descending) and ``model_version``. The scores come from one scoring of the whole pool per model
-  version (:func:`~eglpp.practitioner.run.run_select` with every candidate selected, in
+  score s as the prediction's ``score`` (:func:`prediction_score`: s divided by the pool's
+  highest, into the [0, 1] that Label Studio requires; the most wanted task scores 1: sort the
+  Data Manager by it, descending) and ``model_version``. The scores come from one scoring of
+  the whole pool per model version (:func:`~eglpp.practitioner.run.run_select` with every
+  candidate selected, in
   ``rounds/<r>/scores``, resumable), cached in memory by model version.
 - :meth:`LiveLoop.annotate`: one Label Studio annotation checked as ``eglpp import`` checks
   (:meth:`.LiveState.check`) and recorded; an updated annotation replaces its task's record.
@@ -22,6 +23,7 @@ name of ``data.image`` (Label Studio's upload prefix ``1a2b3c4d-`` removed).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import threading
 from collections.abc import Callable
@@ -53,16 +55,23 @@ __all__ = ["LiveLoop", "RetrainConfig", "UnknownTask", "PoolScores", "prediction
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 
 
-def prediction_score(score: float) -> float:
+def prediction_score(score: float, top: float, bottom: float = 0.0) -> float:
     """A strategy's score s as a Label Studio prediction score, which must lie in [0, 1]
-    (Label Studio 1.23 drops an imported prediction scored outside): ½ + ½ s / (1 + |s|),
-    increasing in s, so the order is the strategy's (½ for s = 0, → 1 as s grows).
+    (Label Studio 1.23 drops an imported prediction scored outside): (s − b) / (t − b), with t
+    the highest score of the model version's pool and b = min(0, its lowest). Linear, so the
+    order is the strategy's and, for scores ≥ 0 (EGL++, Core-set, entropy), their ratios too:
+    the most wanted task scores 1, one half as informative 0.5. A pool whose scores are all
+    equal scores 0.
 
-    >>> [round(prediction_score(s), 4) for s in (-1.0, 0.0, 1.0, 3.0, 1e6)]
-    [0.25, 0.5, 0.75, 0.875, 1.0]
+    >>> [prediction_score(s, top=0.02) for s in (0.0, 0.005, 0.01, 0.02)]
+    [0.0, 0.25, 0.5, 1.0]
+    >>> prediction_score(-1.0, top=3.0, bottom=-1.0), prediction_score(1.0, top=3.0, bottom=-1.0)
+    (0.0, 0.5)
     """
-    s = float(score)
-    return 0.5 + 0.5 * s / (1.0 + abs(s))
+    low = min(0.0, float(bottom))
+    if not float(top) > low:
+        return 0.0
+    return min(1.0, max(0.0, (float(score) - low) / (float(top) - low)))
 
 
 class UnknownTask(LookupError):
@@ -95,6 +104,16 @@ class PoolScores:
     version: str
     images: dict[str, tuple[dict, dict]]
     info: dict
+
+    @functools.cached_property
+    def span(self) -> tuple[float, float]:
+        """(highest, lowest) score of the version's pool."""
+        scores = [float(ann["score"]) for _, ann in self.images.values()] or [0.0]
+        return max(scores), min(scores)
+
+    def prediction_score(self, name: str) -> float:
+        """The Label Studio score of pool image ``name`` (:func:`prediction_score`)."""
+        return prediction_score(self.images[name][1]["score"], *self.span)
 
     def ranking(self) -> list[str]:
         """The pool's candidates, most wanted first."""
@@ -176,7 +195,7 @@ class LiveLoop:
             kp = np.asarray(ann["keypoints"], np.float64).reshape(-1, 3)
             result = keypoint_result(kp[:, :2], kp[:, 2], (image["width"], image["height"]),
                                      self.names)  # fmt: skip
-            out.append({"result": result, "score": prediction_score(ann["score"]),
+            out.append({"result": result, "score": scores.prediction_score(name),
                         "model_version": scores.version})  # fmt: skip
         return out
 
